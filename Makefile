@@ -1,0 +1,57 @@
+# Two commands on a fresh machine with Python 3.11 and make:  make run  /  make test
+PYTHON ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+PIP := $(VENV)/bin/pip
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
+.PHONY: run test install install-dev lint format check schema migrate seed clean
+
+$(VENV)/.installed: requirements.txt
+	@command -v $(PYTHON) >/dev/null || { echo "$(PYTHON) not found: install Python 3.11 or run 'make PYTHON=python3 ...'"; exit 1; }
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) install --quiet --upgrade pip
+	$(PIP) install --quiet -r requirements.txt
+	touch $@
+
+$(VENV)/.installed-dev: $(VENV)/.installed requirements-dev.txt
+	$(PIP) install --quiet -r requirements-dev.txt
+	touch $@
+
+install: $(VENV)/.installed
+install-dev: $(VENV)/.installed-dev
+
+migrate: install
+	$(PY) manage.py migrate --noinput
+
+# Seed the Yunyang demo only when the database has no divisions yet.
+seed: migrate
+	@if $(PY) manage.py shell -c "from geo.models import AdminDivision; import sys; sys.exit(0 if AdminDivision.objects.exists() else 1)"; \
+	then echo "database already has data: demo seed skipped (run '$(PY) manage.py seed_demo' to top it up)"; \
+	else $(PY) manage.py seed_demo; fi
+
+run: seed
+	@echo "Serving on http://$(HOST):$(PORT)/  (API docs at /api/docs/, admin at /admin/)"
+	$(PY) manage.py runserver $(HOST):$(PORT)
+
+test: install-dev
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+lint: install-dev
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: install-dev
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+check: install-dev
+	DJANGO_SETTINGS_MODULE=backend.settings.test $(PY) manage.py check
+	DJANGO_SETTINGS_MODULE=backend.settings.test $(PY) manage.py makemigrations --check --dry-run
+
+schema: install-dev
+	DJANGO_SETTINGS_MODULE=backend.settings.test $(PY) manage.py spectacular --validate --fail-on-warn --file /dev/null
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache

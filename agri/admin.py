@@ -1,0 +1,126 @@
+from django.contrib import admin
+from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
+from django.utils.translation import gettext_lazy as _
+
+from agri.models import (
+    DemonstrationBase,
+    DeviceToken,
+    Expert,
+    ExtensionWorker,
+    Farmer,
+    FieldSchool,
+    Industry,
+    ModelHousehold,
+    Station,
+    TechCommissioner,
+    User,
+)
+
+
+@admin.register(User)
+class UserAdmin(DjangoUserAdmin):
+    list_display = ["username", "role", "jurisdiction", "is_active", "last_login"]
+    list_filter = ["role", "is_active", "is_staff"]
+    search_fields = ["username", "first_name", "last_name", "jurisdiction"]
+    fieldsets = [
+        *DjangoUserAdmin.fieldsets,
+        (_("Extension network"), {"fields": ["role", "jurisdiction", "station"]}),
+    ]
+    autocomplete_fields = ["station"]
+
+
+@admin.register(DeviceToken)
+class DeviceTokenAdmin(admin.ModelAdmin):
+    list_display = ["token_key", "user", "device", "created", "expiry"]
+    list_filter = ["created"]
+    search_fields = ["token_key", "user__username", "device"]
+    readonly_fields = ["digest", "token_key", "user", "created"]
+
+
+@admin.register(Industry)
+class IndustryAdmin(admin.ModelAdmin):
+    list_display = ["code", "name", "name_en", "sort_order"]
+    search_fields = ["code", "name", "name_en"]
+    list_filter = ["sort_order"]
+
+
+@admin.register(Station)
+class StationAdmin(admin.ModelAdmin):
+    list_display = ["name", "host_org", "host_type", "village", "established_on"]
+    list_filter = ["host_type", "industries"]
+    search_fields = ["name", "host_org", "village__name"]
+    autocomplete_fields = ["village"]
+    filter_horizontal = ["industries"]
+
+
+class FieldSchoolInline(admin.StackedInline):
+    model = FieldSchool
+    can_delete = False
+    max_num = 1
+
+
+@admin.register(DemonstrationBase)
+class DemonstrationBaseAdmin(admin.ModelAdmin):
+    list_display = ["name", "industry", "status", "area_mu", "certified_on", "village"]
+    list_filter = ["status", "industry"]
+    search_fields = ["name", "operator", "village__name"]
+    autocomplete_fields = ["village"]
+    inlines = [FieldSchoolInline]
+
+
+@admin.register(FieldSchool)
+class FieldSchoolAdmin(admin.ModelAdmin):
+    list_display = ["name", "base", "established_on", "capacity"]
+    list_filter = ["base__industry"]
+    search_fields = ["name", "base__name"]
+
+
+@admin.register(Expert)
+class ExpertAdmin(admin.ModelAdmin):
+    list_display = ["name", "industry", "county", "title", "active"]
+    list_filter = ["industry", "active"]
+    search_fields = ["name", "organization"]
+    autocomplete_fields = ["county", "user"]
+
+
+@admin.register(ExtensionWorker)
+class ExtensionWorkerAdmin(admin.ModelAdmin):
+    list_display = ["name", "expert", "is_township_based", "home_township", "active"]
+    list_filter = ["is_township_based", "active", "expert__industry"]
+    search_fields = ["name", "home_township__name"]
+    autocomplete_fields = ["expert", "home_township", "user"]
+
+
+@admin.register(TechCommissioner)
+class TechCommissionerAdmin(admin.ModelAdmin):
+    list_display = ["name", "affiliation", "affiliation_type", "service_start_year", "service_end_year", "active"]
+    list_filter = ["affiliation_type", "active", "service_start_year"]
+    search_fields = ["name", "affiliation", "specialty"]
+    filter_horizontal = ["stations", "bases"]
+    autocomplete_fields = ["county", "user"]
+
+
+class FarmerInline(admin.TabularInline):
+    model = Farmer
+    extra = 0
+    fields = ["name", "phone", "village"]
+    autocomplete_fields = ["village"]
+
+
+@admin.register(ModelHousehold)
+class ModelHouseholdAdmin(admin.ModelAdmin):
+    list_display = ["head_name", "worker", "village", "updated_at"]
+    list_filter = ["industries", "worker__expert__industry"]
+    search_fields = ["head_name", "address", "village__name"]
+    autocomplete_fields = ["worker", "village"]
+    list_select_related = ["worker", "village"]
+    inlines = [FarmerInline]
+
+
+@admin.register(Farmer)
+class FarmerAdmin(admin.ModelAdmin):
+    list_display = ["name", "household", "village"]
+    list_filter = ["household__worker__expert__industry"]
+    search_fields = ["name", "household__head_name", "village__name"]
+    autocomplete_fields = ["household", "village"]
+    list_select_related = ["household", "village"]

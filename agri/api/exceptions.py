@@ -1,0 +1,88 @@
+"""One error shape for the whole API: ``{"code", "message", "fields"}``.
+
+``code`` is machine-readable and stable; ``message`` follows the request's language (zh-hans or
+en); ``fields`` maps each offending field (dotted path for nested items) to a list of
+``{"code", "message"}``.
+"""
+
+from django.core.exceptions import PermissionDenied
+from django.db.models import ProtectedError
+from django.http import Http404, JsonResponse
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+from rest_framework import exceptions, status
+from rest_framework.response import Response
+from rest_framework.views import exception_handler as drf_exception_handler
+
+
+class InUse(exceptions.APIException):
+    status_code = status.HTTP_409_CONFLICT
+    default_detail = gettext_lazy("This record is still referenced by other records and cannot be deleted.")
+    default_code = "protected"
+
+
+class Conflict(exceptions.APIException):
+    status_code = status.HTTP_409_CONFLICT
+    default_detail = gettext_lazy("This id is already used by a different record.")
+    default_code = "conflict"
+
+
+def flatten_errors(detail, prefix="") -> dict[str, list[dict]]:
+    """Turn DRF's nested ValidationError detail into {"a.0.b": [{"code", "message"}]}."""
+    fields: dict[str, list[dict]] = {}
+    if isinstance(detail, dict):
+        for key, value in detail.items():
+            fields.update(flatten_errors(value, f"{prefix}.{key}" if prefix else str(key)))
+    elif isinstance(detail, list):
+        if all(isinstance(item, exceptions.ErrorDetail) for item in detail):
+            fields[prefix or "non_field_errors"] = [{"code": item.code, "message": str(item)} for item in detail]
+        else:
+            for index, item in enumerate(detail):
+                if item:
+                    fields.update(flatten_errors(item, f"{prefix}.{index}" if prefix else str(index)))
+    elif isinstance(detail, exceptions.ErrorDetail):
+        fields[prefix or "non_field_errors"] = [{"code": detail.code, "message": str(detail)}]
+    return fields
+
+
+def error_body(code: str, message: str, fields: dict | None = None) -> dict:
+    return {"code": code, "message": message, "fields": fields or {}}
+
+
+def validation_error_body(detail) -> dict:
+    fields = flatten_errors(detail)
+    only = fields.get("non_field_errors")
+    if only and len(fields) == 1 and len(only) == 1:
+        return error_body(only[0]["code"], only[0]["message"], fields)
+    return error_body("invalid", _("The request contains invalid data."), fields)
+
+
+def exception_handler(exc, context):
+    if isinstance(exc, Http404):
+        exc = exceptions.NotFound()
+    elif isinstance(exc, PermissionDenied):
+        exc = exceptions.PermissionDenied()
+    elif isinstance(exc, ProtectedError):
+        exc = InUse()
+    response = drf_exception_handler(exc, context)
+    if response is None:
+        return None
+    if isinstance(exc, exceptions.ValidationError):
+        response.data = validation_error_body(exc.detail)
+    else:
+        detail = exc.detail if isinstance(exc, exceptions.APIException) else str(exc)
+        code = getattr(detail, "code", None) or getattr(exc, "default_code", "error")
+        response.data = error_body(code, str(detail))
+    return response
+
+
+def api_error_response(code: str, message: str, http_status: int, fields: dict | None = None) -> Response:
+    return Response(error_body(code, message, fields), status=http_status)
+
+
+def handler404(request, exception=None):
+    return JsonResponse(error_body("not_found", _("Not found.")), status=404)
+
+
+def handler500(request):
+    return JsonResponse(error_body("server_error", _("Internal server error. It has been logged.")), status=500)

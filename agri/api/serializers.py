@@ -1,0 +1,491 @@
+from django.contrib.auth import authenticate
+from django.utils.translation import gettext_lazy as _
+from rest_framework import serializers
+
+from agri.api.fields import DivisionCodeField, ScopedPrimaryKeyRelatedField
+from agri.models import (
+    DemonstrationBase,
+    DeviceToken,
+    Expert,
+    ExtensionWorker,
+    Farmer,
+    FieldSchool,
+    Industry,
+    ModelHousehold,
+    Role,
+    Station,
+    TechCommissioner,
+    User,
+)
+from agri.validators import mask
+from geo.codes import Level
+from geo.models import AdminDivision
+
+MASKED_FIELDS = ("phone", "id_number")
+
+
+def can_see_personal_data(user, owner_user_id) -> bool:
+    """Bureau admins and the worker who owns the record see phone and ID numbers; everyone else sees them masked."""
+    if user is None or not user.is_authenticated:
+        return False
+    return (
+        user.is_superuser or user.role == Role.BUREAU_ADMIN or (owner_user_id is not None and owner_user_id == user.pk)
+    )
+
+
+class MaskedPersonalDataMixin:
+    """Masks ``phone`` and ``id_number`` in responses unless the caller may see them (PIPL)."""
+
+    def owner_user_id(self, instance):
+        return getattr(instance, "user_id", None)
+
+    def to_representation(self, instance):
+        data = super().to_representation(instance)
+        request = self.context.get("request")
+        if not can_see_personal_data(getattr(request, "user", None), self.owner_user_id(instance)):
+            for name in MASKED_FIELDS:
+                if data.get(name):
+                    data[name] = mask(data[name])
+        return data
+
+
+class IndustryRef(serializers.SlugRelatedField):
+    def __init__(self, **kwargs):
+        kwargs.setdefault("slug_field", "code")
+        kwargs.setdefault("queryset", Industry.objects.all())
+        super().__init__(**kwargs)
+
+
+class IndustrySerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Industry
+        fields = ["id", "code", "name", "name_en", "sort_order"]
+
+
+class DivisionSerializer(serializers.ModelSerializer):
+    parent = serializers.PrimaryKeyRelatedField(
+        queryset=AdminDivision.objects.all(), allow_null=True, required=False, help_text=_("Parent's 12-digit code.")
+    )
+
+    class Meta:
+        model = AdminDivision
+        fields = ["code", "name", "level", "parent", "boundary_synthetic", "area_km2", "rep_lat", "rep_lon"]
+        read_only_fields = ["boundary_synthetic", "area_km2"]
+
+    def validate(self, attrs):
+        from geo.codes import code_errors
+
+        code = attrs.get("code", getattr(self.instance, "code", None))
+        level = attrs.get("level", getattr(self.instance, "level", None))
+        parent = attrs.get("parent", getattr(self.instance, "parent", None))
+        errors = code_errors(code, level, parent.code if parent else None, parent.level if parent else None)
+        if errors:
+            raise serializers.ValidationError({"code": errors})
+        request = self.context.get("request")
+        jurisdiction = request.user.jurisdiction if request else ""
+        if jurisdiction and not code.startswith(jurisdiction):
+            raise serializers.ValidationError({"code": [_("This code is outside your jurisdiction.")]})
+        return attrs
+
+
+class LocatedFieldsMixin(serializers.Serializer):
+    lat = serializers.FloatField(min_value=-90, max_value=90, help_text=_("Latitude, WGS-84."))
+    lon = serializers.FloatField(min_value=-180, max_value=180, help_text=_("Longitude, WGS-84."))
+    village_code = DivisionCodeField(Level.VILLAGE, source="village", help_text=_("12-digit village code."))
+
+
+class StationSerializer(LocatedFieldsMixin, serializers.ModelSerializer):
+    industries = IndustryRef(many=True, required=False)
+
+    class Meta:
+        model = Station
+        fields = [
+            "id",
+            "name",
+            "host_org",
+            "host_type",
+            "industries",
+            "lat",
+            "lon",
+            "village_code",
+            "established_on",
+            "created_at",
+            "updated_at",
+        ]
+
+
+class DemonstrationBaseSerializer(LocatedFieldsMixin, serializers.ModelSerializer):
+    industry = IndustryRef()
+    field_school = serializers.PrimaryKeyRelatedField(read_only=True)
+
+    class Meta:
+        model = DemonstrationBase
+        fields = [
+            "id",
+            "name",
+            "industry",
+            "operator",
+            "lat",
+            "lon",
+            "village_code",
+            "parcel",
+            "area_mu",
+            "certified_on",
+            "status",
+            "field_school",
+            "created_at",
+            "updated_at",
+        ]
+
+    def validate_parcel(self, value):
+        if value is None:
+            return value
+        import shapely
+        from shapely.geometry import shape
+
+        try:
+            geom = shape(value)
+        except Exception as exc:
+            raise serializers.ValidationError(_("Not a GeoJSON geometry."), code="invalid_geometry") from exc
+        if geom.geom_type not in ("Polygon", "MultiPolygon"):
+            raise serializers.ValidationError(
+                _("The parcel must be a Polygon or MultiPolygon."), code="invalid_geometry"
+            )
+        bounds = geom.bounds
+        if not (-180 <= bounds[0] <= bounds[2] <= 180 and -90 <= bounds[1] <= bounds[3] <= 90):
+            raise serializers.ValidationError(_("Parcel coordinates are out of range."), code="invalid_geometry")
+        if not geom.is_valid:
+            raise serializers.ValidationError(
+                _("The parcel polygon is invalid: %(reason)s") % {"reason": shapely.is_valid_reason(geom)},
+                code="invalid_geometry",
+            )
+        return value
+
+    def validate(self, attrs):
+        status = attrs.get("status", getattr(self.instance, "status", None))
+        certified_on = attrs.get("certified_on", getattr(self.instance, "certified_on", None))
+        if status == "certified" and not certified_on:
+            raise serializers.ValidationError(
+                {"certified_on": [_("A certified base needs its certification date.")]}, code="required"
+            )
+        return attrs
+
+
+class FieldSchoolSerializer(serializers.ModelSerializer):
+    base = serializers.PrimaryKeyRelatedField(read_only=True)
+    base_name = serializers.CharField(source="base.name", read_only=True)
+
+    class Meta:
+        model = FieldSchool
+        fields = ["id", "base", "base_name", "name", "established_on", "capacity", "created_at", "updated_at"]
+
+
+class ExpertSerializer(MaskedPersonalDataMixin, serializers.ModelSerializer):
+    industry = IndustryRef()
+    county_code = DivisionCodeField(Level.COUNTY, source="county")
+    workers_count = serializers.IntegerField(read_only=True)
+
+    class Meta:
+        model = Expert
+        fields = [
+            "id",
+            "name",
+            "industry",
+            "county_code",
+            "title",
+            "organization",
+            "phone",
+            "active",
+            "workers_count",
+            "created_at",
+            "updated_at",
+        ]
+        validators = []  # the partial unique constraint is checked in validate() with a clear message
+
+    def validate(self, attrs):
+        industry = attrs.get("industry", getattr(self.instance, "industry", None))
+        county = attrs.get("county", getattr(self.instance, "county", None))
+        active = attrs.get("active", getattr(self.instance, "active", True))
+        if active and industry and county:
+            clash = Expert.objects.filter(industry=industry, county=county, active=True)
+            if self.instance:
+                clash = clash.exclude(pk=self.instance.pk)
+            if clash.exists():
+                raise serializers.ValidationError(
+                    {"industry": [_("This industry already has an active expert in this county.")]}, code="unique"
+                )
+        return attrs
+
+
+class ExtensionWorkerSerializer(MaskedPersonalDataMixin, serializers.ModelSerializer):
+    expert = ScopedPrimaryKeyRelatedField(queryset=Expert.objects.all())
+    industry = serializers.SlugRelatedField(source="expert.industry", slug_field="code", read_only=True)
+    home_township_code = DivisionCodeField(Level.TOWNSHIP, source="home_township")
+    households_count = serializers.IntegerField(read_only=True)
+
+    class Meta:
+        model = ExtensionWorker
+        fields = [
+            "id",
+            "name",
+            "expert",
+            "industry",
+            "is_township_based",
+            "home_township_code",
+            "phone",
+            "active",
+            "households_count",
+            "created_at",
+            "updated_at",
+        ]
+
+
+class TechCommissionerSerializer(MaskedPersonalDataMixin, serializers.ModelSerializer):
+    county_code = DivisionCodeField(Level.COUNTY, source="county")
+    stations = ScopedPrimaryKeyRelatedField(queryset=Station.objects.all(), many=True, required=False)
+    bases = ScopedPrimaryKeyRelatedField(queryset=DemonstrationBase.objects.all(), many=True, required=False)
+
+    class Meta:
+        model = TechCommissioner
+        fields = [
+            "id",
+            "name",
+            "affiliation",
+            "affiliation_type",
+            "specialty",
+            "county_code",
+            "service_start_year",
+            "service_end_year",
+            "phone",
+            "active",
+            "stations",
+            "bases",
+            "created_at",
+            "updated_at",
+        ]
+
+    def validate(self, attrs):
+        start = attrs.get("service_start_year", getattr(self.instance, "service_start_year", None))
+        end = attrs.get("service_end_year", getattr(self.instance, "service_end_year", None))
+        if start is not None and end is not None and end < start:
+            raise serializers.ValidationError(
+                {"service_end_year": [_("The last service year cannot be before the first.")]}, code="invalid"
+            )
+        return attrs
+
+
+class ClientIdMixin(serializers.Serializer):
+    id = serializers.UUIDField(required=False, help_text=_("Client-generated UUID; posting it again is idempotent."))
+
+    def update(self, instance, validated_data):
+        validated_data.pop("id", None)  # a record's id never changes
+        return super().update(instance, validated_data)
+
+
+class ModelHouseholdSerializer(MaskedPersonalDataMixin, ClientIdMixin, LocatedFieldsMixin, serializers.ModelSerializer):
+    worker = ScopedPrimaryKeyRelatedField(
+        queryset=ExtensionWorker.objects.all(),
+        required=False,
+        help_text=_("The linked extension worker; defaults to the caller when the caller is a worker."),
+    )
+    industries = IndustryRef(many=True, required=False)
+    farmers_count = serializers.IntegerField(read_only=True)
+
+    class Meta:
+        model = ModelHousehold
+        fields = [
+            "id",
+            "worker",
+            "head_name",
+            "phone",
+            "address",
+            "industries",
+            "lat",
+            "lon",
+            "village_code",
+            "farmers_count",
+            "created_at",
+            "updated_at",
+        ]
+
+    def owner_user_id(self, instance):
+        return instance.worker.user_id
+
+    def validate(self, attrs):
+        if "worker" not in attrs and self.instance is None:
+            request = self.context["request"]
+            worker = request.user.linked("extension_worker")
+            if worker is None:
+                raise serializers.ValidationError({"worker": [_("This field is required.")]}, code="required")
+            attrs["worker"] = worker
+        return attrs
+
+
+class FarmerSerializer(MaskedPersonalDataMixin, ClientIdMixin, serializers.ModelSerializer):
+    household = ScopedPrimaryKeyRelatedField(queryset=ModelHousehold.objects.all())
+    village_code = DivisionCodeField(Level.VILLAGE, source="village")
+
+    class Meta:
+        model = Farmer
+        fields = ["id", "household", "name", "phone", "id_number", "village_code", "created_at", "updated_at"]
+
+    def owner_user_id(self, instance):
+        return instance.household.worker.user_id
+
+
+# --- accounts ---------------------------------------------------------------------------------
+
+
+class LoginSerializer(serializers.Serializer):
+    username = serializers.CharField()
+    password = serializers.CharField(style={"input_type": "password"}, trim_whitespace=False, write_only=True)
+    device = serializers.CharField(
+        required=False, allow_blank=True, max_length=100, help_text=_("A name for this device, shown in device lists.")
+    )
+
+    def validate(self, attrs):
+        user = authenticate(self.context["request"], username=attrs["username"], password=attrs["password"])
+        if user is None:
+            raise serializers.ValidationError(_("Wrong username or password."), code="invalid_credentials")
+        attrs["user"] = user
+        return attrs
+
+
+class LinkedPersonSerializer(serializers.Serializer):
+    type = serializers.ChoiceField(choices=["expert", "extension_worker", "tech_commissioner", "station"])
+    id = serializers.CharField()
+    name = serializers.CharField()
+
+
+class MeSerializer(serializers.ModelSerializer):
+    role_display = serializers.CharField(source="get_role_display", read_only=True)
+    person = serializers.SerializerMethodField()
+
+    class Meta:
+        model = User
+        fields = ["id", "username", "first_name", "last_name", "role", "role_display", "jurisdiction", "person"]
+
+    def get_person(self, user) -> LinkedPersonSerializer(allow_null=True):
+        for attr in ("expert", "extension_worker", "tech_commissioner"):
+            person = user.linked(attr)
+            if person is not None:
+                return {"type": attr, "id": str(person.pk), "name": person.name}
+        if user.station_id:
+            return {"type": "station", "id": str(user.station_id), "name": user.station.name}
+        return None
+
+
+class TokenSerializer(serializers.Serializer):
+    token = serializers.CharField(help_text=_("Send as `Authorization: Token <token>`. Shown only once."))
+    expiry = serializers.DateTimeField(allow_null=True)
+    user = MeSerializer()
+
+
+class DeviceTokenSerializer(serializers.ModelSerializer):
+    current = serializers.SerializerMethodField()
+
+    class Meta:
+        model = DeviceToken
+        fields = ["token_key", "device", "created", "expiry", "current"]
+
+    def get_current(self, token) -> bool:
+        request = self.context.get("request")
+        return bool(request and request.auth is not None and getattr(request.auth, "digest", None) == token.digest)
+
+
+# --- network tree and summary (responses only) ------------------------------------------------
+
+
+class IndustryBriefSerializer(serializers.Serializer):
+    code = serializers.CharField()
+    name = serializers.CharField()
+
+
+class StatusChoice(serializers.ChoiceField):
+    def __init__(self, **kwargs):
+        super().__init__(choices=["under", "met", "over"], **kwargs)
+
+
+class HouseholdNodeSerializer(serializers.Serializer):
+    id = serializers.UUIDField()
+    head_name = serializers.CharField()
+    village_code = serializers.CharField()
+    farmers = serializers.IntegerField()
+    status = StatusChoice()
+
+
+class WorkerNodeSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+    is_township_based = serializers.BooleanField()
+    home_township_code = serializers.CharField()
+    home_township_name = serializers.CharField()
+    households = serializers.IntegerField()
+    farmers = serializers.IntegerField()
+    target = serializers.IntegerField()
+    status = StatusChoice()
+    household_nodes = HouseholdNodeSerializer(many=True)
+
+
+class ExpertNetworkCountsSerializer(serializers.Serializer):
+    workers = serializers.IntegerField()
+    township_workers = serializers.IntegerField()
+    township_share = serializers.FloatField()
+    households = serializers.IntegerField()
+    farmers = serializers.IntegerField()
+
+
+class ExpertNetworkTargetsSerializer(serializers.Serializer):
+    workers = serializers.IntegerField()
+    township_share = serializers.FloatField()
+    households = serializers.IntegerField()
+    farmers = serializers.IntegerField()
+
+
+class ExpertNetworkStatusSerializer(serializers.Serializer):
+    workers = StatusChoice()
+    township_share = StatusChoice()
+
+
+class ExpertNetworkSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+    industry = IndustryBriefSerializer()
+    counts = ExpertNetworkCountsSerializer()
+    targets = ExpertNetworkTargetsSerializer()
+    status = ExpertNetworkStatusSerializer()
+    workers = WorkerNodeSerializer(many=True)
+
+
+class IndicatorSerializer(serializers.Serializer):
+    value = serializers.FloatField()
+    target = serializers.FloatField()
+    status = StatusChoice()
+
+
+class NodeIndicatorSerializer(IndicatorSerializer):
+    under_target_nodes = serializers.IntegerField(help_text=_("Nodes below their own target."))
+
+
+class RangeIndicatorSerializer(serializers.Serializer):
+    value = serializers.IntegerField()
+    target_min = serializers.IntegerField()
+    target_max = serializers.IntegerField()
+    status = StatusChoice()
+
+
+class IndustrySummarySerializer(serializers.Serializer):
+    industry = IndustryBriefSerializer()
+    experts = IndicatorSerializer()
+    workers = NodeIndicatorSerializer()
+    township_share = IndicatorSerializer()
+    households = NodeIndicatorSerializer()
+    farmers = IndicatorSerializer()
+
+
+class NetworkSummarySerializer(serializers.Serializer):
+    year = serializers.IntegerField()
+    industries = IndustrySummarySerializer(many=True)
+    bases = RangeIndicatorSerializer()
+    field_schools = IndicatorSerializer()
+    commissioners_in_service = IndicatorSerializer()

@@ -1,0 +1,37 @@
+from django.conf import settings
+from django.core.management.base import BaseCommand
+from django.db import transaction
+from tqdm import tqdm
+
+from agri.demo import DEMO_USERNAMES, INDUSTRIES, DemoNetwork, demo_accounts
+from geo.demo import township_records, yunyang_divisions
+from geo.services import division_upsert_many
+
+
+class Command(BaseCommand):
+    help = (
+        "Build the Yunyang County (云阳县) demo: real divisions with synthetic township/village areas, "
+        "the extension network, and one account per role. Deterministic and safe to run twice."
+    )
+
+    def handle(self, *args, **options):
+        steps = len(township_records()) + 3 + sum(1 for *_x, staffed in INDUSTRIES if staffed)
+        with tqdm(total=steps, desc="seed_demo", unit="step", disable=options["verbosity"] == 0) as bar:
+            with transaction.atomic():
+                rows = yunyang_divisions(progress=bar.update)
+                division_upsert_many(rows)
+                report = DemoNetwork(progress=bar.update).build()
+                created = demo_accounts()
+            bar.update(bar.total - bar.n)
+        if options["verbosity"]:
+            self.stdout.write(f"divisions upserted: {len(rows)}")
+            for name, n in report.created.items():
+                self.stdout.write(f"{name} created: {n}")
+            if not report.created:
+                self.stdout.write("network already present: left unchanged")
+            self.stdout.write(
+                f"demo accounts: {', '.join(DEMO_USERNAMES)} ({len(created)} new); "
+                f"password from DEMO_PASSWORD (default {settings.DEMO_PASSWORD!r})"
+                if created
+                else f"demo accounts: {', '.join(DEMO_USERNAMES)} (already present)"
+            )

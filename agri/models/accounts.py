@@ -1,0 +1,70 @@
+from django.contrib.auth.models import AbstractUser
+from django.db import models
+from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
+from knox.models import AbstractAuthToken
+
+
+class Role(models.TextChoices):
+    BUREAU_ADMIN = "bureau_admin", _("bureau admin")
+    BUREAU_VIEWER = "bureau_viewer", _("bureau viewer")
+    EXPERT = "expert", _("industry expert")
+    WORKER = "worker", _("extension worker")
+    COMMISSIONER = "commissioner", _("tech commissioner")
+    STATION_MANAGER = "station_manager", _("station manager")
+
+
+BUREAU_ROLES = (Role.BUREAU_ADMIN, Role.BUREAU_VIEWER)
+
+
+class User(AbstractUser):
+    """An account: one role, a jurisdiction (division code prefix) and at most one linked person."""
+
+    role = models.CharField(_("role"), max_length=20, choices=Role.choices, default=Role.BUREAU_VIEWER)
+    jurisdiction = models.CharField(
+        _("jurisdiction"),
+        max_length=12,
+        blank=True,
+        help_text=_("Division code prefix the account may see, e.g. 500235 for the county; empty means all."),
+    )
+    station = models.ForeignKey(
+        "agri.Station",
+        verbose_name=_("managed station"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="managers",
+    )
+
+    class Meta:
+        verbose_name = _("user")
+        verbose_name_plural = _("users")
+        constraints = [
+            models.CheckConstraint(condition=Q(role__in=Role.values), name="user_role_valid"),
+            models.CheckConstraint(
+                condition=Q(jurisdiction__regex=r"^([0-9]{2}|[0-9]{4}|[0-9]{6}|[0-9]{9}|[0-9]{12})?$"),
+                name="user_jurisdiction_prefix",
+            ),
+        ]
+
+    @property
+    def is_bureau(self) -> bool:
+        return self.role in BUREAU_ROLES
+
+    def linked(self, attr: str):
+        """The person linked through a reverse one-to-one (``expert``, ``extension_worker``, ...), or None."""
+        try:
+            return getattr(self, attr)
+        except models.ObjectDoesNotExist:
+            return None
+
+
+class DeviceToken(AbstractAuthToken):
+    """A hashed, expiring API token for one device; revoke it to cut off a lost phone."""
+
+    device = models.CharField(_("device"), max_length=100, blank=True)
+
+    class Meta:
+        verbose_name = _("device token")
+        verbose_name_plural = _("device tokens")
+        ordering = ["-created"]

@@ -1,0 +1,31 @@
+from django.db import models
+from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
+
+
+class TimeStamped(models.Model):
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True, db_index=True)
+
+    class Meta:
+        abstract = True
+
+
+class Located(models.Model):
+    """A record with a WGS-84 point and the village-level division it lies in."""
+
+    lat = models.FloatField(_("latitude (WGS-84)"))
+    lon = models.FloatField(_("longitude (WGS-84)"))
+    village = models.ForeignKey(
+        "geo.AdminDivision", verbose_name=_("village"), on_delete=models.PROTECT, related_name="+"
+    )
+
+    class Meta:
+        abstract = True
+        constraints = [
+            models.CheckConstraint(condition=Q(lat__gte=-90, lat__lte=90), name="%(app_label)s_%(class)s_lat_range"),
+            models.CheckConstraint(condition=Q(lon__gte=-180, lon__lte=180), name="%(app_label)s_%(class)s_lon_range"),
+        ]
+
+
+PHONE_REGEX = r"^\+?[0-9][0-9-]{4,19}$"

@@ -1,0 +1,229 @@
+import uuid
+
+from django.core.validators import RegexValidator
+from django.db import models
+from django.db.models import F, Q
+from django.utils.translation import gettext_lazy as _
+
+from agri.models.base import PHONE_REGEX, Located, TimeStamped
+from agri.models.organizations import DemonstrationBase, Industry, Station
+from agri.models.scoping import CountyScopedQuerySet, ScopedQuerySet
+from agri.validators import validate_id_number
+
+phone_validator = RegexValidator(PHONE_REGEX, _("Enter a valid phone number."), code="invalid_phone")
+
+
+class ExpertQuerySet(CountyScopedQuerySet):
+    def for_expert(self, expert):
+        return self.filter(pk=expert.pk)
+
+    def for_worker(self, worker):
+        return self.filter(pk=worker.expert_id)
+
+
+class Expert(TimeStamped):
+    """An industry technical expert (产业技术专家): one active per industry in each county."""
+
+    name = models.CharField(_("name"), max_length=50)
+    industry = models.ForeignKey(Industry, verbose_name=_("industry"), on_delete=models.PROTECT, related_name="experts")
+    county = models.ForeignKey(
+        "geo.AdminDivision", verbose_name=_("county"), on_delete=models.PROTECT, related_name="+"
+    )
+    title = models.CharField(_("professional title"), max_length=50, blank=True)
+    organization = models.CharField(_("organisation"), max_length=100, blank=True)
+    phone = models.CharField(_("phone"), max_length=20, blank=True, validators=[phone_validator])
+    active = models.BooleanField(_("active"), default=True)
+    user = models.OneToOneField(
+        "agri.User", verbose_name=_("account"), null=True, blank=True, on_delete=models.SET_NULL, related_name="expert"
+    )
+
+    objects = ExpertQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("industry expert")
+        verbose_name_plural = _("industry experts")
+        ordering = ["industry__sort_order", "name", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["industry", "county"], condition=Q(active=True), name="one_active_expert_per_industry"
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.name} ({self.industry})"
+
+
+class ExtensionWorkerQuerySet(ScopedQuerySet):
+    scope_field = "home_township__code"
+
+    def for_expert(self, expert):
+        return self.filter(expert=expert)
+
+    def for_worker(self, worker):
+        return self.filter(pk=worker.pk)
+
+
+class ExtensionWorker(TimeStamped):
+    """An agricultural extension worker (农技推广人员), led by one expert."""
+
+    name = models.CharField(_("name"), max_length=50)
+    expert = models.ForeignKey(Expert, verbose_name=_("expert"), on_delete=models.PROTECT, related_name="workers")
+    is_township_based = models.BooleanField(_("township-based (乡镇农技人员)"), default=True)
+    home_township = models.ForeignKey(
+        "geo.AdminDivision", verbose_name=_("home township"), on_delete=models.PROTECT, related_name="+"
+    )
+    phone = models.CharField(_("phone"), max_length=20, blank=True, validators=[phone_validator])
+    active = models.BooleanField(_("active"), default=True)
+    user = models.OneToOneField(
+        "agri.User",
+        verbose_name=_("account"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="extension_worker",
+    )
+
+    objects = ExtensionWorkerQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("extension worker")
+        verbose_name_plural = _("extension workers")
+        ordering = ["name", "id"]
+
+    def __str__(self):
+        return self.name
+
+
+class AffiliationType(models.TextChoices):
+    UNIVERSITY = "university", _("university")
+    INSTITUTE = "institute", _("research institute")
+    COMPANY = "company", _("company")
+    OTHER = "other", _("other")
+
+
+class TechCommissionerQuerySet(CountyScopedQuerySet):
+    def for_commissioner(self, commissioner):
+        return self.filter(pk=commissioner.pk)
+
+    def for_station_manager(self, user):
+        return self.filter(stations=user.station_id) if user.station_id else self.none()
+
+    def in_service(self, year: int):
+        """Commissioners whose service years cover ``year``."""
+        return self.filter(active=True, service_start_year__lte=year).filter(
+            Q(service_end_year__isnull=True) | Q(service_end_year__gte=year)
+        )
+
+
+class TechCommissioner(TimeStamped):
+    """A science and technology commissioner (科技特派员) from a university or institute."""
+
+    name = models.CharField(_("name"), max_length=50)
+    affiliation = models.CharField(_("affiliation"), max_length=100)
+    affiliation_type = models.CharField(
+        _("affiliation type"), max_length=20, choices=AffiliationType.choices, default=AffiliationType.UNIVERSITY
+    )
+    specialty = models.CharField(_("specialty"), max_length=100, blank=True)
+    county = models.ForeignKey(
+        "geo.AdminDivision", verbose_name=_("county"), on_delete=models.PROTECT, related_name="+"
+    )
+    service_start_year = models.PositiveSmallIntegerField(_("first service year"))
+    service_end_year = models.PositiveSmallIntegerField(_("last service year"), null=True, blank=True)
+    phone = models.CharField(_("phone"), max_length=20, blank=True, validators=[phone_validator])
+    active = models.BooleanField(_("active"), default=True)
+    stations = models.ManyToManyField(
+        Station, verbose_name=_("stations served"), related_name="commissioners", blank=True
+    )
+    bases = models.ManyToManyField(
+        DemonstrationBase, verbose_name=_("bases served"), related_name="commissioners", blank=True
+    )
+    user = models.OneToOneField(
+        "agri.User",
+        verbose_name=_("account"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="tech_commissioner",
+    )
+
+    objects = TechCommissionerQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("tech commissioner")
+        verbose_name_plural = _("tech commissioners")
+        ordering = ["name", "id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(service_end_year__isnull=True) | Q(service_end_year__gte=F("service_start_year")),
+                name="commissioner_service_years_ordered",
+            ),
+        ]
+
+    def __str__(self):
+        return self.name
+
+
+class ModelHouseholdQuerySet(ScopedQuerySet):
+    def for_expert(self, expert):
+        return self.filter(worker__expert=expert)
+
+    def for_worker(self, worker):
+        return self.filter(worker=worker)
+
+
+class ModelHousehold(Located, TimeStamped):
+    """A science and technology model household (科技示范户), linked to one extension worker."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    worker = models.ForeignKey(
+        ExtensionWorker, verbose_name=_("extension worker"), on_delete=models.PROTECT, related_name="households"
+    )
+    head_name = models.CharField(_("head of household"), max_length=50)
+    phone = models.CharField(_("phone"), max_length=20, blank=True, validators=[phone_validator])
+    address = models.CharField(_("address"), max_length=200, blank=True)
+    industries = models.ManyToManyField(
+        Industry, verbose_name=_("main industries"), related_name="households", blank=True
+    )
+
+    objects = ModelHouseholdQuerySet.as_manager()
+
+    class Meta(Located.Meta):
+        verbose_name = _("model household")
+        verbose_name_plural = _("model households")
+        ordering = ["created_at", "id"]
+
+    def __str__(self):
+        return self.head_name
+
+
+class FarmerQuerySet(ScopedQuerySet):
+    def for_expert(self, expert):
+        return self.filter(household__worker__expert=expert)
+
+    def for_worker(self, worker):
+        return self.filter(household__worker=worker)
+
+
+class Farmer(TimeStamped):
+    """A farmer (农户) reached by a model household. Farmers have no login."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    household = models.ForeignKey(
+        ModelHousehold, verbose_name=_("model household"), on_delete=models.PROTECT, related_name="farmers"
+    )
+    village = models.ForeignKey(
+        "geo.AdminDivision", verbose_name=_("village"), on_delete=models.PROTECT, related_name="+"
+    )
+    name = models.CharField(_("name"), max_length=50)
+    phone = models.CharField(_("phone"), max_length=20, blank=True, validators=[phone_validator])
+    id_number = models.CharField(_("ID number"), max_length=18, blank=True, validators=[validate_id_number])
+
+    objects = FarmerQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("farmer")
+        verbose_name_plural = _("farmers")
+        ordering = ["created_at", "id"]
+
+    def __str__(self):
+        return self.name

@@ -1,0 +1,408 @@
+"""Every OpenAPI customisation of the project: summaries, tags and request/response examples.
+
+Summaries are derived from the model's name and the action unless a view sets one with
+``extend_schema``. Examples are looked up by serializer class name (or by action for views
+without a serializer), so each resource's example lives here once and serves every operation.
+"""
+
+from drf_spectacular import openapi
+from drf_spectacular.utils import OpenApiExample
+
+VERBS = {
+    "list": "List {plural}",
+    "retrieve": "Get one {name}",
+    "create": "Create {a} {name}",
+    "update": "Replace {a} {name}",
+    "partial_update": "Update fields of {a} {name}",
+    "destroy": "Delete {a} {name}",
+}
+
+HOUSEHOLD_ID = "6f1c2a4e-8d3b-4c1e-9a57-0c2b7d9e4f11"
+FARMER_ID = "0b8e5f4a-2c6d-4e8f-a1b3-5d7f9e2c4a68"
+TIMESTAMPS = {"created_at": "2025-03-14T09:30:00+08:00", "updated_at": "2025-03-14T09:30:00+08:00"}
+
+# serializer class name -> (request example or None, response example)
+EXAMPLES = {
+    "IndustrySerializer": (
+        {"code": "citrus", "name": "柑橘", "name_en": "Citrus (navel orange)", "sort_order": 1},
+        {"id": 1, "code": "citrus", "name": "柑橘", "name_en": "Citrus (navel orange)", "sort_order": 1},
+    ),
+    "DivisionSerializer": (
+        {
+            "code": "500235101001",
+            "name": "示例村",
+            "level": "village",
+            "parent": "500235101000",
+            "rep_lat": 31.05,
+            "rep_lon": 108.85,
+        },
+        {
+            "code": "500235101000",
+            "name": "龙角镇",
+            "level": "township",
+            "parent": "500235000000",
+            "boundary_synthetic": True,
+            "area_km2": 96.4,
+            "rep_lat": 31.02,
+            "rep_lon": 108.93,
+        },
+    ),
+    "StationSerializer": (
+        {
+            "name": "龙缸茶业科技特派员工作站",
+            "host_org": "龙缸茶业公司",
+            "host_type": "company",
+            "industries": ["tea"],
+            "lat": 30.8711,
+            "lon": 109.0403,
+            "village_code": "500235115201",
+            "established_on": "2021-06-01",
+        },
+        {
+            "id": 3,
+            "name": "龙缸茶业科技特派员工作站",
+            "host_org": "龙缸茶业公司",
+            "host_type": "company",
+            "industries": ["tea"],
+            "lat": 30.8711,
+            "lon": 109.0403,
+            "village_code": "500235115201",
+            "established_on": "2021-06-01",
+            **TIMESTAMPS,
+        },
+    ),
+    "DemonstrationBaseSerializer": (
+        {
+            "name": "双土脐橙试验示范基地",
+            "industry": "citrus",
+            "operator": "云阳县果业合作社",
+            "lat": 30.95,
+            "lon": 108.76,
+            "village_code": "500235106203",
+            "area_mu": "320.00",
+            "status": "certified",
+            "certified_on": "2022-04-18",
+            "parcel": {
+                "type": "Polygon",
+                "coordinates": [
+                    [[108.758, 30.948], [108.762, 30.948], [108.762, 30.952], [108.758, 30.952], [108.758, 30.948]]
+                ],
+            },
+        },
+        {
+            "id": 1,
+            "name": "双土脐橙试验示范基地",
+            "industry": "citrus",
+            "operator": "云阳县果业合作社",
+            "lat": 30.95,
+            "lon": 108.76,
+            "village_code": "500235106203",
+            "parcel": None,
+            "area_mu": "320.00",
+            "certified_on": "2022-04-18",
+            "status": "certified",
+            "field_school": 1,
+            **TIMESTAMPS,
+        },
+    ),
+    "FieldSchoolSerializer": (
+        {"name": "双土脐橙农民田间学校", "established_on": "2022-05-01", "capacity": 60},
+        {
+            "id": 1,
+            "base": 1,
+            "base_name": "双土脐橙试验示范基地",
+            "name": "双土脐橙农民田间学校",
+            "established_on": "2022-05-01",
+            "capacity": 60,
+            **TIMESTAMPS,
+        },
+    ),
+    "ExpertSerializer": (
+        {
+            "name": "王建国",
+            "industry": "citrus",
+            "county_code": "500235000000",
+            "title": "高级农艺师",
+            "organization": "云阳县农业技术推广站",
+            "phone": "13812341234",
+            "active": True,
+        },
+        {
+            "id": 1,
+            "name": "王建国",
+            "industry": "citrus",
+            "county_code": "500235000000",
+            "title": "高级农艺师",
+            "organization": "云阳县农业技术推广站",
+            "phone": "138****1234",
+            "active": True,
+            "workers_count": 9,
+            **TIMESTAMPS,
+        },
+    ),
+    "ExtensionWorkerSerializer": (
+        {
+            "name": "李春梅",
+            "expert": 1,
+            "is_township_based": True,
+            "home_township_code": "500235106000",
+            "phone": "13912345678",
+            "active": True,
+        },
+        {
+            "id": 7,
+            "name": "李春梅",
+            "expert": 1,
+            "industry": "citrus",
+            "is_township_based": True,
+            "home_township_code": "500235106000",
+            "phone": "139****5678",
+            "active": True,
+            "households_count": 10,
+            **TIMESTAMPS,
+        },
+    ),
+    "TechCommissionerSerializer": (
+        {
+            "name": "张明",
+            "affiliation": "西南大学",
+            "affiliation_type": "university",
+            "specialty": "柑橘栽培",
+            "county_code": "500235000000",
+            "service_start_year": 2021,
+            "service_end_year": None,
+            "phone": "13698765432",
+            "active": True,
+            "stations": [3],
+            "bases": [1],
+        },
+        {
+            "id": 12,
+            "name": "张明",
+            "affiliation": "西南大学",
+            "affiliation_type": "university",
+            "specialty": "柑橘栽培",
+            "county_code": "500235000000",
+            "service_start_year": 2021,
+            "service_end_year": None,
+            "phone": "136****5432",
+            "active": True,
+            "stations": [3],
+            "bases": [1],
+            **TIMESTAMPS,
+        },
+    ),
+    "ModelHouseholdSerializer": (
+        {
+            "id": HOUSEHOLD_ID,
+            "head_name": "陈大富",
+            "phone": "13512345678",
+            "address": "三组12号",
+            "industries": ["citrus"],
+            "lat": 30.9531,
+            "lon": 108.7642,
+            "village_code": "500235106203",
+        },
+        {
+            "id": HOUSEHOLD_ID,
+            "worker": 7,
+            "head_name": "陈大富",
+            "phone": "135****5678",
+            "address": "三组12号",
+            "industries": ["citrus"],
+            "lat": 30.9531,
+            "lon": 108.7642,
+            "village_code": "500235106203",
+            "farmers_count": 10,
+            **TIMESTAMPS,
+        },
+    ),
+    "FarmerSerializer": (
+        {
+            "id": FARMER_ID,
+            "household": HOUSEHOLD_ID,
+            "name": "刘小兰",
+            "phone": "13787654321",
+            "id_number": "500235198803150025",
+            "village_code": "500235106203",
+        },
+        {
+            "id": FARMER_ID,
+            "household": HOUSEHOLD_ID,
+            "name": "刘小兰",
+            "phone": "137****4321",
+            "id_number": "500***********0025",
+            "village_code": "500235106203",
+            **TIMESTAMPS,
+        },
+    ),
+    "LoginSerializer": ({"username": "demo-worker", "password": "nongji-demo-2026", "device": "Redmi Note 12"}, None),
+    "TokenSerializer": (
+        None,
+        {
+            "token": "9f3c1b7e2a5d4c8e0b6a1f3d5e7c9b2a4d6f8e0c1b3a5d7f9e2c4b6a8d0f1e3c",
+            "expiry": "2025-04-13T09:30:00+08:00",
+            "user": {
+                "id": 5,
+                "username": "demo-worker",
+                "first_name": "",
+                "last_name": "",
+                "role": "worker",
+                "role_display": "农技推广人员",
+                "jurisdiction": "500235106",
+                "person": {"type": "extension_worker", "id": "7", "name": "李春梅"},
+            },
+        },
+    ),
+    "MeSerializer": (
+        None,
+        {
+            "id": 5,
+            "username": "demo-worker",
+            "first_name": "",
+            "last_name": "",
+            "role": "worker",
+            "role_display": "农技推广人员",
+            "jurisdiction": "500235106",
+            "person": {"type": "extension_worker", "id": "7", "name": "李春梅"},
+        },
+    ),
+    "DeviceTokenSerializer": (
+        None,
+        {
+            "token_key": "9f3c1b7e2a5d4c8",
+            "device": "Redmi Note 12",
+            "created": "2025-03-14T09:30:00+08:00",
+            "expiry": "2025-04-13T09:30:00+08:00",
+            "current": True,
+        },
+    ),
+    "ExpertNetworkSerializer": (
+        None,
+        {
+            "id": 1,
+            "name": "王建国",
+            "industry": {"code": "citrus", "name": "柑橘"},
+            "counts": {"workers": 9, "township_workers": 7, "township_share": 0.7778, "households": 86, "farmers": 801},
+            "targets": {"workers": 10, "township_share": 0.7, "households": 100, "farmers": 1000},
+            "status": {"workers": "under", "township_share": "met"},
+            "workers": [
+                {
+                    "id": 7,
+                    "name": "李春梅",
+                    "is_township_based": True,
+                    "home_township_code": "500235106000",
+                    "home_township_name": "双土镇",
+                    "households": 10,
+                    "farmers": 97,
+                    "target": 10,
+                    "status": "met",
+                    "household_nodes": [
+                        {
+                            "id": HOUSEHOLD_ID,
+                            "head_name": "陈大富",
+                            "village_code": "500235106203",
+                            "farmers": 10,
+                            "status": "met",
+                        }
+                    ],
+                }
+            ],
+        },
+    ),
+    "NetworkSummarySerializer": (
+        None,
+        {
+            "year": 2025,
+            "industries": [
+                {
+                    "industry": {"code": "citrus", "name": "柑橘"},
+                    "experts": {"value": 1, "target": 1, "status": "met"},
+                    "workers": {"value": 9, "target": 10, "status": "under", "under_target_nodes": 3},
+                    "township_share": {"value": 0.7778, "target": 0.7, "status": "met"},
+                    "households": {"value": 86, "target": 90, "status": "under", "under_target_nodes": 12},
+                    "farmers": {"value": 801, "target": 860, "status": "under"},
+                }
+            ],
+            "bases": {"value": 5, "target_min": 3, "target_max": 6, "status": "met"},
+            "field_schools": {"value": 5, "target": 5, "status": "met"},
+            "commissioners_in_service": {"value": 38, "target": 40, "status": "under"},
+        },
+    ),
+}
+
+# For operations whose response has no serializer: keyed by the view action.
+ACTION_EXAMPLES = {
+    "boundary": {
+        "type": "Feature",
+        "id": "500235101000",
+        "geometry": {
+            "type": "Polygon",
+            "coordinates": [[[108.9, 31.0], [108.95, 31.0], [108.95, 31.05], [108.9, 31.0]]],
+        },
+        "properties": {
+            "code": "500235101000",
+            "name": "龙角镇",
+            "level": "township",
+            "synthetic": True,
+            "area_km2": 96.4,
+        },
+    },
+}
+
+
+def _name(serializer) -> str | None:
+    if serializer is None:
+        return None
+    cls = serializer if isinstance(serializer, type) else type(serializer)
+    if getattr(serializer, "many", False):
+        cls = type(serializer.child)
+    return cls.__name__
+
+
+class AutoSchema(openapi.AutoSchema):
+    def _model_names(self):
+        queryset = getattr(self.view, "queryset", None)
+        if queryset is None:
+            return None, None
+        meta = queryset.model._meta
+        return meta.verbose_name, meta.verbose_name_plural
+
+    def get_summary(self):
+        summary = super().get_summary()
+        if summary:
+            return summary
+        action = getattr(self.view, "action", None)
+        name, plural = self._model_names()
+        if action in VERBS and name:
+            name = _english(name)
+            return VERBS[action].format(name=name, plural=_english(plural), a="an" if name[0] in "aeiou" else "a")
+        doc = (self.view.__doc__ or "").strip().splitlines()
+        return doc[0].rstrip(".") if doc else None
+
+    def get_examples(self):
+        examples = super().get_examples()
+        if examples:
+            return examples
+        out = []
+        if self.method in ("POST", "PUT", "PATCH"):
+            request_example = EXAMPLES.get(_name(self.get_request_serializer()), (None, None))[0]
+            if request_example is not None:
+                if self.method == "PATCH":
+                    request_example = dict(list(request_example.items())[:2])
+                out.append(OpenApiExample("request", value=request_example, request_only=True))
+        response = self.get_response_serializers()
+        response_example = EXAMPLES.get(_name(response), (None, None))[1]
+        if response_example is None:
+            response_example = ACTION_EXAMPLES.get(getattr(self.view, "action", None))
+        if response_example is not None:
+            out.append(OpenApiExample("response", value=response_example, response_only=True))
+        return out
+
+
+def _english(text: str) -> str:
+    """Model names are translatable; the schema is written in English."""
+    from django.utils import translation
+
+    with translation.override("en"):
+        return str(text)
