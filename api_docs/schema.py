@@ -352,6 +352,8 @@ ACTION_EXAMPLES = {
 
 
 def _name(serializer) -> str | None:
+    if isinstance(serializer, dict):  # {status: serializer}: take the success response
+        serializer = next((v for k, v in serializer.items() if str(k).startswith("2")), None)
     if serializer is None:
         return None
     cls = serializer if isinstance(serializer, type) else type(serializer)

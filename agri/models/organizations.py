@@ -35,10 +35,10 @@ class HostType(models.TextChoices):
 
 class StationQuerySet(ScopedQuerySet):
     def for_expert(self, expert):
-        return self.filter(industries=expert.industry_id)
+        return self.filter(industries=expert.industry_id, village__code__startswith=expert.county_id[:6])
 
     def for_worker(self, worker):
-        return self.filter(village__code__startswith=worker.home_township.prefix)
+        return self.filter(village__code__startswith=worker.home_township_id[:9])
 
     def for_commissioner(self, commissioner):
         return self.filter(commissioners=commissioner)
@@ -76,10 +76,10 @@ class BaseStatus(models.TextChoices):
 
 class DemonstrationBaseQuerySet(ScopedQuerySet):
     def for_expert(self, expert):
-        return self.filter(industry_id=expert.industry_id)
+        return self.filter(industry_id=expert.industry_id, village__code__startswith=expert.county_id[:6])
 
     def for_worker(self, worker):
-        return self.filter(industry_id=worker.expert.industry_id)
+        return self.for_expert(worker.expert)
 
     def for_commissioner(self, commissioner):
         return self.filter(commissioners=commissioner)
@@ -127,10 +127,10 @@ class FieldSchoolQuerySet(ScopedQuerySet):
     scope_field = "base__village__code"
 
     def for_expert(self, expert):
-        return self.filter(base__industry_id=expert.industry_id)
+        return self.filter(base__industry_id=expert.industry_id, base__village__code__startswith=expert.county_id[:6])
 
     def for_worker(self, worker):
-        return self.filter(base__industry_id=worker.expert.industry_id)
+        return self.for_expert(worker.expert)
 
     def for_commissioner(self, commissioner):
         return self.filter(base__commissioners=commissioner)

@@ -16,3 +16,6 @@ SESSION_COOKIE_SECURE = True
 CSRF_COOKIE_SECURE = True
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
+
+# Static files come from `manage.py collectstatic` into STATIC_ROOT.
+WHITENOISE_USE_FINDERS = False

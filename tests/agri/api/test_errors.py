@@ -1,0 +1,62 @@
+"""One error shape everywhere: {"code", "message", "fields"}, with the message in the caller's language."""
+
+import pytest
+
+from agri.models import ModelHousehold
+
+
+def test_validation_errors_list_each_field_with_code(world, clients):
+    response = clients["worker"].post(
+        "/api/v1/model-households/", {"lat": 120, "lon": "abc"}, HTTP_ACCEPT_LANGUAGE="en"
+    )
+    assert response.status_code == 400
+    body = response.json()
+    assert body["code"] == "invalid"
+    assert body["message"] == "The request contains invalid data."
+    assert body["fields"]["lat"] == [{"code": "max_value", "message": "Ensure this value is less than or equal to 90."}]
+    assert body["fields"]["lon"][0]["code"] == "invalid"
+    assert body["fields"]["head_name"][0]["code"] == "required"
+    assert body["fields"]["village_code"][0]["code"] == "required"
+    assert ModelHousehold.objects.count() == 4
+
+
+@pytest.mark.parametrize(
+    ("language", "message"),
+    [("zh-hans", "请求包含无效数据。"), ("en", "The request contains invalid data."), (None, "请求包含无效数据。")],
+)
+def test_message_follows_accept_language_and_defaults_to_chinese(world, clients, language, message):
+    headers = {"HTTP_ACCEPT_LANGUAGE": language} if language else {}
+    response = clients["worker"].post("/api/v1/model-households/", {}, **headers)
+    assert response.status_code == 400
+    assert response.json()["message"] == message
+
+
+def test_nan_coordinates_are_rejected(world, clients):
+    response = clients["worker"].post(
+        "/api/v1/model-households/",
+        '{"head_name": "x", "lat": NaN, "lon": 108.7, "village_code": "500235001001"}',
+        content_type="application/json",
+    )
+    assert response.status_code == 400
+    assert response.json()["code"] in {"invalid", "parse_error"}
+
+
+def test_malformed_json_is_400_parse_error(world, clients):
+    response = clients["worker"].post("/api/v1/model-households/", "{not json", content_type="application/json")
+    assert response.status_code == 400
+    assert response.json()["code"] == "parse_error"
+
+
+def test_unknown_object_is_404_in_error_shape(world, clients):
+    response = clients["admin"].get("/api/v1/stations/999999/", HTTP_ACCEPT_LANGUAGE="en")
+    assert response.status_code == 404
+    body = response.json()
+    assert body["code"] == "not_found"
+    assert body["fields"] == {}
+    assert body["message"]
+
+
+def test_method_not_allowed_is_405_in_error_shape(world, clients):
+    response = clients["admin"].delete(f"/api/v1/field-schools/{world['FS1'].pk}/")
+    assert response.status_code == 405
+    assert response.json()["code"] == "method_not_allowed"

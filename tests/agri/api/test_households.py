@@ -1,0 +1,127 @@
+"""Households and farmers recorded offline on a phone: client UUIDs, idempotent replays, conflicts."""
+
+import uuid
+
+import pytest
+
+from agri.models import Farmer, ModelHousehold
+
+
+def household_payload(world, **overrides):
+    body = {
+        "id": str(uuid.uuid4()),
+        "head_name": "陈大富",
+        "phone": "13512345678",
+        "address": "三组12号",
+        "industries": ["citrus"],
+        "lat": 30.9531,
+        "lon": 108.7642,
+        "village_code": world.divisions["v1"].code,
+    }
+    body.update(overrides)
+    return body
+
+
+def test_worker_creates_household_for_self_by_default(world, clients):
+    body = household_payload(world)
+    response = clients["worker"].post("/api/v1/model-households/", body)
+    assert response.status_code == 201, response.content
+    data = response.json()
+    assert data["id"] == body["id"]
+    assert data["worker"] == world["W1"].pk
+    assert data["village_code"] == "500235001001"
+    assert data["industries"] == ["citrus"]
+    assert data["phone"] == "13512345678"  # the owning worker sees it unmasked
+    stored = ModelHousehold.objects.get(pk=body["id"])
+    assert stored.worker == world["W1"]
+
+
+@pytest.mark.parametrize("replays", [1, 10])
+def test_replayed_create_returns_stored_record_and_creates_nothing(world, clients, replays):
+    body = household_payload(world)
+    first = clients["worker"].post("/api/v1/model-households/", body)
+    assert first.status_code == 201
+    for _ in range(replays):
+        again = clients["worker"].post("/api/v1/model-households/", body)
+        assert again.status_code == 200
+        assert again.json() == first.json()
+    assert ModelHousehold.objects.filter(pk=body["id"]).count() == 1
+    assert ModelHousehold.objects.filter(worker=world["W1"]).count() == 2  # H1 and this one
+
+
+def test_same_id_with_different_payload_is_409_and_keeps_stored_record(world, clients):
+    body = household_payload(world)
+    assert clients["worker"].post("/api/v1/model-households/", body).status_code == 201
+    changed = {**body, "head_name": "另一个人", "industries": ["goats"]}
+    response = clients["worker"].post("/api/v1/model-households/", changed, HTTP_ACCEPT_LANGUAGE="en")
+    assert response.status_code == 409
+    assert response.json() == {
+        "code": "conflict",
+        "message": "This id is already used by a different record.",
+        "fields": {},
+    }
+    stored = ModelHousehold.objects.get(pk=body["id"])
+    assert stored.head_name == "陈大富"
+    assert list(stored.industries.values_list("code", flat=True)) == ["citrus"]
+
+
+def test_id_of_a_record_out_of_scope_is_a_conflict_not_a_leak(world, clients):
+    body = household_payload(world, id=str(world["H2"].pk))
+    response = clients["worker"].post("/api/v1/model-households/", body)
+    assert response.status_code == 409
+    assert response.json()["code"] == "conflict"
+    assert ModelHousehold.objects.get(pk=world["H2"].pk).worker == world["W2"]
+
+
+def test_farmer_replay_is_idempotent_and_conflict_is_409(world, clients):
+    body = {
+        "id": str(uuid.uuid4()),
+        "household": str(world["H1"].pk),
+        "name": "刘小兰",
+        "phone": "13787654321",
+        "id_number": "500235198803150025",
+        "village_code": world.divisions["v1"].code,
+    }
+    assert clients["worker"].post("/api/v1/farmers/", body).status_code == 201
+    assert clients["worker"].post("/api/v1/farmers/", body).status_code == 200
+    assert clients["worker"].post("/api/v1/farmers/", {**body, "name": "别人"}).status_code == 409
+    assert Farmer.objects.filter(pk=body["id"]).count() == 1
+    assert Farmer.objects.get(pk=body["id"]).name == "刘小兰"
+
+
+def test_farmer_id_number_checksum_is_validated(world, clients):
+    body = {
+        "household": str(world["H1"].pk),
+        "name": "刘小兰",
+        "id_number": "500235198803150021",
+        "village_code": world.divisions["v1"].code,
+    }
+    response = clients["worker"].post("/api/v1/farmers/", body, HTTP_ACCEPT_LANGUAGE="en")
+    assert response.status_code == 400
+    assert response.json()["fields"]["id_number"] == [
+        {"code": "invalid_id_number", "message": "The ID number's check digit is wrong."}
+    ]
+
+
+def test_update_never_changes_the_id(world, clients):
+    h1 = world["H1"]
+    response = clients["worker"].patch(
+        f"/api/v1/model-households/{h1.pk}/", {"id": str(uuid.uuid4()), "head_name": "新户主"}
+    )
+    assert response.status_code == 200
+    assert response.json()["id"] == str(h1.pk)
+    assert ModelHousehold.objects.get(pk=h1.pk).head_name == "新户主"
+
+
+def test_household_with_farmers_cannot_be_deleted(world, clients):
+    response = clients["worker"].delete(f"/api/v1/model-households/{world['H1'].pk}/")
+    assert response.status_code == 409
+    assert response.json()["code"] == "protected"
+    assert ModelHousehold.objects.filter(pk=world["H1"].pk).exists()
+
+
+def test_pull_filters_by_updated_since(world, clients):
+    everything = clients["worker"].get("/api/v1/model-households/?updated_since=2000-01-01T00:00:00%2B08:00")
+    assert [r["id"] for r in everything.json()["results"]] == [str(world["H1"].pk)]
+    nothing = clients["worker"].get("/api/v1/model-households/?updated_since=2999-01-01T00:00:00%2B08:00")
+    assert nothing.json()["count"] == 0

@@ -1,0 +1,186 @@
+"""The network tree and summary against the plan's targets, checked against independent counts."""
+
+from collections import Counter
+
+import pytest
+from django.core.management import call_command
+from django.utils import timezone
+
+from agri.models import DemonstrationBase, Expert, ExtensionWorker, Farmer, Industry, ModelHousehold, TechCommissioner
+from agri.selectors import target_status
+from tests.conftest import login
+
+
+@pytest.fixture
+def seeded(db):
+    call_command("seed_demo", verbosity=0)
+
+
+def _status(value, low, high=None):
+    if value < low:
+        return "under"
+    return "over" if high is not None and value > high else "met"
+
+
+def test_target_status_boundaries():
+    assert target_status(9, 10, 10) == "under"
+    assert target_status(10, 10, 10) == "met"
+    assert target_status(11, 10, 10) == "over"
+    assert target_status(0.7, 0.7) == "met"
+    assert target_status(7, 3, 6) == "over"
+
+
+def test_summary_of_seeded_county_matches_independent_counts(seeded):
+    from agri.models import User
+
+    admin = User.objects.get(username="demo-admin")
+    admin.set_password("pw-for-this-test")
+    admin.save()
+    from rest_framework.test import APIClient
+
+    client = APIClient()
+    token = client.post("/api/v1/auth/login/", {"username": "demo-admin", "password": "pw-for-this-test"}).json()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {token['token']}")
+    year = timezone.localdate().year
+    body = client.get(f"/api/v1/network/summary/?year={year}").json()
+
+    # Independent counts, walking the objects in Python.
+    experts = Counter(e.industry.code for e in Expert.objects.select_related("industry") if e.active)
+    workers = [w for w in ExtensionWorker.objects.select_related("expert__industry") if w.active]
+    households = list(ModelHousehold.objects.select_related("worker__expert__industry"))
+    farmers = list(Farmer.objects.select_related("household__worker__expert__industry"))
+    per_worker = Counter(h.worker_id for h in households)
+    per_household = Counter(f.household_id for f in farmers)
+    by_industry = {row["industry"]["code"]: row for row in body["industries"]}
+    assert set(by_industry) == set(Industry.objects.values_list("code", flat=True))
+    for code, row in by_industry.items():
+        ws = [w for w in workers if w.expert.industry.code == code]
+        hs = [h for h in households if h.worker.expert.industry.code == code]
+        fs = [f for f in farmers if f.household.worker.expert.industry.code == code]
+        assert row["experts"] == {"value": experts[code], "target": 1, "status": _status(experts[code], 1, 1)}
+        assert row["workers"]["value"] == len(ws)
+        assert row["workers"]["under_target_nodes"] == sum(1 for w in ws if per_worker[w.pk] < 10)
+        township = sum(1 for w in ws if w.is_township_based)
+        share = round(township / len(ws), 4) if ws else 0.0
+        assert row["township_share"] == {"value": share, "target": 0.7, "status": _status(share, 0.7)}
+        assert row["households"]["value"] == len(hs)
+        assert row["households"]["target"] == 10 * len(ws)
+        assert row["households"]["under_target_nodes"] == sum(1 for h in hs if per_household[h.pk] < 10)
+        assert row["farmers"] == {
+            "value": len(fs),
+            "target": 10 * len(hs),
+            "status": _status(len(fs), 10 * len(hs), 10 * len(hs)),
+        }
+    in_service = [
+        c
+        for c in TechCommissioner.objects.all()
+        if c.active and c.service_start_year <= year and (c.service_end_year is None or c.service_end_year >= year)
+    ]
+    assert body["commissioners_in_service"] == {
+        "value": len(in_service),
+        "target": 40,
+        "status": _status(len(in_service), 40),
+    }
+    bases = [b for b in DemonstrationBase.objects.all() if b.status != "revoked"]
+    assert body["bases"]["value"] == len(bases) == 5
+    assert body["bases"]["status"] == "met"
+    assert body["field_schools"]["value"] == sum(1 for b in bases if hasattr(b, "field_school"))
+    # The demo leaves realistic gaps: some industry is short of workers, and two have no expert.
+    assert {row["experts"]["status"] for row in by_industry.values()} == {"met", "under"}
+    assert "under" in {row["workers"]["status"] for row in by_industry.values()}
+
+
+def test_seed_demo_is_deterministic_and_safe_to_run_twice(seeded):
+    def snapshot():
+        return (
+            ModelHousehold.objects.count(),
+            Farmer.objects.count(),
+            ExtensionWorker.objects.count(),
+            TechCommissioner.objects.count(),
+            sorted(ModelHousehold.objects.values_list("id", "head_name", "lat", "lon")),
+        )
+
+    before = snapshot()
+    call_command("seed_demo", verbosity=0)
+    assert snapshot() == before
+    assert before[0] > 500 and before[1] > 5000
+
+
+def test_seeded_demo_worker_sees_only_own_households_in_one_township(seeded):
+    from agri.models import User
+
+    user = User.objects.get(username="demo-worker")
+    user.set_password("pw-for-this-test")
+    user.save()
+    from rest_framework.test import APIClient
+
+    client = APIClient()
+    token = client.post("/api/v1/auth/login/", {"username": "demo-worker", "password": "pw-for-this-test"}).json()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {token['token']}")
+    rows = client.get("/api/v1/model-households/?page_size=500").json()
+    worker = ExtensionWorker.objects.get(user=user)
+    assert rows["count"] == ModelHousehold.objects.filter(worker=worker).count() > 0
+    assert {r["worker"] for r in rows["results"]} == {worker.pk}
+    assert len({r["village_code"][:9] for r in rows["results"]}) == 1
+
+
+def test_expert_network_tree_has_counts_and_status_at_every_node(world, clients):
+    from tests.factories import FarmerFactory, ModelHouseholdFactory
+
+    for _ in range(9):  # W1 gets 10 households: on target
+        ModelHouseholdFactory(worker=world["W1"], village=world.divisions["v1"])
+    h1 = world["H1"]
+    for _ in range(10):  # H1 gets 11 farmers: over target
+        FarmerFactory(household=h1)
+    body = clients["expert"].get(f"/api/v1/experts/{world['E1'].pk}/network/").json()
+    assert body["counts"] == {
+        "workers": 2,
+        "township_workers": 2,
+        "township_share": 1.0,
+        "households": 11,
+        "farmers": 12,
+    }
+    assert body["status"] == {"workers": "under", "township_share": "met"}
+    nodes = {w["id"]: w for w in body["workers"]}
+    assert nodes[world["W1"].pk]["households"] == 10
+    assert nodes[world["W1"].pk]["status"] == "met"
+    assert nodes[world["W2"].pk]["status"] == "under"
+    h_nodes = {h["id"]: h for h in nodes[world["W1"].pk]["household_nodes"]}
+    assert h_nodes[str(h1.pk)] == {
+        "id": str(h1.pk),
+        "head_name": h1.head_name,
+        "village_code": "500235001001",
+        "farmers": 11,
+        "status": "over",
+    }
+    assert Counter(h["status"] for h in h_nodes.values()) == {"over": 1, "under": 9}
+
+
+def test_summary_is_scoped_to_the_caller(world, clients):
+    county = clients["admin"].get("/api/v1/network/summary/").json()
+    township = clients["township_viewer"].get("/api/v1/network/summary/").json()
+    citrus_county = next(r for r in county["industries"] if r["industry"]["code"] == "citrus")
+    citrus_township = next(r for r in township["industries"] if r["industry"]["code"] == "citrus")
+    assert citrus_county["workers"]["value"] == 2  # W1, W2; W9 is in the other county
+    assert citrus_township["workers"]["value"] == 1  # only W1 lives in township T1
+    assert county["bases"]["value"] == 2
+
+
+def test_summary_rejects_a_bad_year(world, clients):
+    response = clients["admin"].get("/api/v1/network/summary/?year=abc", HTTP_ACCEPT_LANGUAGE="en")
+    assert response.status_code == 400
+    assert response.json()["fields"]["year"][0]["message"] == "Give a year between 2000 and 2100."
+
+
+def test_network_tree_query_count_is_constant(world, clients, django_assert_num_queries):
+    from tests.factories import ModelHouseholdFactory
+
+    client = login(world.users["admin"])
+    url = f"/api/v1/experts/{world['E1'].pk}/network/"
+    with django_assert_num_queries(5):
+        client.get(url)
+    for _ in range(30):
+        ModelHouseholdFactory(worker=world["W2"], village=world.divisions["v2"])
+    with django_assert_num_queries(5):
+        body = client.get(url).json()
+    assert body["counts"]["households"] == 32

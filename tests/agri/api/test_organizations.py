@@ -1,0 +1,121 @@
+"""Stations, bases with their one field school, experts, divisions: writes and their invariants."""
+
+import pytest
+from django.db import IntegrityError, transaction
+
+from agri.models import DemonstrationBase, Expert, FieldSchool
+from geo.models import AdminDivision
+
+PARCEL = {
+    "type": "Polygon",
+    "coordinates": [[[108.758, 30.948], [108.762, 30.948], [108.762, 30.952], [108.758, 30.952], [108.758, 30.948]]],
+}
+
+
+def test_creating_a_base_creates_its_one_field_school(world, clients):
+    body = {
+        "name": "双江脐橙试验示范基地",
+        "industry": "citrus",
+        "lat": 30.95,
+        "lon": 108.76,
+        "village_code": "500235001001",
+        "parcel": PARCEL,
+        "area_mu": "320.00",
+        "status": "certified",
+        "certified_on": "2022-04-18",
+    }
+    response = clients["admin"].post("/api/v1/demonstration-bases/", body, format="json")
+    assert response.status_code == 201, response.content
+    base = DemonstrationBase.objects.get(pk=response.json()["id"])
+    school = FieldSchool.objects.get(base=base)
+    assert response.json()["field_school"] == school.pk
+    assert school.name == "双江脐橙试验示范基地农民田间学校"
+
+
+def test_a_second_field_school_for_a_base_is_refused(world, clients):
+    response = clients["admin"].post("/api/v1/field-schools/", {"name": "x"})
+    assert response.status_code == 405
+    with pytest.raises(IntegrityError), transaction.atomic():
+        FieldSchool.objects.create(base=world["B1"], name="second")
+
+
+@pytest.mark.parametrize(
+    ("parcel", "code"),
+    [
+        ({"type": "Point", "coordinates": [108.7, 30.9]}, "invalid_geometry"),
+        ({"type": "Polygon", "coordinates": [[[0, 0], [1, 1], [1, 0], [0, 1], [0, 0]]]}, "invalid_geometry"),
+        ({"type": "Polygon", "coordinates": [[[200, 0], [201, 0], [201, 1], [200, 0]]]}, "invalid_geometry"),
+        ({"nonsense": True}, "invalid_geometry"),
+    ],
+)
+def test_bad_parcels_are_rejected(world, clients, parcel, code):
+    body = {"name": "b", "industry": "citrus", "lat": 30.95, "lon": 108.76, "village_code": "500235001001"}
+    response = clients["admin"].post("/api/v1/demonstration-bases/", {**body, "parcel": parcel}, format="json")
+    assert response.status_code == 400
+    assert response.json()["fields"]["parcel"][0]["code"] == code
+    assert not DemonstrationBase.objects.filter(name="b").exists()
+
+
+def test_certified_base_needs_its_date(world, clients):
+    body = {"name": "b", "industry": "citrus", "lat": 30.95, "lon": 108.76, "village_code": "500235001001"}
+    response = clients["admin"].post("/api/v1/demonstration-bases/", {**body, "status": "certified"})
+    assert response.status_code == 400
+    assert "certified_on" in response.json()["fields"]
+
+
+def test_one_active_expert_per_industry_is_enforced_by_api_and_database(world, clients):
+    body = {"name": "另一位专家", "industry": "citrus", "county_code": "500235000000"}
+    response = clients["admin"].post("/api/v1/experts/", body, HTTP_ACCEPT_LANGUAGE="en")
+    assert response.status_code == 400
+    assert response.json()["fields"]["industry"] == [
+        {"code": "unique", "message": "This industry already has an active expert in this county."}
+    ]
+    inactive = clients["admin"].post("/api/v1/experts/", {**body, "active": False})
+    assert inactive.status_code == 201
+    with pytest.raises(IntegrityError), transaction.atomic():
+        Expert.objects.create(name="x", industry=world.industries["citrus"], county=world.divisions["yunyang"])
+
+
+def test_station_manager_edits_own_station_only(world, clients):
+    response = clients["station"].patch(f"/api/v1/stations/{world['S1'].pk}/", {"host_org": "龙缸茶业有限公司"})
+    assert response.status_code == 200
+    assert response.json()["host_org"] == "龙缸茶业有限公司"
+    assert clients["station"].post("/api/v1/stations/", {"name": "x"}).status_code == 403
+
+
+@pytest.mark.parametrize(
+    ("code", "level", "parent", "message"),
+    [
+        ("50023500100", "village", "500235001000", "A division code has exactly 12 digits."),
+        ("500235002101", "village", "500235001000", "The code must start with its parent's prefix 500235001."),
+        ("500235003001", "township", "500235000000", "A township code ends in zeros after its first 9 digits."),
+        ("500235003000", "township", "500235001000", "The parent of a township must be a county."),
+    ],
+)
+def test_division_codes_are_validated_against_parent(world, clients, code, level, parent, message):
+    body = {"code": code, "name": "新区划", "level": level, "parent": parent}
+    response = clients["admin"].post("/api/v1/divisions/", body, HTTP_ACCEPT_LANGUAGE="en")
+    assert response.status_code == 400
+    assert message in [e["message"] for e in response.json()["fields"]["code"]]
+    assert not AdminDivision.objects.filter(code=code).exists()
+
+
+def test_valid_division_is_created_inside_jurisdiction_only(world, clients):
+    ok = {"code": "500235001009", "name": "新村", "level": "village", "parent": "500235001000"}
+    assert clients["admin"].post("/api/v1/divisions/", ok).status_code == 201
+    outside = {"code": "500236001009", "name": "外县村", "level": "village", "parent": "500236001000"}
+    response = clients["admin"].post("/api/v1/divisions/", outside)
+    assert response.status_code == 400
+    assert not AdminDivision.objects.filter(code="500236001009").exists()
+
+
+def test_divisions_filter_by_level_and_parent(world, clients):
+    rows = clients["admin"].get("/api/v1/divisions/?level=village&parent=500235001000").json()["results"]
+    assert [r["code"] for r in rows] == ["500235001001", "500235001003"]
+
+
+def test_database_rejects_out_of_range_coordinates(world):
+    from tests.factories import StationFactory
+
+    with pytest.raises(IntegrityError), transaction.atomic():
+        StationFactory(village=world.divisions["v1"], lat=91)
