@@ -10,7 +10,7 @@ import re
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
-CODE_RE = re.compile(r"^\d{12}$")
+CODE_RE = re.compile(r"[0-9]{12}", re.ASCII)
 
 
 class Level(models.TextChoices):
@@ -51,7 +51,7 @@ def prefix(code: str, level: str) -> str:
 def code_errors(code: str, level: str, parent_code: str | None, parent_level: str | None) -> list[str]:
     """Return the problems with a division code as translated messages (empty when valid)."""
     errors = []
-    if not CODE_RE.match(code or ""):
+    if not CODE_RE.fullmatch(code or ""):
         return [_("A division code has exactly 12 digits.")]
     if level in PREFIX_LENGTH and set(code[PREFIX_LENGTH[level] :]) - {"0"}:
         errors.append(
@@ -73,7 +73,7 @@ def code_errors(code: str, level: str, parent_code: str | None, parent_level: st
 
 
 def is_jurisdiction(value: str) -> bool:
-    return value.isdigit() and len(value) in JURISDICTION_LENGTHS or value == ""
+    return value == "" or (re.fullmatch(r"[0-9]+", value, re.ASCII) is not None and len(value) in JURISDICTION_LENGTHS)
 
 
 def significant_prefix(code: str) -> str:
