@@ -6,6 +6,9 @@ without a serializer), so each resource's example lives here once and serves eve
 """
 
 from drf_spectacular import openapi
+from drf_spectacular.extensions import OpenApiSerializerFieldExtension
+from drf_spectacular.plumbing import build_basic_type
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample
 
 VERBS = {
@@ -331,7 +334,89 @@ EXAMPLES = {
     ),
 }
 
-# For operations whose response has no serializer: keyed by the view action.
+VISIT_ID = "2f7052c0-6dc4-45ce-8f3b-07d0ada5553c"
+VISIT_REQUEST = {
+    "id": VISIT_ID,
+    "kind": "diagnosis",
+    "industry": "citrus",
+    "household": HOUSEHOLD_ID,
+    "started_at": "2025-03-14T09:30:00+08:00",
+    "ended_at": "2025-03-14T10:10:00+08:00",
+    "lat": 30.95614,
+    "lon": 108.76893,
+    "accuracy_m": 8.5,
+    "altitude_m": 312.0,
+    "source_crs": "gcj02",
+    "mock_location": False,
+    "notes": "叶片出现溃疡斑，建议喷施铜制剂",
+    "participants": 2,
+    "introduced": [],
+    "attendees": [],
+    "photos_expected": 3,
+}
+VISIT_RESPONSE = {
+    "id": VISIT_ID,
+    "kind": "diagnosis",
+    "industry": "citrus",
+    "household": HOUSEHOLD_ID,
+    "farmer": None,
+    "base": None,
+    "station": None,
+    "village": None,
+    "started_at": "2025-03-14T09:30:00+08:00",
+    "ended_at": "2025-03-14T10:10:00+08:00",
+    "lat": 30.9531,
+    "lon": 108.7642,
+    "accuracy_m": 8.5,
+    "altitude_m": 312.0,
+    "source_crs": "gcj02",
+    "mock_location": False,
+    "notes": "叶片出现溃疡斑，建议喷施铜制剂",
+    "participants": 2,
+    "introduced": [],
+    "photos_expected": 3,
+    "photos_present": 0,
+    "division_code": "500235106203",
+    "township_code": "500235106000",
+    "flags": [],
+    "actor_type": "worker",
+    "actor_id": 7,
+    "received_at": "2025-03-16T18:02:11+08:00",
+    "updated_at": "2025-03-16T18:02:11+08:00",
+    "deleted": False,
+}
+EXAMPLES.update(
+    {
+        "VisitWriteSerializer": (VISIT_REQUEST, None),
+        "VisitSerializer": (None, VISIT_RESPONSE),
+        "VisitBatchSerializer": ({"visits": [VISIT_REQUEST]}, None),
+        "VisitBatchResponseSerializer": (
+            None,
+            {
+                "results": [
+                    {"id": VISIT_ID, "status": "created", "code": "created", "errors": {}},
+                    {
+                        "id": "9c6373cf-8f4c-4203-a5d6-9fd314e42d23",
+                        "status": "invalid",
+                        "code": "invalid",
+                        "errors": {"lat": [{"code": "max_value", "message": "请确保该值小于或者等于 90。"}]},
+                    },
+                ]
+            },
+        ),
+        "VisitHistorySerializer": (
+            None,
+            {
+                "action": "update",
+                "at": "2025-03-17T08:00:00+08:00",
+                "user": "demo-worker",
+                "changes": {"notes": ["叶片出现溃疡斑", "叶片出现溃疡斑，建议喷施铜制剂"]},
+            },
+        ),
+    }
+)
+
+# For operations whose response has no serializer: keyed by the view action (or the view's class name).
 ACTION_EXAMPLES = {
     "boundary": {
         "type": "Feature",
@@ -396,7 +481,9 @@ class AutoSchema(openapi.AutoSchema):
         response = self.get_response_serializers()
         response_example = EXAMPLES.get(_name(response), (None, None))[1]
         if response_example is None:
-            response_example = ACTION_EXAMPLES.get(getattr(self.view, "action", None))
+            response_example = ACTION_EXAMPLES.get(
+                getattr(self.view, "action", None), ACTION_EXAMPLES.get(type(self.view).__name__)
+            )
         if response_example is not None:
             out.append(OpenApiExample("response", value=response_example, response_only=True))
         return out
@@ -408,3 +495,17 @@ def _english(text: str) -> str:
 
     with translation.override("en"):
         return str(text)
+
+
+class LookupFieldExtension(OpenApiSerializerFieldExtension):
+    """Visit payload ids resolved against preloaded rows: document each as the id type it takes."""
+
+    target_class = "agri.api.visit_serializers.LookupField"
+
+    def map_serializer_field(self, auto_schema, direction):
+        kind = self.target.kind
+        if kind in ("household", "farmer"):
+            return build_basic_type(OpenApiTypes.UUID)
+        if kind in ("base", "station"):
+            return build_basic_type(OpenApiTypes.INT)
+        return build_basic_type(OpenApiTypes.STR)

@@ -3,7 +3,9 @@
 from dataclasses import dataclass
 
 import shapely
+from django.utils import timezone
 
+from geo.assign import invalidate_division_index
 from geo.codes import Level
 from geo.geometry import area_km2, display_copy, to_geojson
 from geo.models import AdminDivision
@@ -25,7 +27,9 @@ def division_upsert_many(rows: list[DivisionRow]) -> int:
     Geometry is made valid, measured on the ellipsoid and simplified once for display here, at
     write time, so no read path has to.
     """
-    base_fields = ["name", "level", "parent"]
+    # bulk_create(update_conflicts=True) updates only update_fields, so updated_at must be listed for
+    # an upsert to bump it: the division index's fingerprint (geo.assign) relies on it.
+    base_fields = ["name", "level", "parent", "updated_at"]
     geo_fields = ["boundary", "boundary_display", "boundary_synthetic", "area_km2", "rep_lat", "rep_lon"]
     # Parents first, so that foreign keys hold at every step; rows without geometry keep what is stored.
     for level in Level.values:
@@ -39,11 +43,18 @@ def division_upsert_many(rows: list[DivisionRow]) -> int:
                     unique_fields=["code"],
                     update_fields=base_fields + (geo_fields if with_geometry else []),
                 )
+    invalidate_division_index()
     return len(rows)
 
 
 def _division(row: DivisionRow) -> AdminDivision:
-    fields = {"code": row.code, "name": row.name, "level": row.level, "parent_id": row.parent_code}
+    fields = {
+        "code": row.code,
+        "name": row.name,
+        "level": row.level,
+        "parent_id": row.parent_code,
+        "updated_at": timezone.now(),
+    }
     if row.geometry is not None:
         geom = shapely.make_valid(row.geometry)
         point = geom.representative_point()

@@ -1,7 +1,7 @@
 from django.urls import include, path
 from rest_framework.routers import DefaultRouter
 
-from agri.api import views
+from agri.api import views, visit_views
 
 app_name = "agri"
 
@@ -17,6 +17,7 @@ router.register("tech-commissioners", views.TechCommissionerViewSet, basename="t
 router.register("model-households", views.ModelHouseholdViewSet, basename="model-household")
 router.register("farmers", views.FarmerViewSet, basename="farmer")
 router.register("auth/devices", views.DeviceTokenViewSet, basename="device")
+router.register("visits", visit_views.VisitViewSet, basename="visit")
 
 urlpatterns = [
     path("auth/login/", views.LoginView.as_view(), name="login"),
@@ -24,5 +25,7 @@ urlpatterns = [
     path("auth/logout-all/", views.LogoutAllView.as_view(), name="logout-all"),
     path("me/", views.MeView.as_view(), name="me"),
     path("network/summary/", views.NetworkSummaryView.as_view(), name="network-summary"),
+    path("sync/visits/", visit_views.VisitSyncView.as_view(), name="visit-sync"),
+    path("visits.geojson", visit_views.VisitGeoJSONView.as_view(), name="visit-geojson"),
     path("", include(router.urls)),
 ]

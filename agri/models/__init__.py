@@ -1,6 +1,7 @@
 from agri.models.accounts import BUREAU_ROLES, DeviceToken, Role, User
 from agri.models.organizations import BaseStatus, DemonstrationBase, FieldSchool, HostType, Industry, Station
 from agri.models.people import AffiliationType, Expert, ExtensionWorker, Farmer, ModelHousehold, TechCommissioner
+from agri.models.visits import TARGET_FIELDS, SourceCrs, Visit, VisitEvent, VisitFlag, VisitKind
 
 __all__ = [
     "BUREAU_ROLES",
@@ -19,4 +20,10 @@ __all__ = [
     "Station",
     "TechCommissioner",
     "User",
+    "TARGET_FIELDS",
+    "SourceCrs",
+    "Visit",
+    "VisitEvent",
+    "VisitFlag",
+    "VisitKind",
 ]

@@ -186,3 +186,12 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO")},
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }
+
+# Visit checks: these flag a visit for review; they never reject it.
+VISIT_CHECKS = {
+    "max_target_distance_m": env.float("VISIT_MAX_TARGET_DISTANCE_M", default=3000.0),
+    "max_accuracy_m": env.float("VISIT_MAX_ACCURACY_M", default=100.0),
+    "clock_skew_minutes": env.int("VISIT_CLOCK_SKEW_MINUTES", default=10),
+    "max_age_days": env.int("VISIT_MAX_AGE_DAYS", default=30),
+}
+VISIT_BATCH_MAX = 500

@@ -5,7 +5,10 @@ from .base import REST_FRAMEWORK
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
-REST_FRAMEWORK = {**REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": {"login": "1000/min"}}
+# Tests log in thousands of times a minute; the throttle has its own test with a low rate.
+REST_FRAMEWORK = {**REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": {"login": "1000000/min"}}
 DEMO_PASSWORD = "demo-pass-for-tests"
 # WhiteNoise serves from the app finders here; there is no collectstatic output to look in.
 STATIC_ROOT = None
+# Rebuild-check the point-assignment index on every use: tests change divisions constantly.
+DIVISION_INDEX_CHECK_SECONDS = 0

@@ -1,0 +1,249 @@
+"""Visit payloads: the write shape phones send, and the read shape (built from ``.values()`` rows)."""
+
+import uuid
+
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+from django.utils.translation import gettext_lazy as _
+from rest_framework import serializers
+
+from agri.models import TARGET_FIELDS, SourceCrs, VisitFlag, VisitKind
+
+INTRODUCING_KINDS = (VisitKind.NEW_VARIETY, VisitKind.NEW_TECHNIQUE)
+
+
+class AwareDateTimeField(serializers.DateTimeField):
+    """An ISO 8601 time that must carry its UTC offset: a phone's clock zone is not ours to guess."""
+
+    default_error_messages = {"naive": _("Give the time with its UTC offset, e.g. 2025-03-14T09:30:00+08:00.")}
+
+    def to_internal_value(self, value):
+        if isinstance(value, str):
+            parsed = parse_datetime(value.strip())
+            if parsed is not None and parsed.tzinfo is None:
+                self.fail("naive")
+        return super().to_internal_value(value)
+
+
+class LookupField(serializers.Field):
+    """An id resolved against rows preloaded for the whole batch (``context["lookups"][kind]``).
+
+    The lookups hold only rows the caller may see, so an out-of-scope id gets the same
+    "does not exist" error as an unknown one, and a batch of 500 costs one query per kind.
+    """
+
+    default_error_messages = {
+        "does_not_exist": _('Invalid pk "{pk_value}" - object does not exist.'),
+        "incorrect_type": _("Incorrect type. Expected pk value, received {data_type}."),
+    }
+
+    def __init__(self, kind: str, **kwargs):
+        self.kind = kind
+        super().__init__(**kwargs)
+
+    def to_internal_value(self, data):
+        if isinstance(data, bool) or not isinstance(data, str | int):
+            self.fail("incorrect_type", data_type=type(data).__name__)
+        key = str(data)
+        if self.kind in ("household", "farmer"):
+            try:
+                key = str(uuid.UUID(key))
+            except ValueError:
+                self.fail("does_not_exist", pk_value=data)
+        obj = self.context["lookups"][self.kind].get(key)
+        if obj is None:
+            self.fail("does_not_exist", pk_value=data)
+        return obj
+
+    def to_representation(self, value):
+        return value
+
+
+class VisitWriteSerializer(serializers.Serializer):
+    id = serializers.UUIDField(help_text=_("Client-generated UUID. Replaying it with the same payload is safe."))
+    kind = serializers.ChoiceField(choices=VisitKind.choices)
+    industry = LookupField("industry", required=False, allow_null=True, help_text=_("Industry code, e.g. citrus."))
+    household = LookupField("household", required=False, allow_null=True, help_text=_("Target: model household id."))
+    farmer = LookupField("farmer", required=False, allow_null=True, help_text=_("Target: farmer id."))
+    base = LookupField("base", required=False, allow_null=True, help_text=_("Target: demonstration base id."))
+    station = LookupField("station", required=False, allow_null=True, help_text=_("Target: station id."))
+    village = LookupField("village", required=False, allow_null=True, help_text=_("Target: 12-digit village code."))
+    started_at = AwareDateTimeField()
+    ended_at = AwareDateTimeField(required=False, allow_null=True)
+    lat = serializers.FloatField(min_value=-90, max_value=90, help_text=_("Latitude in source_crs."))
+    lon = serializers.FloatField(min_value=-180, max_value=180, help_text=_("Longitude in source_crs."))
+    accuracy_m = serializers.FloatField(min_value=0, max_value=100000, required=False, allow_null=True)
+    altitude_m = serializers.FloatField(min_value=-500, max_value=9000, required=False, allow_null=True)
+    source_crs = serializers.ChoiceField(choices=SourceCrs.choices, default=SourceCrs.WGS84)
+    mock_location = serializers.BooleanField(default=False)
+    notes = serializers.CharField(allow_blank=True, max_length=5000, default="")
+    participants = serializers.IntegerField(min_value=0, max_value=100000, default=0)
+    introduced = serializers.ListField(child=serializers.CharField(max_length=100), max_length=50, default=list)
+    attendees = serializers.ListField(child=LookupField("farmer"), max_length=1000, default=list)
+    photos_expected = serializers.IntegerField(min_value=0, max_value=50, default=0)
+
+    def validate(self, attrs):
+        # A PATCH carries only what changes; the view checks the merged visit with check_visit().
+        return attrs if self.partial else check_visit(attrs)
+
+
+def check_visit(attrs: dict) -> dict:
+    """Whole-visit rules: exactly one target, ends after it starts, introductions named."""
+    targets = [name for name in TARGET_FIELDS if attrs.get(name) is not None]
+    if len(targets) != 1:
+        raise serializers.ValidationError(
+            {
+                name: [_("Give exactly one target: household, farmer, base, station or village.")]
+                for name in (targets or ["household"])
+            },
+            code="one_target",
+        )
+    ended = attrs.get("ended_at")
+    if ended is not None and ended < attrs["started_at"]:
+        raise serializers.ValidationError({"ended_at": [_("A visit cannot end before it starts.")]}, code="invalid")
+    if attrs["kind"] in INTRODUCING_KINDS and not attrs["introduced"]:
+        raise serializers.ValidationError(
+            {"introduced": [_("Name the varieties or techniques introduced.")]}, code="required"
+        )
+    return attrs
+
+
+class VisitBatchSerializer(serializers.Serializer):
+    visits = serializers.ListField(
+        child=serializers.DictField(),
+        min_length=1,
+        max_length=500,
+        help_text=_("Up to 500 visits, as for POST /visits/."),
+    )
+
+
+class VisitBatchResultSerializer(serializers.Serializer):
+    id = serializers.CharField(allow_null=True)
+    status = serializers.ChoiceField(choices=["created", "unchanged", "conflict", "invalid", "failed"])
+    code = serializers.CharField()
+    errors = serializers.DictField(help_text=_("Field errors, as in the error shape's fields."))
+
+
+class VisitBatchResponseSerializer(serializers.Serializer):
+    results = VisitBatchResultSerializer(many=True)
+
+
+class VisitSerializer(serializers.Serializer):
+    """The read shape. Documentation only: rows are rendered by ``visit_representation`` for speed."""
+
+    id = serializers.UUIDField()
+    kind = serializers.ChoiceField(choices=VisitKind.choices)
+    industry = serializers.CharField(allow_null=True)
+    household = serializers.UUIDField(allow_null=True)
+    farmer = serializers.UUIDField(allow_null=True)
+    base = serializers.IntegerField(allow_null=True)
+    station = serializers.IntegerField(allow_null=True)
+    village = serializers.CharField(allow_null=True)
+    started_at = serializers.DateTimeField()
+    ended_at = serializers.DateTimeField(allow_null=True)
+    lat = serializers.FloatField(help_text=_("WGS-84, or the system asked for with ?crs="))
+    lon = serializers.FloatField()
+    accuracy_m = serializers.FloatField(allow_null=True)
+    altitude_m = serializers.FloatField(allow_null=True)
+    source_crs = serializers.ChoiceField(choices=SourceCrs.choices)
+    mock_location = serializers.BooleanField()
+    notes = serializers.CharField()
+    participants = serializers.IntegerField()
+    introduced = serializers.ListField(child=serializers.CharField())
+    photos_expected = serializers.IntegerField()
+    photos_present = serializers.IntegerField()
+    division_code = serializers.CharField(allow_null=True, help_text=_("12-digit village code, or null."))
+    township_code = serializers.CharField(allow_null=True)
+    flags = serializers.ListField(child=serializers.ChoiceField(choices=VisitFlag.CODES))
+    actor_type = serializers.ChoiceField(choices=["expert", "worker", "commissioner"])
+    actor_id = serializers.IntegerField()
+    received_at = serializers.DateTimeField()
+    updated_at = serializers.DateTimeField()
+    deleted = serializers.BooleanField()
+
+
+VISIT_VALUES = (
+    "id",
+    "kind",
+    "industry__code",
+    "household_id",
+    "farmer_id",
+    "base_id",
+    "station_id",
+    "village_id",
+    "started_at",
+    "ended_at",
+    "lat",
+    "lon",
+    "accuracy_m",
+    "altitude_m",
+    "source_crs",
+    "mock_location",
+    "notes",
+    "participants",
+    "introduced",
+    "photos_expected",
+    "photos_present",
+    "division_id",
+    "township_code",
+    "flag_bits",
+    "expert_id",
+    "worker_id",
+    "commissioner_id",
+    "received_at",
+    "updated_at",
+    "deleted_at",
+)
+
+
+def _iso(value):
+    return timezone.localtime(value).isoformat() if value is not None else None
+
+
+def visit_representation(row: dict) -> dict:
+    """One ``.values(*VISIT_VALUES)`` row as the API's JSON object (no per-row queries)."""
+    if row["worker_id"]:
+        actor = ("worker", row["worker_id"])
+    elif row["expert_id"]:
+        actor = ("expert", row["expert_id"])
+    else:
+        actor = ("commissioner", row["commissioner_id"])
+    household, farmer = row["household_id"], row["farmer_id"]
+    return {
+        "id": str(row["id"]),
+        "kind": row["kind"],
+        "industry": row["industry__code"],
+        "household": str(household) if household else None,
+        "farmer": str(farmer) if farmer else None,
+        "base": row["base_id"],
+        "station": row["station_id"],
+        "village": row["village_id"],
+        "started_at": _iso(row["started_at"]),
+        "ended_at": _iso(row["ended_at"]),
+        "lat": row["lat"],
+        "lon": row["lon"],
+        "accuracy_m": row["accuracy_m"],
+        "altitude_m": row["altitude_m"],
+        "source_crs": row["source_crs"],
+        "mock_location": row["mock_location"],
+        "notes": row["notes"],
+        "participants": row["participants"],
+        "introduced": row["introduced"],
+        "photos_expected": row["photos_expected"],
+        "photos_present": row["photos_present"],
+        "division_code": row["division_id"],
+        "township_code": row["township_code"] or None,
+        "flags": VisitFlag.decode(row["flag_bits"]),
+        "actor_type": actor[0],
+        "actor_id": actor[1],
+        "received_at": _iso(row["received_at"]),
+        "updated_at": _iso(row["updated_at"]),
+        "deleted": row["deleted_at"] is not None,
+    }
+
+
+class VisitHistorySerializer(serializers.Serializer):
+    action = serializers.ChoiceField(choices=["create", "update", "delete"])
+    at = serializers.DateTimeField()
+    user = serializers.CharField(source="user.username", allow_null=True)
+    changes = serializers.DictField()

@@ -1,0 +1,413 @@
+"""Visits: single and batch push, cursor pull with tombstones, If-Match edits, history, GeoJSON export."""
+
+import numpy as np
+import orjson
+from django.db.models import F
+from django.db.models.functions import Cos, Radians, Sin
+from django.http import StreamingHttpResponse
+from django.utils.translation import gettext_lazy as _
+from django_filters import rest_framework as filters
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
+from rest_framework import mixins, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.exceptions import APIException, NotFound, PermissionDenied, ValidationError
+from rest_framework.generics import GenericAPIView
+from rest_framework.pagination import CursorPagination
+from rest_framework.response import Response
+
+from agri import selectors
+from agri.api.exceptions import Conflict, validation_error_body
+from agri.api.visit_serializers import (
+    VISIT_VALUES,
+    VisitBatchResponseSerializer,
+    VisitBatchSerializer,
+    VisitHistorySerializer,
+    VisitSerializer,
+    VisitWriteSerializer,
+    check_visit,
+    visit_representation,
+)
+from agri.models import Role, Visit, VisitFlag, VisitKind
+from agri.services.visits import (
+    StaleVersion,
+    visit_actor,
+    visit_client_data,
+    visit_delete,
+    visit_update,
+    visits_ingest,
+)
+from geo.codes import significant_prefix
+from geo.crs import from_wgs84
+
+ACTOR_ROLES = (Role.EXPERT, Role.WORKER, Role.COMMISSIONER)
+EARTH_RADIUS_KM = 6371.0088
+
+CRS_PARAMETER = OpenApiParameter(
+    "crs",
+    OpenApiTypes.STR,
+    enum=["wgs84", "gcj02", "bd09"],
+    description="Return coordinates in this system (gcj02 for Amap/Tencent maps, bd09 for Baidu). Default wgs84.",
+)
+
+
+class PreconditionRequired(APIException):
+    status_code = 428
+    default_detail = _("Send If-Match with the visit's ETag to edit it.")
+    default_code = "precondition_required"
+
+
+class PreconditionFailed(APIException):
+    status_code = 412
+    default_detail = _("The visit was changed since you read it. Fetch it again and reapply your edit.")
+    default_code = "precondition_failed"
+
+
+class NoLinkedPerson(APIException):
+    status_code = 403
+    default_detail = _("This account is not linked to an expert, worker or commissioner, so it cannot record visits.")
+    default_code = "no_linked_person"
+
+
+def output_crs(request) -> str:
+    crs = request.query_params.get("crs", "wgs84")
+    if crs not in ("wgs84", "gcj02", "bd09"):
+        raise ValidationError({"crs": [_("Use wgs84, gcj02 or bd09.")]}, code="invalid")
+    return crs
+
+
+def render_rows(rows, crs: str) -> list[dict]:
+    """Rows from ``.values(*VISIT_VALUES)`` as API objects, converting coordinates for the whole page at once."""
+    out = [visit_representation(row) for row in rows]
+    if crs != "wgs84" and out:
+        lon, lat = from_wgs84(np.array([o["lon"] for o in out]), np.array([o["lat"] for o in out]), crs)
+        for o, x, y in zip(out, lon.tolist(), lat.tolist(), strict=True):
+            o["lon"], o["lat"] = round(x, 7), round(y, 7)
+    return out
+
+
+class VisitFilterSet(filters.FilterSet):
+    bbox = filters.CharFilter(method="filter_bbox", label="minLon,minLat,maxLon,maxLat (WGS-84)")
+    near = filters.CharFilter(method="filter_near", label="lon,lat (WGS-84); use with radius_km")
+    radius_km = filters.NumberFilter(method="filter_noop", label="radius for near, km (default 1)")
+    division = filters.CharFilter(method="filter_division", label="division code prefix")
+    date_from = filters.DateFilter(field_name="visit_date", lookup_expr="gte")
+    date_to = filters.DateFilter(field_name="visit_date", lookup_expr="lte")
+    industry = filters.CharFilter(field_name="industry__code")
+    kind = filters.ChoiceFilter(choices=VisitKind.choices)
+    flag = filters.ChoiceFilter(choices=[(c, c) for c in VisitFlag.CODES], method="filter_flag")
+    flagged = filters.BooleanFilter(method="filter_flagged")
+    updated_since = filters.IsoDateTimeFilter(field_name="updated_at", lookup_expr="gte")
+    incomplete = filters.BooleanFilter(method="filter_incomplete")
+
+    class Meta:
+        model = Visit
+        fields = ["user", "expert", "worker", "commissioner", "household", "farmer", "base", "station", "village"]
+
+    @staticmethod
+    def _floats(value: str, n: int, name: str) -> list[float]:
+        try:
+            numbers = [float(p) for p in value.split(",")]
+        except ValueError:
+            numbers = []
+        if len(numbers) != n or not all(np.isfinite(numbers)):
+            raise ValidationError({name: [_("Give %(n)d comma-separated numbers.") % {"n": n}]}, code="invalid")
+        return numbers
+
+    def filter_bbox(self, queryset, name, value):
+        min_lon, min_lat, max_lon, max_lat = self._floats(value, 4, "bbox")
+        return queryset.filter(lat__gte=min_lat, lat__lte=max_lat, lon__gte=min_lon, lon__lte=max_lon)
+
+    def filter_near(self, queryset, name, value):
+        lon, lat = self._floats(value, 2, "near")
+        radius = float(self.data.get("radius_km") or 1)
+        if not (0 < radius <= 500) or not (-90 <= lat <= 90 and -180 <= lon <= 180):
+            raise ValidationError({"near": [_("Give a point and a radius of at most 500 km.")]}, code="invalid")
+        # Bounding box first (uses the (lat, lon) index), then the exact great-circle distance.
+        dlat = np.degrees(radius / EARTH_RADIUS_KM)
+        dlon = dlat / max(np.cos(np.radians(lat)), 1e-6)
+        queryset = queryset.filter(lat__gte=lat - dlat, lat__lte=lat + dlat, lon__gte=lon - dlon, lon__lte=lon + dlon)
+        rad_lat, rad_lon = np.radians(lat), np.radians(lon)
+        cos_angle = Sin(Radians(F("lat"))) * float(np.sin(rad_lat)) + Cos(Radians(F("lat"))) * float(
+            np.cos(rad_lat)
+        ) * Cos(Radians(F("lon")) - float(rad_lon))
+        return queryset.alias(cos_angle=cos_angle).filter(cos_angle__gte=float(np.cos(radius / EARTH_RADIUS_KM)))
+
+    def filter_noop(self, queryset, name, value):
+        return queryset
+
+    def filter_division(self, queryset, name, value):
+        return queryset.filter(division__code__startswith=significant_prefix(value))
+
+    def filter_flag(self, queryset, name, value):
+        bit = VisitFlag.BITS[value]
+        return queryset.alias(flag_hit=F("flag_bits").bitand(bit)).filter(flag_hit=bit)
+
+    def filter_flagged(self, queryset, name, value):
+        return queryset.filter(flag_bits__gt=0) if value else queryset.filter(flag_bits=0)
+
+    def filter_incomplete(self, queryset, name, value):
+        if value:
+            return queryset.filter(photos_present__lt=F("photos_expected"))
+        return queryset.filter(photos_present__gte=F("photos_expected"))
+
+
+class VisitCursorPagination(CursorPagination):
+    """Stable order for pulling changes: by ``updated_at`` then id."""
+
+    ordering = ("updated_at", "id")
+    page_size = 500
+    page_size_query_param = "page_size"
+    max_page_size = 1000
+
+
+POST_DESCRIPTION = (
+    "Store one visit. **Only a 201 or a 200 whose JSON body is the visit with the id you sent means the "
+    "visit is stored.** A captive portal or proxy can answer 200 with an HTML page: treat anything else "
+    "as not stored and retry later; replaying is always safe. 200 = this id was already stored with "
+    "the same payload; 409 = this id is stored with a different payload (the stored visit is unchanged)."
+)
+
+
+@extend_schema_view(
+    list=extend_schema(
+        summary="List or pull visits",
+        description=(
+            "Without `updated_since`: page-numbered list of live visits. With `updated_since`: cursor-paginated "
+            "pull in (updated_at, id) order that includes deleted visits as tombstones (`deleted: true`)."
+        ),
+        parameters=[CRS_PARAMETER],
+        responses=VisitSerializer(many=True),
+    ),
+    retrieve=extend_schema(summary="Get one visit (with its ETag)", parameters=[CRS_PARAMETER]),
+    create=extend_schema(
+        summary="Push one visit (idempotent on its id)",
+        description=POST_DESCRIPTION,
+        request=VisitWriteSerializer,
+        responses={201: VisitSerializer, 200: VisitSerializer, 409: OpenApiResponse(description="id conflict")},
+    ),
+    partial_update=extend_schema(
+        summary="Edit a visit (If-Match required)",
+        parameters=[OpenApiParameter("If-Match", OpenApiTypes.STR, OpenApiParameter.HEADER, required=True)],
+        request=VisitWriteSerializer,
+        responses={
+            200: VisitSerializer,
+            412: OpenApiResponse(description="stale ETag"),
+            428: OpenApiResponse(description="If-Match missing"),
+        },
+    ),
+    destroy=extend_schema(summary="Delete a visit (kept as a tombstone for sync)"),
+)
+class VisitViewSet(
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.CreateModelMixin,
+    mixins.UpdateModelMixin,
+    mixins.DestroyModelMixin,
+    viewsets.GenericViewSet,
+):
+    queryset = Visit.objects.all()
+    serializer_class = VisitSerializer
+    filterset_class = VisitFilterSet
+    ordering_fields = ["started_at", "updated_at", "received_at"]
+    search_fields = ["notes"]
+    http_method_names = ["get", "post", "patch", "delete", "head", "options"]
+    write_roles = {
+        "create": ACTOR_ROLES,
+        "update": (Role.BUREAU_ADMIN, *ACTOR_ROLES),
+        "destroy": (Role.BUREAU_ADMIN, *ACTOR_ROLES),
+    }
+
+    def get_queryset(self):
+        queryset = Visit.objects.visible_to(self.request.user)
+        if self.action != "list" or "updated_since" not in self.request.query_params:
+            queryset = queryset.alive()
+        return queryset
+
+    @property
+    def paginator(self):
+        if not hasattr(self, "_paginator"):
+            pull = self.action == "list" and "updated_since" in self.request.query_params
+            self._paginator = VisitCursorPagination() if pull else super().paginator
+        return self._paginator
+
+    def _one(self, pk) -> dict:
+        row = Visit.objects.filter(pk=pk).values(*VISIT_VALUES).get()
+        return render_rows([row], output_crs(self.request))[0]
+
+    def list(self, request, *args, **kwargs):
+        crs = output_crs(request)
+        queryset = self.filter_queryset(self.get_queryset()).values(*VISIT_VALUES)
+        page = self.paginate_queryset(queryset)
+        if page is None:
+            return Response(render_rows(queryset, crs))
+        return self.get_paginated_response(render_rows(page, crs))
+
+    def retrieve(self, request, *args, **kwargs):
+        visit = self.get_object()
+        return Response(self._one(visit.pk), headers={"ETag": visit.etag})
+
+    def create(self, request, *args, **kwargs):
+        actor = visit_actor(request.user)
+        if actor is None:
+            raise NoLinkedPerson()
+        lookups = selectors.visit_lookups(request.user, [request.data])
+        serializer = VisitWriteSerializer(data=request.data, context={"request": request, "lookups": lookups})
+        serializer.is_valid(raise_exception=True)
+        outcome = visits_ingest(user=request.user, actor=actor, items=[serializer.validated_data])[0]
+        if outcome == "conflict":
+            raise Conflict()
+        visit = Visit.objects.get(pk=serializer.validated_data["id"])
+        code = status.HTTP_201_CREATED if outcome == "created" else status.HTTP_200_OK
+        return Response(self._one(visit.pk), status=code, headers={"ETag": visit.etag})
+
+    def _expected_version(self, visit, required: bool) -> int | None:
+        header = self.request.headers.get("If-Match")
+        if not header:
+            if required:
+                raise PreconditionRequired()
+            return None
+        if header.strip() not in (visit.etag, "*"):
+            raise PreconditionFailed()
+        return visit.version
+
+    def _check_owner(self, visit):
+        user = self.request.user
+        if not (user.is_superuser or user.role == Role.BUREAU_ADMIN or visit.user_id == user.pk):
+            raise PermissionDenied(_("Only the person who recorded a visit, or a bureau admin, may change it."))
+
+    def update(self, request, *args, **kwargs):
+        visit = self.get_object()
+        self._check_owner(visit)
+        expected = self._expected_version(visit, required=True)
+        lookups = selectors.visit_lookups(request.user, [request.data])
+        serializer = VisitWriteSerializer(
+            data=request.data, partial=True, context={"request": request, "lookups": lookups}
+        )
+        serializer.is_valid(raise_exception=True)
+        changes = {k: v for k, v in serializer.validated_data.items() if k != "id"}
+        merged = visit_client_data(visit)
+        if any(changes.get(name) is not None for name in ("household", "farmer", "base", "station", "village")):
+            for name in ("household", "farmer", "base", "station", "village"):
+                merged[name] = None
+        merged.update(changes)
+        check_visit(merged)
+        try:
+            updated = visit_update(
+                visit=visit, user=request.user, merged=merged, changed=list(changes), expected_version=expected
+            )
+        except StaleVersion as exc:
+            raise PreconditionFailed() from exc
+        return Response(self._one(updated.pk), headers={"ETag": updated.etag})
+
+    def destroy(self, request, *args, **kwargs):
+        visit = self.get_object()
+        self._check_owner(visit)
+        try:
+            visit_delete(visit=visit, user=request.user, expected_version=self._expected_version(visit, required=False))
+        except StaleVersion as exc:
+            raise PreconditionFailed() from exc
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+    @extend_schema(summary="Audit history of a visit (bureau admins)", responses=VisitHistorySerializer(many=True))
+    @action(detail=True, methods=["get"], pagination_class=None, filterset_class=None)
+    def history(self, request, pk=None):
+        if not (request.user.is_superuser or request.user.role == Role.BUREAU_ADMIN):
+            raise PermissionDenied()
+        visit = Visit.objects.visible_to(request.user).filter(pk=pk).first()
+        if visit is None:
+            raise NotFound()
+        events = visit.events.select_related("user")
+        return Response(VisitHistorySerializer(events, many=True).data)
+
+
+class VisitSyncView(GenericAPIView):
+    """Batch push of up to 500 visits; each item is answered on its own, in request order."""
+
+    serializer_class = VisitBatchSerializer
+    write_roles = {"*": ACTOR_ROLES}
+
+    @extend_schema(
+        summary="Push a batch of visits (idempotent per item)",
+        description=(
+            "Each item is validated and stored on its own: one bad item never blocks the others. Each result is "
+            "`created`, `unchanged` (same id and payload already stored), `conflict` (same id, other payload; "
+            "the stored visit is kept) or `invalid` (with field errors). Replaying a batch is always safe."
+        ),
+        responses={200: VisitBatchResponseSerializer},
+    )
+    def post(self, request):
+        actor = visit_actor(request.user)
+        if actor is None:
+            raise NoLinkedPerson()
+        batch = VisitBatchSerializer(data=request.data)
+        batch.is_valid(raise_exception=True)
+        raw_items = batch.validated_data["visits"]
+        context = {"request": request, "lookups": selectors.visit_lookups(request.user, raw_items)}
+        results: list[dict | None] = [None] * len(raw_items)
+        valid_index, valid_items = [], []
+        for i, raw in enumerate(raw_items):
+            serializer = VisitWriteSerializer(data=raw, context=context)
+            if serializer.is_valid():
+                valid_index.append(i)
+                valid_items.append(serializer.validated_data)
+            else:
+                body = validation_error_body(serializer.errors)
+                results[i] = {"id": _raw_id(raw), "status": "invalid", "code": body["code"], "errors": body["fields"]}
+        if valid_items:
+            outcomes = visits_ingest(user=request.user, actor=actor, items=valid_items)
+            for i, item, outcome in zip(valid_index, valid_items, outcomes, strict=True):
+                results[i] = {"id": str(item["id"]), "status": outcome, "code": outcome, "errors": {}}
+        return Response({"results": results})
+
+
+def _raw_id(raw) -> str | None:
+    value = raw.get("id") if isinstance(raw, dict) else None
+    return str(value) if isinstance(value, str | int) else None
+
+
+@extend_schema(
+    summary="Visits as a streamed GeoJSON FeatureCollection",
+    description="Same filters as the visit list; streamed, so any number of visits can be exported.",
+    parameters=[CRS_PARAMETER],
+    responses={(200, "application/geo+json"): OpenApiTypes.OBJECT},
+)
+class VisitGeoJSONView(GenericAPIView):
+    queryset = Visit.objects.all()
+    filterset_class = VisitFilterSet
+    serializer_class = None
+    pagination_class = None
+
+    def get(self, request):
+        crs = output_crs(request)
+        queryset = self.filter_queryset(Visit.objects.visible_to(request.user).alive()).values(*VISIT_VALUES)
+
+        def chunks():
+            yield b'{"type":"FeatureCollection","features":['
+            first = True
+            batch = []
+            for row in queryset.iterator(chunk_size=2000):
+                batch.append(row)
+                if len(batch) == 2000:
+                    yield from _features(batch, crs, first)
+                    first = False
+                    batch = []
+            if batch:
+                yield from _features(batch, crs, first)
+            yield b"]}"
+
+        response = StreamingHttpResponse(chunks(), content_type="application/geo+json")
+        response["Content-Disposition"] = 'attachment; filename="visits.geojson"'
+        return response
+
+
+def _features(rows, crs, first):
+    for i, obj in enumerate(render_rows(rows, crs)):
+        lon, lat = obj.pop("lon"), obj.pop("lat")
+        feature = {
+            "type": "Feature",
+            "id": obj["id"],
+            "geometry": {"type": "Point", "coordinates": [lon, lat]},
+            "properties": obj,
+        }
+        yield (b"" if first and i == 0 else b",") + orjson.dumps(feature)

@@ -1,0 +1,245 @@
+import uuid
+
+from django.db import models
+from django.db.models import F, Q
+from django.utils.translation import gettext_lazy as _
+
+from agri.models.scoping import ScopedQuerySet
+
+
+class VisitKind(models.TextChoices):
+    GUIDANCE = "guidance", _("technical guidance")
+    DIAGNOSIS = "diagnosis", _("pest and disease diagnosis")
+    TRAINING = "training", _("training")
+    NEW_VARIETY = "new_variety", _("new variety introduced")
+    NEW_TECHNIQUE = "new_technique", _("new technique introduced")
+    OTHER = "other", _("other")
+
+
+class SourceCrs(models.TextChoices):
+    WGS84 = "wgs84", "WGS-84"
+    GCJ02 = "gcj02", "GCJ-02"
+    BD09 = "bd09", "BD-09"
+    CGCS2000 = "cgcs2000", "CGCS2000"
+
+
+class VisitFlag:
+    """Review flags. Stored as bits in ``Visit.flag_bits`` so they can be filtered in SQL on any database."""
+
+    FAR_FROM_TARGET = "far_from_target"
+    POOR_ACCURACY = "poor_accuracy"
+    MOCK_LOCATION = "mock_location"
+    UNASSIGNED = "unassigned"
+    OUTSIDE_COUNTY = "outside_county"
+    FUTURE_START = "future_start"
+    STALE_START = "stale_start"
+
+    BITS = {
+        FAR_FROM_TARGET: 1,
+        POOR_ACCURACY: 2,
+        MOCK_LOCATION: 4,
+        UNASSIGNED: 8,
+        OUTSIDE_COUNTY: 16,
+        FUTURE_START: 32,
+        STALE_START: 64,
+    }
+    CODES = tuple(BITS)
+
+    @classmethod
+    def decode(cls, bits: int) -> list[str]:
+        return [code for code, bit in cls.BITS.items() if bits & bit]
+
+
+TARGET_FIELDS = ("household", "farmer", "base", "station", "village")
+
+
+class VisitQuerySet(ScopedQuerySet):
+    scope_field = "scope_code"
+
+    def for_expert(self, expert):
+        return self.filter(Q(expert=expert) | Q(worker__expert=expert))
+
+    def for_worker(self, worker):
+        return self.filter(worker=worker)
+
+    def for_commissioner(self, commissioner):
+        return self.filter(commissioner=commissioner)
+
+    def for_station_manager(self, user):
+        return self.filter(station_id=user.station_id) if user.station_id else self.none()
+
+    def alive(self):
+        return self.filter(deleted_at__isnull=True)
+
+
+class Visit(models.Model):
+    """A geotagged service visit (服务记录: 下乡/入园/进企) recorded on a phone, with a client-generated id."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    # Who
+    user = models.ForeignKey("agri.User", verbose_name=_("account"), on_delete=models.PROTECT, related_name="visits")
+    expert = models.ForeignKey("agri.Expert", null=True, blank=True, on_delete=models.PROTECT, related_name="visits")
+    worker = models.ForeignKey(
+        "agri.ExtensionWorker", null=True, blank=True, on_delete=models.PROTECT, related_name="visits"
+    )
+    commissioner = models.ForeignKey(
+        "agri.TechCommissioner", null=True, blank=True, on_delete=models.PROTECT, related_name="visits"
+    )
+    # What
+    kind = models.CharField(_("kind"), max_length=20, choices=VisitKind.choices)
+    industry = models.ForeignKey(
+        "agri.Industry", verbose_name=_("industry"), null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    notes = models.TextField(_("notes"), blank=True)
+    participants = models.PositiveIntegerField(_("participants"), default=0)
+    introduced = models.JSONField(_("varieties or techniques introduced"), default=list, blank=True)
+    attendees = models.ManyToManyField("agri.Farmer", verbose_name=_("attendees"), blank=True, related_name="+")
+    # Target: exactly one
+    household = models.ForeignKey(
+        "agri.ModelHousehold", null=True, blank=True, on_delete=models.PROTECT, related_name="visits"
+    )
+    farmer = models.ForeignKey("agri.Farmer", null=True, blank=True, on_delete=models.PROTECT, related_name="visits")
+    base = models.ForeignKey(
+        "agri.DemonstrationBase", null=True, blank=True, on_delete=models.PROTECT, related_name="visits"
+    )
+    station = models.ForeignKey("agri.Station", null=True, blank=True, on_delete=models.PROTECT, related_name="visits")
+    village = models.ForeignKey(
+        "geo.AdminDivision", null=True, blank=True, on_delete=models.PROTECT, related_name="targeted_visits"
+    )
+    # When
+    started_at = models.DateTimeField(_("started at"))
+    ended_at = models.DateTimeField(_("ended at"), null=True, blank=True)
+    visit_date = models.DateField(_("visit date (Asia/Shanghai)"), db_index=True)
+    received_at = models.DateTimeField(_("received at"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+    # Where, as sent and as stored
+    lat = models.FloatField(_("latitude (WGS-84)"))
+    lon = models.FloatField(_("longitude (WGS-84)"))
+    client_lat = models.FloatField(_("latitude as sent"))
+    client_lon = models.FloatField(_("longitude as sent"))
+    source_crs = models.CharField(_("source CRS"), max_length=10, choices=SourceCrs.choices, default=SourceCrs.WGS84)
+    accuracy_m = models.FloatField(_("accuracy (m)"), null=True, blank=True)
+    altitude_m = models.FloatField(_("altitude (m)"), null=True, blank=True)
+    mock_location = models.BooleanField(_("mock location reported"), default=False)
+    # Set on write
+    division = models.ForeignKey(
+        "geo.AdminDivision",
+        verbose_name=_("village division"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="visits",
+    )
+    township_code = models.CharField(_("township code"), max_length=12, blank=True, db_index=True)
+    # Jurisdiction key: the village code, or the actor's home division when the point is in none.
+    scope_code = models.CharField(_("scope code"), max_length=12, db_index=True)
+    h3_r5 = models.BigIntegerField(null=True, blank=True)
+    h3_r7 = models.BigIntegerField(null=True, blank=True, db_index=True)
+    h3_r9 = models.BigIntegerField(null=True, blank=True, db_index=True)
+    flag_bits = models.PositiveIntegerField(_("flags"), default=0)
+    photos_expected = models.PositiveSmallIntegerField(_("photos expected"), default=0)
+    photos_present = models.PositiveSmallIntegerField(_("photos present"), default=0)
+    deleted_at = models.DateTimeField(_("deleted at"), null=True, blank=True)
+    version = models.PositiveIntegerField(_("version"), default=1)
+    payload_sha256 = models.CharField(max_length=64)
+    ingest_id = models.UUIDField(null=True, blank=True, editable=False)
+
+    objects = VisitQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("visit")
+        verbose_name_plural = _("visits")
+        ordering = ["-started_at", "id"]
+        indexes = [
+            models.Index(fields=["lat", "lon"], name="visit_lat_lon"),
+            models.Index(fields=["updated_at", "id"], name="visit_updated"),
+            models.Index(fields=["scope_code", "visit_date"], name="visit_scope_date"),
+            models.Index(fields=["user", "updated_at"], name="visit_user_updated"),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=(
+                    Q(
+                        household__isnull=False,
+                        farmer__isnull=True,
+                        base__isnull=True,
+                        station__isnull=True,
+                        village__isnull=True,
+                    )
+                    | Q(
+                        household__isnull=True,
+                        farmer__isnull=False,
+                        base__isnull=True,
+                        station__isnull=True,
+                        village__isnull=True,
+                    )
+                    | Q(
+                        household__isnull=True,
+                        farmer__isnull=True,
+                        base__isnull=False,
+                        station__isnull=True,
+                        village__isnull=True,
+                    )
+                    | Q(
+                        household__isnull=True,
+                        farmer__isnull=True,
+                        base__isnull=True,
+                        station__isnull=False,
+                        village__isnull=True,
+                    )
+                    | Q(
+                        household__isnull=True,
+                        farmer__isnull=True,
+                        base__isnull=True,
+                        station__isnull=True,
+                        village__isnull=False,
+                    )
+                ),
+                name="visit_exactly_one_target",
+            ),
+            models.CheckConstraint(condition=Q(lat__gte=-90, lat__lte=90), name="visit_lat_range"),
+            models.CheckConstraint(condition=Q(lon__gte=-180, lon__lte=180), name="visit_lon_range"),
+            models.CheckConstraint(
+                condition=Q(ended_at__isnull=True) | Q(ended_at__gte=F("started_at")), name="visit_ends_after_start"
+            ),
+            models.CheckConstraint(condition=Q(kind__in=VisitKind.values), name="visit_kind_valid"),
+            models.CheckConstraint(condition=Q(source_crs__in=SourceCrs.values), name="visit_source_crs_valid"),
+            models.CheckConstraint(
+                condition=Q(expert__isnull=False) | Q(worker__isnull=False) | Q(commissioner__isnull=False),
+                name="visit_has_actor",
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.get_kind_display()} {self.visit_date}"
+
+    @property
+    def flags(self) -> list[str]:
+        return VisitFlag.decode(self.flag_bits)
+
+    @property
+    def etag(self) -> str:
+        return f'"{self.id}-{self.version}"'
+
+
+class VisitEvent(models.Model):
+    """Audit history of a visit: who created, changed or deleted it, when, and what changed."""
+
+    class Action(models.TextChoices):
+        CREATE = "create", _("created")
+        UPDATE = "update", _("changed")
+        DELETE = "delete", _("deleted")
+
+    visit = models.ForeignKey(Visit, on_delete=models.CASCADE, related_name="events")
+    user = models.ForeignKey("agri.User", null=True, on_delete=models.SET_NULL, related_name="+")
+    action = models.CharField(max_length=10, choices=Action.choices)
+    at = models.DateTimeField(auto_now_add=True)
+    changes = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        verbose_name = _("visit history entry")
+        verbose_name_plural = _("visit history")
+        ordering = ["at", "id"]
+
+    def __str__(self):
+        return f"{self.visit_id} {self.action} {self.at:%Y-%m-%d %H:%M}"

@@ -1,0 +1,307 @@
+"""Visit writes: batch ingest with idempotency on the client UUID, edits with optimistic locking, soft deletes.
+
+Every incoming point goes through ``visit_enrich`` once, vectorised over the whole batch:
+normalise to WGS-84, place in its village, compute H3 cells and the review flags.
+"""
+
+import datetime
+import hashlib
+import json
+import uuid
+from dataclasses import dataclass
+from datetime import timedelta
+
+import numpy as np
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from agri.models import TARGET_FIELDS, Visit, VisitEvent, VisitFlag
+from geo.assign import assign_points
+from geo.crs import to_wgs84
+from geo.h3cells import cells
+
+CLIENT_FIELDS = (
+    "kind",
+    "industry",
+    *TARGET_FIELDS,
+    "started_at",
+    "ended_at",
+    "lat",
+    "lon",
+    "accuracy_m",
+    "altitude_m",
+    "source_crs",
+    "mock_location",
+    "notes",
+    "participants",
+    "introduced",
+    "attendees",
+    "photos_expected",
+)
+EARTH_RADIUS_M = 6371008.8
+
+
+@dataclass(frozen=True)
+class Actor:
+    """The person behind an account that records visits."""
+
+    field: str  # "expert", "worker" or "commissioner": the Visit foreign key it fills
+    person: object
+    county_prefix: str
+    home_code: str  # the division a visit falls back to for scoping when its point is in none
+
+
+def visit_actor(user) -> Actor | None:
+    expert = user.linked("expert")
+    if expert is not None:
+        return Actor("expert", expert, expert.county_id[:6], expert.county_id)
+    worker = user.linked("extension_worker")
+    if worker is not None:
+        return Actor("worker", worker, worker.home_township_id[:6], worker.home_township_id)
+    commissioner = user.linked("tech_commissioner")
+    if commissioner is not None:
+        return Actor("commissioner", commissioner, commissioner.county_id[:6], commissioner.county_id)
+    return None
+
+
+def _plain(value):
+    if hasattr(value, "pk"):
+        return str(value.pk)
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    if hasattr(value, "isoformat"):
+        return value.astimezone(datetime.UTC).isoformat() if hasattr(value, "astimezone") else value.isoformat()
+    return value
+
+
+def payload_hash(user_id: int, data: dict) -> str:
+    """SHA-256 of the canonical client payload; a replay matches it exactly, an edit of any field does not."""
+    canonical = {name: _plain(data.get(name)) for name in CLIENT_FIELDS}
+    canonical["attendees"] = sorted(canonical["attendees"] or [])
+    canonical["user"] = user_id
+    return hashlib.sha256(json.dumps(canonical, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def _target_points(items: list[dict]) -> tuple[np.ndarray, np.ndarray]:
+    """The registered (lon, lat) of each item's target; NaN where it has none (village targets)."""
+    lon = np.full(len(items), np.nan)
+    lat = np.full(len(items), np.nan)
+    for i, item in enumerate(items):
+        target = item.get("household") or item.get("base") or item.get("station")
+        if target is None and item.get("farmer") is not None:
+            target = item["farmer"].household
+        if target is not None:
+            lon[i], lat[i] = target.lon, target.lat
+    return lon, lat
+
+
+def haversine_m(lon1, lat1, lon2, lat2) -> np.ndarray:
+    lon1, lat1, lon2, lat2 = (np.radians(np.asarray(a, dtype=float)) for a in (lon1, lat1, lon2, lat2))
+    a = np.sin((lat2 - lat1) / 2) ** 2 + np.cos(lat1) * np.cos(lat2) * np.sin((lon2 - lon1) / 2) ** 2
+    return 2 * EARTH_RADIUS_M * np.arcsin(np.sqrt(a))
+
+
+def visit_enrich(items: list[dict], actor: Actor, now) -> list[dict]:
+    """Server-set fields for validated items, computed for the whole batch at once."""
+    checks = settings.VISIT_CHECKS
+    client_lon = np.array([item["lon"] for item in items], dtype=float)
+    client_lat = np.array([item["lat"] for item in items], dtype=float)
+    crs = np.array([item.get("source_crs") or "wgs84" for item in items])
+    lon, lat = client_lon.copy(), client_lat.copy()
+    for name in set(crs.tolist()) - {"wgs84", "cgcs2000"}:
+        mask = crs == name
+        lon[mask], lat[mask] = to_wgs84(client_lon[mask], client_lat[mask], name)
+    villages, townships = assign_points(lon, lat)
+    h3 = {res: cells(lat, lon, res) for res in (5, 7, 9)}
+    target_lon, target_lat = _target_points(items)
+    distance = haversine_m(lon, lat, target_lon, target_lat)
+    accuracy = np.array([item.get("accuracy_m") if item.get("accuracy_m") is not None else np.nan for item in items])
+    skew = timedelta(minutes=checks["clock_skew_minutes"])
+    oldest = now - timedelta(days=checks["max_age_days"])
+
+    out = []
+    for i, item in enumerate(items):
+        village = villages[i]
+        bits = 0
+        target_village = item.get("village")
+        if (np.isfinite(distance[i]) and distance[i] > checks["max_target_distance_m"]) or (
+            target_village is not None and village != target_village.pk
+        ):
+            bits |= VisitFlag.BITS[VisitFlag.FAR_FROM_TARGET]
+        if np.isfinite(accuracy[i]) and accuracy[i] > checks["max_accuracy_m"]:
+            bits |= VisitFlag.BITS[VisitFlag.POOR_ACCURACY]
+        if item.get("mock_location"):
+            bits |= VisitFlag.BITS[VisitFlag.MOCK_LOCATION]
+        if village is None:
+            bits |= VisitFlag.BITS[VisitFlag.UNASSIGNED]
+        if village is None or not village.startswith(actor.county_prefix):
+            bits |= VisitFlag.BITS[VisitFlag.OUTSIDE_COUNTY]
+        if item["started_at"] > now + skew:
+            bits |= VisitFlag.BITS[VisitFlag.FUTURE_START]
+        if item["started_at"] < oldest:
+            bits |= VisitFlag.BITS[VisitFlag.STALE_START]
+        out.append(
+            {
+                "lat": float(lat[i]),
+                "lon": float(lon[i]),
+                "client_lat": float(client_lat[i]),
+                "client_lon": float(client_lon[i]),
+                "division_id": village,
+                "township_code": townships[i] or "",
+                "scope_code": village or actor.home_code,
+                "h3_r5": int(h3[5][i]) or None,
+                "h3_r7": int(h3[7][i]) or None,
+                "h3_r9": int(h3[9][i]) or None,
+                "flag_bits": bits,
+                "visit_date": timezone.localtime(item["started_at"]).date(),
+            }
+        )
+    return out
+
+
+def _model_fields(item: dict) -> dict:
+    fields = {name: item.get(name) for name in TARGET_FIELDS}
+    fields.update(
+        kind=item["kind"],
+        industry=item.get("industry"),
+        started_at=item["started_at"],
+        ended_at=item.get("ended_at"),
+        accuracy_m=item.get("accuracy_m"),
+        altitude_m=item.get("altitude_m"),
+        source_crs=item.get("source_crs") or "wgs84",
+        mock_location=item.get("mock_location", False),
+        notes=item.get("notes", ""),
+        participants=item.get("participants", 0),
+        introduced=item.get("introduced", []),
+        photos_expected=item.get("photos_expected", 0),
+    )
+    return fields
+
+
+def visits_ingest(*, user, actor: Actor, items: list[dict]) -> list[str]:
+    """Store validated visits exactly once. Returns, per item in order: created, unchanged or conflict.
+
+    A replay of the same id and payload is ``unchanged``; the same id with another payload is a
+    ``conflict`` and leaves the stored row alone. The primary key makes a duplicate impossible even
+    when two requests race: rows go in with INSERT ... ON CONFLICT DO NOTHING, tagged with this
+    request's ingest id, and are read back to learn which ones this request wrote.
+    """
+    hashes = [payload_hash(user.pk, item) for item in items]
+    existing = dict(Visit.objects.filter(pk__in=[item["id"] for item in items]).values_list("id", "payload_sha256"))
+    results: list[str | None] = [None] * len(items)
+    first_index: dict = {}
+    fresh = []
+    for i, item in enumerate(items):
+        vid = item["id"]
+        if vid in existing:
+            results[i] = "unchanged" if existing[vid] == hashes[i] else "conflict"
+        elif vid in first_index:
+            results[i] = "unchanged" if hashes[first_index[vid]] == hashes[i] else "conflict"
+        else:
+            first_index[vid] = i
+            fresh.append(i)
+    if fresh:
+        now = timezone.now()
+        token = uuid.uuid4()
+        enriched = visit_enrich([items[i] for i in fresh], actor, now)
+        objs = [
+            Visit(
+                id=items[i]["id"],
+                user=user,
+                **{actor.field: actor.person},
+                **_model_fields(items[i]),
+                **server,
+                payload_sha256=hashes[i],
+                ingest_id=token,
+            )
+            for i, server in zip(fresh, enriched, strict=True)
+        ]
+        with transaction.atomic():
+            Visit.objects.bulk_create(objs, ignore_conflicts=True, batch_size=500)
+            stored = {
+                vid: (ingest, digest)
+                for vid, ingest, digest in Visit.objects.filter(pk__in=[o.id for o in objs]).values_list(
+                    "id", "ingest_id", "payload_sha256"
+                )
+            }
+            created = [i for i in fresh if stored[items[i]["id"]][0] == token]
+            through = Visit.attendees.through
+            through.objects.bulk_create(
+                [through(visit_id=items[i]["id"], farmer_id=f.pk) for i in created for f in items[i]["attendees"]],
+                ignore_conflicts=True,
+            )
+            VisitEvent.objects.bulk_create(
+                [VisitEvent(visit_id=items[i]["id"], user=user, action=VisitEvent.Action.CREATE) for i in created]
+            )
+        created_set = set(created)
+        for i in fresh:
+            if i in created_set:
+                results[i] = "created"
+            else:
+                results[i] = "unchanged" if stored[items[i]["id"]][1] == hashes[i] else "conflict"
+    return results
+
+
+class StaleVersion(Exception):
+    """The visit changed since the client read it (its If-Match no longer matches)."""
+
+
+def visit_client_data(visit: Visit) -> dict:
+    """The stored visit as the validated payload the client would send (for merging a PATCH)."""
+    data = {name: getattr(visit, name) for name in TARGET_FIELDS}
+    data.update(
+        id=visit.id,
+        kind=visit.kind,
+        industry=visit.industry,
+        started_at=visit.started_at,
+        ended_at=visit.ended_at,
+        lat=visit.client_lat,
+        lon=visit.client_lon,
+        accuracy_m=visit.accuracy_m,
+        altitude_m=visit.altitude_m,
+        source_crs=visit.source_crs,
+        mock_location=visit.mock_location,
+        notes=visit.notes,
+        participants=visit.participants,
+        introduced=visit.introduced,
+        attendees=list(visit.attendees.all()),
+        photos_expected=visit.photos_expected,
+    )
+    return data
+
+
+def visit_update(*, visit: Visit, user, merged: dict, changed: list[str], expected_version: int) -> Visit:
+    """Apply a validated, merged payload if the visit is still at ``expected_version``; audit what changed."""
+    actor = visit_actor(visit.user) or Actor("worker", None, visit.scope_code[:6], visit.scope_code)
+    before = visit_client_data(visit)
+    server = visit_enrich([merged], actor, timezone.now())[0]
+    fields = {**_model_fields(merged), **server, "payload_sha256": payload_hash(visit.user_id, merged)}
+    changes = {
+        name: [_plain(before.get(name)), _plain(merged.get(name))]
+        for name in CLIENT_FIELDS
+        if _plain(before.get(name)) != _plain(merged.get(name))
+    }
+    with transaction.atomic():
+        updated = Visit.objects.filter(pk=visit.pk, version=expected_version, deleted_at__isnull=True).update(
+            **fields, version=F("version") + 1, updated_at=timezone.now()
+        )
+        if not updated:
+            raise StaleVersion()
+        if "attendees" in changed:
+            visit.attendees.set(merged["attendees"])
+        VisitEvent.objects.create(visit=visit, user=user, action=VisitEvent.Action.UPDATE, changes=changes)
+    return Visit.objects.get(pk=visit.pk)
+
+
+def visit_delete(*, visit: Visit, user, expected_version: int | None = None) -> None:
+    """Soft delete: the row stays as a tombstone so that phones pulling changes remove it too."""
+    query = Visit.objects.filter(pk=visit.pk, deleted_at__isnull=True)
+    if expected_version is not None:
+        query = query.filter(version=expected_version)
+    with transaction.atomic():
+        now = timezone.now()
+        if not query.update(deleted_at=now, updated_at=now, version=F("version") + 1):
+            raise StaleVersion()
+        VisitEvent.objects.create(visit=visit, user=user, action=VisitEvent.Action.DELETE)

@@ -1,0 +1,63 @@
+"""H3 cells for points, computed once on write and stored as 64-bit integers.
+
+Cells are kept as signed ``int64``: an H3 cell index uses at most 60 bits (bit 63 is reserved
+and always 0), so it fits a ``BigIntegerField`` on SQLite and PostgreSQL. ``0`` is never a valid
+cell and stands for "no cell" (a point with NaN coordinates). Clients and URLs use the usual
+15-digit hex string (``to_hex``/``from_hex``).
+
+h3 4.5 has no array version of ``latlng_to_cell``; ``h3.api.numpy_int`` takes scalars. Measured
+on our 2-core machine (medians of 5, random points in Yunyang), the loops below all cost the same
+within noise: a list comprehension over ``zip(lat.tolist(), lon.tolist())``, ``np.fromiter``
+over ``map``, or ``np.vectorize`` take 0.55-0.68 s per million points at resolution 9 (about
+1.5-1.8 M points/s; resolution 5 is ~20 % faster). The ``basic_int`` API is ~10 % slower; calling
+the private ``h3._cy`` function is ~20 % faster but not public API, so it is not used.
+"""
+
+from itertools import repeat
+
+import h3.api.numpy_int as h3i
+import numpy as np
+
+H3_RESOLUTIONS = (5, 7, 9)
+NO_CELL = 0
+
+
+def cells(lat, lon, resolution: int) -> np.ndarray:
+    """H3 cells (``int64``) of WGS-84 points at one resolution; ``NO_CELL`` (0) where lat/lon is not finite.
+
+    Note the order: ``(lat, lon)`` like h3 itself, unlike ``geo.crs`` which takes ``(lon, lat)``.
+    """
+    lat = np.asarray(lat, dtype=float)
+    lon = np.asarray(lon, dtype=float)
+    lat, lon = np.broadcast_arrays(lat, lon)
+    out = np.zeros(lat.shape, dtype=np.int64)
+    ok = np.isfinite(lat) & np.isfinite(lon)
+    n = int(ok.sum())
+    if n:
+        out[ok] = np.fromiter(
+            map(h3i.latlng_to_cell, lat[ok].tolist(), lon[ok].tolist(), repeat(int(resolution), n)),
+            dtype=np.int64,
+            count=n,
+        )
+    return out
+
+
+def cells_by_resolution(lat, lon, resolutions=H3_RESOLUTIONS) -> dict[int, np.ndarray]:
+    """``{resolution: cells(lat, lon, resolution)}`` for each of ``resolutions``."""
+    return {res: cells(lat, lon, res) for res in resolutions}
+
+
+def to_hex(cell: int) -> str:
+    """The canonical lower-case hex string of a cell (``'8940c9a1a2bffff'``)."""
+    return format(int(cell), "x")
+
+
+def from_hex(cell: str) -> int:
+    return int(cell, 16)
+
+
+def cell_boundary_geojson(cell: int) -> dict:
+    """The cell's hexagon (or pentagon) as a GeoJSON Polygon in WGS-84, ``(lon, lat)``, closed ring."""
+    ring = [[lng, lat] for lat, lng in h3i.cell_to_boundary(int(cell))]
+    ring.append(ring[0])
+    return {"type": "Polygon", "coordinates": [ring]}
