@@ -6,11 +6,12 @@ cell and stands for "no cell" (a point with NaN coordinates). Clients and URLs u
 15-digit hex string (``to_hex``/``from_hex``).
 
 h3 4.5 has no array version of ``latlng_to_cell``; ``h3.api.numpy_int`` takes scalars. Measured
-on our 2-core machine (medians of 5, random points in Yunyang), the loops below all cost the same
-within noise: a list comprehension over ``zip(lat.tolist(), lon.tolist())``, ``np.fromiter``
-over ``map``, or ``np.vectorize`` take 0.55-0.68 s per million points at resolution 9 (about
-1.5-1.8 M points/s; resolution 5 is ~20 % faster). The ``basic_int`` API is ~10 % slower; calling
-the private ``h3._cy`` function is ~20 % faster but not public API, so it is not used.
+on our 2-core machine (medians of 5, random points in Yunyang), the candidate loops cost the same
+within noise: a list comprehension over ``zip(lat.tolist(), lon.tolist())``, ``np.fromiter`` over
+``map`` (used below) and ``np.vectorize`` all take 0.6-0.7 s per million points at resolution 9,
+1.4-1.8 M points/s; resolution 5 is ~20 % faster, and all three of ``H3_RESOLUTIONS`` cost about
+1.5-2 µs per point. The ``basic_int`` API is ~10 % slower; calling the private ``h3._cy`` function
+is ~20 % faster but is not public API, so it is not used.
 """
 
 from itertools import repeat

@@ -11,7 +11,10 @@ class ScopedPrimaryKeyRelatedField(serializers.PrimaryKeyRelatedField):
 
     def get_queryset(self):
         request = self.context.get("request")
-        return super().get_queryset().visible_to(request.user if request else None)
+        queryset = super().get_queryset().visible_to(request.user if request else None)
+        if any(f.name == "deleted_at" for f in queryset.model._meta.concrete_fields):
+            queryset = queryset.filter(deleted_at__isnull=True)  # no new links to a tombstone
+        return queryset
 
 
 class ScopedSlugRelatedField(serializers.SlugRelatedField):

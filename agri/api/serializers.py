@@ -290,6 +290,7 @@ class ModelHouseholdSerializer(MaskedPersonalDataMixin, ClientIdMixin, LocatedFi
     )
     industries = IndustryRef(many=True, required=False)
     farmers_count = serializers.IntegerField(read_only=True)
+    deleted = serializers.SerializerMethodField(help_text=_("True for a tombstone in a pull (?updated_since=)."))
 
     class Meta:
         model = ModelHousehold
@@ -304,9 +305,13 @@ class ModelHouseholdSerializer(MaskedPersonalDataMixin, ClientIdMixin, LocatedFi
             "lon",
             "village_code",
             "farmers_count",
+            "deleted",
             "created_at",
             "updated_at",
         ]
+
+    def get_deleted(self, obj) -> bool:
+        return obj.deleted_at is not None
 
     def owner_user_id(self, instance):
         return instance.worker.user_id
@@ -325,9 +330,24 @@ class FarmerSerializer(MaskedPersonalDataMixin, ClientIdMixin, serializers.Model
     household = ScopedPrimaryKeyRelatedField(queryset=ModelHousehold.objects.all())
     village_code = DivisionCodeField(Level.VILLAGE, source="village")
 
+    deleted = serializers.SerializerMethodField(help_text=_("True for a tombstone in a pull (?updated_since=)."))
+
     class Meta:
         model = Farmer
-        fields = ["id", "household", "name", "phone", "id_number", "village_code", "created_at", "updated_at"]
+        fields = [
+            "id",
+            "household",
+            "name",
+            "phone",
+            "id_number",
+            "village_code",
+            "deleted",
+            "created_at",
+            "updated_at",
+        ]
+
+    def get_deleted(self, obj) -> bool:
+        return obj.deleted_at is not None
 
     def owner_user_id(self, instance):
         return instance.household.worker.user_id

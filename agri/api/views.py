@@ -1,6 +1,7 @@
 from django.contrib.auth import user_logged_in
 from django.db import IntegrityError, transaction
 from django.db.models import Count, Prefetch, Q
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
@@ -8,13 +9,14 @@ from knox.settings import knox_settings
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.generics import GenericAPIView
+from rest_framework.pagination import CursorPagination
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.throttling import ScopedRateThrottle
 
 from agri import selectors, services
 from agri.api import filters, serializers
-from agri.api.exceptions import Conflict
+from agri.api.exceptions import Conflict, InUse
 from agri.models import (
     DemonstrationBase,
     DeviceToken,
@@ -205,7 +207,9 @@ class ExtensionWorkerViewSet(ScopedModelViewSet):
     ordering_fields = ["name", "updated_at"]
 
     def optimize(self, queryset):
-        return queryset.select_related("expert__industry").annotate(households_count=Count("households"))
+        return queryset.select_related("expert__industry").annotate(
+            households_count=Count("households", filter=Q(households__deleted_at__isnull=True))
+        )
 
 
 class TechCommissionerViewSet(ScopedModelViewSet):
@@ -222,7 +226,38 @@ class TechCommissionerViewSet(ScopedModelViewSet):
         )
 
 
-class ModelHouseholdViewSet(IdempotentCreateMixin, ScopedModelViewSet):
+class SyncCursorPagination(CursorPagination):
+    """Stable order for pulling changes to a phone: by ``updated_at``, then id."""
+
+    ordering = ("updated_at", "id")
+    page_size = 500
+    page_size_query_param = "page_size"
+    max_page_size = 1000
+
+
+class TombstonePullMixin:
+    """``?updated_since=`` turns the list into a pull: cursor pages in change order, deleted rows included as
+    tombstones (``deleted: true``). Otherwise only live rows are listed. Deleting keeps a tombstone."""
+
+    def is_pull(self) -> bool:
+        return self.action == "list" and "updated_since" in self.request.query_params
+
+    def get_queryset(self):
+        queryset = super().get_queryset()
+        return queryset if self.is_pull() else queryset.filter(deleted_at__isnull=True)
+
+    @property
+    def paginator(self):
+        if not hasattr(self, "_paginator"):
+            self._paginator = SyncCursorPagination() if self.is_pull() else super().paginator
+        return self._paginator
+
+    def perform_destroy(self, instance):
+        now = timezone.now()
+        type(instance).objects.filter(pk=instance.pk).update(deleted_at=now, updated_at=now)
+
+
+class ModelHouseholdViewSet(TombstonePullMixin, IdempotentCreateMixin, ScopedModelViewSet):
     queryset = ModelHousehold.objects.all()
     serializer_class = serializers.ModelHouseholdSerializer
     filterset_class = filters.ModelHouseholdFilterSet
@@ -230,11 +265,20 @@ class ModelHouseholdViewSet(IdempotentCreateMixin, ScopedModelViewSet):
     ordering_fields = ["created_at", "updated_at", "head_name"]
     write_roles = {"*": (Role.BUREAU_ADMIN, Role.WORKER)}
 
+    def perform_destroy(self, instance):
+        if instance.farmers.filter(deleted_at__isnull=True).exists():
+            raise InUse()
+        super().perform_destroy(instance)
+
     def optimize(self, queryset):
-        return queryset.select_related("worker").prefetch_related("industries").annotate(farmers_count=Count("farmers"))
+        return (
+            queryset.select_related("worker")
+            .prefetch_related("industries")
+            .annotate(farmers_count=Count("farmers", filter=Q(farmers__deleted_at__isnull=True)))
+        )
 
 
-class FarmerViewSet(IdempotentCreateMixin, ScopedModelViewSet):
+class FarmerViewSet(TombstonePullMixin, IdempotentCreateMixin, ScopedModelViewSet):
     queryset = Farmer.objects.all()
     serializer_class = serializers.FarmerSerializer
     filterset_class = filters.FarmerFilterSet

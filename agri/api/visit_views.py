@@ -13,11 +13,11 @@ from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import APIException, NotFound, PermissionDenied, ValidationError
 from rest_framework.generics import GenericAPIView
-from rest_framework.pagination import CursorPagination
 from rest_framework.response import Response
 
 from agri import selectors
 from agri.api.exceptions import Conflict, validation_error_body
+from agri.api.views import SyncCursorPagination
 from agri.api.visit_serializers import (
     VISIT_VALUES,
     VisitBatchResponseSerializer,
@@ -152,15 +152,6 @@ class VisitFilterSet(filters.FilterSet):
         return queryset.filter(photos_present__gte=F("photos_expected"))
 
 
-class VisitCursorPagination(CursorPagination):
-    """Stable order for pulling changes: by ``updated_at`` then id."""
-
-    ordering = ("updated_at", "id")
-    page_size = 500
-    page_size_query_param = "page_size"
-    max_page_size = 1000
-
-
 POST_DESCRIPTION = (
     "Store one visit. **Only a 201 or a 200 whose JSON body is the visit with the id you sent means the "
     "visit is stored.** A captive portal or proxy can answer 200 with an HTML page: treat anything else "
@@ -228,7 +219,7 @@ class VisitViewSet(
     def paginator(self):
         if not hasattr(self, "_paginator"):
             pull = self.action == "list" and "updated_since" in self.request.query_params
-            self._paginator = VisitCursorPagination() if pull else super().paginator
+            self._paginator = SyncCursorPagination() if pull else super().paginator
         return self._paginator
 
     def _one(self, pk) -> dict:

@@ -164,6 +164,9 @@ class TechCommissioner(TimeStamped):
 
 
 class ModelHouseholdQuerySet(ScopedQuerySet):
+    def alive(self):
+        return self.filter(deleted_at__isnull=True)
+
     def for_expert(self, expert):
         return self.filter(worker__expert=expert)
 
@@ -185,6 +188,9 @@ class ModelHousehold(Located, TimeStamped):
         Industry, verbose_name=_("main industries"), related_name="households", blank=True
     )
 
+    # Deleting keeps the row as a tombstone, so that phones pulling changes remove it too.
+    deleted_at = models.DateTimeField(_("deleted at"), null=True, blank=True)
+
     objects = ModelHouseholdQuerySet.as_manager()
 
     class Meta(Located.Meta):
@@ -197,6 +203,9 @@ class ModelHousehold(Located, TimeStamped):
 
 
 class FarmerQuerySet(ScopedQuerySet):
+    def alive(self):
+        return self.filter(deleted_at__isnull=True)
+
     def for_expert(self, expert):
         return self.filter(household__worker__expert=expert)
 
@@ -217,6 +226,8 @@ class Farmer(TimeStamped):
     name = models.CharField(_("name"), max_length=50)
     phone = models.CharField(_("phone"), max_length=20, blank=True, validators=[phone_validator])
     id_number = models.CharField(_("ID number"), max_length=18, blank=True, validators=[validate_id_number])
+
+    deleted_at = models.DateTimeField(_("deleted at"), null=True, blank=True)
 
     objects = FarmerQuerySet.as_manager()
 

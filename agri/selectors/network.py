@@ -29,12 +29,13 @@ def expert_network(expert: Expert) -> dict:
     workers = list(
         ExtensionWorker.objects.filter(expert=expert, active=True)
         .select_related("home_township")
-        .annotate(n_households=Count("households"))
+        .annotate(n_households=Count("households", filter=Q(households__deleted_at__isnull=True)))
         .order_by("name", "id")
     )
     households = (
-        ModelHousehold.objects.filter(worker__expert=expert, worker__active=True)
-        .annotate(n_farmers=Count("farmers"))
+        ModelHousehold.objects.alive()
+        .filter(worker__expert=expert, worker__active=True)
+        .annotate(n_farmers=Count("farmers", filter=Q(farmers__deleted_at__isnull=True)))
         .values("id", "worker_id", "head_name", "village_id", "n_farmers")
         .order_by("created_at", "id")
     )
@@ -123,18 +124,21 @@ def network_summary(user, year: int | None = None) -> dict:
         township=Count("id", filter=Q(is_township_based=True)),
     )
     households = _counts_by(
-        ModelHousehold.objects.visible_to(user).filter(worker__active=True),
+        ModelHousehold.objects.visible_to(user).alive().filter(worker__active=True),
         "worker__expert__industry_id",
         n=Count("id"),
     )
     farmers = _counts_by(
-        Farmer.objects.visible_to(user).filter(household__worker__active=True),
+        Farmer.objects.visible_to(user)
+        .alive()
+        .filter(household__worker__active=True, household__deleted_at__isnull=True),
         "household__worker__expert__industry_id",
         n=Count("id"),
     )
     # Per-node status: how many workers / households fall short of their own target, counted in SQL.
     household_counts = (
-        ModelHousehold.objects.filter(worker=OuterRef("pk"))
+        ModelHousehold.objects.alive()
+        .filter(worker=OuterRef("pk"))
         .order_by()
         .values("worker")
         .annotate(c=Count("*"))
@@ -147,14 +151,15 @@ def network_summary(user, year: int | None = None) -> dict:
         "expert__industry_id",
     )
     farmer_counts = (
-        Farmer.objects.filter(household=OuterRef("pk"))
+        Farmer.objects.alive()
+        .filter(household=OuterRef("pk"))
         .order_by()
         .values("household")
         .annotate(c=Count("*"))
         .values("c")
     )
     households_under = _under_target(
-        ModelHousehold.objects.visible_to(user).filter(worker__active=True),
+        ModelHousehold.objects.visible_to(user).alive().filter(worker__active=True),
         farmer_counts,
         t["farmers_per_household"],
         "worker__expert__industry_id",

@@ -35,7 +35,7 @@ def visit_lookups(user, raw_items: list) -> dict[str, dict]:
         if isinstance(attendees, list):
             wanted["farmer"].update(a for a in attendees if isinstance(a, str | int))
     farmers = (
-        Farmer.objects.visible_to(user).select_related("household").filter(pk__in=_uuids(wanted["farmer"]))
+        Farmer.objects.visible_to(user).alive().select_related("household").filter(pk__in=_uuids(wanted["farmer"]))
         if wanted["farmer"]
         else []
     )
@@ -44,7 +44,8 @@ def visit_lookups(user, raw_items: list) -> dict[str, dict]:
         if wanted["industry"]
         else {},
         "household": {
-            str(h.pk): h for h in ModelHousehold.objects.visible_to(user).filter(pk__in=_uuids(wanted["household"]))
+            str(h.pk): h
+            for h in ModelHousehold.objects.visible_to(user).alive().filter(pk__in=_uuids(wanted["household"]))
         }
         if wanted["household"]
         else {},

@@ -20,7 +20,7 @@ from django.utils import timezone
 from agri.models import TARGET_FIELDS, Visit, VisitEvent, VisitFlag
 from geo.assign import assign_points
 from geo.crs import to_wgs84
-from geo.h3cells import cells
+from geo.h3cells import cells_by_resolution
 
 CLIENT_FIELDS = (
     "kind",
@@ -114,7 +114,7 @@ def visit_enrich(items: list[dict], actor: Actor, now) -> list[dict]:
         mask = crs == name
         lon[mask], lat[mask] = to_wgs84(client_lon[mask], client_lat[mask], name)
     villages, townships = assign_points(lon, lat)
-    h3 = {res: cells(lat, lon, res) for res in (5, 7, 9)}
+    h3 = cells_by_resolution(lat, lon)
     target_lon, target_lat = _target_points(items)
     distance = haversine_m(lon, lat, target_lon, target_lat)
     accuracy = np.array([item.get("accuracy_m") if item.get("accuracy_m") is not None else np.nan for item in items])

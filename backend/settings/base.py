@@ -194,4 +194,5 @@ VISIT_CHECKS = {
     "clock_skew_minutes": env.int("VISIT_CLOCK_SKEW_MINUTES", default=10),
     "max_age_days": env.int("VISIT_MAX_AGE_DAYS", default=30),
 }
-VISIT_BATCH_MAX = 500
+# How often each process checks whether divisions changed (and its point-assignment index must be rebuilt).
+DIVISION_INDEX_CHECK_SECONDS = env.float("DIVISION_INDEX_CHECK_SECONDS", default=5.0)

@@ -12,3 +12,10 @@ DEMO_PASSWORD = "demo-pass-for-tests"
 STATIC_ROOT = None
 # Rebuild-check the point-assignment index on every use: tests change divisions constantly.
 DIVISION_INDEX_CHECK_SECONDS = 0
+
+# SQLite: a file (not shared-cache memory) so that concurrent connections wait on busy_timeout the way
+# they do in production, instead of failing with "table is locked".
+from .base import BASE_DIR, DATABASES  # noqa: E402
+
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    DATABASES["default"]["TEST"] = {"NAME": str(BASE_DIR / ".test-db.sqlite3")}

@@ -185,6 +185,19 @@ def test_saving_or_deleting_a_division_drops_the_cached_index(county, settings):
     assert len(third) == 477
 
 
+def test_village_with_an_unreadable_boundary_is_left_out_and_the_rest_still_assign(county, caplog):
+    broken, fine = villages(county)[0], villages(county)[1]
+    AdminDivision.objects.filter(code=broken.code).update(boundary={"type": "Polygon"}, updated_at=timezone.now())
+    fine_rep = AdminDivision.objects.get(code=fine.code)
+
+    index = division_index()
+
+    assert len(index) == 477
+    assert broken.code not in index.codes
+    assert broken.code in caplog.text
+    assert index.assign(np.array([fine_rep.rep_lon]), np.array([fine_rep.rep_lat]))[0].tolist() == [fine.code]
+
+
 def test_upsert_bumps_updated_at_of_existing_divisions(county):
     code = villages(county)[0].code
     before = AdminDivision.objects.get(code=code).updated_at

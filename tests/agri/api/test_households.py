@@ -124,4 +124,26 @@ def test_pull_filters_by_updated_since(world, clients):
     everything = clients["worker"].get("/api/v1/model-households/?updated_since=2000-01-01T00:00:00%2B08:00")
     assert [r["id"] for r in everything.json()["results"]] == [str(world["H1"].pk)]
     nothing = clients["worker"].get("/api/v1/model-households/?updated_since=2999-01-01T00:00:00%2B08:00")
-    assert nothing.json()["count"] == 0
+    assert nothing.json()["results"] == []
+    assert nothing.json()["next"] is None
+
+
+def test_pull_after_delete_returns_household_and_farmer_tombstones(world, clients):
+    since = "/?updated_since=2000-01-01T00:00:00Z"
+    farmer, household = world["F1"], world["H1"]
+    refused = clients["worker"].delete(f"/api/v1/model-households/{household.pk}/")
+    assert refused.status_code == 409  # its farmer is still live
+    assert clients["worker"].delete(f"/api/v1/farmers/{farmer.pk}/").status_code == 204
+    assert clients["worker"].delete(f"/api/v1/model-households/{household.pk}/").status_code == 204
+    households = clients["worker"].get("/api/v1/model-households" + since).json()["results"]
+    farmers = clients["worker"].get("/api/v1/farmers" + since).json()["results"]
+    assert [(h["id"], h["deleted"]) for h in households] == [(str(household.pk), True)]
+    assert [(f["id"], f["deleted"]) for f in farmers] == [(str(farmer.pk), True)]
+    assert clients["worker"].get("/api/v1/model-households/").json()["count"] == 0
+    assert clients["worker"].get(f"/api/v1/farmers/{farmer.pk}/").status_code == 404
+    assert ModelHousehold.objects.filter(pk=household.pk, deleted_at__isnull=False).exists()
+    # A tombstone takes no new links.
+    body = {"household": str(household.pk), "name": "新农户", "village_code": "500235001001"}
+    response = clients["worker"].post("/api/v1/farmers/", body)
+    assert response.status_code == 400
+    assert response.json()["fields"]["household"][0]["code"] == "does_not_exist"
