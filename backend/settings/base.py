@@ -79,6 +79,9 @@ else:
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_USER_MODEL = "agri.User"
 KNOX_TOKEN_MODEL = "agri.DeviceToken"
+# knox's own migrations create its AuthToken table even when the model is swapped for ours; that
+# orphan table would reference agri_user and block TRUNCATE. knox has no other models to migrate.
+MIGRATION_MODULES = {"knox": None}
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},

@@ -152,7 +152,6 @@ def test_batch_shape_errors(mapped_world, clients):
 @pytest.mark.django_db(transaction=True)
 def test_100_concurrent_posts_of_one_uuid_create_exactly_one_row():
     world = build_world()
-    token = login(world.users["worker"]).credentials  # noqa: F841 (login creates the token)
     client = login(world.users["worker"])
     header = client._credentials["HTTP_AUTHORIZATION"]
     body = json.dumps(visit(world))
