@@ -1,8 +1,39 @@
+"""List filters. Filters on foreign keys offer only rows the caller may see, so an out-of-scope id is
+refused exactly like an unknown one (400) and never reveals that it exists."""
+
 import django_filters as filters
 
-from agri.models import DemonstrationBase, Expert, ExtensionWorker, Farmer, ModelHousehold, Station, TechCommissioner
+from agri.models import DemonstrationBase, Expert, ExtensionWorker, ModelHousehold, Station, TechCommissioner
 from geo.codes import Level, significant_prefix
 from geo.models import AdminDivision
+
+
+def visible(model):
+    """A ModelChoiceFilter queryset limited to what the requesting user may see."""
+
+    def queryset(request):
+        return model.objects.visible_to(getattr(request, "user", None))
+
+    return queryset
+
+
+def divisions_in_scope(request):
+    user = getattr(request, "user", None)
+    if user is None or not user.is_authenticated:
+        return AdminDivision.objects.none()
+    return AdminDivision.objects.within(user.jurisdiction)
+
+
+def scoped(model, field_name=None, **kwargs):
+    return filters.ModelChoiceFilter(queryset=visible(model), field_name=field_name, **kwargs)
+
+
+def scoped_many(model, field_name):
+    return filters.ModelMultipleChoiceFilter(queryset=visible(model), field_name=field_name)
+
+
+def division_choice(field_name):
+    return filters.ModelChoiceFilter(queryset=divisions_in_scope, field_name=field_name)
 
 
 class DivisionPrefixFilter(filters.CharFilter):
@@ -27,44 +58,54 @@ class DivisionFilterSet(filters.FilterSet):
 class StationFilterSet(filters.FilterSet):
     industry = filters.CharFilter(field_name="industries__code")
     division = DivisionPrefixFilter(field_name="village__code", label="division code prefix")
+    village = division_choice("village")
 
     class Meta:
         model = Station
-        fields = ["host_type", "village"]
+        fields = ["host_type"]
 
 
 class DemonstrationBaseFilterSet(filters.FilterSet):
     industry = filters.CharFilter(field_name="industry__code")
     division = DivisionPrefixFilter(field_name="village__code", label="division code prefix")
+    village = division_choice("village")
 
     class Meta:
         model = DemonstrationBase
-        fields = ["status", "village"]
+        fields = ["status"]
+
+
+class FieldSchoolFilterSet(filters.FilterSet):
+    base = scoped(DemonstrationBase, "base")
 
 
 class ExpertFilterSet(filters.FilterSet):
     industry = filters.CharFilter(field_name="industry__code")
+    county = division_choice("county")
 
     class Meta:
         model = Expert
-        fields = ["active", "county"]
+        fields = ["active"]
 
 
 class ExtensionWorkerFilterSet(filters.FilterSet):
     industry = filters.CharFilter(field_name="expert__industry__code")
     home_township = filters.CharFilter(field_name="home_township_id")
+    expert = scoped(Expert, "expert")
 
     class Meta:
         model = ExtensionWorker
-        fields = ["expert", "is_township_based", "active"]
+        fields = ["is_township_based", "active"]
 
 
 class TechCommissionerFilterSet(filters.FilterSet):
     in_service_year = filters.NumberFilter(method="filter_in_service", label="in service in year")
+    stations = scoped_many(Station, "stations")
+    bases = scoped_many(DemonstrationBase, "bases")
 
     class Meta:
         model = TechCommissioner
-        fields = ["affiliation_type", "active", "stations", "bases"]
+        fields = ["affiliation_type", "active"]
 
     def filter_in_service(self, qs, name, value):
         return qs.in_service(int(value))
@@ -74,16 +115,12 @@ class ModelHouseholdFilterSet(filters.FilterSet):
     industry = filters.CharFilter(field_name="industries__code")
     division = DivisionPrefixFilter(field_name="village__code", label="division code prefix")
     updated_since = filters.IsoDateTimeFilter(field_name="updated_at", lookup_expr="gte")
-
-    class Meta:
-        model = ModelHousehold
-        fields = ["worker", "village"]
+    worker = scoped(ExtensionWorker, "worker")
+    village = division_choice("village")
 
 
 class FarmerFilterSet(filters.FilterSet):
     division = DivisionPrefixFilter(field_name="village__code", label="division code prefix")
     updated_since = filters.IsoDateTimeFilter(field_name="updated_at", lookup_expr="gte")
-
-    class Meta:
-        model = Farmer
-        fields = ["household", "village"]
+    household = scoped(ModelHousehold, "household")
+    village = division_choice("village")

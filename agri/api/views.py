@@ -173,7 +173,7 @@ class FieldSchoolViewSet(ScopedModelViewSet):
     http_method_names = ["get", "put", "patch", "head", "options"]
     search_fields = ["name", "base__name"]
     ordering_fields = ["name", "established_on"]
-    filterset_fields = ["base"]
+    filterset_class = filters.FieldSchoolFilterSet
 
     def optimize(self, queryset):
         return queryset.select_related("base")

@@ -17,6 +17,7 @@ from rest_framework.response import Response
 
 from agri import selectors
 from agri.api.exceptions import Conflict, validation_error_body
+from agri.api.filters import division_choice, scoped
 from agri.api.views import SyncCursorPagination
 from agri.api.visit_serializers import (
     VISIT_VALUES,
@@ -28,7 +29,19 @@ from agri.api.visit_serializers import (
     check_visit,
     visit_representation,
 )
-from agri.models import Role, Visit, VisitFlag, VisitKind
+from agri.models import (
+    DemonstrationBase,
+    Expert,
+    ExtensionWorker,
+    Farmer,
+    ModelHousehold,
+    Role,
+    Station,
+    TechCommissioner,
+    Visit,
+    VisitFlag,
+    VisitKind,
+)
 from agri.services.visits import (
     StaleVersion,
     visit_actor,
@@ -100,9 +113,14 @@ class VisitFilterSet(filters.FilterSet):
     updated_since = filters.IsoDateTimeFilter(field_name="updated_at", lookup_expr="gte")
     incomplete = filters.BooleanFilter(method="filter_incomplete")
 
-    class Meta:
-        model = Visit
-        fields = ["user", "expert", "worker", "commissioner", "household", "farmer", "base", "station", "village"]
+    expert = scoped(Expert, "expert")
+    worker = scoped(ExtensionWorker, "worker")
+    commissioner = scoped(TechCommissioner, "commissioner")
+    household = scoped(ModelHousehold, "household")
+    farmer = scoped(Farmer, "farmer")
+    base = scoped(DemonstrationBase, "base")
+    station = scoped(Station, "station")
+    village = division_choice("village")
 
     @staticmethod
     def _floats(value: str, n: int, name: str) -> list[float]:

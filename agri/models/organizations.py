@@ -79,7 +79,8 @@ class DemonstrationBaseQuerySet(ScopedQuerySet):
         return self.filter(industry_id=expert.industry_id, village__code__startswith=expert.county_id[:6])
 
     def for_worker(self, worker):
-        return self.for_expert(worker.expert)
+        # The worker's expert's industry, by join (no extra query); the county is the home township's.
+        return self.filter(industry__experts=worker.expert_id, village__code__startswith=worker.home_township_id[:6])
 
     def for_commissioner(self, commissioner):
         return self.filter(commissioners=commissioner)
@@ -130,7 +131,9 @@ class FieldSchoolQuerySet(ScopedQuerySet):
         return self.filter(base__industry_id=expert.industry_id, base__village__code__startswith=expert.county_id[:6])
 
     def for_worker(self, worker):
-        return self.for_expert(worker.expert)
+        return self.filter(
+            base__industry__experts=worker.expert_id, base__village__code__startswith=worker.home_township_id[:6]
+        )
 
     def for_commissioner(self, commissioner):
         return self.filter(base__commissioners=commissioner)

@@ -15,7 +15,13 @@ DIVISION_INDEX_CHECK_SECONDS = 0
 
 # SQLite: a file (not shared-cache memory) so that concurrent connections wait on busy_timeout the way
 # they do in production, instead of failing with "table is locked".
-from .base import BASE_DIR, DATABASES  # noqa: E402
+# One file per test process, so that two runs side by side never share (and destroy) a database.
+import os  # noqa: E402
+import tempfile  # noqa: E402
+
+from .base import DATABASES  # noqa: E402
 
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
-    DATABASES["default"]["TEST"] = {"NAME": str(BASE_DIR / ".test-db.sqlite3")}
+    DATABASES["default"]["TEST"] = {"NAME": os.path.join(tempfile.gettempdir(), f"nongji-test-{os.getpid()}.sqlite3")}
+else:
+    DATABASES["default"]["TEST"] = {"NAME": f"test_{DATABASES['default']['NAME']}_{os.getpid()}"}
