@@ -14,6 +14,8 @@ from agri.models import (
     Station,
     TechCommissioner,
     User,
+    Visit,
+    VisitEvent,
 )
 
 
@@ -124,3 +126,42 @@ class FarmerAdmin(admin.ModelAdmin):
     search_fields = ["name", "household__head_name", "village__name"]
     autocomplete_fields = ["household", "village"]
     list_select_related = ["household", "village"]
+
+
+class VisitEventInline(admin.TabularInline):
+    model = VisitEvent
+    extra = 0
+    can_delete = False
+    readonly_fields = ["action", "user", "at", "changes"]
+
+
+@admin.register(Visit)
+class VisitAdmin(admin.ModelAdmin):
+    list_display = ["id", "kind", "industry", "visit_date", "user", "division", "flag_bits", "deleted_at"]
+    list_filter = ["kind", "industry", "source_crs", "mock_location", "visit_date"]
+    search_fields = ["id", "notes", "user__username", "division__name"]
+    date_hierarchy = "visit_date"
+    list_select_related = ["industry", "user", "division"]
+    raw_id_fields = [
+        "household",
+        "farmer",
+        "base",
+        "station",
+        "village",
+        "division",
+        "expert",
+        "worker",
+        "commissioner",
+    ]
+    readonly_fields = ["received_at", "updated_at", "payload_sha256", "ingest_id", "version"]
+    exclude = ["attendees"]
+    inlines = [VisitEventInline]
+
+
+@admin.register(VisitEvent)
+class VisitEventAdmin(admin.ModelAdmin):
+    list_display = ["visit", "action", "user", "at"]
+    list_filter = ["action", "at"]
+    search_fields = ["visit__id", "user__username"]
+    list_select_related = ["visit", "user"]
+    readonly_fields = ["visit", "action", "user", "at", "changes"]
