@@ -374,6 +374,7 @@ VISIT_RESPONSE = {
     "notes": "叶片出现溃疡斑，建议喷施铜制剂",
     "participants": 2,
     "introduced": [],
+    "attendees": [],
     "photos_expected": 3,
     "photos_present": 0,
     "division_code": "500235106203",

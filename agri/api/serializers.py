@@ -2,6 +2,7 @@ from django.contrib.auth import authenticate
 from django.utils.translation import gettext_lazy as _
 from rest_framework import serializers
 
+from agri.api.crs import convert_geojson, convert_point, output_crs
 from agri.api.fields import DivisionCodeField, ScopedPrimaryKeyRelatedField
 from agri.models import (
     DemonstrationBase,
@@ -72,6 +73,12 @@ class DivisionSerializer(serializers.ModelSerializer):
         fields = ["code", "name", "level", "parent", "boundary_synthetic", "area_km2", "rep_lat", "rep_lon"]
         read_only_fields = ["boundary_synthetic", "area_km2"]
 
+    def to_representation(self, instance):
+        data = super().to_representation(instance)
+        crs = output_crs(self.context.get("request"))
+        data["rep_lon"], data["rep_lat"] = convert_point(data["rep_lon"], data["rep_lat"], crs)
+        return data
+
     def validate(self, attrs):
         from geo.codes import code_errors
 
@@ -89,9 +96,20 @@ class DivisionSerializer(serializers.ModelSerializer):
 
 
 class LocatedFieldsMixin(serializers.Serializer):
-    lat = serializers.FloatField(min_value=-90, max_value=90, help_text=_("Latitude, WGS-84."))
+    """WGS-84 ``lat``/``lon`` and ``village_code``; responses honour ``?crs=gcj02|bd09`` (``parcel`` too)."""
+
+    lat = serializers.FloatField(min_value=-90, max_value=90, help_text=_("Latitude, WGS-84 (or ?crs= in responses)."))
     lon = serializers.FloatField(min_value=-180, max_value=180, help_text=_("Longitude, WGS-84."))
     village_code = DivisionCodeField(Level.VILLAGE, source="village", help_text=_("12-digit village code."))
+
+    def to_representation(self, instance):
+        data = super().to_representation(instance)
+        crs = output_crs(self.context.get("request"))
+        if crs != "wgs84":
+            data["lon"], data["lat"] = convert_point(data["lon"], data["lat"], crs)
+            if data.get("parcel"):
+                data["parcel"] = convert_geojson(data["parcel"], crs)
+        return data
 
 
 class StationSerializer(LocatedFieldsMixin, serializers.ModelSerializer):

@@ -16,6 +16,7 @@ from rest_framework.throttling import ScopedRateThrottle
 
 from agri import selectors, services
 from agri.api import filters, serializers
+from agri.api.crs import CRS_PARAMETER, convert_geojson, output_crs
 from agri.api.exceptions import Conflict, InUse
 from agri.models import (
     DemonstrationBase,
@@ -115,7 +116,8 @@ class DivisionViewSet(viewsets.ModelViewSet):
         parameters=[
             OpenApiParameter(
                 "detail", OpenApiTypes.STR, enum=["display", "full"], description="Simplified or full geometry."
-            )
+            ),
+            CRS_PARAMETER,
         ],
         responses={200: OpenApiTypes.OBJECT},
     )
@@ -123,6 +125,7 @@ class DivisionViewSet(viewsets.ModelViewSet):
     def boundary(self, request, pk=None):
         division = self.get_object()
         geometry = division.boundary if request.query_params.get("detail") == "full" else division.boundary_display
+        geometry = convert_geojson(geometry, output_crs(request))
         return Response(
             {
                 "type": "Feature",

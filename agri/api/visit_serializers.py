@@ -150,6 +150,7 @@ class VisitSerializer(serializers.Serializer):
     notes = serializers.CharField()
     participants = serializers.IntegerField()
     introduced = serializers.ListField(child=serializers.CharField())
+    attendees = serializers.ListField(child=serializers.UUIDField(), help_text=_("Farmers who attended (trainings)."))
     photos_expected = serializers.IntegerField()
     photos_present = serializers.IntegerField()
     division_code = serializers.CharField(allow_null=True, help_text=_("12-digit village code, or null."))

@@ -16,6 +16,7 @@ from rest_framework.generics import GenericAPIView
 from rest_framework.response import Response
 
 from agri import selectors
+from agri.api.crs import CRS_PARAMETER, output_crs
 from agri.api.exceptions import Conflict, validation_error_body
 from agri.api.filters import division_choice, scoped
 from agri.api.views import SyncCursorPagination
@@ -56,13 +57,6 @@ from geo.crs import from_wgs84
 ACTOR_ROLES = (Role.EXPERT, Role.WORKER, Role.COMMISSIONER)
 EARTH_RADIUS_KM = 6371.0088
 
-CRS_PARAMETER = OpenApiParameter(
-    "crs",
-    OpenApiTypes.STR,
-    enum=["wgs84", "gcj02", "bd09"],
-    description="Return coordinates in this system (gcj02 for Amap/Tencent maps, bd09 for Baidu). Default wgs84.",
-)
-
 
 class PreconditionRequired(APIException):
     status_code = 428
@@ -82,16 +76,19 @@ class NoLinkedPerson(APIException):
     default_code = "no_linked_person"
 
 
-def output_crs(request) -> str:
-    crs = request.query_params.get("crs", "wgs84")
-    if crs not in ("wgs84", "gcj02", "bd09"):
-        raise ValidationError({"crs": [_("Use wgs84, gcj02 or bd09.")]}, code="invalid")
-    return crs
-
-
 def render_rows(rows, crs: str) -> list[dict]:
     """Rows from ``.values(*VISIT_VALUES)`` as API objects, converting coordinates for the whole page at once."""
     out = [visit_representation(row) for row in rows]
+    # Training attendance: one query for the whole page.
+    attendance: dict[str, list[str]] = {}
+    if out:
+        pairs = Visit.attendees.through.objects.filter(visit_id__in=[o["id"] for o in out]).values_list(
+            "visit_id", "farmer_id"
+        )
+        for visit_id, farmer_id in pairs.order_by("visit_id", "farmer_id"):
+            attendance.setdefault(str(visit_id), []).append(str(farmer_id))
+    for o in out:
+        o["attendees"] = attendance.get(o["id"], [])
     if crs != "wgs84" and out:
         lon, lat = from_wgs84(np.array([o["lon"] for o in out]), np.array([o["lat"] for o in out]), crs)
         for o, x, y in zip(out, lon.tolist(), lat.tolist(), strict=True):

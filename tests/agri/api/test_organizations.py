@@ -119,3 +119,50 @@ def test_database_rejects_out_of_range_coordinates(world):
 
     with pytest.raises(IntegrityError), transaction.atomic():
         StationFactory(village=world.divisions["v1"], lat=91)
+
+
+@pytest.mark.parametrize("crs", ["gcj02", "bd09"])
+@pytest.mark.parametrize("endpoint", ["stations", "demonstration-bases", "model-households"])
+def test_located_records_are_returned_in_the_requested_crs(world, clients, endpoint, crs):
+    from geo.crs import from_wgs84
+
+    plain = clients["admin"].get(f"/api/v1/{endpoint}/").json()["results"][0]
+    converted = clients["admin"].get(f"/api/v1/{endpoint}/{plain['id']}/?crs={crs}").json()
+    lon, lat = from_wgs84(plain["lon"], plain["lat"], crs)
+    assert converted["lon"] == pytest.approx(lon, abs=1e-7)
+    assert converted["lat"] == pytest.approx(lat, abs=1e-7)
+    assert abs(converted["lon"] - plain["lon"]) > 1e-3  # really moved (hundreds of metres in China)
+    listed = clients["admin"].get(f"/api/v1/{endpoint}/?crs={crs}").json()["results"][0]
+    assert (listed["lon"], listed["lat"]) == (converted["lon"], converted["lat"])
+
+
+def test_base_parcel_and_division_boundary_follow_crs(world, clients):
+    from geo.crs import wgs84_to_gcj02
+
+    body = {"name": "地块", "industry": "citrus", "lat": 30.95, "lon": 108.76, "village_code": "500235001001"}
+    base = clients["admin"].post("/api/v1/demonstration-bases/", {**body, "parcel": PARCEL}, format="json").json()
+    converted = clients["admin"].get(f"/api/v1/demonstration-bases/{base['id']}/?crs=gcj02").json()
+    x, y = PARCEL["coordinates"][0][0]
+    gx, gy = wgs84_to_gcj02(x, y)
+    assert converted["parcel"]["coordinates"][0][0] == pytest.approx([gx, gy], abs=1e-7)
+
+    import shapely
+
+    from geo.services import DivisionRow, division_upsert_many
+
+    division_upsert_many(
+        [DivisionRow("500235001001", "杏家湾社区", "village", "500235001000", shapely.box(108.7, 30.9, 108.8, 31.0))]
+    )
+    feature = clients["admin"].get("/api/v1/divisions/500235001001/boundary/?crs=gcj02&detail=full").json()
+    ring = feature["geometry"]["coordinates"][0]
+    expected = wgs84_to_gcj02(108.8, 30.9)
+    assert any(pt == pytest.approx(list(expected), abs=1e-7) for pt in ring)
+    division = clients["admin"].get("/api/v1/divisions/500235001001/?crs=gcj02").json()
+    plain = clients["admin"].get("/api/v1/divisions/500235001001/").json()
+    assert division["rep_lon"] != plain["rep_lon"]
+
+
+def test_unknown_crs_is_400(world, clients):
+    response = clients["admin"].get("/api/v1/stations/?crs=epsg3857")
+    assert response.status_code == 400
+    assert response.json()["fields"]["crs"][0]["code"] == "invalid"

@@ -183,6 +183,29 @@ def test_100_concurrent_posts_of_one_uuid_create_exactly_one_row():
     assert VisitEvent.objects.count() == 1
 
 
+def test_field_school_session_is_a_training_at_a_base_with_attendance(mapped_world, clients):
+    farmers = [mapped_world["F1"]]
+    from tests.factories import FarmerFactory
+
+    farmers.append(FarmerFactory(household=mapped_world["H1"]))
+    body = visit(mapped_world, kind="training", participants=24, attendees=[str(f.pk) for f in farmers])
+    del body["household"]
+    body["base"] = mapped_world["B1"].pk
+    response = clients["worker"].post("/api/v1/visits/", body, format="json")
+    assert response.status_code == 201, response.content
+    data = response.json()
+    assert data["base"] == mapped_world["B1"].pk and data["kind"] == "training"
+    assert data["participants"] == 24
+    assert sorted(data["attendees"]) == sorted(str(f.pk) for f in farmers)
+    stored = Visit.objects.get(pk=body["id"])
+    assert set(stored.attendees.values_list("pk", flat=True)) == {f.pk for f in farmers}
+    outsider = clients["worker"].post(
+        "/api/v1/visits/", {**body, "id": str(uuid.uuid4()), "attendees": [str(mapped_world["F2"].pk)]}, format="json"
+    )
+    assert outsider.status_code == 400
+    assert outsider.json()["fields"]["attendees.0"][0]["code"] == "does_not_exist"
+
+
 # --- rejected inputs (400 with field errors) ----------------------------------------------------
 
 
@@ -461,10 +484,10 @@ def test_visit_list_query_count_does_not_grow(mapped_world, clients, django_asse
         clients["worker"].post("/api/v1/sync/visits/", {"visits": items}, format="json")
 
     add(5)
-    with django_assert_num_queries(5):
+    with django_assert_num_queries(6):
         first = clients["worker"].get("/api/v1/visits/?page_size=100")
     add(45)
-    with django_assert_num_queries(5):
+    with django_assert_num_queries(6):
         second = clients["worker"].get("/api/v1/visits/?page_size=100")
     assert (first.json()["count"], second.json()["count"]) == (5, 50)
     assert len(second.json()["results"]) == 50
