@@ -6,7 +6,7 @@ PIP := $(VENV)/bin/pip
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test install install-dev lint format check schema migrate seed clean
+.PHONY: run test install install-dev lint format check schema migrate seed clean bench
 
 $(VENV)/.installed: requirements.txt
 	@command -v $(PYTHON) >/dev/null || { echo "$(PYTHON) not found: install Python 3.11 or run 'make PYTHON=python3 ...'"; exit 1; }
@@ -52,6 +52,11 @@ check: install-dev
 
 schema: install-dev
 	DJANGO_SETTINGS_MODULE=backend.settings.test $(PY) manage.py spectacular --validate --fail-on-warn --file /dev/null
+
+# Issue 6's benchmark suite (not a test): SQLite, plus PostgreSQL when reachable. BENCH_SCALE=small takes under 2 min.
+BENCH_SCALE ?= full
+bench: install-dev
+	BENCH_SCALE=$(BENCH_SCALE) $(PY) -m bench $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

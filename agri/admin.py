@@ -1,5 +1,7 @@
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
+from django.urls import reverse
+from django.utils.html import format_html_join
 from django.utils.translation import gettext_lazy as _
 
 from agri.models import (
@@ -11,11 +13,14 @@ from agri.models import (
     FieldSchool,
     Industry,
     ModelHousehold,
+    PersonalDataAccess,
+    Photo,
     Station,
     TechCommissioner,
     User,
     Visit,
     VisitEvent,
+    VisitRollup,
 )
 
 
@@ -165,3 +170,69 @@ class VisitEventAdmin(admin.ModelAdmin):
     search_fields = ["visit__id", "user__username"]
     list_select_related = ["visit", "user"]
     readonly_fields = ["visit", "action", "user", "at", "changes"]
+
+
+@admin.register(VisitRollup)
+class VisitRollupAdmin(admin.ModelAdmin):
+    """Derived counts, kept by the visit services and ``rebuild_rollups``: read-only here."""
+
+    list_display = ["day", "division_code", "township_code", "kind", "industry_key", "household_key", "visits"]
+    list_filter = ["kind", "day"]
+    search_fields = ["division_code", "township_code", "scope_code"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Photo)
+class PhotoAdmin(admin.ModelAdmin):
+    """Evidence: read-only. The files open through the API's permission-checked views, never a media URL."""
+
+    list_display = ["id", "visit", "user", "content_type", "taken_at", "camera", "flag_list", "created_at"]
+    list_filter = ["content_type", "created_at"]
+    search_fields = ["id", "sha256", "visit__id", "user__username", "camera"]
+    list_select_related = ["visit", "user"]
+    date_hierarchy = "created_at"
+    exclude = ["original", "display", "thumbnail"]
+    readonly_fields = ["files", "flag_list"]
+
+    @admin.display(description=_("flags"))
+    def flag_list(self, obj):
+        return ", ".join(obj.flags)
+
+    @admin.display(description=_("files"))
+    def files(self, obj):
+        links = [(reverse(f"agri:photo-{v}", kwargs={"pk": obj.pk}), v) for v in ("thumbnail", "display", "original")]
+        return format_html_join(" · ", '<a href="{}">{}</a>', links)
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(PersonalDataAccess)
+class PersonalDataAccessAdmin(admin.ModelAdmin):
+    """The PIPL audit trail of unmasked personal data: read-only, nobody edits or deletes it here."""
+
+    list_display = ["at", "user", "farmer", "fields", "reason"]
+    list_filter = ["at"]
+    search_fields = ["user__username", "farmer__id", "reason"]
+    list_select_related = ["user", "farmer"]
+    date_hierarchy = "at"
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False

@@ -2,6 +2,38 @@ from django.apps import AppConfig
 from django.utils.translation import gettext_lazy as _
 
 
+def reassign_visits_after_import(sender, codes, level, bounds, **kwargs) -> str:
+    """``geo.signals.divisions_imported`` receiver: reassign the stored visits the new boundaries may move.
+
+    Those are the visits whose point lies in the imported boundaries' bounding box, and those assigned to an
+    imported division (its old boundary may have been larger).
+    """
+    from django.db.models import Q
+
+    from agri.models import Visit
+    from agri.services.rollups import visits_reassign
+
+    min_lon, min_lat, max_lon, max_lat = bounds
+    affected = Visit.objects.filter(
+        Q(lon__gte=min_lon, lon__lte=max_lon, lat__gte=min_lat, lat__lte=max_lat)
+        | Q(division_id__in=codes)
+        | Q(township_code__in=codes)
+    )
+    return f"{visits_reassign(affected)} stored visits reassigned to the new boundaries."
+
+
 class AgriConfig(AppConfig):
     name = "agri"
     verbose_name = _("Extension network")
+
+    def ready(self):
+        from geo.signals import divisions_imported
+
+        divisions_imported.connect(reassign_visits_after_import, dispatch_uid="agri.reassign_visits_after_import")
+
+        from django.contrib.auth.signals import user_logged_in, user_login_failed
+
+        from agri.auth import on_logged_in, on_login_failed
+
+        user_login_failed.connect(on_login_failed, dispatch_uid="agri.login_lockout_failed")
+        user_logged_in.connect(on_logged_in, dispatch_uid="agri.login_lockout_success")

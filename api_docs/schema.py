@@ -280,6 +280,12 @@ EXAMPLES = {
             "current": True,
         },
     ),
+    "PasswordChangeSerializer": ({"old_password": "nongji-demo-2026", "new_password": "柑橘-溃疡病-2026-春"}, None),
+    "PersonalDataRevealSerializer": ({"reason": "核实补贴发放对象身份"}, None),
+    "RevealedPersonalDataSerializer": (
+        None,
+        {"id": FARMER_ID, "name": "刘小兰", "phone": "13787654321", "id_number": "500235198803150025"},
+    ),
     "ExpertNetworkSerializer": (
         None,
         {
@@ -417,6 +423,37 @@ EXAMPLES.update(
     }
 )
 
+PHOTO_ID = "5b0e8a53-3f0c-4a4e-9d7e-2c1f6b8a9e01"
+PHOTO_URL = f"https://nongji.example.cn/api/v1/photos/{PHOTO_ID}"
+EXAMPLES.update(
+    {
+        "PhotoUploadSerializer": ({"id": PHOTO_ID, "file": "(binary: IMG_20250314_093512.jpg)"}, None),
+        "PhotoPutSerializer": ({"visit": VISIT_ID, "file": "(binary: IMG_20250314_093512.heic)"}, None),
+        "PhotoSerializer": (
+            None,
+            {
+                "id": PHOTO_ID,
+                "visit": VISIT_ID,
+                "sha256": "9f2b5c0e7d1a4b3c8e6f0a2d4c6b8e0f1a3c5e7d9b1f3a5c7e9d1b3f5a7c9e1d",
+                "width": 3024,
+                "height": 4032,
+                "content_type": "image/heic",
+                "taken_at": "2025-03-14T09:35:12.054000+08:00",
+                "exif_lat": 30.956141,
+                "exif_lon": 108.768932,
+                "exif_alt_m": 311.6,
+                "camera": "HUAWEI Mate 40 Pro",
+                "orientation": 6,
+                "flags": [],
+                "created_at": "2025-03-16T18:02:15+08:00",
+                "original": f"{PHOTO_URL}/original/",
+                "display": f"{PHOTO_URL}/display/",
+                "thumbnail": f"{PHOTO_URL}/thumbnail/",
+            },
+        ),
+    }
+)
+
 # For operations whose response has no serializer: keyed by the view action (or the view's class name).
 ACTION_EXAMPLES = {
     "boundary": {
@@ -435,6 +472,175 @@ ACTION_EXAMPLES = {
         },
     },
 }
+
+# Coverage maps, gaps, a station's service area and the plan's indicators (agri.api.coverage_views).
+_RING = [[108.76, 30.95], [108.78, 30.95], [108.78, 30.97], [108.76, 30.97], [108.76, 30.95]]
+_INDICATOR = {"target_max": None, "numerator": None, "denominator": None}
+COVERAGE_GAPS = {
+    "days": 90,
+    "since": "2025-01-01",
+    "until": "2025-03-31",
+    "households": [
+        {
+            "id": HOUSEHOLD_ID,
+            "head_name": "陈大富",
+            "worker_id": 7,
+            "worker_name": "李春梅",
+            "village_code": "500235106203",
+            "village_name": "坪天村",
+            "township_code": "500235106000",
+            "lat": 30.9531,
+            "lon": 108.7642,
+            "last_visit": "2024-11-20",
+        }
+    ],
+    "villages": [
+        {
+            "code": "500235106205",
+            "name": "新胜村",
+            "township_code": "500235106000",
+            "households": 3,
+            "last_visit": None,
+            "rep_lat": 30.9602,
+            "rep_lon": 108.7711,
+            "geometry": {"type": "Polygon", "coordinates": [_RING]},
+        }
+    ],
+}
+PLAN_INDICATORS = {
+    "year": 2025,
+    "indicators": [
+        {
+            "code": "commissioners_in_service",
+            "name": "科技特派员在岗人数",
+            "name_en": "Tech commissioners in service",
+            "unit": "人",
+            "value": 38,
+            "target": 40,
+            "status": "under",
+            **_INDICATOR,
+            "by_industry": [
+                {"code": "citrus", "name": "柑橘", "value": 9, "target": None, "status": None, **_INDICATOR}
+            ],
+            "by_township": [
+                {"code": "500235106000", "name": "双土镇", "value": 4, "target": None, "status": None, **_INDICATOR}
+            ],
+        },
+        {
+            "code": "households_per_worker",
+            "name": "每名农技推广人员联系科技示范户",
+            "name_en": "Model households per worker",
+            "unit": "户",
+            "value": 9.3836,
+            "target": 10,
+            "target_max": 10,
+            "status": "under",
+            "numerator": 685,
+            "denominator": 73,
+            "by_industry": [
+                {
+                    "code": "citrus",
+                    "name": "柑橘",
+                    "value": 9.6,
+                    "target": 10,
+                    "target_max": 10,
+                    "status": "under",
+                    "numerator": 96,
+                    "denominator": 10,
+                }
+            ],
+            "by_township": [
+                {
+                    "code": "500235106000",
+                    "name": "双土镇",
+                    "value": 10.0,
+                    "target": 10,
+                    "target_max": 10,
+                    "status": "met",
+                    "numerator": 30,
+                    "denominator": 3,
+                }
+            ],
+        },
+    ],
+}
+EXAMPLES.update(
+    {
+        "DivisionCoverageSerializer": (
+            None,
+            {
+                "type": "FeatureCollection",
+                "features": [
+                    {
+                        "type": "Feature",
+                        "id": "500235106000",
+                        "geometry": {"type": "Polygon", "coordinates": [_RING]},
+                        "properties": {
+                            "code": "500235106000",
+                            "name": "双土镇",
+                            "level": "township",
+                            "visits": 412,
+                            "households_visited": 27,
+                            "households": 30,
+                            "coverage": 0.9,
+                            "workers_active": 3,
+                            "commissioners_active": 2,
+                            "last_visit": "2025-03-30",
+                        },
+                    }
+                ],
+            },
+        ),
+        "HexagonCoverageSerializer": (
+            None,
+            {
+                "type": "FeatureCollection",
+                "features": [
+                    {
+                        "type": "Feature",
+                        "id": "8740c9a1affffff",
+                        "geometry": {"type": "Polygon", "coordinates": [_RING]},
+                        "properties": {
+                            "h3": "8740c9a1affffff",
+                            "resolution": 7,
+                            "visits": 18,
+                            "last_visit": "2025-03-28",
+                        },
+                    }
+                ],
+            },
+        ),
+        "CoverageGapsSerializer": (None, COVERAGE_GAPS),
+        "ServiceAreaSerializer": (
+            None,
+            {
+                "station": {"id": 3, "name": "龙缸茶业科技特派员工作站", "lat": 30.8711, "lon": 109.0403},
+                "radius_km": 5.0,
+                "days": 90,
+                "since": "2025-01-01",
+                "until": "2025-03-31",
+                "households": 12,
+                "households_visited": 9,
+                "coverage": 0.75,
+                "items": [
+                    {
+                        "id": HOUSEHOLD_ID,
+                        "head_name": "陈大富",
+                        "village_code": "500235115201",
+                        "lat": 30.8742,
+                        "lon": 109.0431,
+                        "distance_km": 0.428,
+                        "visited": True,
+                        "last_visit": "2025-03-12",
+                    }
+                ],
+            },
+        ),
+        "PlanIndicatorsSerializer": (None, PLAN_INDICATORS),
+    }
+)
+# Their JSON sits beside file formats, whose responses are keyed by media type: found by the view's name.
+ACTION_EXAMPLES.update({"CoverageGapsView": COVERAGE_GAPS, "PlanIndicatorsView": PLAN_INDICATORS})
 
 
 def _name(serializer) -> str | None:
@@ -467,6 +673,12 @@ class AutoSchema(openapi.AutoSchema):
             return VERBS[action].format(name=name, plural=_english(plural), a="an" if name[0] in "aeiou" else "a")
         doc = (self.view.__doc__ or "").strip().splitlines()
         return doc[0].rstrip(".") if doc else None
+
+    def get_filter_backends(self):
+        # GIS exports answer with a file, not a list, but take the list's filters: document them.
+        if getattr(self.view, "schema_list_filters", False):
+            return getattr(self.view, "filter_backends", [])
+        return super().get_filter_backends()
 
     def get_examples(self):
         examples = super().get_examples()

@@ -1,10 +1,17 @@
 from django.contrib import admin
+from django.contrib.auth import views as auth_views
 from django.urls import include, path
 from django.views.generic import RedirectView
+
+from agri.api.map_views import WebMapView
 
 urlpatterns = [
     path("", RedirectView.as_view(url="/api/docs/", permanent=False)),
     path("admin/", admin.site.urls),
+    # The bureau's web map, behind Django's session login.
+    path("map/", WebMapView.as_view(), name="web-map"),
+    path("accounts/login/", auth_views.LoginView.as_view(template_name="agri/login.html"), name="login"),
+    path("accounts/logout/", auth_views.LogoutView.as_view(next_page="login"), name="logout"),
     path("api/v1/", include("agri.api.urls")),
     path("api/", include("api_docs.urls")),
     path("api-auth/", include("rest_framework.urls")),

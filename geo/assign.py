@@ -16,9 +16,11 @@ leave ``updated_at`` alone, nor a write stamped with an ``updated_at`` older tha
 maximum (a host whose clock is behind); call :func:`invalidate_division_index` or restart then.
 """
 
+import gc
 import logging
 import threading
 import time
+from contextlib import contextmanager
 
 import numpy as np
 import shapely
@@ -90,27 +92,40 @@ class DivisionIndex:
         best = np.full(lon.size, -1, dtype=np.intp)
         finite = np.flatnonzero(np.isfinite(lon) & np.isfinite(lat))
         if finite.size and len(self):
-            # Creating the point objects is about half the cost in a running Django process: 100k new
-            # objects set off full garbage collections over everything the process holds.
-            points = shapely.points(lon[finite], lat[finite])
+            # Creating the point objects set off garbage collections over everything a running Django process
+            # holds (250k+ objects): 1M points took 2.6-3.9 s with the collector on, 0.55 s with it paused. The
+            # points hold no reference cycles, so pausing it loses nothing.
+            with _gc_paused():
+                points = shapely.points(lon[finite], lat[finite])
             # Predicate (shapely 2.2, the 478 demo villages, 100k points, medians of 5 over three runs on a
             # busy 2-core machine): intersects 55-84 ms, within 106-137 ms, covered_by 112-174 ms. intersects
             # is the fastest and, unlike within, also matches points on a border, which the tie-break below
             # resolves. ("contains" would test point-contains-polygon, the wrong way round.)
             point_i, geom_i = self.tree.query(points, predicate="intersects")
             if point_i.size:
-                # Sort by point, then by tree index (= code order): the first hit per point is the smallest code.
-                order = np.lexsort((geom_i, point_i))
-                point_i, geom_i = point_i[order], geom_i[order]
-                first = np.ones(point_i.size, dtype=bool)
-                first[1:] = point_i[1:] != point_i[:-1]
-                best[finite[point_i[first]]] = geom_i[first]
+                # The smallest tree index (= smallest code) per point, in any hit order. An unbuffered
+                # minimum.at is ~30x cheaper than sorting the hits (2-10 ms against 0.3 s for 1M points).
+                smallest = np.full(finite.size, np.iinfo(np.intp).max, dtype=np.intp)
+                np.minimum.at(smallest, point_i, geom_i)
+                hit = smallest != np.iinfo(np.intp).max
+                best[finite[hit]] = smallest[hit]
         found = best >= 0
         villages = np.full(lon.size, None, dtype=object)
         townships = np.full(lon.size, None, dtype=object)
         villages[found] = self.codes[best[found]]
         townships[found] = self.township_codes[best[found]]
         return villages.reshape(shape), townships.reshape(shape)
+
+
+@contextmanager
+def _gc_paused():
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 class _Cache:

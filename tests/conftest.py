@@ -3,6 +3,7 @@
 from dataclasses import dataclass, field
 
 import pytest
+from django.core.cache import cache
 from rest_framework.test import APIClient
 
 from agri.models import Role
@@ -100,6 +101,12 @@ def _school(base):
     from agri.models import FieldSchool
 
     return FieldSchool.objects.create(base=base, name=f"{base.name}农民田间学校")
+
+
+@pytest.fixture(autouse=True)
+def _empty_cache():
+    """Throttle histories and login-lockout counters live in the cache: every test starts without any."""
+    cache.clear()
 
 
 @pytest.fixture

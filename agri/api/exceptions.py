@@ -5,7 +5,7 @@ en); ``fields`` maps each offending field (dotted path for nested items) to a li
 ``{"code", "message"}``.
 """
 
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent
 from django.db.models import ProtectedError
 from django.http import Http404, JsonResponse
 from django.utils.translation import gettext as _
@@ -25,6 +25,17 @@ class Conflict(exceptions.APIException):
     status_code = status.HTTP_409_CONFLICT
     default_detail = gettext_lazy("This id is already used by a different record.")
     default_code = "conflict"
+
+
+class LoginLocked(exceptions.Throttled):
+    default_detail = gettext_lazy("Too many failed logins for this account or from this network. Try again later.")
+    default_code = "login_locked"
+
+
+class PayloadTooLarge(exceptions.APIException):
+    status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
+    default_detail = gettext_lazy("The request body is too large. Send fewer items per request.")
+    default_code = "too_large"
 
 
 def flatten_errors(detail, prefix="") -> dict[str, list[dict]]:
@@ -64,6 +75,9 @@ def exception_handler(exc, context):
         exc = exceptions.PermissionDenied()
     elif isinstance(exc, ProtectedError):
         exc = InUse()
+    elif isinstance(exc, RequestDataTooBig | TooManyFieldsSent | TooManyFilesSent):
+        # Django's size limits (DATA_UPLOAD_MAX_*) would otherwise be a bare 400 page.
+        exc = PayloadTooLarge()
     response = drf_exception_handler(exc, context)
     if response is None:
         return None

@@ -1,9 +1,12 @@
 from django.contrib.auth import authenticate
+from django.contrib.auth.password_validation import validate_password
 from django.utils.translation import gettext_lazy as _
 from rest_framework import serializers
 
 from agri.api.crs import convert_geojson, convert_point, output_crs
+from agri.api.exceptions import LoginLocked
 from agri.api.fields import DivisionCodeField, ScopedPrimaryKeyRelatedField
+from agri.auth import login_failure_record, login_locked_seconds
 from agri.models import (
     DemonstrationBase,
     DeviceToken,
@@ -382,11 +385,62 @@ class LoginSerializer(serializers.Serializer):
     )
 
     def validate(self, attrs):
-        user = authenticate(self.context["request"], username=attrs["username"], password=attrs["password"])
+        request = self.context["request"]
+        wait = login_locked_seconds(request, attrs["username"])
+        if wait:
+            raise LoginLocked(wait=wait)
+        user = authenticate(request, username=attrs["username"], password=attrs["password"])
         if user is None:
             raise serializers.ValidationError(_("Wrong username or password."), code="invalid_credentials")
         attrs["user"] = user
         return attrs
+
+
+class PasswordChangeSerializer(serializers.Serializer):
+    old_password = serializers.CharField(style={"input_type": "password"}, trim_whitespace=False, write_only=True)
+    new_password = serializers.CharField(
+        style={"input_type": "password"},
+        trim_whitespace=False,
+        write_only=True,
+        max_length=128,
+        help_text=_("Checked by the password validators: length, similarity to the account, common, all digits."),
+    )
+
+    def validate_old_password(self, value):
+        # A stolen token must not become a way to guess the password: wrong guesses count as failed logins.
+        request = self.context["request"]
+        username = request.user.get_username()
+        wait = login_locked_seconds(request, username)
+        if wait:
+            raise LoginLocked(wait=wait)
+        if not request.user.check_password(value):
+            login_failure_record(request, username)
+            raise serializers.ValidationError(_("The current password is wrong."), code="wrong_password")
+        return value
+
+    def validate_new_password(self, value):
+        validate_password(value, self.context["request"].user)  # Django's ValidationError keeps the codes
+        return value
+
+    def validate(self, attrs):
+        if attrs["new_password"] == attrs["old_password"]:
+            raise serializers.ValidationError(
+                {"new_password": [_("The new password must differ from the current one.")]}, code="password_unchanged"
+            )
+        return attrs
+
+
+class PersonalDataRevealSerializer(serializers.Serializer):
+    reason = serializers.CharField(
+        max_length=500, allow_blank=True, default="", help_text=_("Why the data is needed; kept in the audit record.")
+    )
+
+
+class RevealedPersonalDataSerializer(serializers.Serializer):
+    id = serializers.UUIDField()
+    name = serializers.CharField()
+    phone = serializers.CharField(allow_blank=True)
+    id_number = serializers.CharField(allow_blank=True)
 
 
 class LinkedPersonSerializer(serializers.Serializer):

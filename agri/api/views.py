@@ -1,4 +1,4 @@
-from django.contrib.auth import user_logged_in
+from django.contrib.auth import update_session_auth_hash, user_logged_in
 from django.db import IntegrityError, transaction
 from django.db.models import Count, Prefetch, Q
 from django.utils import timezone
@@ -7,6 +7,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from knox.settings import knox_settings
 from rest_framework import mixins, status, viewsets
+from rest_framework.authentication import SessionAuthentication
 from rest_framework.decorators import action
 from rest_framework.generics import GenericAPIView
 from rest_framework.pagination import CursorPagination
@@ -16,6 +17,7 @@ from rest_framework.throttling import ScopedRateThrottle
 
 from agri import selectors, services
 from agri.api import filters, serializers
+from agri.api.coverage_views import StationServiceAreaMixin
 from agri.api.crs import CRS_PARAMETER, convert_geojson, output_crs
 from agri.api.exceptions import Conflict, InUse
 from agri.models import (
@@ -50,6 +52,23 @@ class ScopedModelViewSet(viewsets.ModelViewSet):
 
     def optimize(self, queryset):
         return queryset
+
+    def stored(self, instance):
+        """The row as lists show it (with its annotations, e.g. counts), for write responses."""
+        return self.get_queryset().get(pk=instance.pk)
+
+    def create(self, request, *args, **kwargs):
+        serializer = self.get_serializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        self.perform_create(serializer)
+        return Response(self.get_serializer(self.stored(serializer.instance)).data, status=status.HTTP_201_CREATED)
+
+    def update(self, request, *args, **kwargs):
+        partial = kwargs.pop("partial", False)
+        serializer = self.get_serializer(self.get_object(), data=request.data, partial=partial)
+        serializer.is_valid(raise_exception=True)
+        self.perform_update(serializer)
+        return Response(self.get_serializer(self.stored(serializer.instance)).data)
 
 
 class IdempotentCreateMixin:
@@ -142,7 +161,7 @@ class DivisionViewSet(viewsets.ModelViewSet):
         )
 
 
-class StationViewSet(ScopedModelViewSet):
+class StationViewSet(StationServiceAreaMixin, ScopedModelViewSet):
     queryset = Station.objects.all()
     serializer_class = serializers.StationSerializer
     filterset_class = filters.StationFilterSet
@@ -287,10 +306,26 @@ class FarmerViewSet(TombstonePullMixin, IdempotentCreateMixin, ScopedModelViewSe
     filterset_class = filters.FarmerFilterSet
     search_fields = ["name"]
     ordering_fields = ["created_at", "updated_at", "name"]
-    write_roles = {"*": (Role.BUREAU_ADMIN, Role.WORKER)}
+    write_roles = {"*": (Role.BUREAU_ADMIN, Role.WORKER), "reveal": ADMIN}
 
     def optimize(self, queryset):
         return queryset.select_related("household__worker")
+
+    @extend_schema(
+        summary="Show a farmer's phone and ID number unmasked (bureau admins; audited)",
+        description="Each call writes a personal-data access record (who, when, which farmer, which fields, why).",
+        request=serializers.PersonalDataRevealSerializer,
+        responses={200: serializers.RevealedPersonalDataSerializer},
+    )
+    @action(detail=True, methods=["post"], filterset_class=None)
+    def reveal(self, request, pk=None):
+        farmer = self.get_object()
+        serializer = serializers.PersonalDataRevealSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        reason = serializer.validated_data["reason"]
+        services.farmer_personal_data_reveal(user=request.user, farmer=farmer, reason=reason)
+        data = {"id": farmer.pk, "name": farmer.name, "phone": farmer.phone, "id_number": farmer.id_number}
+        return Response(serializers.RevealedPersonalDataSerializer(data).data)
 
 
 class NetworkSummaryView(GenericAPIView):
@@ -357,6 +392,27 @@ class LogoutAllView(GenericAPIView):
     @extend_schema(summary="Revoke every token of this account (all devices)", request=None, responses={204: None})
     def post(self, request):
         DeviceToken.objects.filter(user=request.user).delete()
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class PasswordChangeView(GenericAPIView):
+    """Change one's own password; every other device of the account is logged out."""
+
+    serializer_class = serializers.PasswordChangeSerializer
+    write_roles = {"*": ANY_ROLE}
+
+    @extend_schema(summary="Change your password (other devices are logged out)", responses={204: None})
+    def post(self, request):
+        serializer = self.get_serializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        token = request.auth if isinstance(request.auth, DeviceToken) else None
+        services.user_password_change(
+            user=request.user,
+            new_password=serializer.validated_data["new_password"],
+            keep_token_digest=token.digest if token else None,
+        )
+        if isinstance(request.successful_authenticator, SessionAuthentication):
+            update_session_auth_hash(request, request.user)  # keep this browser session, drop the others
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 

@@ -1,5 +1,6 @@
 """Visit payloads: the write shape phones send, and the read shape (built from ``.values()`` rows)."""
 
+import functools
 import uuid
 
 from django.utils import timezone
@@ -197,12 +198,23 @@ VISIT_VALUES = (
 )
 
 
-def _iso(value):
-    return timezone.localtime(value).isoformat() if value is not None else None
+@functools.lru_cache(maxsize=4096)
+def _flags(bits: int) -> tuple[str, ...]:
+    """Flag codes of a ``flag_bits`` value: few distinct values occur, so each is decoded once per process."""
+    return tuple(VisitFlag.decode(bits))
 
 
-def visit_representation(row: dict) -> dict:
-    """One ``.values(*VISIT_VALUES)`` row as the API's JSON object (no per-row queries)."""
+def _iso(value, tz):
+    return value.astimezone(tz).isoformat() if value is not None else None
+
+
+def visit_representation(row: dict, tz=None) -> dict:
+    """One ``.values(*VISIT_VALUES)`` row as the API's JSON object (no per-row queries).
+
+    Times are given in ``tz``, by default the current time zone; a caller rendering many rows looks it up once
+    and passes it (the lookup costs more than the conversion).
+    """
+    tz = tz or timezone.get_current_timezone()
     if row["worker_id"]:
         actor = ("worker", row["worker_id"])
     elif row["expert_id"]:
@@ -219,8 +231,8 @@ def visit_representation(row: dict) -> dict:
         "base": row["base_id"],
         "station": row["station_id"],
         "village": row["village_id"],
-        "started_at": _iso(row["started_at"]),
-        "ended_at": _iso(row["ended_at"]),
+        "started_at": _iso(row["started_at"], tz),
+        "ended_at": _iso(row["ended_at"], tz),
         "lat": row["lat"],
         "lon": row["lon"],
         "accuracy_m": row["accuracy_m"],
@@ -234,11 +246,11 @@ def visit_representation(row: dict) -> dict:
         "photos_present": row["photos_present"],
         "division_code": row["division_id"],
         "township_code": row["township_code"] or None,
-        "flags": VisitFlag.decode(row["flag_bits"]),
+        "flags": list(_flags(row["flag_bits"])),
         "actor_type": actor[0],
         "actor_id": actor[1],
-        "received_at": _iso(row["received_at"]),
-        "updated_at": _iso(row["updated_at"]),
+        "received_at": _iso(row["received_at"], tz),
+        "updated_at": _iso(row["updated_at"], tz),
         "deleted": row["deleted_at"] is not None,
     }
 

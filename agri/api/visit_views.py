@@ -5,6 +5,7 @@ import orjson
 from django.db.models import F
 from django.db.models.functions import Cos, Radians, Sin
 from django.http import StreamingHttpResponse
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from django_filters import rest_framework as filters
 from drf_spectacular.types import OpenApiTypes
@@ -13,7 +14,10 @@ from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import APIException, NotFound, PermissionDenied, ValidationError
 from rest_framework.generics import GenericAPIView
+from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
+from rest_framework.settings import api_settings
+from rest_framework.utils import encoders
 
 from agri import selectors
 from agri.api.crs import CRS_PARAMETER, output_crs
@@ -78,11 +82,13 @@ class NoLinkedPerson(APIException):
 
 def render_rows(rows, crs: str) -> list[dict]:
     """Rows from ``.values(*VISIT_VALUES)`` as API objects, converting coordinates for the whole page at once."""
-    out = [visit_representation(row) for row in rows]
-    # Training attendance: one query for the whole page.
+    rows = list(rows)
+    tz = timezone.get_current_timezone()
+    out = [visit_representation(row, tz) for row in rows]
+    # Training attendance: one query for the whole page (by the rows' UUIDs: no string parsing per id).
     attendance: dict[str, list[str]] = {}
     if out:
-        pairs = Visit.attendees.through.objects.filter(visit_id__in=[o["id"] for o in out]).values_list(
+        pairs = Visit.attendees.through.objects.filter(visit_id__in=[row["id"] for row in rows]).values_list(
             "visit_id", "farmer_id"
         )
         for visit_id, farmer_id in pairs.order_by("visit_id", "farmer_id"):
@@ -94,6 +100,39 @@ def render_rows(rows, crs: str) -> list[dict]:
         for o, x, y in zip(out, lon.tolist(), lat.tolist(), strict=True):
             o["lon"], o["lat"] = round(x, 7), round(y, 7)
     return out
+
+
+class VisitJSONRenderer(JSONRenderer):
+    """DRF's JSON renderer, with orjson doing the work for visit pages (about 10x faster than ``json.dumps``).
+
+    The output is the same JSON: compact separators, UTF-8 rather than ASCII escapes, U+2028/U+2029 escaped.
+    Pretty-printed output (the browsable API, ``; indent=``) and non-default JSON settings go to DRF's renderer.
+    """
+
+    def render(self, data, accepted_media_type=None, renderer_context=None):
+        if (
+            data is None
+            or self.ensure_ascii
+            or not self.compact
+            or self.get_indent(accepted_media_type, renderer_context or {}) is not None
+        ):
+            return super().render(data, accepted_media_type, renderer_context)
+        out = orjson.dumps(data, default=_json_default, option=_ORJSON_OPTIONS)
+        if b"\xe2\x80\xa8" in out or b"\xe2\x80\xa9" in out:
+            out = out.replace(b"\xe2\x80\xa8", b"\\u2028").replace(b"\xe2\x80\xa9", b"\\u2029")
+        return out
+
+
+# Dates, times and dataclasses go through DRF's encoder (e.g. "Z" for UTC), and keys are stringified as json does.
+_ORJSON_OPTIONS = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS | orjson.OPT_NON_STR_KEYS
+
+
+def _json_default(obj):
+    """What orjson does not know natively (lazy translations, Decimals, ...), as DRF's encoder converts it."""
+    return encoders.JSONEncoder().default(obj)
+
+
+VISIT_RENDERERS = [VisitJSONRenderer if cls is JSONRenderer else cls for cls in api_settings.DEFAULT_RENDERER_CLASSES]
 
 
 class VisitFilterSet(filters.FilterSet):
@@ -215,6 +254,7 @@ class VisitViewSet(
     queryset = Visit.objects.all()
     serializer_class = VisitSerializer
     filterset_class = VisitFilterSet
+    renderer_classes = VISIT_RENDERERS
     ordering_fields = ["started_at", "updated_at", "received_at"]
     search_fields = ["notes"]
     http_method_names = ["get", "post", "patch", "delete", "head", "options"]
@@ -237,9 +277,10 @@ class VisitViewSet(
             self._paginator = SyncCursorPagination() if pull else super().paginator
         return self._paginator
 
-    def _one(self, pk) -> dict:
-        row = Visit.objects.filter(pk=pk).values(*VISIT_VALUES).get()
-        return render_rows([row], output_crs(self.request))[0]
+    def _one(self, pk) -> tuple[dict, str]:
+        """The visit as the API shows it, and its ETag, from one query."""
+        row = Visit.objects.filter(pk=pk).values(*VISIT_VALUES, "version").get()
+        return render_rows([row], output_crs(self.request))[0], Visit(id=row["id"], version=row["version"]).etag
 
     def list(self, request, *args, **kwargs):
         crs = output_crs(request)
@@ -251,7 +292,7 @@ class VisitViewSet(
 
     def retrieve(self, request, *args, **kwargs):
         visit = self.get_object()
-        return Response(self._one(visit.pk), headers={"ETag": visit.etag})
+        return Response(self._one(visit.pk)[0], headers={"ETag": visit.etag})
 
     def create(self, request, *args, **kwargs):
         actor = visit_actor(request.user)
@@ -263,9 +304,9 @@ class VisitViewSet(
         outcome = visits_ingest(user=request.user, actor=actor, items=[serializer.validated_data])[0]
         if outcome == "conflict":
             raise Conflict()
-        visit = Visit.objects.get(pk=serializer.validated_data["id"])
+        body, etag = self._one(serializer.validated_data["id"])
         code = status.HTTP_201_CREATED if outcome == "created" else status.HTTP_200_OK
-        return Response(self._one(visit.pk), status=code, headers={"ETag": visit.etag})
+        return Response(body, status=code, headers={"ETag": etag})
 
     def _expected_version(self, visit, required: bool) -> int | None:
         header = self.request.headers.get("If-Match")
@@ -304,7 +345,7 @@ class VisitViewSet(
             )
         except StaleVersion as exc:
             raise PreconditionFailed() from exc
-        return Response(self._one(updated.pk), headers={"ETag": updated.etag})
+        return Response(self._one(updated.pk)[0], headers={"ETag": updated.etag})
 
     def destroy(self, request, *args, **kwargs):
         visit = self.get_object()
@@ -331,6 +372,7 @@ class VisitSyncView(GenericAPIView):
     """Batch push of up to 500 visits; each item is answered on its own, in request order."""
 
     serializer_class = VisitBatchSerializer
+    renderer_classes = VISIT_RENDERERS
     write_roles = {"*": ACTOR_ROLES}
 
     @extend_schema(
@@ -352,14 +394,18 @@ class VisitSyncView(GenericAPIView):
         context = {"request": request, "lookups": selectors.visit_lookups(request.user, raw_items)}
         results: list[dict | None] = [None] * len(raw_items)
         valid_index, valid_items = [], []
+        # One serializer validates every item: building one copies its twenty fields, which cost more than the
+        # validation itself. run_validation() is what is_valid() runs; the items are dicts (the batch checked it).
+        serializer = VisitWriteSerializer(context=context)
         for i, raw in enumerate(raw_items):
-            serializer = VisitWriteSerializer(data=raw, context=context)
-            if serializer.is_valid():
-                valid_index.append(i)
-                valid_items.append(serializer.validated_data)
-            else:
-                body = validation_error_body(serializer.errors)
+            try:
+                validated = serializer.run_validation(raw)
+            except ValidationError as exc:
+                body = validation_error_body(exc.detail)
                 results[i] = {"id": _raw_id(raw), "status": "invalid", "code": body["code"], "errors": body["fields"]}
+            else:
+                valid_index.append(i)
+                valid_items.append(validated)
         if valid_items:
             outcomes = visits_ingest(user=request.user, actor=actor, items=valid_items)
             for i, item, outcome in zip(valid_index, valid_items, outcomes, strict=True):
@@ -408,12 +454,17 @@ class VisitGeoJSONView(GenericAPIView):
 
 
 def _features(rows, crs, first):
-    for i, obj in enumerate(render_rows(rows, crs)):
+    features = []
+    for obj in render_rows(rows, crs):
         lon, lat = obj.pop("lon"), obj.pop("lat")
-        feature = {
-            "type": "Feature",
-            "id": obj["id"],
-            "geometry": {"type": "Point", "coordinates": [lon, lat]},
-            "properties": obj,
-        }
-        yield (b"" if first and i == 0 else b",") + orjson.dumps(feature)
+        features.append(
+            {
+                "type": "Feature",
+                "id": obj["id"],
+                "geometry": {"type": "Point", "coordinates": [lon, lat]},
+                "properties": obj,
+            }
+        )
+    if features:
+        # One orjson call per batch; its list brackets are dropped, so batches join into one array.
+        yield (b"" if first else b",") + orjson.dumps(features)[1:-1]

@@ -1,6 +1,9 @@
 from agri.models.accounts import BUREAU_ROLES, DeviceToken, Role, User
+from agri.models.audit import PersonalDataAccess
 from agri.models.organizations import BaseStatus, DemonstrationBase, FieldSchool, HostType, Industry, Station
 from agri.models.people import AffiliationType, Expert, ExtensionWorker, Farmer, ModelHousehold, TechCommissioner
+from agri.models.photos import Photo, PhotoFlag
+from agri.models.rollups import VisitRollup
 from agri.models.visits import TARGET_FIELDS, SourceCrs, Visit, VisitEvent, VisitFlag, VisitKind
 
 __all__ = [
@@ -16,6 +19,9 @@ __all__ = [
     "HostType",
     "Industry",
     "ModelHousehold",
+    "PersonalDataAccess",
+    "Photo",
+    "PhotoFlag",
     "Role",
     "Station",
     "TechCommissioner",
@@ -26,4 +32,5 @@ __all__ = [
     "VisitEvent",
     "VisitFlag",
     "VisitKind",
+    "VisitRollup",
 ]

@@ -1,4 +1,6 @@
 from django.contrib.auth.models import AbstractUser
+from django.contrib.auth.models import UserManager as DjangoUserManager
+from django.contrib.auth.password_validation import validate_password
 from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
@@ -15,6 +17,24 @@ class Role(models.TextChoices):
 
 
 BUREAU_ROLES = (Role.BUREAU_ADMIN, Role.BUREAU_VIEWER)
+
+
+class UserManager(DjangoUserManager):
+    """Django's, except that a password given here must pass AUTH_PASSWORD_VALIDATORS (a Django ValidationError
+    otherwise). ``createsuperuser --noinput`` would store DJANGO_SUPERUSER_PASSWORD unchecked: Django validates
+    only a typed password, and even that one may be waved through at its prompt."""
+
+    def _validate(self, username, email, password):
+        if password is not None:
+            validate_password(password, self.model(username=username, email=email or ""))
+
+    def create_user(self, username, email=None, password=None, **extra_fields):
+        self._validate(username, email, password)
+        return super().create_user(username, email, password, **extra_fields)
+
+    def create_superuser(self, username, email=None, password=None, **extra_fields):
+        self._validate(username, email, password)
+        return super().create_superuser(username, email, password, **extra_fields)
 
 
 class User(AbstractUser):
@@ -35,6 +55,8 @@ class User(AbstractUser):
         on_delete=models.SET_NULL,
         related_name="managers",
     )
+
+    objects = UserManager()
 
     class Meta:
         verbose_name = _("user")

@@ -33,6 +33,12 @@ class VisitFlag:
     OUTSIDE_COUNTY = "outside_county"
     FUTURE_START = "future_start"
     STALE_START = "stale_start"
+    # Rolled up from the visit's photos (agri.models.photos.PhotoFlag); kept on photo changes only.
+    PHOTO_FAR_FROM_VISIT = "photo_far_from_visit"
+    PHOTO_TIME_MISMATCH = "photo_time_mismatch"
+    PHOTO_NO_EXIF = "photo_no_exif"
+    PHOTO_REUSED = "photo_reused"
+    PHOTO_NEAR_DUPLICATE = "photo_near_duplicate"
 
     BITS = {
         FAR_FROM_TARGET: 1,
@@ -42,8 +48,14 @@ class VisitFlag:
         OUTSIDE_COUNTY: 16,
         FUTURE_START: 32,
         STALE_START: 64,
+        PHOTO_FAR_FROM_VISIT: 128,
+        PHOTO_TIME_MISMATCH: 256,
+        PHOTO_NO_EXIF: 512,
+        PHOTO_REUSED: 1024,
+        PHOTO_NEAR_DUPLICATE: 2048,
     }
     CODES = tuple(BITS)
+    PHOTO_MASK = 128 | 256 | 512 | 1024 | 2048
 
     @classmethod
     def decode(cls, bits: int) -> list[str]:

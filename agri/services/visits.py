@@ -1,7 +1,8 @@
 """Visit writes: batch ingest with idempotency on the client UUID, edits with optimistic locking, soft deletes.
 
 Every incoming point goes through ``visit_enrich`` once, vectorised over the whole batch:
-normalise to WGS-84, place in its village, compute H3 cells and the review flags.
+normalise to WGS-84, place in its village, compute H3 cells and the review flags. Each write also keeps
+the coverage rollup (``agri.services.rollups``) current, in its own transaction.
 """
 
 import datetime
@@ -18,6 +19,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from agri.models import TARGET_FIELDS, Visit, VisitEvent, VisitFlag
+from agri.services.rollups import rollup_add, rollup_move, rollup_snapshot
 from geo.assign import assign_points
 from geo.crs import to_wgs84
 from geo.h3cells import cells_by_resolution
@@ -227,6 +229,7 @@ def visits_ingest(*, user, actor: Actor, items: list[dict]) -> list[str]:
                 )
             }
             created = [i for i in fresh if stored[items[i]["id"]][0] == token]
+            rollup_add(items[i]["id"] for i in created)
             through = Visit.attendees.through
             through.objects.bulk_create(
                 [through(visit_id=items[i]["id"], farmer_id=f.pk) for i in created for f in items[i]["attendees"]],
@@ -277,6 +280,8 @@ def visit_update(*, visit: Visit, user, merged: dict, changed: list[str], expect
     actor = visit_actor(visit.user) or Actor("worker", None, visit.scope_code[:6], visit.scope_code)
     before = visit_client_data(visit)
     server = visit_enrich([merged], actor, timezone.now())[0]
+    # The photo flags are the photos' to set (agri.services.photos); an edit of the visit keeps them.
+    server["flag_bits"] = F("flag_bits").bitand(VisitFlag.PHOTO_MASK).bitor(server["flag_bits"])
     fields = {**_model_fields(merged), **server, "payload_sha256": payload_hash(visit.user_id, merged)}
     changes = {
         name: [_plain(before.get(name)), _plain(merged.get(name))]
@@ -284,11 +289,12 @@ def visit_update(*, visit: Visit, user, merged: dict, changed: list[str], expect
         if _plain(before.get(name)) != _plain(merged.get(name))
     }
     with transaction.atomic():
-        updated = Visit.objects.filter(pk=visit.pk, version=expected_version, deleted_at__isnull=True).update(
-            **fields, version=F("version") + 1, updated_at=timezone.now()
-        )
+        current = Visit.objects.filter(pk=visit.pk, version=expected_version, deleted_at__isnull=True)
+        before = rollup_snapshot(current)
+        updated = current.update(**fields, version=F("version") + 1, updated_at=timezone.now())
         if not updated:
             raise StaleVersion()
+        rollup_move(before, Visit.objects.filter(pk=visit.pk))
         if "attendees" in changed:
             visit.attendees.set(merged["attendees"])
         VisitEvent.objects.create(visit=visit, user=user, action=VisitEvent.Action.UPDATE, changes=changes)
@@ -302,6 +308,8 @@ def visit_delete(*, visit: Visit, user, expected_version: int | None = None) -> 
         query = query.filter(version=expected_version)
     with transaction.atomic():
         now = timezone.now()
+        before = rollup_snapshot(query)
         if not query.update(deleted_at=now, updated_at=now, version=F("version") + 1):
             raise StaleVersion()
+        rollup_move(before, Visit.objects.filter(pk=visit.pk))
         VisitEvent.objects.create(visit=visit, user=user, action=VisitEvent.Action.DELETE)

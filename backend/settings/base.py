@@ -1,6 +1,7 @@
 """Settings shared by every environment. Everything that differs between machines comes from the environment."""
 
 from datetime import timedelta
+from importlib.util import find_spec
 from pathlib import Path
 
 import environ
@@ -83,6 +84,19 @@ KNOX_TOKEN_MODEL = "agri.DeviceToken"
 # orphan table would reference agri_user and block TRUNCATE. knox has no other models to migrate.
 MIGRATION_MODULES = {"knox": None}
 
+# Every authenticate() call (API, admin, session logins) goes through the failed-login lockout (agri/auth.py).
+AUTHENTICATION_BACKENDS = ["agri.auth.LockoutModelBackend"]
+# Failed logins in a window lock the account (any IP), or the client IP (any account); see README "Security".
+LOGIN_LOCKOUT = {
+    "account_failures": env.int("LOGIN_LOCKOUT_ACCOUNT_FAILURES", default=10),
+    # Much higher than per account: a village or carrier NAT puts many honest users behind one address.
+    "ip_failures": env.int("LOGIN_LOCKOUT_IP_FAILURES", default=100),
+    "window_seconds": env.int("LOGIN_LOCKOUT_MINUTES", default=15) * 60,
+}
+# Largest non-file request body (JSON, form fields) in bytes, checked by Django and DRF before parsing (413): 10 MiB
+# holds a 500-visit sync batch with long notes. Photo files have their own limit (PHOTOS["max_bytes"]).
+DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("DATA_UPLOAD_MAX_MEMORY_SIZE", default=10 * 1024 * 1024)
+
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
@@ -99,6 +113,10 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "static/"
+# Leaflet for the bureau's web map: the static files of the django-leaflet package (no CDN, nothing copied).
+# Only its static folder is used: as an installed app, admin autodiscovery would import leaflet.admin, which needs
+# GeoDjango and a system GDAL. find_spec locates the package without importing it.
+STATICFILES_DIRS = [Path(find_spec("leaflet").origin).parent / "static"]
 STATIC_ROOT = env.path("STATIC_ROOT", default=BASE_DIR / "staticfiles")
 # Without collectstatic (development, tests) WhiteNoise finds files in the apps; production runs collectstatic.
 WHITENOISE_USE_FINDERS = env.bool("WHITENOISE_USE_FINDERS", default=True)
@@ -109,6 +127,35 @@ STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
 }
+# Visit photos are private evidence: their own storage, outside any URL route, served only by permission-checked
+# views. Local files under PHOTO_ROOT by default; any S3-compatible store (MinIO, OSS, COS, OBS) with
+# STORAGE_BACKEND=s3 and the AWS_* variables (see README).
+if env("STORAGE_BACKEND", default="local") == "s3":
+    STORAGES["photos"] = {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": env("AWS_STORAGE_BUCKET_NAME"),
+            "endpoint_url": env("AWS_S3_ENDPOINT_URL", default=None),
+            "region_name": env("AWS_S3_REGION_NAME", default=None),
+            "access_key": env("AWS_ACCESS_KEY_ID", default=None),
+            "secret_key": env("AWS_SECRET_ACCESS_KEY", default=None),
+            "location": env("AWS_LOCATION", default="photos"),
+            "addressing_style": env("AWS_S3_ADDRESSING_STYLE", default=None),
+            "signature_version": env("AWS_S3_SIGNATURE_VERSION", default="s3v4"),
+            "default_acl": "private",
+            "file_overwrite": False,
+            "querystring_auth": True,
+        },
+    }
+else:
+    STORAGES["photos"] = {
+        "BACKEND": "django.core.files.storage.FileSystemStorage",
+        "OPTIONS": {
+            "location": env("PHOTO_ROOT", default=str(Path(MEDIA_ROOT) / "private" / "photos")),
+            "file_permissions_mode": 0o600,
+            "directory_permissions_mode": 0o700,
+        },
+    }
 
 # Redis when configured (shared by all app processes); per-process memory otherwise.
 CACHES = {"default": env.cache("CACHE_URL", default="locmemcache://nongji")}
@@ -128,9 +175,16 @@ REST_FRAMEWORK = {
     "PAGE_SIZE": 50,
     "DEFAULT_SCHEMA_CLASS": "api_docs.schema.AutoSchema",
     "EXCEPTION_HANDLER": "agri.api.exceptions.exception_handler",
+    # Writes are throttled per account, not per IP: one village NAT must not slow its neighbours.
+    "DEFAULT_THROTTLE_CLASSES": ["agri.api.throttling.WriteRateThrottle"],
     "DEFAULT_THROTTLE_RATES": {
         "login": env("THROTTLE_LOGIN", default="20/min"),
+        # A phone back from weeks offline pushes visits in batches of 500 and photos one by one: 10/s is plenty.
+        "write": env("THROTTLE_WRITE", default="600/min"),
     },
+    # Client IP for throttles and login lockout: REMOTE_ADDR unless a reverse proxy is declared (production: 1),
+    # so that a client cannot pick its own IP with X-Forwarded-For.
+    "NUM_PROXIES": env.int("NUM_PROXIES", default=0),
     "DATETIME_FORMAT": "iso-8601",
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
 }
@@ -177,6 +231,12 @@ NETWORK_TARGETS = {
     "bases_max": env.int("TARGET_BASES_MAX", default=6),
     "field_schools_per_base": 1,
     "commissioners_min": env.int("TARGET_COMMISSIONERS_MIN", default=40),
+    # Yearly service figures: 专栏3 sets no number, so the floors are the levels the plan's first chapter reports
+    # (到村服务360余次, 技术培训60余场, 每年引进新品种40余个、新技术30余项).
+    "village_visits_min": env.int("TARGET_VILLAGE_VISITS_MIN", default=360),
+    "trainings_min": env.int("TARGET_TRAININGS_MIN", default=60),
+    "new_varieties_min": env.int("TARGET_NEW_VARIETIES_MIN", default=40),
+    "new_techniques_min": env.int("TARGET_NEW_TECHNIQUES_MIN", default=30),
 }
 
 DEMO_PASSWORD = env("DEMO_PASSWORD", default="nongji-demo-2026")
@@ -184,10 +244,17 @@ DEMO_PASSWORD = env("DEMO_PASSWORD", default="nongji-demo-2026")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    # Masks phone and ID numbers that a database error or a library might quote (no code logs them on purpose).
+    "formatters": {
+        "plain": {
+            "class": "backend.log_redaction.RedactingFormatter",
+            "format": "%(asctime)s %(levelname)s %(name)s %(message)s",
+        }
+    },
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    # pyogrio logs every GIS file it writes at INFO.
+    "loggers": {"django.db.backends": {"level": "WARNING"}, "pyogrio": {"level": "WARNING"}},
 }
 
 # Visit checks: these flag a visit for review; they never reject it.
@@ -199,3 +266,32 @@ VISIT_CHECKS = {
 }
 # How often each process checks whether divisions changed (and its point-assignment index must be rebuilt).
 DIVISION_INDEX_CHECK_SECONDS = env.float("DIVISION_INDEX_CHECK_SECONDS", default=5.0)
+
+# Visit photos: upload limits, derivative sizes, and the evidence checks (these flag, never reject).
+PHOTOS = {
+    "max_bytes": env.int("PHOTO_MAX_BYTES", default=25 * 1024 * 1024),
+    "max_pixels": env.int("PHOTO_MAX_PIXELS", default=60_000_000),
+    "max_per_visit": env.int("PHOTO_MAX_PER_VISIT", default=100),
+    "display_px": 1600,
+    "thumbnail_px": 320,
+}
+PHOTO_CHECKS = {
+    "max_visit_distance_m": env.float("PHOTO_MAX_VISIT_DISTANCE_M", default=1000.0),
+    "max_time_gap_hours": env.float("PHOTO_MAX_TIME_GAP_HOURS", default=12.0),
+    # Perceptual hashes (64 bits) at most this many bits apart count as the same picture.
+    "near_duplicate_bits": env.int("PHOTO_NEAR_DUPLICATE_BITS", default=6),
+}
+
+# The bureau's web map (/map/, session login). The basemap is any XYZ tile URL: OSM by default, Tianditu, or an
+# offline tile server on an intranet; the page still draws its polygons when no tile is reachable. Amap/Tencent
+# tiles are GCJ-02: set MAP_CRS=gcj02 (or open /map/?crs=gcj02) and the page asks the API for GCJ-02 coordinates.
+MAP_TILE_URL = env("MAP_TILE_URL", default="https://tile.openstreetmap.org/{z}/{x}/{y}.png")
+MAP_TILE_ATTRIBUTION = env(
+    "MAP_TILE_ATTRIBUTION", default='&copy; <a href="https://www.openstreetmap.org/copyright">OpenStreetMap</a>'
+)
+MAP_TILE_SUBDOMAINS = env("MAP_TILE_SUBDOMAINS", default="abc")
+MAP_CRS = env("MAP_CRS", default="wgs84")
+LOGIN_URL = "/accounts/login/"
+LOGIN_REDIRECT_URL = "/map/"
+# GIS exports write GeoPackage/Shapefile this many rows at a time, so memory stays bounded.
+EXPORT_CHUNK_ROWS = env.int("EXPORT_CHUNK_ROWS", default=5000)

@@ -5,8 +5,8 @@ from .base import REST_FRAMEWORK
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
-# Tests log in thousands of times a minute; the throttle has its own test with a low rate.
-REST_FRAMEWORK = {**REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": {"login": "1000000/min"}}
+# Tests log in and write thousands of times a minute; tests/security sets low rates where it tests throttles.
+REST_FRAMEWORK = {**REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": {"login": "1000000/min", "write": "1000000/min"}}
 DEMO_PASSWORD = "demo-pass-for-tests"
 # WhiteNoise serves from the app finders here; there is no collectstatic output to look in.
 STATIC_ROOT = None

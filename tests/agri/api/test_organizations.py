@@ -166,3 +166,15 @@ def test_unknown_crs_is_400(world, clients):
     response = clients["admin"].get("/api/v1/stations/?crs=epsg3857")
     assert response.status_code == 400
     assert response.json()["fields"]["crs"][0]["code"] == "invalid"
+
+
+def test_write_responses_carry_the_same_computed_fields_as_reads(world, clients):
+    expert = clients["admin"].post(
+        "/api/v1/experts/", {"name": "新专家", "industry": "citrus", "county_code": "500235000000", "active": False}
+    )
+    assert expert.status_code == 201
+    assert expert.json()["workers_count"] == 0
+    worker = clients["admin"].patch(f"/api/v1/extension-workers/{world['W1'].pk}/", {"name": "改名"})
+    assert worker.status_code == 200
+    assert worker.json()["households_count"] == 1
+    assert worker.json() == clients["admin"].get(f"/api/v1/extension-workers/{world['W1'].pk}/").json()

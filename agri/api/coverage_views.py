@@ -1,0 +1,356 @@
+"""Coverage maps, gaps, a station's service area and the plan's indicators, for the bureau (and each field
+person's own slice: see ``agri.selectors.coverage``).
+
+``?format=`` chooses the representation where there is a choice (json, geojson, xlsx, csv); an unknown format is
+a 400 in the API's error shape, and so is every error, whatever format was asked for.
+"""
+
+import csv
+import io
+
+import orjson
+from django.http import FileResponse
+from django.utils.translation import gettext_lazy as _
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from openpyxl import Workbook
+from rest_framework.decorators import action
+from rest_framework.exceptions import PermissionDenied, ValidationError
+from rest_framework.generics import GenericAPIView
+from rest_framework.negotiation import DefaultContentNegotiation
+from rest_framework.renderers import BaseRenderer, JSONRenderer
+from rest_framework.response import Response
+
+from agri.api import coverage_serializers as cs
+from agri.selectors.coverage import (
+    NoCoverageSlice,
+    coverage_by_division,
+    coverage_gaps,
+    coverage_hexagons,
+    station_service_area,
+)
+from agri.selectors.indicators import plan_indicators
+
+XLSX_MEDIA_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+STATUS_ZH = {"under": "未达标", "met": "达标", "over": "超出", None: ""}
+
+
+# --- formats ----------------------------------------------------------------------------------------
+
+
+class ORJSONRenderer(BaseRenderer):
+    """JSON through orjson (about 10x faster than DRF's renderer on large FeatureCollections)."""
+
+    media_type = "application/json"
+    format = "json"
+    charset = None
+
+    def render(self, data, accepted_media_type=None, renderer_context=None):
+        return orjson.dumps(data, default=str)
+
+
+class GeoJSONRenderer(ORJSONRenderer):
+    media_type = "application/geo+json"
+    format = "geojson"
+
+
+class DownloadRenderer(BaseRenderer):
+    """Names a file format for ``?format=``; the view writes the file itself, so this never renders."""
+
+    charset = None
+
+    def render(self, data, accepted_media_type=None, renderer_context=None):
+        raise NotImplementedError("the view returns the file itself")
+
+
+class XLSXRenderer(DownloadRenderer):
+    media_type = XLSX_MEDIA_TYPE
+    format = "xlsx"
+
+
+class CSVRenderer(DownloadRenderer):
+    media_type = "text/csv"
+    format = "csv"
+
+
+class QueryFormatNegotiation(DefaultContentNegotiation):
+    """``?format=`` picks the renderer, the first one by default; an unknown format is a 400."""
+
+    def select_renderer(self, request, renderers, format_suffix=None):
+        fmt = request.query_params.get("format")
+        if not fmt:
+            return renderers[0], renderers[0].media_type
+        for renderer in renderers:
+            if renderer.format == fmt:
+                return renderer, renderer.media_type
+        choices = ", ".join(r.format for r in renderers)
+        raise ValidationError({"format": [_("Use one of: %(choices)s.") % {"choices": choices}]}, code="invalid")
+
+
+class CoverageAPIView(GenericAPIView):
+    """A read whose query is validated by ``query_serializer_class``; errors are always JSON."""
+
+    pagination_class = None
+    filter_backends = []
+    content_negotiation_class = QueryFormatNegotiation
+    query_serializer_class = None
+
+    def query(self) -> dict:
+        serializer = self.query_serializer_class(data=self.request.query_params)
+        serializer.is_valid(raise_exception=True)
+        return serializer.validated_data
+
+    def handle_exception(self, exc):
+        if isinstance(exc, NoCoverageSlice):
+            exc = PermissionDenied(exc.message, code=exc.code)
+        return super().handle_exception(exc)
+
+    def finalize_response(self, request, response, *args, **kwargs):
+        if response.status_code >= 400 and isinstance(response, Response):
+            request.accepted_renderer = JSONRenderer()
+            request.accepted_media_type = JSONRenderer.media_type
+        return super().finalize_response(request, response, *args, **kwargs)
+
+
+def format_parameter(*formats: str) -> OpenApiParameter:
+    return OpenApiParameter("format", OpenApiTypes.STR, enum=list(formats), description=f"Default {formats[0]}.")
+
+
+def feature_collection(features) -> dict:
+    return {"type": "FeatureCollection", "features": list(features)}
+
+
+def feature(fid, geometry, properties: dict) -> dict:
+    return {"type": "Feature", "id": fid, "geometry": geometry, "properties": properties}
+
+
+def _filters(params: dict) -> dict:
+    industry = params.get("industry")
+    return {
+        "date_from": params.get("date_from"),
+        "date_to": params.get("date_to"),
+        "industry": industry.code if industry else None,
+        "kind": params.get("kind"),
+        "crs": params["crs"],
+    }
+
+
+# --- coverage ---------------------------------------------------------------------------------------
+
+
+class DivisionCoverageView(CoverageAPIView):
+    """Coverage per township or village as a GeoJSON FeatureCollection (a choropleth's data)."""
+
+    renderer_classes = [GeoJSONRenderer, ORJSONRenderer]
+    query_serializer_class = cs.DivisionCoverageQuerySerializer
+
+    @extend_schema(
+        summary="Coverage per township or village (GeoJSON)",
+        description=(
+            "One feature per division of the level inside the caller's jurisdiction, with its simplified boundary. "
+            "`visits`, `workers_active`, `commissioners_active` and `last_visit` count visits by where they "
+            "happened; `households` are the model households registered in the division and `households_visited` "
+            "those with at least one visit in the period, so `coverage` is a 0-1 share (null without households). "
+            "With `industry`, households are those of that industry's network. Bureau accounts see their "
+            "jurisdiction; experts, workers and commissioners their own visits and households; station managers "
+            "get 403. Read from the visit rollup: the cost does not grow with the number of visits."
+        ),
+        parameters=[cs.DivisionCoverageQuerySerializer],
+        responses={200: cs.DivisionCoverageSerializer, 400: OpenApiResponse(description="invalid parameter")},
+    )
+    def get(self, request):
+        params = self.query()
+        rows = coverage_by_division(user=request.user, level=params["level"], **_filters(params))
+        return Response(
+            feature_collection(feature(row["code"], row.pop("geometry"), row) for row in rows),
+        )
+
+
+class HexagonCoverageView(CoverageAPIView):
+    """Visits per H3 hexagon as a GeoJSON FeatureCollection (a heatmap that needs no boundaries)."""
+
+    renderer_classes = [GeoJSONRenderer, ORJSONRenderer]
+    query_serializer_class = cs.HexagonQuerySerializer
+
+    @extend_schema(
+        summary="Visits per H3 hexagon (GeoJSON)",
+        description=(
+            "Counts per H3 cell at resolution 5, 7 or 9, from the cells stored on each visit when it was written; "
+            "works where no township boundaries exist. `bbox` keeps the visits inside minLon,minLat,maxLon,maxLat "
+            "(WGS-84). Visits are those the caller may see."
+        ),
+        parameters=[cs.HexagonQuerySerializer],
+        responses={200: cs.HexagonCoverageSerializer, 400: OpenApiResponse(description="invalid parameter")},
+    )
+    def get(self, request):
+        params = self.query()
+        rows = coverage_hexagons(
+            user=request.user, resolution=params["resolution"], bbox=params.get("bbox"), **_filters(params)
+        )
+        return Response(feature_collection(feature(row["h3"], row.pop("geometry"), row) for row in rows))
+
+
+class CoverageGapsView(CoverageAPIView):
+    """Who and where nobody visited lately."""
+
+    renderer_classes = [ORJSONRenderer, GeoJSONRenderer]
+    query_serializer_class = cs.GapQuerySerializer
+
+    @extend_schema(
+        summary="Households and villages with no visit in the last N days",
+        description=(
+            "Model households with no visit in the last `days` days (default 90, today included), and villages "
+            "where no visit took place in that period. `?format=geojson` returns one FeatureCollection: households "
+            "as points, villages as their simplified boundaries (`properties.kind` tells them apart)."
+        ),
+        parameters=[cs.GapQuerySerializer, format_parameter("json", "geojson")],
+        responses={
+            (200, "application/json"): cs.CoverageGapsSerializer,
+            (200, "application/geo+json"): OpenApiTypes.OBJECT,
+            400: OpenApiResponse(description="invalid parameter"),
+        },
+    )
+    def get(self, request):
+        params = self.query()
+        data = coverage_gaps(user=request.user, days=params["days"], crs=params["crs"])
+        if request.accepted_renderer.format != "geojson":
+            return Response(data)
+        households = (
+            feature(h["id"], {"type": "Point", "coordinates": [h["lon"], h["lat"]]}, {"kind": "household", **h})
+            for h in data["households"]
+        )
+        villages = (feature(v["code"], v.pop("geometry"), {"kind": "village", **v}) for v in data["villages"])
+        return Response(feature_collection([*households, *villages]))
+
+
+class StationServiceAreaMixin:
+    """``GET /stations/{id}/service-area/``: mixed into the station viewset."""
+
+    @extend_schema(
+        summary="Households within a radius of a station, and how many were visited",
+        description=(
+            "Model households (those the caller may see) within `radius_km` of the station (default 5 km, at most "
+            "100), nearest first, each with whether it had a visit in the last `days` days (default 90)."
+        ),
+        parameters=[cs.ServiceAreaQuerySerializer],
+        responses={200: cs.ServiceAreaSerializer, 400: OpenApiResponse(description="invalid parameter")},
+        filters=False,
+    )
+    @action(
+        detail=True,
+        methods=["get"],
+        url_path="service-area",
+        pagination_class=None,
+        filter_backends=[],
+        renderer_classes=[ORJSONRenderer],
+        content_negotiation_class=QueryFormatNegotiation,
+    )
+    def service_area(self, request, pk=None):
+        station = self.get_object()
+        serializer = cs.ServiceAreaQuerySerializer(data=request.query_params)
+        serializer.is_valid(raise_exception=True)
+        params = serializer.validated_data
+        try:
+            data = station_service_area(
+                user=request.user,
+                station=station,
+                radius_km=params["radius_km"],
+                days=params["days"],
+                crs=params["crs"],
+            )
+        except NoCoverageSlice as exc:
+            raise PermissionDenied(exc.message, code=exc.code) from exc
+        return Response(data)
+
+
+# --- indicators -------------------------------------------------------------------------------------
+
+TABLE_HEADERS = [
+    "指标代码", "指标", "单位", "分组", "分组代码", "分组名称", "数值", "目标", "目标上限", "状态", "分子", "分母",
+]  # fmt: skip
+
+
+SHEETS = {"合计": "合计", "产业": "按产业", "乡镇": "按乡镇"}  # breakdown -> sheet title
+
+
+def indicator_table(data: dict):
+    """The indicators as flat rows under ``TABLE_HEADERS``: the county total, then per industry, then per township."""
+    for scope, key in (("合计", None), ("产业", "by_industry"), ("乡镇", "by_township")):
+        for ind in data["indicators"]:
+            for row in [ind] if key is None else ind[key]:
+                yield [
+                    ind["code"],
+                    ind["name"],
+                    ind["unit"],
+                    scope,
+                    None if key is None else row["code"],
+                    None if key is None else row["name"],
+                    row["value"],
+                    row["target"],
+                    row["target_max"],
+                    STATUS_ZH[row["status"]],
+                    row["numerator"],
+                    row["denominator"],
+                ]
+
+
+def indicators_xlsx(data: dict) -> io.BytesIO:
+    """A workbook with one sheet per breakdown (合计, 按产业, 按乡镇), Chinese headers."""
+    book = Workbook(write_only=True)
+    sheets = {scope: book.create_sheet(title) for scope, title in SHEETS.items()}
+    for sheet in sheets.values():
+        sheet.append([f"{data['year']}年 农业科技推广工程指标（专栏3）"])
+        sheet.append(TABLE_HEADERS)
+    for row in indicator_table(data):
+        sheets[row[3]].append(row)
+    out = io.BytesIO()
+    book.save(out)
+    out.seek(0)
+    return out
+
+
+def indicators_csv(data: dict) -> io.BytesIO:
+    """UTF-8 with a BOM, so that Excel on a Chinese Windows opens it with the right encoding."""
+    text = io.StringIO()
+    writer = csv.writer(text)
+    writer.writerow(TABLE_HEADERS)
+    writer.writerows(indicator_table(data))
+    return io.BytesIO(text.getvalue().encode("utf-8-sig"))
+
+
+class PlanIndicatorsView(CoverageAPIView):
+    """The plan's targets (专栏3) for a year."""
+
+    renderer_classes = [ORJSONRenderer, XLSXRenderer, CSVRenderer]
+    query_serializer_class = cs.IndicatorQuerySerializer
+
+    @extend_schema(
+        summary="The plan's indicators (专栏3) for a year, per industry and township",
+        description=(
+            "Every target of box 专栏3 with its value, target and status (under/met/over): commissioners in "
+            "service, experts per industry, workers per expert and their township share, households per worker, "
+            "farmers per household, bases and their field schools, and the year's visits, trainings and "
+            "attendance, new varieties and new techniques (distinct names introduced). Each is broken down by "
+            "industry and by township. `?format=xlsx` downloads a workbook with Chinese headers; `?format=csv` "
+            "UTF-8 CSV with a BOM."
+        ),
+        parameters=[cs.IndicatorQuerySerializer, format_parameter("json", "xlsx", "csv")],
+        responses={
+            (200, "application/json"): cs.PlanIndicatorsSerializer,
+            (200, XLSX_MEDIA_TYPE): OpenApiTypes.BINARY,
+            (200, "text/csv"): OpenApiTypes.BINARY,
+            400: OpenApiResponse(description="invalid parameter"),
+        },
+    )
+    def get(self, request):
+        year = self.query()["year"]
+        data = plan_indicators(user=request.user, year=year)
+        fmt = request.accepted_renderer.format
+        if fmt == "xlsx":
+            content = indicators_xlsx(data)
+        elif fmt == "csv":
+            content = indicators_csv(data)
+        else:
+            return Response(data)
+        content_type = XLSX_MEDIA_TYPE if fmt == "xlsx" else "text/csv; charset=utf-8"
+        return FileResponse(content, as_attachment=True, filename=f"indicators-{year}.{fmt}", content_type=content_type)

@@ -1,0 +1,214 @@
+"""Maps for the bureau: the coverage choropleth as a PNG, and the web map page (``/map/``, session login).
+
+The PNG view reads ``agri.selectors.coverage_by_division`` and hands the features to ``geo.maps`` to draw.
+The web map page is a Django template with Leaflet from the django-leaflet package's static files; its script
+(``agri/static/agri/map.js``) reads the coverage, hexagon and visit GeoJSON endpoints with the session cookie.
+"""
+
+from django.conf import settings
+from django.contrib.auth.mixins import LoginRequiredMixin, UserPassesTestMixin
+from django.http import HttpResponse
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+from django.views.generic import TemplateView
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import serializers
+from rest_framework.exceptions import NotFound
+from rest_framework.negotiation import BaseContentNegotiation
+
+from agri.api.coverage_views import DownloadRenderer
+from agri.api.crs import OUTPUT_CRS
+from agri.api.export_views import CoverageQuerySerializer, FileView
+from agri.api.permissions import RolePermission
+from agri.models import Industry, VisitKind
+from agri.selectors.coverage import coverage_by_division
+from geo.codes import Level, full_code
+from geo.models import AdminDivision
+
+# value -> (title wording, legend title, shown as a percentage)
+MAP_VALUES = {
+    "coverage": ("示范户走访覆盖率", "覆盖率", True),
+    "visits": ("服务次数", "服务次数", False),
+    "households_visited": ("走访示范户数", "示范户（户）", False),
+    "workers_active": ("开展服务的农技推广人员", "人数", False),
+    "commissioners_active": ("开展服务的科技特派员", "人数", False),
+}
+LEVEL_WORDS = {Level.TOWNSHIP: "乡镇", Level.VILLAGE: "村"}
+SCHEMES = ("fisher_jenks", "quantiles", "equal_interval")  # geo.maps.SCHEMES
+# The map's texts are Chinese whatever the request's language (it is handed upward as it is).
+KIND_WORDS = {
+    VisitKind.GUIDANCE: "技术指导",
+    VisitKind.DIAGNOSIS: "病虫害诊断",
+    VisitKind.TRAINING: "技术培训",
+    VisitKind.NEW_VARIETY: "引进新品种",
+    VisitKind.NEW_TECHNIQUE: "引进新技术",
+    VisitKind.OTHER: "其他",
+}
+
+
+class PNGRenderer(DownloadRenderer):
+    media_type = "image/png"
+    format = "png"
+
+
+class AlwaysPNG(BaseContentNegotiation):
+    """The URL names the format; an Accept header cannot turn map.png into something else."""
+
+    def select_renderer(self, request, renderers, format_suffix=None):
+        return renderers[0], renderers[0].media_type
+
+    def select_parser(self, request, parsers):
+        return None
+
+
+class CoverageMapQuerySerializer(CoverageQuerySerializer):
+    value = serializers.ChoiceField(choices=list(MAP_VALUES), default="coverage", help_text=_("What to colour by."))
+    scheme = serializers.ChoiceField(choices=SCHEMES, default="fisher_jenks", help_text=_("How to class it."))
+    classes = serializers.IntegerField(min_value=2, max_value=9, default=5, help_text=_("Number of classes."))
+    labels = serializers.BooleanField(
+        required=False, allow_null=True, default=None, help_text=_("Division names on the map (default: if few).")
+    )
+
+
+def area_name(jurisdiction: str) -> str:
+    if not jurisdiction:
+        return "全部辖区"
+    name = AdminDivision.objects.filter(code=full_code(jurisdiction)).values_list("name", flat=True).first()
+    return name or jurisdiction
+
+
+@extend_schema(
+    summary="Coverage choropleth map as a PNG",
+    description=(
+        "The coverage of `GET /coverage/divisions/` (same filters and scoping) drawn as a classed choropleth: "
+        "Chinese title and names (Noto Sans CJK SC), legend, scale bar and north arrow. Divisions without a "
+        "boundary are left out; synthetic boundaries are footnoted."
+    ),
+    parameters=[CoverageMapQuerySerializer],
+    responses={
+        (200, "image/png"): OpenApiTypes.BINARY,
+        400: OpenApiResponse(description="invalid filter"),
+        403: OpenApiResponse(description="no coverage slice for this account"),
+        404: OpenApiResponse(description="no division at this level has a boundary"),
+    },
+)
+class CoverageMapView(FileView):
+    renderer_classes = [PNGRenderer]
+    content_negotiation_class = AlwaysPNG
+    # Whoever has a coverage slice (bureau staff; experts, workers, commissioners: their own visits), as in
+    # GET /coverage/divisions/; coverage_by_division raises the 403 for the others.
+    permission_classes = [RolePermission]
+
+    def get(self, request):
+        # matplotlib and geopandas' plotting take seconds to import: loaded with the first map, not with the URLconf
+        # (which every manage.py command and worker start loads).
+        from geo.maps import ChoroplethSpec, NothingToDraw, render_choropleth
+
+        query = CoverageMapQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        q = query.validated_data
+        industry = q.get("industry")
+        features = coverage_by_division(
+            user=request.user,
+            level=q["level"],
+            date_from=q.get("date_from"),
+            date_to=q.get("date_to"),
+            industry=industry.code if industry else None,
+            kind=q.get("kind"),
+        )
+        wording, legend_title, percent = MAP_VALUES[q["value"]]
+        jurisdiction = request.user.jurisdiction
+        spec = ChoroplethSpec(
+            title=f"{area_name(jurisdiction)}各{LEVEL_WORDS[q['level']]}{wording}",
+            legend_title=legend_title,
+            subtitle=self.subtitle(q, industry),
+            footnote=self.footnote(q["level"], jurisdiction),
+            percent=percent,
+            scheme=q["scheme"],
+            classes=q["classes"],
+            labels=q.get("labels"),
+        )
+        try:
+            png = render_choropleth(features, q["value"], spec)
+        except NothingToDraw as exc:
+            raise NotFound(_("No division at this level has a boundary to draw.")) from exc
+        response = HttpResponse(png, content_type="image/png")
+        response["Content-Disposition"] = (
+            f'inline; filename="coverage-{q["level"]}-{q["value"]}-{timezone.localdate():%Y%m%d}.png"'
+        )
+        return response
+
+    @staticmethod
+    def subtitle(q: dict, industry: Industry | None) -> str:
+        start, end = q.get("date_from"), q.get("date_to")
+        if start or end:
+            period = f"{start.isoformat() if start else '最早'} 至 {end.isoformat() if end else '今'}"
+        else:
+            period = "全部日期"
+        parts = [period]
+        if industry:
+            parts.append(f"产业：{industry.name}")
+        if q.get("kind"):
+            parts.append(f"服务类型：{KIND_WORDS[q['kind']]}")
+        return " · ".join(parts)
+
+    @staticmethod
+    def footnote(level: str, jurisdiction: str) -> str:
+        synthetic = AdminDivision.objects.filter(level=level, boundary_synthetic=True).within(jurisdiction).exists()
+        note = "注：边界为合成示意，非官方边界。" if synthetic else ""
+        return f"{note}制图：农技 Nongji，{timezone.localtime():%Y-%m-%d %H:%M}"
+
+
+class WebMapView(LoginRequiredMixin, UserPassesTestMixin, TemplateView):
+    """The bureau's web map. Anonymous visitors are sent to the login page; other roles get 403."""
+
+    template_name = "agri/map.html"
+    raise_exception = False
+
+    def test_func(self):
+        user = self.request.user
+        return user.is_superuser or user.is_bureau
+
+    def handle_no_permission(self):
+        # Logged in without a bureau role: a plain 403 rather than a login loop.
+        self.raise_exception = self.request.user.is_authenticated
+        return super().handle_no_permission()
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        crs = self.request.GET.get("crs") or settings.MAP_CRS
+        if crs not in OUTPUT_CRS:
+            crs = "wgs84"
+        user = self.request.user
+        home = (
+            AdminDivision.objects.filter(code=full_code(user.jurisdiction), rep_lat__isnull=False)
+            .values("name", "rep_lat", "rep_lon")
+            .first()
+            if user.jurisdiction
+            else None
+        )
+        config = {
+            "crs": crs,
+            "tileUrl": settings.MAP_TILE_URL,
+            "tileAttribution": settings.MAP_TILE_ATTRIBUTION,
+            "tileSubdomains": settings.MAP_TILE_SUBDOMAINS,
+            "center": [home["rep_lat"], home["rep_lon"]] if home else [31.0, 108.8],
+            "zoom": 9,
+            "kinds": {str(kind): word for kind, word in KIND_WORDS.items()},
+            "api": {
+                "divisions": reverse("agri:coverage-divisions"),
+                "hexagons": reverse("agri:coverage-hexagons"),
+                "visits": reverse("agri:visit-geojson"),
+                "exportVisits": reverse("agri:export-visits"),
+                "mapPng": reverse("agri:coverage-map"),
+            },
+        }
+        context.update(
+            config=config,
+            area=home["name"] if home else area_name(user.jurisdiction),
+            industries=Industry.objects.order_by("sort_order", "code").values("code", "name"),
+            kinds=list(KIND_WORDS.items()),
+        )
+        return context

@@ -1,0 +1,377 @@
+"""Visit photos: idempotent multipart uploads, the visit's photo list, private file serving and the bureau's ZIP."""
+
+import csv
+import io
+import uuid
+import zipfile
+from pathlib import PurePosixPath
+
+from django.conf import settings
+from django.db.models.functions import Coalesce
+from django.http import FileResponse, HttpResponse, StreamingHttpResponse
+from django.utils import timezone
+from django.utils.cache import get_conditional_response
+from django.utils.translation import gettext_lazy as _
+from django_filters.rest_framework import DjangoFilterBackend
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import mixins, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.exceptions import NotFound, PermissionDenied, ValidationError
+from rest_framework.generics import GenericAPIView
+from rest_framework.parsers import MultiPartParser
+from rest_framework.renderers import JSONRenderer
+from rest_framework.response import Response
+
+from agri.api.exceptions import Conflict
+from agri.api.export_views import FileView
+from agri.api.photo_serializers import PhotoPutSerializer, PhotoSerializer, PhotoUploadSerializer, taken_at_iso
+from agri.api.visit_views import ACTOR_ROLES, VisitFilterSet
+from agri.models import Photo, PhotoFlag, Visit, VisitFlag
+from agri.models.photos import photo_storage
+from agri.services.photos import PhotoConflict, file_too_large, photo_ingest
+
+# Multipart framing on top of the file itself; a body larger than the limit plus this is refused unread.
+MULTIPART_SLACK_BYTES = 64 * 1024
+VARIANTS = ("original", "display", "thumbnail")
+
+UPLOAD_RESPONSES = {
+    201: PhotoSerializer,
+    200: PhotoSerializer,
+    400: OpenApiResponse(description="missing id or file, or an empty file"),
+    403: OpenApiResponse(description="not the person who recorded the visit"),
+    404: OpenApiResponse(description="visit not found (not synced yet, or not visible)"),
+    409: OpenApiResponse(description="this photo id is stored with another file or on another visit"),
+    413: OpenApiResponse(description="file over the size limit (PHOTO_MAX_BYTES, default 25 MB)"),
+    415: OpenApiResponse(description="not a JPEG, PNG, WebP or HEIC/HEIF image, or one carrying markup"),
+    422: OpenApiResponse(description="truncated or corrupt, over the pixel limit, or the visit is full"),
+}
+UPLOAD_DESCRIPTION = (
+    "Multipart upload of one photo. The format is decided by the content (JPEG, PNG, WebP, HEIC/HEIF), never "
+    "by the file name or the part's content type. **201** = stored now; **200** = this id was already stored "
+    "with the same file (nothing new is created: retrying is always safe); **409** = this id is stored with "
+    "another file. EXIF time, GPS and camera are read; evidence checks flag the photo and its visit but never "
+    "reject it. The visit's `photos_present` counts its photos."
+)
+
+
+class UploadLimitMixin:
+    """Refuse an oversized body from its Content-Length, before the multipart parser spools it to disk."""
+
+    parser_classes = [MultiPartParser]
+
+    def initial(self, request, *args, **kwargs):
+        super().initial(request, *args, **kwargs)
+        if request.method in ("POST", "PUT"):
+            limit = settings.PHOTOS["max_bytes"]
+            try:
+                length = int(request.META.get("CONTENT_LENGTH") or 0)
+            except ValueError:
+                length = 0
+            if length > limit + MULTIPART_SLACK_BYTES:
+                raise file_too_large(limit)
+
+    def ingest(self, request, visit_id, photo_id, upload) -> Response:
+        visit = Visit.objects.visible_to(request.user).alive().filter(pk=visit_id).first()
+        if visit is None:
+            raise NotFound(_("Visit not found. Sync the visit before its photos."))
+        if visit.user_id != request.user.pk:
+            raise PermissionDenied(_("Only the person who recorded a visit may add photos to it."))
+        try:
+            photo, created = photo_ingest(user=request.user, visit=visit, photo_id=photo_id, upload=upload)
+        except PhotoConflict as exc:
+            raise Conflict() from exc
+        code = status.HTTP_201_CREATED if created else status.HTTP_200_OK
+        return Response(PhotoSerializer(photo, context={"request": request}).data, status=code)
+
+
+class VisitPhotosView(UploadLimitMixin, GenericAPIView):
+    """The photos of one visit: list them, or upload one."""
+
+    queryset = Photo.objects.all()
+    serializer_class = PhotoSerializer
+    pagination_class = None
+    filter_backends = []
+    write_roles = {"*": ACTOR_ROLES}
+
+    @extend_schema(summary="List a visit's photos", responses=PhotoSerializer(many=True))
+    def get(self, request, visit_id):
+        if not Visit.objects.visible_to(request.user).alive().filter(pk=visit_id).exists():
+            raise NotFound()
+        photos = Photo.objects.filter(visit_id=visit_id).order_by("created_at", "id")
+        return Response(PhotoSerializer(photos, many=True, context={"request": request}).data)
+
+    @extend_schema(
+        summary="Upload a photo of a visit (idempotent on its id)",
+        description=UPLOAD_DESCRIPTION,
+        request={"multipart/form-data": PhotoUploadSerializer},
+        responses=UPLOAD_RESPONSES,
+    )
+    def post(self, request, visit_id):
+        serializer = PhotoUploadSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        return self.ingest(request, visit_id, data["id"], data["file"])
+
+
+def _serve_schema(variant: str, description: str, content_types=("image/jpeg",)):
+    return extend_schema(
+        summary=f"Download a photo's {variant}",
+        description=description
+        + " Scoped like the visit (404 otherwise). Strong ETag: send If-None-Match to get a 304. Private caching.",
+        responses={
+            **{(200, content_type): OpenApiTypes.BINARY for content_type in content_types},
+            304: OpenApiResponse(description="not modified (If-None-Match matched)"),
+            404: OpenApiResponse(description="not found or not visible"),
+        },
+    )
+
+
+class PhotoViewSet(UploadLimitMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    """One photo: its metadata, an upload by PUT, and its three files."""
+
+    queryset = Photo.objects.all()
+    serializer_class = PhotoSerializer
+    filter_backends = []
+    http_method_names = ["get", "put", "head", "options"]
+    write_roles = {"update": ACTOR_ROLES}
+
+    def get_queryset(self):
+        return Photo.objects.visible_to(self.request.user)
+
+    def perform_content_negotiation(self, request, force=False):
+        # The files ignore Accept (an image client asks for image/*); errors are the API's JSON all the same.
+        if self.action in VARIANTS:
+            return JSONRenderer(), JSONRenderer.media_type
+        return super().perform_content_negotiation(request, force)
+
+    @extend_schema(summary="Get one photo's metadata")
+    def retrieve(self, request, *args, **kwargs):
+        return super().retrieve(request, *args, **kwargs)
+
+    @extend_schema(
+        summary="Upload a photo by its id (idempotent)",
+        description=UPLOAD_DESCRIPTION + " Same as POST /visits/{visit_id}/photos/, with the visit in the body.",
+        request={"multipart/form-data": PhotoPutSerializer},
+        responses=UPLOAD_RESPONSES,
+    )
+    def update(self, request, pk=None):
+        try:
+            photo_id = uuid.UUID(str(pk))
+        except ValueError as exc:
+            raise NotFound() from exc
+        serializer = PhotoPutSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        return self.ingest(request, serializer.validated_data["visit"], photo_id, serializer.validated_data["file"])
+
+    @_serve_schema(
+        "original",
+        "The file exactly as uploaded, with its own content type, as an attachment.",
+        ("image/jpeg", "image/png", "image/webp", "image/heic", "image/heif"),
+    )
+    @action(detail=True, methods=["get"])
+    def original(self, request, pk=None):
+        return self._serve(request, "original")
+
+    @_serve_schema("display image", "JPEG, longest side at most 1600 px, upright, without any metadata.")
+    @action(detail=True, methods=["get"])
+    def display(self, request, pk=None):
+        return self._serve(request, "display")
+
+    @_serve_schema("thumbnail", "JPEG, longest side at most 320 px, upright, without any metadata.")
+    @action(detail=True, methods=["get"])
+    def thumbnail(self, request, pk=None):
+        return self._serve(request, "thumbnail")
+
+    def _serve(self, request, variant: str):
+        photo = self.get_object()
+        stored = getattr(photo, variant)
+        # Stored files are never rewritten (every write has a name of its own), so the name is a strong validator.
+        headers = {
+            "ETag": f'"{PurePosixPath(stored.name).stem}"',
+            "Cache-Control": "private, max-age=86400",
+            "X-Content-Type-Options": "nosniff",
+            "Content-Security-Policy": "default-src 'none'; sandbox",
+        }
+        not_modified = get_conditional_response(request, etag=headers["ETag"], response=HttpResponse(headers=headers))
+        if not_modified.status_code != status.HTTP_200_OK:
+            return not_modified
+        content_type = photo.content_type if variant == "original" else "image/jpeg"
+        extension = PurePosixPath(stored.name).suffix
+        response = FileResponse(
+            photo_storage().open(stored.name, "rb"),
+            content_type=content_type,
+            as_attachment=variant == "original",
+            filename=f"{photo.pk}-{variant}{extension}",
+        )
+        for name, value in headers.items():
+            response[name] = value
+        return response
+
+
+# --- bulk download for the bureau -----------------------------------------------------------------------------------
+
+MANIFEST_HEADER = (
+    "visit",
+    "visit_date",
+    "visit_kind",
+    "actor",
+    "village_code",
+    "village",
+    "visit_flags",
+    "photo",
+    "file",
+    "content_type",
+    "taken_at",
+    "exif_lat",
+    "exif_lon",
+    "exif_alt_m",
+    "camera",
+    "flags",
+    "sha256",
+)
+ARCHIVE_VALUES = (
+    "id",
+    "visit_id",
+    "visit__visit_date",
+    "visit__kind",
+    "actor",
+    "visit__division_id",
+    "visit__division__name",
+    "visit__flag_bits",
+    "content_type",
+    "taken_at",
+    "taken_at_offset_min",
+    "exif_lat",
+    "exif_lon",
+    "exif_alt_m",
+    "camera",
+    "flag_bits",
+    "sha256",
+    "original",
+    "display",
+    "created_at",
+)
+
+
+class _ZipSink:
+    """The file zipfile writes to: the response takes the bytes out as they come. zipfile cannot seek in it, so it
+    writes each member's sizes after the data (a data descriptor) instead of going back to its header."""
+
+    def __init__(self):
+        self._chunks: list[bytes] = []
+
+    def write(self, data) -> int:
+        self._chunks.append(bytes(data))
+        return len(data)
+
+    def flush(self) -> None:
+        pass
+
+    def take(self) -> bytes:
+        data = b"".join(self._chunks)
+        self._chunks.clear()
+        return data
+
+
+def _manifest_row(row: dict, arcname: str) -> list:
+    return [
+        row["visit_id"],
+        row["visit__visit_date"].isoformat(),
+        row["visit__kind"],
+        row["actor"] or "",
+        row["visit__division_id"] or "",
+        row["visit__division__name"] or "",
+        ";".join(VisitFlag.decode(row["visit__flag_bits"])),
+        row["id"],
+        arcname,
+        row["content_type"],
+        taken_at_iso(row["taken_at"], row["taken_at_offset_min"]) or "",
+        "" if row["exif_lat"] is None else f"{row['exif_lat']:.6f}",
+        "" if row["exif_lon"] is None else f"{row['exif_lon']:.6f}",
+        "" if row["exif_alt_m"] is None else f"{row['exif_alt_m']:.1f}",
+        row["camera"],
+        ";".join(PhotoFlag.decode(row["flag_bits"])),
+        row["sha256"],
+    ]
+
+
+def photo_archive_stream(rows: list[dict], variant: str):
+    """A ZIP, chunk by chunk: ``manifest.csv`` (UTF-8 with a BOM, so that Excel reads the Chinese) and then the
+    files, one folder per visit. Photos are already compressed, so members are stored, not deflated."""
+    storage = photo_storage()
+    sink = _ZipSink()
+    members = [(row, f"{row['visit__visit_date']:%Y%m%d}_{row['visit_id']}/{row['id']}") for row in rows]
+    members = [(row, base + PurePosixPath(row[variant]).suffix) for row, base in members]
+    with zipfile.ZipFile(sink, "w", compression=zipfile.ZIP_STORED) as archive:
+        with archive.open("manifest.csv", "w") as manifest:
+            text = io.StringIO()
+            text.write("\ufeff")
+            writer = csv.writer(text)
+            writer.writerow(MANIFEST_HEADER)
+            for row, arcname in members:
+                writer.writerow(_manifest_row(row, arcname))
+                if text.tell() > 64 * 1024:
+                    manifest.write(text.getvalue().encode("utf-8"))
+                    text.seek(0)
+                    text.truncate()
+                    yield sink.take()
+            manifest.write(text.getvalue().encode("utf-8"))
+        yield sink.take()
+        for row, arcname in members:
+            info = zipfile.ZipInfo(arcname, date_time=timezone.localtime(row["created_at"]).timetuple()[:6])
+            with archive.open(info, "w") as member, storage.open(row[variant], "rb") as source:
+                for chunk in source.chunks():
+                    member.write(chunk)
+                    yield sink.take()
+            yield sink.take()
+    yield sink.take()
+
+
+class PhotoArchiveView(FileView):
+    """The photos of the visits matching the visit filters, as one streamed ZIP with a CSV manifest."""
+
+    queryset = Visit.objects.all()
+    filterset_class = VisitFilterSet
+    filter_backends = [DjangoFilterBackend]
+
+    def perform_content_negotiation(self, request, force=False):
+        return JSONRenderer(), JSONRenderer.media_type  # the ZIP ignores Accept; errors are JSON
+
+    @extend_schema(
+        summary="Download visit photos as a ZIP (bureau)",
+        description=(
+            "The photos of the visits matching the same filters as the visit list, streamed as a ZIP: one folder "
+            "per visit, and `manifest.csv` (UTF-8 with a BOM, for Excel) listing visit, photo, taken_at, GPS and "
+            "flags. Bureau roles only; scoped to the caller's jurisdiction."
+        ),
+        parameters=[
+            OpenApiParameter(
+                "variant",
+                OpenApiTypes.STR,
+                enum=["original", "display"],
+                description="original (default: the files as uploaded) or display (1600 px JPEGs).",
+            )
+        ],
+        responses={
+            (200, "application/zip"): OpenApiTypes.BINARY,
+            400: OpenApiResponse(description="invalid filter or variant"),
+            403: OpenApiResponse(description="not bureau staff"),
+        },
+    )
+    def get(self, request):
+        variant = request.query_params.get("variant") or "original"
+        if variant not in ("original", "display"):
+            raise ValidationError({"variant": [_("Use original or display.")]}, code="invalid")
+        visits = self.filter_queryset(Visit.objects.visible_to(request.user).alive())
+        rows = list(
+            Photo.objects.filter(visit__in=visits.values("pk"))
+            .annotate(actor=Coalesce("visit__worker__name", "visit__expert__name", "visit__commissioner__name"))
+            .order_by("visit__visit_date", "visit_id", "created_at", "id")
+            .values(*ARCHIVE_VALUES)
+        )
+        response = StreamingHttpResponse(photo_archive_stream(rows, variant), content_type="application/zip")
+        response["Content-Disposition"] = f'attachment; filename="visit-photos-{timezone.localdate():%Y%m%d}.zip"'
+        response["X-Content-Type-Options"] = "nosniff"
+        response["Cache-Control"] = "private, no-store"
+        return response

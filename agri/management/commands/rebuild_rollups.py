@@ -1,0 +1,27 @@
+import time
+
+from django.core.management.base import BaseCommand
+
+from agri.services.rollups import rollups_rebuild
+
+
+class Command(BaseCommand):
+    help = (
+        "Rebuild the visit rollup (coverage counts) from the visit table, in SQL, one year at a time. "
+        "Safe at any moment: it runs in one transaction, and visit writes keep the rollup current afterwards."
+    )
+
+    def handle(self, *args, **options):
+        started = time.monotonic()
+        verbose = options["verbosity"] > 0
+
+        def progress(year: int, visits: int, rows: int) -> None:
+            if verbose:
+                self.stdout.write(f"rebuild_rollups: {year}: {visits:,} visits -> {rows:,} rollup rows")
+
+        visits, rows = rollups_rebuild(progress=progress)
+        if verbose:
+            self.stdout.write(
+                f"rebuild_rollups: done, {visits:,} live visits -> {rows:,} rollup rows "
+                f"in {time.monotonic() - started:.1f} s"
+            )

@@ -1,0 +1,415 @@
+"""Coverage reads: where the extension network reached, and where not.
+
+Counts come from the visit rollup (``agri.models.VisitRollup``), so every function here runs a fixed number of
+queries whose cost follows divisions, households and days, never the number of visits. Hexagons are the one
+exception: they group the visit table by its stored H3 cell (see :func:`coverage_hexagons`).
+
+Who sees what (:func:`coverage_slice`):
+
+- bureau accounts (and superusers): every division, household and visit inside their jurisdiction;
+- experts, workers and commissioners: the divisions of their own jurisdiction, counting only their own slice:
+  the visits they made (an expert: also those of the workers they lead) and the households they look after
+  (``ModelHousehold.visible_to``; a commissioner has none);
+- station managers and accounts with no linked person: 403, since no slice of the visits is theirs.
+
+Attribution: ``visits``, ``workers_active``, ``commissioners_active`` and ``last_visit`` count where a visit
+happened (the village its point lies in). ``households`` and ``households_visited`` count the households
+registered in the division, and whether each had at least one visit in the period wherever that visit's point
+fell, so ``coverage`` is always a share between 0 and 1 (null where a division has no households).
+"""
+
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+import numpy as np
+import shapely
+from django.core.exceptions import PermissionDenied
+from django.db.models import Count, Exists, F, Max, OuterRef, Q, QuerySet, Subquery, Sum
+from django.db.models.functions import ACos, Cos, Least, Radians, Sin
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from agri.models import ExtensionWorker, Industry, ModelHousehold, Role, Station, Visit, VisitRollup
+from agri.models.rollups import NO_ID
+from geo.codes import Level
+from geo.crs import from_wgs84
+from geo.geometry import from_geojson, to_geojson
+from geo.h3cells import cell_boundary_geojson, to_hex
+from geo.models import AdminDivision
+
+EARTH_RADIUS_KM = 6371.0088
+GROUP_FIELD = {Level.VILLAGE: "division_code", Level.TOWNSHIP: "township_code"}
+
+
+class NoCoverageSlice(PermissionDenied):
+    """The account has no slice of the visits to count (a station manager, or no linked person)."""
+
+    message = _(
+        "Coverage is for bureau accounts and for experts, extension workers and tech commissioners (their own visits)."
+    )
+    code = "no_coverage_slice"
+
+
+@dataclass(frozen=True)
+class CoverageSlice:
+    """What one account's coverage counts."""
+
+    jurisdiction: str  # division-code prefix of the divisions shown ("" = all)
+    rollup: Q  # the rollup rows (visits) that count
+    household_visits: Q  # the rollup rows that make a visible household "visited"
+    households: QuerySet  # the registered households that count
+
+
+def coverage_slice(user) -> CoverageSlice:
+    """The caller's slice; raises :class:`NoCoverageSlice` (403) for roles that have none."""
+    households = ModelHousehold.objects.visible_to(user).alive()
+    if user.is_superuser or user.is_bureau:
+        jurisdiction = user.jurisdiction
+        # A household in the jurisdiction counts as visited whatever village the visit's point fell in.
+        scope = Q(scope_code__startswith=jurisdiction) if jurisdiction else Q()
+        return CoverageSlice(jurisdiction, scope, Q(), households)
+    actor = None
+    if user.role == Role.EXPERT and (expert := user.linked("expert")) is not None:
+        team = ExtensionWorker.objects.filter(expert=expert).values("pk")
+        actor = Q(expert_key=expert.pk) | Q(worker_key__in=team)
+    elif user.role == Role.WORKER and (worker := user.linked("extension_worker")) is not None:
+        actor = Q(worker_key=worker.pk)
+    elif user.role == Role.COMMISSIONER and (commissioner := user.linked("tech_commissioner")) is not None:
+        actor = Q(commissioner_key=commissioner.pk)
+    if actor is None:
+        raise NoCoverageSlice()
+    return CoverageSlice(user.jurisdiction, actor, actor, households)
+
+
+def _period(date_from: date | None, date_to: date | None, field: str = "day") -> Q:
+    q = Q()
+    if date_from:
+        q &= Q(**{f"{field}__gte": date_from})
+    if date_to:
+        q &= Q(**{f"{field}__lte": date_to})
+    return q
+
+
+def _visit_filters(date_from, date_to, industry: str | None, kind: str | None) -> Q:
+    """Rollup filters for a period, an industry code and a visit kind."""
+    q = _period(date_from, date_to)
+    if industry:
+        q &= Q(industry_key__in=_industry_ids(industry))
+    if kind:
+        q &= Q(kind=kind)
+    return q
+
+
+def _industry_ids(code: str) -> QuerySet:
+    return Industry.objects.filter(code=code).values("pk")
+
+
+def transform_geojson(geometries: list[dict | None], crs: str) -> list[dict | None]:
+    """GeoJSON geometries (WGS-84) in ``crs`` ("wgs84", "gcj02" or "bd09"): all vertices converted in one call."""
+    if crs == "wgs84" or not geometries:
+        return geometries
+    present = [i for i, g in enumerate(geometries) if g]
+    shapes = np.array([from_geojson(geometries[i]) for i in present], dtype=object)
+    moved = shapely.transform(shapes, lambda xy: np.column_stack(from_wgs84(xy[:, 0], xy[:, 1], crs)))
+    out = list(geometries)
+    for i, shape in zip(present, moved, strict=True):
+        out[i] = to_geojson(shape)
+    return out
+
+
+def transform_points(rows: list[dict], crs: str, lon: str = "lon", lat: str = "lat") -> list[dict]:
+    """Convert the ``lon``/``lat`` of each row (in place, all at once) from WGS-84 to ``crs``; 7 decimals."""
+    if crs == "wgs84" or not rows:
+        return rows
+    x, y = from_wgs84(np.array([r[lon] for r in rows], dtype=float), np.array([r[lat] for r in rows], dtype=float), crs)
+    for row, xi, yi in zip(rows, x.tolist(), y.tolist(), strict=True):
+        row[lon], row[lat] = round(xi, 7), round(yi, 7)
+    return rows
+
+
+def _share(part: int, whole: int) -> float | None:
+    return round(part / whole, 4) if whole else None
+
+
+def coverage_by_division(
+    *,
+    user,
+    level: str,
+    date_from: date | None = None,
+    date_to: date | None = None,
+    industry: str | None = None,
+    kind: str | None = None,
+    crs: str = "wgs84",
+) -> list[dict]:
+    """One dict per township or village in the caller's jurisdiction, in code order.
+
+    Keys: code, name, level, visits, households_visited, households, coverage (0-1, or None without households),
+    workers_active, commissioners_active, last_visit (a date or None) and geometry (the simplified boundary as
+    GeoJSON, in ``crs``; None where the division has none). ``industry`` is an industry code; households are
+    then those whose worker's expert leads that industry. Three queries, whatever the number of visits.
+    """
+    sl = coverage_slice(user)
+    group = GROUP_FIELD[level]
+    filters = _visit_filters(date_from, date_to, industry, kind)
+    activity = {
+        row[group]: row
+        for row in VisitRollup.objects.filter(sl.rollup, filters)
+        .exclude(**{group: ""})
+        .values(group)
+        .annotate(
+            n_visits=Sum("visits"),
+            workers_active=Count("worker_key", distinct=True, filter=~Q(worker_key=NO_ID)),
+            commissioners_active=Count("commissioner_key", distinct=True, filter=~Q(commissioner_key=NO_ID)),
+            last_visit=Max("day"),
+        )
+        .order_by()
+    }
+    households = sl.households
+    if industry:
+        households = households.filter(worker__expert__industry__code=industry)
+    visited = VisitRollup.objects.filter(sl.household_visits, filters, household_key=OuterRef("pk"))
+    household_group = "village_id" if level == Level.VILLAGE else "village__parent_id"
+    registered = {
+        row[household_group]: row
+        for row in households.values(household_group)
+        .annotate(households=Count("pk"), households_visited=Count("pk", filter=Q(Exists(visited))))
+        .order_by()
+    }
+    divisions = list(
+        AdminDivision.objects.filter(level=level)
+        .within(sl.jurisdiction)
+        .order_by("code")
+        .values("code", "name", "level", "boundary_display")
+    )
+    geometries = transform_geojson([d["boundary_display"] for d in divisions], crs)
+    out = []
+    for division, geometry in zip(divisions, geometries, strict=True):
+        act = activity.get(division["code"], {})
+        reg = registered.get(division["code"], {})
+        n_households = reg.get("households", 0)
+        n_visited = reg.get("households_visited", 0)
+        out.append(
+            {
+                "code": division["code"],
+                "name": division["name"],
+                "level": division["level"],
+                "visits": act.get("n_visits", 0),
+                "households_visited": n_visited,
+                "households": n_households,
+                "coverage": _share(n_visited, n_households),
+                "workers_active": act.get("workers_active", 0),
+                "commissioners_active": act.get("commissioners_active", 0),
+                "last_visit": act.get("last_visit"),
+                "geometry": geometry,
+            }
+        )
+    return out
+
+
+def coverage_hexagons(
+    *,
+    user,
+    resolution: int,
+    bbox: tuple[float, float, float, float] | None = None,
+    date_from: date | None = None,
+    date_to: date | None = None,
+    industry: str | None = None,
+    kind: str | None = None,
+    crs: str = "wgs84",
+) -> list[dict]:
+    """Visits per H3 cell at ``resolution`` (5, 7 or 9), from the cells stored on each visit: one GROUP BY.
+
+    This reads the visit table, not the rollup: putting three cell columns into the rollup's key would multiply
+    its rows for every other reader, while the cells are already stored (and the r7/r9 columns indexed) on the
+    visit. ``bbox`` is (min_lon, min_lat, max_lon, max_lat) in WGS-84 and keeps the cells whose visits lie in it
+    (the (lat, lon) index). No division boundaries are needed. Dicts: h3 (hex string), resolution, visits,
+    last_visit, geometry (the cell's polygon in ``crs``).
+    """
+    coverage_slice(user)  # same rule as the other coverage reads
+    field = f"h3_r{resolution}"
+    visits = Visit.objects.visible_to(user).alive().filter(_period(date_from, date_to, "visit_date"))
+    if industry:
+        visits = visits.filter(industry__code=industry)
+    if kind:
+        visits = visits.filter(kind=kind)
+    if bbox:
+        min_lon, min_lat, max_lon, max_lat = bbox
+        visits = visits.filter(lat__gte=min_lat, lat__lte=max_lat, lon__gte=min_lon, lon__lte=max_lon)
+    rows = list(
+        visits.filter(**{f"{field}__isnull": False})
+        .values(field)
+        .annotate(visits=Count("pk"), last_visit=Max("visit_date"))
+        .order_by(field)
+    )
+    geometries = transform_geojson([cell_boundary_geojson(row[field]) for row in rows], crs)
+    return [
+        {
+            "h3": to_hex(row[field]),
+            "resolution": resolution,
+            "visits": row["visits"],
+            "last_visit": row["last_visit"],
+            "geometry": geometry,
+        }
+        for row, geometry in zip(rows, geometries, strict=True)
+    ]
+
+
+def gap_period(days: int, today: date | None = None) -> tuple[date, date]:
+    """The last ``days`` calendar days up to and including ``today`` (Asia/Shanghai)."""
+    today = today or timezone.localdate()
+    return today - timedelta(days=days - 1), today
+
+
+def _last_visit(rows: Q, **match) -> Subquery:
+    """The latest day of the rollup rows matching ``rows`` and ``match`` (OuterRefs), or NULL."""
+    return Subquery(VisitRollup.objects.filter(rows, **match).order_by("-day").values("day")[:1])
+
+
+def coverage_gaps(*, user, days: int = 90, today: date | None = None, crs: str = "wgs84") -> dict:
+    """Model households with no visit in the last ``days`` days, and villages with no visit in that period.
+
+    Two queries. Households carry their last visit ever (or None); villages their last visit, registered
+    households and simplified boundary (``geometry``, in ``crs``).
+    """
+    sl = coverage_slice(user)
+    since, until = gap_period(days, today)
+    period = Q(day__gte=since, day__lte=until)
+    household_visits = VisitRollup.objects.filter(sl.household_visits, period, household_key=OuterRef("pk"))
+    households = list(
+        sl.households.filter(~Exists(household_visits))
+        .annotate(
+            last_visit=_last_visit(sl.household_visits, household_key=OuterRef("pk")),
+            village_name=F("village__name"),
+            township_code=F("village__parent_id"),
+            worker_name=F("worker__name"),
+        )
+        .order_by("village_id", "head_name", "pk")
+        .values(
+            "id",
+            "head_name",
+            "worker_id",
+            "worker_name",
+            "village_id",
+            "village_name",
+            "township_code",
+            "lat",
+            "lon",
+            "last_visit",
+        )
+    )
+    village_visits = VisitRollup.objects.filter(sl.rollup, period, division_code=OuterRef("code"))
+    registered = sl.households.filter(village_id=OuterRef("code")).order_by().values("village_id")
+    villages = list(
+        AdminDivision.objects.villages()
+        .within(sl.jurisdiction)
+        .filter(~Exists(village_visits))
+        .annotate(
+            last_visit=_last_visit(sl.rollup, division_code=OuterRef("code")),
+            households=Subquery(registered.annotate(n=Count("pk")).values("n")[:1]),
+        )
+        .order_by("code")
+        .values("code", "name", "parent_id", "rep_lat", "rep_lon", "last_visit", "households", "boundary_display")
+    )
+    transform_points(households, crs)
+    geometries = transform_geojson([v.pop("boundary_display") for v in villages], crs)
+    points = [v for v in villages if v["rep_lat"] is not None]
+    transform_points(points, crs, lon="rep_lon", lat="rep_lat")
+    return {
+        "days": days,
+        "since": since,
+        "until": until,
+        "households": [
+            {
+                "id": str(h["id"]),
+                "head_name": h["head_name"],
+                "worker_id": h["worker_id"],
+                "worker_name": h["worker_name"],
+                "village_code": h["village_id"],
+                "village_name": h["village_name"],
+                "township_code": h["township_code"],
+                "lat": h["lat"],
+                "lon": h["lon"],
+                "last_visit": h["last_visit"],
+            }
+            for h in households
+        ],
+        "villages": [
+            {
+                "code": v["code"],
+                "name": v["name"],
+                "township_code": v["parent_id"],
+                "households": v["households"] or 0,
+                "last_visit": v["last_visit"],
+                "rep_lat": v["rep_lat"],
+                "rep_lon": v["rep_lon"],
+                "geometry": geometry,
+            }
+            for v, geometry in zip(villages, geometries, strict=True)
+        ],
+    }
+
+
+def station_service_area(
+    *, user, station: Station, radius_km: float, days: int = 90, today: date | None = None, crs: str = "wgs84"
+) -> dict:
+    """Registered households (visible to ``user``) within ``radius_km`` of the station, nearest first, and how
+    many had a visit in the last ``days`` days.
+
+    A bounding box on the (lat, lon) columns first, then the exact great-circle distance in SQL. Two queries.
+    """
+    sl = coverage_slice(user)
+    since, until = gap_period(days, today)
+    lat0, lon0 = np.radians(station.lat), np.radians(station.lon)
+    dlat = np.degrees(radius_km / EARTH_RADIUS_KM)
+    dlon = dlat / max(np.cos(lat0), 1e-6)
+    cos_angle = Sin(Radians(F("lat"))) * float(np.sin(lat0)) + Cos(Radians(F("lat"))) * float(np.cos(lat0)) * Cos(
+        Radians(F("lon")) - float(lon0)
+    )
+    visited = VisitRollup.objects.filter(
+        sl.household_visits, day__gte=since, day__lte=until, household_key=OuterRef("pk")
+    )
+    households = (
+        sl.households.filter(
+            lat__gte=station.lat - dlat,
+            lat__lte=station.lat + dlat,
+            lon__gte=station.lon - dlon,
+            lon__lte=station.lon + dlon,
+        )
+        .alias(cos_angle=cos_angle)
+        .filter(cos_angle__gte=float(np.cos(radius_km / EARTH_RADIUS_KM)))
+    )
+    totals = households.aggregate(households=Count("pk"), visited=Count("pk", filter=Q(Exists(visited))))
+    items = list(
+        households.annotate(
+            visited=Exists(visited),
+            distance_km=EARTH_RADIUS_KM * ACos(Least(F("cos_angle"), 1.0)),
+            last_visit=_last_visit(sl.household_visits, household_key=OuterRef("pk")),
+        )
+        .order_by("distance_km", "pk")
+        .values("id", "head_name", "village_id", "lat", "lon", "distance_km", "visited", "last_visit")
+    )
+    transform_points(items, crs)
+    station_point = transform_points([{"lat": station.lat, "lon": station.lon}], crs)[0]
+    return {
+        "station": {"id": station.pk, "name": station.name, **station_point},
+        "radius_km": radius_km,
+        "days": days,
+        "since": since,
+        "until": until,
+        "households": totals["households"],
+        "households_visited": totals["visited"],
+        "coverage": _share(totals["visited"], totals["households"]),
+        "items": [
+            {
+                "id": str(h["id"]),
+                "head_name": h["head_name"],
+                "village_code": h["village_id"],
+                "lat": h["lat"],
+                "lon": h["lon"],
+                "distance_km": round(h["distance_km"], 3),
+                "visited": h["visited"],
+                "last_visit": h["last_visit"],
+            }
+            for h in items
+        ],
+    }

@@ -1,0 +1,293 @@
+"""The plan's indicators (box 专栏3) for one year, each with its value, target and status, broken down by industry
+and by township.
+
+Network ratios (experts, workers, households, farmers, bases, commissioners) come from
+``agri.selectors.network.network_summary``, plus a few GROUP BYs per township. Yearly service figures come from the
+visit rollup. New varieties and techniques are the distinct names in ``Visit.introduced`` of the year's visits of
+kind new_variety / new_technique, so a variety introduced at ten households counts once (a breakdown counts it once
+in each industry or township where it was introduced, so breakdowns need not add up to the total).
+
+Breakdown rules, where an indicator's unit is not itself an industry or township:
+
+- workers: by their home township; households per worker: households of the workers based there;
+- households and farmers per household: by the household's village;
+- experts by township: the experts leading workers based there (experts serve the whole county);
+- commissioners by industry / township: those in service who recorded a visit in it during the year;
+- visits to villages, trainings and attendance: where the visit's point lies (visits in no township count in the
+  total only).
+
+A breakdown row carries the plan's target only where it applies to that group (a township need not host 10 of an
+expert's workers); elsewhere target and status are null. Who sees what follows ``agri.selectors.coverage``.
+"""
+
+from datetime import date
+
+from django.conf import settings
+from django.db import connection
+from django.db.models import Count, Q, QuerySet, Sum
+
+from agri.models import (
+    DemonstrationBase,
+    ExtensionWorker,
+    Farmer,
+    Industry,
+    ModelHousehold,
+    TechCommissioner,
+    Visit,
+    VisitKind,
+    VisitRollup,
+)
+from agri.models.rollups import NO_ID
+from agri.selectors.coverage import coverage_slice
+from agri.selectors.network import network_summary, target_status
+from geo.models import AdminDivision
+
+# code -> (name in the plan's words, English name, unit). The Chinese names head the exported workbook.
+INDICATORS = {
+    "commissioners_in_service": ("科技特派员在岗人数", "Tech commissioners in service", "人"),
+    "experts_per_industry": ("每个产业技术专家人数", "Experts per industry", "人/产业"),
+    "workers_per_expert": ("每名专家带动农技推广人员", "Extension workers per expert", "人"),
+    "township_worker_share": ("乡镇农技人员比例", "Share of township-based workers", "比例"),
+    "households_per_worker": ("每名农技推广人员联系科技示范户", "Model households per worker", "户"),
+    "farmers_per_household": ("每户科技示范户辐射周边农户", "Farmers per model household", "户"),
+    "bases": ("农业科技试验示范基地", "Demonstration bases", "个"),
+    "field_schools": ("基地农民田间学校", "Farmers' field schools at the bases", "所"),
+    "village_visits": ("服务下乡次数", "Service visits", "次"),
+    "trainings": ("技术培训场次", "Trainings", "场"),
+    "training_attendance": ("培训人次", "Training attendance", "人次"),
+    "new_varieties": ("引进新品种", "New varieties introduced", "个"),
+    "new_techniques": ("引进新技术", "New techniques introduced", "项"),
+}
+
+
+def _ratio(numerator: int, denominator: int) -> float | None:
+    return round(numerator / denominator, 4) if denominator else None
+
+
+def _status(value, target, target_max=None) -> str | None:
+    if value is None or target is None:
+        return None
+    return target_status(value, target, target_max)
+
+
+def _row(value, target=None, target_max=None, numerator=None, denominator=None) -> dict:
+    return {
+        "value": value,
+        "target": target,
+        "target_max": target_max,
+        "status": _status(value, target, target_max),
+        "numerator": numerator,
+        "denominator": denominator,
+    }
+
+
+def _ratio_row(numerator: int, denominator: int, target=None, target_max=None) -> dict:
+    return _row(_ratio(numerator, denominator), target, target_max, numerator, denominator)
+
+
+def _grouped(queryset: QuerySet, key: str, **annotations) -> dict:
+    return {row[key]: row for row in queryset.values(key).annotate(**annotations).order_by()}
+
+
+def _distinct_introduced(visits: QuerySet, group: str | None) -> dict:
+    """``{(group value, kind): distinct names}`` over ``Visit.introduced`` of ``visits``, trimmed.
+
+    JSON arrays are expanded with the database's own table function (json_each on SQLite,
+    jsonb_array_elements_text on PostgreSQL); the ORM has none, so the statement wraps the ORM's SQL for ``visits``.
+    """
+    if connection.vendor == "postgresql":
+        names = "jsonb_array_elements_text(v.introduced) AS j(value)"
+    elif connection.vendor == "sqlite":
+        names = "json_each(v.introduced) AS j"
+    else:  # pragma: no cover - the project runs on SQLite and PostgreSQL only
+        raise NotImplementedError(connection.vendor)
+    ids_sql, params = visits.order_by().values("pk").query.sql_with_params()
+    column = f"v.{connection.ops.quote_name(Visit._meta.get_field(group).column)}" if group else "NULL"
+    sql = (
+        f"SELECT {column}, v.kind, COUNT(DISTINCT TRIM(j.value)) "
+        f"FROM {connection.ops.quote_name(Visit._meta.db_table)} v, {names} "
+        f"WHERE v.id IN ({ids_sql}) GROUP BY 1, 2"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return {(value, kind): n for value, kind, n in cursor.fetchall()}
+
+
+def plan_indicators(*, user, year: int) -> dict:
+    """Every 专栏3 indicator for ``year`` within the caller's slice. A fixed number of queries (about 25)."""
+    t = settings.NETWORK_TARGETS
+    sl = coverage_slice(user)
+    summary = network_summary(user, year)
+    industries = list(Industry.objects.order_by("sort_order", "code").values("pk", "code", "name"))
+    townships = list(
+        AdminDivision.objects.townships().within(sl.jurisdiction[:9]).order_by("code").values("code", "name")
+    )
+    by_code = {row["industry"]["code"]: row for row in summary["industries"]}
+
+    # --- per township: the network --------------------------------------------------------------------------
+    workers_t = _grouped(
+        ExtensionWorker.objects.visible_to(user).filter(active=True),
+        "home_township_id",
+        n=Count("pk"),
+        township=Count("pk", filter=Q(is_township_based=True)),
+        experts=Count("expert", distinct=True, filter=Q(expert__active=True)),
+    )
+    workers_i = _grouped(
+        ExtensionWorker.objects.visible_to(user).filter(active=True),
+        "expert__industry_id",
+        township=Count("pk", filter=Q(is_township_based=True)),
+    )
+    households_alive = ModelHousehold.objects.visible_to(user).alive().filter(worker__active=True)
+    households_by_worker_t = _grouped(households_alive, "worker__home_township_id", n=Count("pk"))
+    households_t = _grouped(households_alive, "village__parent_id", n=Count("pk"))
+    farmers_t = _grouped(
+        Farmer.objects.visible_to(user)
+        .alive()
+        .filter(household__worker__active=True, household__deleted_at__isnull=True),
+        "household__village__parent_id",
+        n=Count("pk"),
+    )
+    bases = DemonstrationBase.objects.visible_to(user).exclude(status="revoked")
+    bases_i = _grouped(bases, "industry_id", n=Count("pk"), schools=Count("field_school"))
+    bases_t = _grouped(bases, "village__parent_id", n=Count("pk"), schools=Count("field_school"))
+
+    # --- the year's visits --------------------------------------------------------------------------------
+    span = (date(year, 1, 1), date(year, 12, 31))
+    in_service = TechCommissioner.objects.visible_to(user).in_service(year).values("pk")
+    rollup = VisitRollup.objects.filter(sl.rollup, day__gte=span[0], day__lte=span[1])
+    training = Q(kind=VisitKind.TRAINING)
+    service = {
+        "n_visits": Sum("visits"),
+        "n_trainings": Sum("visits", filter=training),
+        "n_attendance": Sum("participants", filter=training),
+        "n_commissioners": Count("commissioner_key", distinct=True, filter=Q(commissioner_key__in=in_service)),
+    }
+    service_total = rollup.aggregate(**service)
+    service_i = _grouped(rollup.exclude(industry_key=NO_ID), "industry_key", **service)
+    service_t = _grouped(rollup.exclude(township_code=""), "township_code", **service)
+    # Visit.visible_to slices exactly as the rollup does: jurisdiction for the bureau, own visits for the others.
+    introducing = (
+        Visit.objects.visible_to(user)
+        .alive()
+        .filter(visit_date__gte=span[0], visit_date__lte=span[1])
+        .filter(kind__in=[VisitKind.NEW_VARIETY, VisitKind.NEW_TECHNIQUE])
+    )
+    names_total = _distinct_introduced(introducing, None)
+    names_i = _distinct_introduced(introducing, "industry")
+    names_t = _distinct_introduced(introducing, "township_code")
+
+    net = {i["pk"]: by_code.get(i["code"]) for i in industries}
+
+    def n(table: dict, key, field: str = "n") -> int:
+        return (table.get(key) or {}).get(field) or 0
+
+    def summed(pk, field: str) -> int:
+        return net[pk][field]["value"] if net[pk] else 0
+
+    def breakdowns(industry_row, township_row) -> dict:
+        return {
+            "by_industry": [{"code": i["code"], "name": i["name"], **industry_row(i["pk"])} for i in industries],
+            "by_township": [{"code": tw["code"], "name": tw["name"], **township_row(tw["code"])} for tw in townships],
+        }
+
+    rows = summary["industries"]
+    n_experts = sum(r["experts"]["value"] for r in rows)
+    n_workers = sum(r["workers"]["value"] for r in rows)
+    n_township_workers = sum(row["township"] for row in workers_i.values())
+    n_households = sum(r["households"]["value"] for r in rows)
+    n_farmers = sum(r["farmers"]["value"] for r in rows)
+    epi, wpe, share = t["experts_per_industry"], t["workers_per_expert"], t["township_worker_share"]
+    hpw, fph, schools = t["households_per_worker"], t["farmers_per_household"], t["field_schools_per_base"]
+    indicators = {
+        "commissioners_in_service": {
+            **_row(summary["commissioners_in_service"]["value"], t["commissioners_min"]),
+            **breakdowns(
+                lambda pk: _row(n(service_i, pk, "n_commissioners")),
+                lambda code: _row(n(service_t, code, "n_commissioners")),
+            ),
+        },
+        "experts_per_industry": {
+            **_ratio_row(n_experts, len(industries), epi, epi),
+            **breakdowns(
+                lambda pk: _row(summed(pk, "experts"), epi, epi), lambda code: _row(n(workers_t, code, "experts"))
+            ),
+        },
+        "workers_per_expert": {
+            **_ratio_row(n_workers, n_experts, wpe, wpe),
+            **breakdowns(
+                lambda pk: _ratio_row(summed(pk, "workers"), summed(pk, "experts"), wpe, wpe),
+                lambda code: _ratio_row(n(workers_t, code), n(workers_t, code, "experts")),
+            ),
+        },
+        "township_worker_share": {
+            **_ratio_row(n_township_workers, n_workers, share),
+            **breakdowns(
+                lambda pk: _ratio_row(n(workers_i, pk, "township"), summed(pk, "workers"), share),
+                lambda code: _ratio_row(n(workers_t, code, "township"), n(workers_t, code), share),
+            ),
+        },
+        "households_per_worker": {
+            **_ratio_row(n_households, n_workers, hpw, hpw),
+            **breakdowns(
+                lambda pk: _ratio_row(summed(pk, "households"), summed(pk, "workers"), hpw, hpw),
+                lambda code: _ratio_row(n(households_by_worker_t, code), n(workers_t, code), hpw, hpw),
+            ),
+        },
+        "farmers_per_household": {
+            **_ratio_row(n_farmers, n_households, fph, fph),
+            **breakdowns(
+                lambda pk: _ratio_row(summed(pk, "farmers"), summed(pk, "households"), fph, fph),
+                lambda code: _ratio_row(n(farmers_t, code), n(households_t, code), fph, fph),
+            ),
+        },
+        "bases": {
+            **_row(summary["bases"]["value"], t["bases_min"], t["bases_max"]),
+            **breakdowns(lambda pk: _row(n(bases_i, pk)), lambda code: _row(n(bases_t, code))),
+        },
+        "field_schools": {
+            **_row(
+                summary["field_schools"]["value"],
+                summary["field_schools"]["target"],
+                summary["field_schools"]["target"],
+            ),
+            **breakdowns(
+                lambda pk: _school_row(n(bases_i, pk, "schools"), n(bases_i, pk), schools),
+                lambda code: _school_row(n(bases_t, code, "schools"), n(bases_t, code), schools),
+            ),
+        },
+    }
+    for code, field, target in (
+        ("village_visits", "n_visits", t["village_visits_min"]),
+        ("trainings", "n_trainings", t["trainings_min"]),
+        ("training_attendance", "n_attendance", None),
+    ):
+        indicators[code] = {
+            **_row(service_total[field] or 0, target),
+            **breakdowns(
+                lambda pk, f=field: _row(n(service_i, pk, f)), lambda code, f=field: _row(n(service_t, code, f))
+            ),
+        }
+    for code, kind, target in (
+        ("new_varieties", VisitKind.NEW_VARIETY, t["new_varieties_min"]),
+        ("new_techniques", VisitKind.NEW_TECHNIQUE, t["new_techniques_min"]),
+    ):
+        indicators[code] = {
+            **_row(names_total.get((None, kind), 0), target),
+            **breakdowns(
+                lambda pk, k=kind: _row(names_i.get((pk, k), 0)),
+                lambda code, k=kind: _row(names_t.get((code, k), 0)),
+            ),
+        }
+    return {
+        "year": year,
+        "indicators": [
+            {"code": code, "name": name, "name_en": name_en, "unit": unit, **indicators[code]}
+            for code, (name, name_en, unit) in INDICATORS.items()
+        ],
+    }
+
+
+def _school_row(schools: int, bases: int, per_base: int) -> dict:
+    """Field schools of a group of bases: the target is one per base (none where the group has no base)."""
+    target = bases * per_base or None
+    return _row(schools, target, target)

@@ -1,0 +1,210 @@
+"""Photo writes: idempotent ingest on the client UUID, evidence checks, and their roll-up to the visits.
+
+The files go to storage first and the database row is committed last, so a crash leaves at worst files that
+no row refers to; ``manage.py cleanup_orphan_photos`` removes those once they are a day old. Every write uses
+names of its own (a random token), so a loser of a race deletes only its own files.
+"""
+
+import hashlib
+import uuid
+from collections import defaultdict
+from datetime import timedelta
+from zoneinfo import ZoneInfo
+
+from django.conf import settings
+from django.core.files.base import ContentFile
+from django.db import IntegrityError, transaction
+from django.db.models import F
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from agri.imaging import ImageRejected, ProcessedPhoto, process_photo
+from agri.models import Photo, PhotoFlag, Visit, VisitFlag
+from agri.models.photos import photo_storage
+from agri.services.visits import haversine_m
+
+
+class PhotoConflict(Exception):
+    """The photo id is already stored with other bytes or on another visit; the stored photo is unchanged."""
+
+
+def file_too_large(limit: int) -> ImageRejected:
+    return ImageRejected(
+        413, "file_too_large", _("The file is larger than %(megabytes)d MB.") % {"megabytes": limit // (1024 * 1024)}
+    )
+
+
+def too_many_photos(limit: int) -> ImageRejected:
+    return ImageRejected(
+        422, "too_many_photos", _("This visit already has %(limit)d photos, the most it may have.") % {"limit": limit}
+    )
+
+
+def photo_ingest(*, user, visit: Visit, photo_id: uuid.UUID, upload) -> tuple[Photo, bool]:
+    """Store an uploaded photo of ``visit`` exactly once. Returns the photo and whether this call created it.
+
+    The same id with the same bytes on the same visit returns the stored photo; anything else under a stored id
+    raises ``PhotoConflict``. Unacceptable files raise ``ImageRejected`` (413, 415 or 422).
+    """
+    limits = settings.PHOTOS
+    if upload.size > limits["max_bytes"]:
+        raise file_too_large(limits["max_bytes"])
+    data = upload.read()
+    sha256 = hashlib.sha256(data).hexdigest()
+    stored = Photo.objects.filter(pk=photo_id).first()
+    if stored is not None:
+        return _replay(stored, visit, sha256), False
+    if Photo.objects.filter(visit=visit).count() >= limits["max_per_visit"]:
+        raise too_many_photos(limits["max_per_visit"])
+    processed = process_photo(
+        data,
+        max_pixels=limits["max_pixels"],
+        display_px=limits["display_px"],
+        thumbnail_px=limits["thumbnail_px"],
+        default_tz=ZoneInfo(settings.TIME_ZONE),
+    )
+    photo = Photo(
+        id=photo_id,
+        visit=visit,
+        user=user,
+        sha256=sha256,
+        size_bytes=len(data),
+        content_type=processed.content_type,
+        width=processed.width,
+        height=processed.height,
+        orientation=processed.exif.orientation,
+        taken_at=processed.exif.taken_at,
+        taken_at_offset_min=processed.exif.offset_min,
+        exif_lat=processed.exif.lat,
+        exif_lon=processed.exif.lon,
+        exif_alt_m=processed.exif.alt_m,
+        camera=processed.exif.camera,
+        phash=processed.phash,
+    )
+    names = _save_files(photo_id, data, processed)
+    photo.original, photo.display, photo.thumbnail = names["original"], names["display"], names["thumbnail"]
+    try:
+        with transaction.atomic():
+            _insert(photo, processed)
+    except IntegrityError:
+        _delete_files(names)
+        stored = Photo.objects.filter(pk=photo_id).first()
+        if stored is None:
+            raise
+        return _replay(stored, visit, sha256), False  # a concurrent upload of the same id won
+    except BaseException:
+        _delete_files(names)
+        raise
+    return photo, True
+
+
+def _replay(stored: Photo, visit: Visit, sha256: str) -> Photo:
+    if stored.sha256 != sha256 or stored.visit_id != visit.pk:
+        raise PhotoConflict()
+    return stored
+
+
+def _save_files(photo_id: uuid.UUID, data: bytes, processed: ProcessedPhoto) -> dict[str, str]:
+    storage = photo_storage()
+    stem = f"{photo_id.hex[:2]}/{photo_id}-{uuid.uuid4().hex[:12]}"
+    names: dict[str, str] = {}
+    try:
+        for variant, content, extension in (
+            ("original", data, processed.extension),
+            ("display", processed.display, "jpg"),
+            ("thumbnail", processed.thumbnail, "jpg"),
+        ):
+            names[variant] = storage.save(f"{stem}-{variant}.{extension}", ContentFile(content))
+    except BaseException:
+        _delete_files(names)
+        raise
+    return names
+
+
+def _delete_files(names: dict[str, str]) -> None:
+    storage = photo_storage()
+    for name in names.values():
+        storage.delete(name)
+
+
+def _insert(photo: Photo, processed: ProcessedPhoto) -> None:
+    """Insert the row with its evidence flags, flag the photos it duplicates, and roll everything up to the visits.
+
+    Every visit involved is locked first, in id order, so that concurrent uploads count and flag consistently.
+    """
+    reused = list(Photo.objects.filter(sha256=photo.sha256).values_list("pk", "visit_id"))
+    near = _near_duplicates(photo)
+    involved = sorted({photo.visit_id, *(v for _, v in reused), *(v for _, v in near)})
+    locked = {v.pk: v for v in Visit.objects.select_for_update().filter(pk__in=involved).order_by("pk")}
+    limit = settings.PHOTOS["max_per_visit"]
+    if Photo.objects.filter(visit_id=photo.visit_id).count() >= limit:
+        raise too_many_photos(limit)
+    photo.flag_bits = _evidence_bits(locked[photo.visit_id], processed)
+    for matches, code in ((reused, PhotoFlag.REUSED), (near, PhotoFlag.NEAR_DUPLICATE)):
+        if matches:
+            bit = PhotoFlag.BITS[code]
+            photo.flag_bits |= bit
+            Photo.objects.filter(pk__in=[pk for pk, _ in matches]).update(flag_bits=F("flag_bits").bitor(bit))
+    photo.save(force_insert=True)
+    _roll_up(locked.values())
+
+
+def _evidence_bits(visit: Visit, processed: ProcessedPhoto) -> int:
+    """The checks of one photo against its visit: where and when it was taken, and whether it says at all."""
+    checks = settings.PHOTO_CHECKS
+    exif = processed.exif
+    bits = 0
+    if not exif.present:
+        bits |= PhotoFlag.BITS[PhotoFlag.NO_EXIF]
+    if exif.invalid:
+        bits |= PhotoFlag.BITS[PhotoFlag.EXIF_INVALID]
+    if (
+        exif.lat is not None
+        and float(haversine_m(exif.lon, exif.lat, visit.lon, visit.lat)) > checks["max_visit_distance_m"]
+    ):
+        bits |= PhotoFlag.BITS[PhotoFlag.FAR_FROM_VISIT]
+    if exif.taken_at is not None:
+        gap = timedelta(hours=checks["max_time_gap_hours"])
+        if not visit.started_at - gap <= exif.taken_at <= (visit.ended_at or visit.started_at) + gap:
+            bits |= PhotoFlag.BITS[PhotoFlag.TIME_MISMATCH]
+    return bits
+
+
+def _near_duplicates(photo: Photo) -> list[tuple]:
+    """(id, visit id) of the photos on the account's other visits whose perceptual hash is within the threshold.
+
+    Exact copies are left to the SHA-256 check. Hamming distances are computed here, over one indexed read of the
+    account's hashes (64 bits each).
+    """
+    if not photo.phash:
+        return []
+    limit = settings.PHOTO_CHECKS["near_duplicate_bits"]
+    mine = int(photo.phash, 16)
+    candidates = (
+        Photo.objects.filter(user_id=photo.user_id)
+        .exclude(visit_id=photo.visit_id)
+        .exclude(sha256=photo.sha256)
+        .exclude(phash="")
+        .values_list("pk", "visit_id", "phash")
+    )
+    return [(pk, visit_id) for pk, visit_id, other in candidates if (mine ^ int(other, 16)).bit_count() <= limit]
+
+
+def _roll_up(visits) -> None:
+    """Set each (locked) visit's photo count and photo flags, and bump it so that phones pull the change."""
+    visits = list(visits)
+    counts: dict = defaultdict(int)
+    flags: dict = defaultdict(int)
+    for visit_id, bits in Photo.objects.filter(visit_id__in=[v.pk for v in visits]).values_list(
+        "visit_id", "flag_bits"
+    ):
+        counts[visit_id] += 1
+        flags[visit_id] |= PhotoFlag.visit_bits(bits)
+    now = timezone.now()
+    for visit in visits:
+        flag_bits = (visit.flag_bits & ~VisitFlag.PHOTO_MASK) | flags[visit.pk]
+        if (flag_bits, counts[visit.pk]) == (visit.flag_bits, visit.photos_present):
+            continue
+        Visit.objects.filter(pk=visit.pk).update(
+            flag_bits=flag_bits, photos_present=counts[visit.pk], updated_at=now, version=visit.version + 1
+        )

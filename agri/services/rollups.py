@@ -1,0 +1,281 @@
+"""Writes to the visit rollup (``agri.models.VisitRollup``), in the transaction of the visit write that causes them.
+
+Every change is a delta computed by the same GROUP BY that ``rollups_rebuild`` runs over the whole table
+(:func:`rollup_rows`), so the incremental state and a rebuild cannot drift apart:
+
+- a create adds the rows of the visits that this request actually inserted;
+- an edit subtracts the visit's old key and adds its new one; a delete subtracts it;
+- a reassignment (after a boundary import) subtracts and re-adds the visits whose place changed.
+
+Deltas are applied as upserts against the key's unique constraint, under a row lock, so concurrent writers on
+PostgreSQL never lose an update (see :func:`rollup_apply`). Rows whose count falls to zero are deleted, so the
+table holds exactly what a rebuild would produce.
+"""
+
+from collections import defaultdict
+from collections.abc import Callable, Iterable
+from datetime import date
+
+import numpy as np
+from django.db import connection, transaction
+from django.db.models import (
+    BigIntegerField,
+    Count,
+    F,
+    IntegerField,
+    Max,
+    Min,
+    QuerySet,
+    Sum,
+    UUIDField,
+    Value,
+)
+from django.db.models.functions import Coalesce
+from django.utils import timezone
+
+from agri.models import Visit, VisitFlag, VisitRollup
+from agri.models.rollups import NO_CODE, NO_HOUSEHOLD, NO_ID, ROLLUP_KEY
+from geo.assign import assign_points
+
+Deltas = dict[tuple, list[int]]  # rollup key -> [visits, participants]
+
+_REASSIGN_BITS = (
+    VisitFlag.BITS[VisitFlag.FAR_FROM_TARGET],
+    VisitFlag.BITS[VisitFlag.UNASSIGNED],
+    VisitFlag.BITS[VisitFlag.OUTSIDE_COUNTY],
+)
+
+
+def rollup_rows(visits: QuerySet) -> QuerySet:
+    """The rollup rows of ``visits`` (live ones only): one dict per key with ``n_visits`` and ``n_participants``.
+
+    One GROUP BY, used both for incremental deltas and for the rebuild's INSERT ... SELECT.
+    """
+    return (
+        visits.filter(deleted_at__isnull=True)
+        .annotate(
+            day=F("visit_date"),
+            division_code=Coalesce("division_id", Value(NO_CODE)),
+            industry_key=Coalesce("industry_id", Value(NO_ID), output_field=IntegerField()),
+            expert_key=Coalesce("expert_id", Value(NO_ID), output_field=BigIntegerField()),
+            worker_key=Coalesce("worker_id", Value(NO_ID), output_field=BigIntegerField()),
+            commissioner_key=Coalesce("commissioner_id", Value(NO_ID), output_field=BigIntegerField()),
+            household_key=Coalesce("household_id", Value(NO_HOUSEHOLD, output_field=UUIDField())),
+        )
+        .values(*ROLLUP_KEY)
+        .annotate(n_visits=Count("pk"), n_participants=Coalesce(Sum("participants"), 0))
+        .order_by()
+    )
+
+
+def rollup_deltas(visits: QuerySet, sign: int = 1) -> Deltas:
+    """``sign`` (+1 or -1) times the rollup rows of ``visits``, keyed by the rollup key."""
+    return {
+        tuple(row[k] for k in ROLLUP_KEY): [sign * row["n_visits"], sign * row["n_participants"]]
+        for row in rollup_rows(visits)
+    }
+
+
+def _merge(*deltas: Deltas) -> Deltas:
+    out: Deltas = defaultdict(lambda: [0, 0])
+    for delta in deltas:
+        for key, (n, p) in delta.items():
+            out[key][0] += n
+            out[key][1] += p
+    return {key: value for key, value in out.items() if value != [0, 0]}
+
+
+def rollup_apply(*deltas: Deltas) -> None:
+    """Add the merged deltas to the rollup. Call inside the transaction of the visit write.
+
+    A few set-based statements, whatever the number of keys: on PostgreSQL, create the missing rows at zero
+    (INSERT ... ON CONFLICT DO NOTHING) so that they can be locked; lock and read the touched rows (SELECT ... FOR
+    UPDATE, in key order so that concurrent writers cannot deadlock); write the new counts (INSERT ... ON CONFLICT
+    DO UPDATE on the key's unique constraint); delete the rows that fell to zero. The lock makes the
+    read-add-write safe on PostgreSQL; on SQLite the transaction holds the database's write lock.
+    """
+    changes = _merge(*deltas)
+    if not changes:
+        return
+    keys = sorted(changes)
+    if connection.features.has_select_for_update:
+        # Rows must exist to be locked. (SQLite has no row locks and needs none: its transactions take the
+        # database's write lock, and a stale read cannot commit.)
+        VisitRollup.objects.bulk_create(
+            [VisitRollup(**dict(zip(ROLLUP_KEY, key, strict=True)), visits=0, participants=0) for key in keys],
+            ignore_conflicts=True,
+            batch_size=500,
+        )
+    # Each key column's IN list: a superset of the keys (the exact ones are picked out below) that the indexes
+    # serve, without one OR branch per key.
+    candidates = VisitRollup.objects.filter(
+        **{f"{name}__in": {key[i] for key in keys} for i, name in enumerate(ROLLUP_KEY)}
+    )
+    current = {
+        row[1:-2]: row
+        for row in candidates.select_for_update()
+        .order_by(*ROLLUP_KEY)
+        .values_list("pk", *ROLLUP_KEY, "visits", "participants")
+    }
+    upserts, emptied = [], []
+    for key in keys:
+        pk, *_key, visits, participants = current.get(key) or (None, *key, 0, 0)
+        visits += changes[key][0]
+        participants += changes[key][1]
+        if visits > 0:
+            upserts.append(
+                VisitRollup(**dict(zip(ROLLUP_KEY, key, strict=True)), visits=visits, participants=participants)
+            )
+        elif pk is not None:
+            emptied.append(pk)
+    VisitRollup.objects.bulk_create(
+        upserts,
+        update_conflicts=True,
+        unique_fields=ROLLUP_KEY,
+        update_fields=["visits", "participants"],
+        batch_size=500,
+    )
+    if emptied:
+        VisitRollup.objects.filter(pk__in=emptied).delete()
+
+
+def visits_lock(visits: QuerySet) -> list:
+    """Lock the rows of ``visits`` for the rest of the transaction (PostgreSQL; SQLite's IMMEDIATE transactions
+    already hold the database's write lock). Returns their ids."""
+    return list(visits.select_for_update().values_list("pk", flat=True))
+
+
+def rollup_add(visit_ids: Iterable) -> None:
+    """Count newly stored visits."""
+    ids = list(visit_ids)
+    if ids:
+        rollup_apply(rollup_deltas(Visit.objects.filter(pk__in=ids)))
+
+
+def rollup_snapshot(visits: QuerySet) -> Deltas:
+    """Lock ``visits`` and return their current rollup rows, negated: what an edit or delete takes away."""
+    visits_lock(visits)
+    return rollup_deltas(visits, -1)
+
+
+def rollup_move(before: Deltas, visits: QuerySet) -> None:
+    """After an edit, delete or reassignment: take away ``before`` and add what ``visits`` count now."""
+    rollup_apply(before, rollup_deltas(visits))
+
+
+def rollups_rebuild(progress: Callable[[int, int, int], None] | None = None) -> tuple[int, int]:
+    """Recompute the whole rollup from the visit table in SQL, one INSERT ... SELECT ... GROUP BY per year.
+
+    The SELECT is :func:`rollup_rows` compiled by the ORM; Django has no INSERT ... SELECT, so it is wrapped here.
+    ``progress(year, visits, rows)`` is called after each year. Returns ``(visits, rows)`` in total. Runs in one
+    transaction, so readers see either the old rollup or the new one.
+    """
+    table = connection.ops.quote_name(VisitRollup._meta.db_table)
+    column = {name: VisitRollup._meta.get_field(name).column for name in ROLLUP_KEY}
+    column.update(n_visits="visits", n_participants="participants")
+    total_visits = total_rows = 0
+    with transaction.atomic():
+        VisitRollup.objects.all().delete()
+        span = Visit.objects.alive().aggregate(first=Min("visit_date"), last=Max("visit_date"))
+        if span["first"] is None:
+            return 0, 0
+        with connection.cursor() as cursor:
+            for year in range(span["first"].year, span["last"].year + 1):
+                year_visits = Visit.objects.filter(visit_date__gte=date(year, 1, 1), visit_date__lte=date(year, 12, 31))
+                # Column names come from the compiled SELECT itself, so they always match its order.
+                compiler = rollup_rows(year_visits).query.get_compiler(connection=connection)
+                sql, params = compiler.as_sql()
+                names = [alias for _expression, _sql, alias in compiler.select]
+                columns = ", ".join(connection.ops.quote_name(column[name]) for name in names)
+                cursor.execute(f"INSERT INTO {table} ({columns}) {sql}", params)
+                rows = cursor.rowcount
+                visits = year_visits.alive().count()
+                total_visits += visits
+                total_rows += rows
+                if progress:
+                    progress(year, visits, rows)
+    return total_visits, total_rows
+
+
+def visits_reassign(
+    queryset: QuerySet | None = None, *, batch_size: int = 20000, progress: Callable[[int], None] | None = None
+) -> int:
+    """Recompute the village, township and scope of stored visits from their points, e.g. after a boundary
+    import, and move their rollup counts. Returns the number of visits whose place changed.
+
+    Vectorised per batch of ``batch_size`` visits (in id order, each batch its own transaction): one locked
+    read of the points, one ``geo.assign`` call for the whole batch, one UPDATE per distinct new place, and two
+    GROUP BYs to move the rollup. The review flags that depend on the place (unassigned, outside the county,
+    away from a target village) are recomputed with it. Changed visits get a new ``updated_at``, so that phones
+    pulling changes receive their new place, but keep their version (the fields a client edits did not change).
+    Tombstones are reassigned too (they are not in the rollup). ``progress(n)`` is called after each batch of n.
+    """
+    queryset = Visit.objects.all() if queryset is None else queryset
+    changed = 0
+    last = None
+    while True:
+        batch = queryset.order_by("pk") if last is None else queryset.filter(pk__gt=last).order_by("pk")
+        with transaction.atomic():
+            rows = list(
+                batch.select_for_update(of=("self",))
+                .annotate(home=Coalesce("expert__county_id", "worker__home_township_id", "commissioner__county_id"))
+                .values_list(
+                    "pk", "lon", "lat", "division_id", "township_code", "scope_code", "flag_bits", "village_id", "home"
+                )[:batch_size]
+            )
+            if rows:
+                changed += _reassign_batch(rows)
+        if progress and rows:
+            progress(len(rows))
+        if len(rows) < batch_size:
+            return changed
+        last = rows[-1][0]
+
+
+def _reassign_batch(rows: list[tuple]) -> int:
+    ids, lon, lat, division, township, scope, bits, target_village, home = (
+        np.array(column, dtype=object) for column in zip(*rows, strict=True)
+    )
+    villages, townships = assign_points(lon.astype(float), lat.astype(float))
+    found = np.not_equal(villages, None)
+    new_division = np.where(found, villages, NO_CODE).astype(str)
+    new_township = np.where(found, townships, NO_CODE).astype(str)
+    home = home.astype(str)
+    new_scope = np.where(found, new_division, home)
+    far, unassigned, outside = _REASSIGN_BITS
+    bits = bits.astype(np.int64)
+    in_county = found & np.strings.startswith(new_division, np.strings.slice(home, 0, 6))
+    new_bits = (bits & ~(unassigned | outside)) | np.where(found, 0, unassigned) | np.where(in_county, 0, outside)
+    # A visit to a village is away from its target exactly when its point lies in another village; other targets
+    # are judged by distance, which a reassignment does not change.
+    to_village = np.not_equal(target_village, None)
+    away = to_village & (new_division != np.where(to_village, target_village, NO_CODE).astype(str))
+    new_bits = np.where(to_village, (new_bits & ~far) | np.where(away, far, 0), new_bits)
+    old_division = np.where(np.not_equal(division, None), division, NO_CODE).astype(str)
+    moved = (
+        (new_division != old_division)
+        | (new_township != township.astype(str))
+        | (new_scope != scope.astype(str))
+        | (new_bits != bits)
+    )
+    if not moved.any():
+        return 0
+    visits = Visit.objects.filter(pk__in=ids[moved].tolist())
+    before = rollup_deltas(visits, -1)
+    # One UPDATE per distinct new (village, township, scope, flags): set-based, however many visits share it.
+    place = np.stack([new_division, new_township, new_scope, new_bits.astype(str)], axis=1)[moved]
+    groups, inverse = np.unique(place, axis=0, return_inverse=True)
+    inverse = inverse.ravel()
+    order = np.argsort(inverse, kind="stable")
+    members = np.split(ids[moved][order], np.cumsum(np.bincount(inverse, minlength=len(groups)))[:-1])
+    now = timezone.now()
+    for (division_code, township_code, scope_code, flag_bits), group_ids in zip(groups.tolist(), members, strict=True):
+        Visit.objects.filter(pk__in=group_ids.tolist()).update(
+            division_id=division_code or None,
+            township_code=township_code,
+            scope_code=scope_code,
+            flag_bits=int(flag_bits),
+            updated_at=now,
+        )
+    rollup_move(before, visits)
+    return int(moved.sum())

@@ -1,0 +1,513 @@
+"""The scenarios of issue 6. Each one measures the real path and, in the same process and run, its physical limit.
+
+Every scenario runs once untimed (warm caches, the point-assignment index, the database's page cache), then
+``runs`` times, measured path and limit interleaved so that noise on the machine hits both alike. A scenario
+returns :class:`Result` rows; targets are judged in :mod:`bench.report`.
+"""
+
+import gc
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from datetime import date, timedelta
+from pathlib import Path
+
+import numpy as np
+import orjson
+from django.db import connection, transaction
+from django.test import Client
+from django.urls import Resolver404, resolve
+
+from bench import data
+
+ROOT = Path(__file__).resolve().parent.parent
+BULK_MARKER = "00000000-0000-4000-8000-00000000b0b0"  # ingest_id of the limit's bulk_create copies
+
+
+@dataclass
+class Result:
+    scenario: str
+    db: str
+    scale: int
+    unit: str  # "ms", "s", "visits/s", "req/s", "MB"
+    values: list[float]
+    limit: list[float] | None = None
+    limit_label: str = ""
+    note: str = ""
+    extra: dict = field(default_factory=dict)
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class Context:
+    db: str  # "sqlite" or "postgresql"
+    scale: int
+    runs: int
+    small: bool
+    tokens: dict  # role -> raw token
+    users: dict  # role -> User
+    profile: set = field(default_factory=set)
+
+    def client(self, role: str) -> Client:
+        return Client(HTTP_AUTHORIZATION=f"Token {self.tokens[role]}")
+
+
+def timed(fn: Callable) -> float:
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+def maybe_profile(ctx: Context, name: str, fn: Callable) -> None:
+    """With ``--profile NAME``: one more run of the measured path under pyinstrument, printed as a call tree."""
+    if name not in ctx.profile:
+        return
+    from pyinstrument import Profiler
+
+    profiler = Profiler(interval=0.0005)
+    profiler.start()
+    fn()
+    profiler.stop()
+    print(f"\n===== profile: {name} ({ctx.db}, {ctx.scale:,} visits) =====", file=sys.stderr)
+    print(profiler.output_text(unicode=True, color=False, show_all=False), file=sys.stderr)
+
+
+def _ok(response, status=200):
+    if response.status_code != status:
+        body = getattr(response, "content", b"")[:500]
+        raise RuntimeError(f"{response.request['PATH_INFO']}: HTTP {response.status_code} {body!r}")
+    return response
+
+
+# ---------------------------------------------------------------- list page
+
+
+def list_page(ctx: Context) -> list[Result]:
+    from agri.api.visit_serializers import VISIT_VALUES
+    from agri.models import Visit
+
+    client = ctx.client("admin")
+    admin = ctx.users["admin"]
+
+    def measured():
+        return len(_ok(client.get("/api/v1/visits/?page_size=100")).content)
+
+    def limit():
+        list(Visit.objects.visible_to(admin).alive().values(*VISIT_VALUES)[:100])
+
+    measured(), limit()
+    values, limits = [], []
+    for _ in range(ctx.runs):
+        values.append(timed(measured) * 1000)
+        limits.append(timed(limit) * 1000)
+    maybe_profile(ctx, "list_page", measured)
+    return [Result("list_page", ctx.db, ctx.scale, "ms", values, limits, ".values() of the same 100 rows")]
+
+
+# ---------------------------------------------------------------- pull sync
+
+
+PULL_SINCE = "2000-01-01T00:00:00Z"
+
+
+def pull_sync(ctx: Context) -> list[Result]:
+    from agri.api.visit_serializers import VISIT_VALUES
+    from agri.models import Visit
+
+    client = ctx.client("admin")
+    admin = ctx.users["admin"]
+    want = min(5_000 if ctx.small else 100_000, Visit.objects.count())
+
+    def measured() -> int:
+        url = f"/api/v1/visits/?updated_since={PULL_SINCE}&page_size=1000"
+        pulled = 0
+        while url and pulled < want:
+            page = orjson.loads(_ok(client.get(url)).content)
+            pulled += len(page["results"])
+            url = page["next"]
+        return pulled
+
+    def limit() -> int:
+        rows = (
+            Visit.objects.visible_to(admin)
+            .filter(updated_at__gte="2000-01-01T00:00:00+00:00")
+            .order_by("updated_at", "id")
+            .values(*VISIT_VALUES)[:want]
+        )
+        return sum(1 for _row in rows.iterator(chunk_size=1000))
+
+    if limit() != want:
+        raise RuntimeError("pull limit: row count")
+    page = orjson.loads(_ok(client.get(f"/api/v1/visits/?updated_since={PULL_SINCE}&page_size=1000")).content)
+    if len(page["results"]) != min(1000, want):  # warm-up of the code path; the limit above warmed the rows
+        raise RuntimeError("pull: short first page")
+    values, limits = [], []
+    for _ in range(ctx.runs):
+        values.append(want / timed(measured))
+        limits.append(want / timed(limit))
+    maybe_profile(ctx, "pull_sync", measured)
+    return [
+        Result(
+            "pull_sync",
+            ctx.db,
+            ctx.scale,
+            "visits/s",
+            values,
+            limits,
+            ".values() over the same rows",
+            note=f"{want:,} visits in cursor pages of 1,000",
+        )
+    ]
+
+
+# ---------------------------------------------------------------- coverage
+
+
+COVERAGE_ENDPOINTS = {
+    "coverage_township": (
+        "/api/v1/coverage/divisions/",
+        f"?level=township&date_from={data.COVERAGE_YEAR}-01-01&date_to={data.COVERAGE_YEAR}-12-31",
+        "township_code",
+    ),
+    "coverage_hexagons": (
+        "/api/v1/coverage/hexagons/",
+        f"?resolution=7&date_from={data.COVERAGE_YEAR}-01-01&date_to={data.COVERAGE_YEAR}-12-31",
+        "h3_r7",
+    ),
+}
+
+
+def endpoint_exists(path: str) -> bool:
+    try:
+        resolve(path)
+    except Resolver404:
+        return False
+    return True
+
+
+def coverage(ctx: Context) -> list[Result]:
+    from agri.models import Visit
+
+    client = ctx.client("admin")
+    table = connection.ops.quote_name(Visit._meta.db_table)
+    first, last = date(data.COVERAGE_YEAR, 1, 1), date(data.COVERAGE_YEAR, 12, 31)
+    out = []
+    for name, (path, query, column) in COVERAGE_ENDPOINTS.items():
+        if not endpoint_exists(path):
+            out.append(Result(name, ctx.db, ctx.scale, "ms", [], note=f"not available yet: {path} is not routed"))
+            continue
+        sql = (
+            f"SELECT {column}, COUNT(*) FROM {table} WHERE deleted_at IS NULL AND visit_date >= %s "
+            f"AND visit_date <= %s GROUP BY {column}"
+        )
+
+        def measured(url=path + query):
+            return len(_ok(client.get(url)).content)
+
+        def limit(sql=sql):
+            with connection.cursor() as cursor:
+                cursor.execute(sql, [first, last])
+                cursor.fetchall()
+
+        measured(), limit()
+        values, limits = [], []
+        for _ in range(ctx.runs):
+            values.append(timed(measured) * 1000)
+            limits.append(timed(limit) * 1000)
+        maybe_profile(ctx, name, measured)
+        out.append(
+            Result(name, ctx.db, ctx.scale, "ms", values, limits, f"raw SQL GROUP BY {column}", note=path + query)
+        )
+    return out
+
+
+# ---------------------------------------------------------------- GeoJSON export
+
+
+def export_geojson(ctx: Context) -> list[Result]:
+    """In a forked process, so that its peak RSS growth is the export's own and not this process's history.
+
+    Forked rather than started, so it needs no second Django start-up; database connections are closed first so
+    that parent and child never share one.
+    """
+    import multiprocessing
+
+    from django.db import connections
+
+    from bench.probe import measure
+
+    connections.close_all()
+    with multiprocessing.get_context("fork").Pool(1) as pool:
+        probe = pool.apply(measure, (ctx.tokens["admin"], ctx.runs))
+    if "export_geojson" in ctx.profile:
+        from bench.probe import export_once
+
+        maybe_profile(ctx, "export_geojson", lambda: export_once(ctx.client("admin")))
+    note = f"{probe['features']:,} features, {probe['bytes'] / 1e6:.0f} MB"
+    rss_note = "peak RSS growth of the exporting process" + ("" if probe["peak_exact"] else " (ru_maxrss)")
+    return [
+        Result("export_geojson", ctx.db, ctx.scale, "s", probe["export_s"], probe["limit_s"], ".values()+orjson", note),
+        Result("export_rss", ctx.db, ctx.scale, "MB", probe["rss_growth_mb"], note=rss_note),
+    ]
+
+
+# ---------------------------------------------------------------- batch sync ingest
+
+
+def _payloads(ctx: Context, rng, n: int) -> list[dict]:
+    from agri.models import ModelHousehold
+    from geo.crs import from_wgs84
+
+    worker = ctx.users["sync"].extension_worker
+    households = list(ModelHousehold.objects.filter(worker=worker).order_by("pk").values_list("pk", "lat", "lon"))
+    now = data.now_utc()
+    pick = rng.integers(0, len(households), n)
+    lat = np.array([households[i][1] for i in pick]) + rng.normal(0, 40, n) / 111_320
+    lon = np.array([households[i][2] for i in pick]) + rng.normal(0, 40, n) / 95_000
+    crs = data.CRS[rng.choice(data.CRS.size, size=n, p=data.CRS_WEIGHTS)]
+    for name in ("gcj02", "bd09"):
+        mask = crs == name
+        lon[mask], lat[mask] = from_wgs84(lon[mask], lat[mask], name)
+    kinds = data.KINDS[rng.choice(data.KINDS.size, size=n, p=data.KIND_WEIGHTS)]
+    ids = data.new_ids(rng, n)
+    items = []
+    for i in range(n):
+        started = now - timedelta(minutes=int(rng.integers(30, 72 * 60)))
+        item = {
+            "id": str(ids[i]),
+            "kind": str(kinds[i]),
+            "industry": None,
+            "household": str(households[pick[i]][0]),
+            "started_at": started.astimezone(data.SHANGHAI).isoformat(),
+            "ended_at": (started + timedelta(minutes=45)).astimezone(data.SHANGHAI).isoformat(),
+            "lat": round(float(lat[i]), 7),
+            "lon": round(float(lon[i]), 7),
+            "accuracy_m": round(float(rng.lognormal(np.log(8), 0.6)), 1),
+            "source_crs": str(crs[i]),
+            "notes": str(data.NOTES[i % data.NOTES.size]),
+            "photos_expected": int(rng.integers(0, 5)),
+        }
+        if item["kind"] in ("new_variety", "new_technique"):
+            item["introduced"] = ["晚熟脐橙新品种"]
+        items.append(item)
+    return items
+
+
+def cleanup_api_visits() -> int:
+    """Remove what write scenarios added (rows with an ingest id; generated rows have none) and their counts."""
+    from agri.models import Visit
+
+    added = Visit.objects.filter(ingest_id__isnull=False)
+    if not added.exists():
+        return 0
+    with transaction.atomic():
+        try:
+            from agri.services.rollups import rollup_apply, rollup_deltas
+        except ImportError:
+            pass
+        else:
+            rollup_apply(rollup_deltas(added.exclude(ingest_id=BULK_MARKER), -1))
+        n, _detail = added.delete()
+    return n
+
+
+def sync_ingest(ctx: Context) -> list[Result]:
+    from agri.models import Visit
+
+    client = ctx.client("sync")
+    rng = np.random.default_rng(data.SEED + ctx.scale)
+    per_run = 500 if ctx.small else 2000
+    batches = [_payloads(ctx, rng, per_run) for _ in range(ctx.runs + 1)]
+
+    def post(items):
+        for start in range(0, len(items), 500):  # the API takes at most 500 visits per request
+            body = orjson.dumps({"visits": items[start : start + 500]})
+            results = orjson.loads(
+                _ok(client.post("/api/v1/sync/visits/", body, content_type="application/json")).content
+            )["results"]
+            if any(r["status"] != "created" for r in results):
+                raise RuntimeError(f"ingest: {[r for r in results if r['status'] != 'created'][:3]}")
+
+    def bulk_copy(items) -> Callable:
+        stored = list(Visit.objects.filter(pk__in=[i["id"] for i in items]))
+        for obj, new_id in zip(stored, data.new_ids(rng, len(stored)), strict=True):
+            obj.id, obj.ingest_id = new_id, BULK_MARKER
+            obj._state.adding = True
+
+        def limit():
+            for start in range(0, len(stored), 500):
+                with transaction.atomic():
+                    Visit.objects.bulk_create(stored[start : start + 500], batch_size=500)
+
+        return limit
+
+    values, limits = [], []
+    for run, items in enumerate(batches):
+        t = timed(lambda items=items: post(items))
+        limit = bulk_copy(items)
+        t_limit = timed(limit)
+        if run:  # run 0 warms up
+            values.append(len(items) / t)
+            limits.append(len(items) / t_limit)
+        cleanup_api_visits()
+    if "sync_ingest" in ctx.profile:
+        items = _payloads(ctx, rng, per_run)
+        maybe_profile(ctx, "sync_ingest", lambda: post(items))
+        cleanup_api_visits()
+    return [
+        Result(
+            "sync_ingest",
+            ctx.db,
+            ctx.scale,
+            "visits/s",
+            values,
+            limits,
+            "bulk_create of the same rows",
+            note=f"{per_run:,} visits per run, 500 per request (the API's maximum)",
+        )
+    ]
+
+
+# ---------------------------------------------------------------- single POST under load
+
+
+def post_load(ctx: Context) -> list[Result]:
+    from bench import loadgen
+
+    duration = 1.0 if ctx.small else 5.0
+    report = loadgen.run_load(ctx, duration=duration, runs=ctx.runs)
+    cleanup_api_visits()
+    if "post_load" in ctx.profile:
+        profile_single_posts(ctx)
+    if report.get("missing"):
+        return [Result("post_load", ctx.db, ctx.scale, "req/s", [], note=report["missing"])]
+    note = f"{report['tool']}, {report['connections']} connections, {duration:g} s per run, gunicorn 2 sync workers"
+    return [
+        Result("post_load", ctx.db, ctx.scale, "req/s", report["api_rps"], report["bare_rps"], "bare 204 view", note),
+        Result("post_p99", ctx.db, ctx.scale, "ms", report["api_p99"], report["bare_p99"], "bare 204 view p99"),
+    ]
+
+
+def profile_single_posts(ctx: Context) -> None:
+    """The load scenario's request, in-process (pyinstrument cannot see into gunicorn's workers)."""
+    from bench.loadgen import single_visit_bodies
+
+    client = ctx.client("load")
+    bodies = single_visit_bodies(ctx, 300)
+
+    def posts():
+        for body in bodies:
+            _ok(client.post("/api/v1/visits/", body, content_type="application/json"), 201)
+
+    maybe_profile(ctx, "post_load", posts)
+    cleanup_api_visits()
+
+
+# ---------------------------------------------------------------- point assignment
+
+
+def point_assignment(ctx: Context) -> list[Result]:
+    import geopandas as gpd
+
+    from agri.models import Visit
+    from geo.assign import DivisionIndex
+
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT lon, lat FROM {connection.ops.quote_name(Visit._meta.db_table)}")
+        points = np.array(cursor.fetchall(), dtype=float)
+    lon, lat = points[:, 0].copy(), points[:, 1].copy()
+    index = DivisionIndex.build()
+    polygons = gpd.GeoDataFrame({"code": index.codes}, geometry=list(index.geometries), crs=4326)
+
+    def measured():
+        index.assign(lon, lat)
+
+    def limit():
+        pts = gpd.GeoDataFrame(geometry=gpd.points_from_xy(lon, lat), crs=4326)
+        gpd.sjoin(pts, polygons, how="inner", predicate="intersects")
+
+    measured(), limit()
+    values, limits = [], []
+    for _ in range(ctx.runs):
+        gc.collect()
+        values.append(timed(measured))
+        gc.collect()
+        limits.append(timed(limit))
+    maybe_profile(ctx, "point_assignment", measured)
+    return [
+        Result(
+            "point_assignment",
+            "-",
+            lon.size,
+            "s",
+            values,
+            limits,
+            "one geopandas sjoin",
+            note=f"{lon.size:,} points into {len(index)} villages",
+        )
+    ]
+
+
+# ---------------------------------------------------------------- photo pipeline
+
+
+def photo_pipeline(ctx: Context) -> list[Result]:
+    """``bench/photo_pipeline.py`` (the photo issue's) gives the file and both steps; timed here like the rest."""
+    if not (ROOT / "bench" / "photo_pipeline.py").exists():
+        return [Result("photo_pipeline", "-", 1, "ms", [], note="not available yet (no bench/photo_pipeline.py)")]
+    from bench import photo_pipeline as photos
+
+    data_ = photos.twelve_megapixel_jpeg()
+    photos.pipeline(data_), photos.full_decode(data_)
+    values, limits, cpu, cpu_limit = [], [], [], []
+    for _ in range(ctx.runs):
+        for step, wall, cpu_times in ((photos.full_decode, limits, cpu_limit), (photos.pipeline, values, cpu)):
+            c0, w0 = time.process_time(), time.perf_counter()
+            step(data_)
+            cpu_times.append(time.process_time() - c0)
+            wall.append((time.perf_counter() - w0) * 1000)
+    cpu_ratio = sorted(cpu)[len(cpu) // 2] / sorted(cpu_limit)[len(cpu_limit) // 2]
+    maybe_profile(ctx, "photo_pipeline", lambda: photos.pipeline(data_))
+    note = f"12 MP JPEG, {len(data_) / 1e6:.1f} MB; CPU-time ratio {cpu_ratio:.2f}"
+    return [Result("photo_pipeline", "-", 1, "ms", values, limits, "one full Pillow decode", note=note)]
+
+
+def storage(ctx: Context) -> list[Result]:
+    """Bytes per stored visit: the visit table with its indexes, and the rollup (for docs/scaling.md)."""
+    from agri.models import Visit
+
+    n = Visit.objects.count()
+    tables = [Visit._meta.db_table, Visit.attendees.through._meta.db_table, "agri_visitevent", "agri_visitrollup"]
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute(
+                "SELECT COALESCE(SUM(pg_total_relation_size(c.oid)), 0) FROM pg_class c "
+                "WHERE c.relname = ANY(%s) AND c.relkind = 'r'",
+                [tables],
+            )
+            size = int(cursor.fetchone()[0])
+        else:
+            cursor.execute("PRAGMA page_count")
+            pages = cursor.fetchone()[0]
+            cursor.execute("PRAGMA page_size")
+            size = pages * cursor.fetchone()[0]  # the whole file: visits are nearly all of it
+    return [Result("storage", ctx.db, ctx.scale, "B", [size / n], note=f"{size / 1e6:,.0f} MB for {n:,} visits")]
+
+
+SCENARIOS = {
+    "list_page": list_page,
+    "pull_sync": pull_sync,
+    "coverage": coverage,
+    "export_geojson": export_geojson,
+    "sync_ingest": sync_ingest,
+    "post_load": post_load,
+    "point_assignment": point_assignment,
+    "photo_pipeline": photo_pipeline,
+    "storage": storage,
+}
+PER_SCALE = ("storage", "list_page", "pull_sync", "coverage", "export_geojson", "sync_ingest")
+PER_DATABASE = ("post_load",)  # at the larger scale only: a single POST does not depend on the table's size
+ONCE = ("point_assignment", "photo_pipeline")  # no database involved

@@ -1,0 +1,263 @@
+"""Read official division boundaries (GeoJSON, zipped Shapefile, GeoPackage) into ``DivisionRow``s.
+
+County natural-resources bureaus deliver CGCS2000 (EPSG:4490) Shapefiles, often with GBK-encoded
+attributes; boundaries copied from Chinese web maps are GCJ-02 (Amap, Tencent, DataV) or BD-09
+(Baidu), which no file declares and PROJ does not know. So:
+
+- the source CRS is the file's own, unless ``crs`` overrides it: any CRS pyproj knows (EPSG:4490,
+  EPSG:4326, a CGCS2000 Gauss-Kruger zone such as EPSG:4547, ...), or ``gcj02``/``bd09``, which are
+  converted with the public formulas in :mod:`geo.crs`. A file without a CRS needs ``crs``;
+- Shapefile attributes are decoded as the ``.cpg`` file says, or as ``encoding`` says. A Shapefile
+  without ``.cpg`` whose names come out as Latin-1 mojibake is refused with a hint, rather than
+  imported garbled.
+
+Everything ends up in WGS-84, as polygons made valid here (``division_upsert_many`` then measures
+and simplifies them). Codes are normalised to 12 digits and checked against the level and parent.
+"""
+
+import codecs
+import re
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyogrio
+import shapely
+from pyogrio.errors import DataLayerError, DataSourceError
+from pyproj import CRS
+from pyproj.exceptions import CRSError
+
+from geo.codes import PARENT_LEVEL, PREFIX_LENGTH, Level, code_errors, full_code
+from geo.crs import bd09_to_wgs84, gcj02_to_wgs84, transform_geometry
+from geo.models import AdminDivision
+from geo.services import DivisionRow
+
+CRS_ALIASES = {"wgs84": "EPSG:4326", "cgcs2000": "EPSG:4490"}
+# Web-map systems: longitude/latitude offset by formula, converted vertex by vertex.
+WEB_MAP_CRS = {"gcj02": gcj02_to_wgs84, "bd09": bd09_to_wgs84}
+CODE_LENGTHS = (2, 4, 6, 9, 12)
+MAX_REPORTED_ERRORS = 10
+_DIGITS = re.compile(r"[0-9]+", re.ASCII)
+# Characters that GBK/UTF-8 Chinese text turns into when a DBF is read as ISO-8859-1.
+_MOJIBAKE = re.compile(r"[\u0080-\u00ff]")
+
+
+class DivisionImportError(ValueError):
+    """The file or the options cannot be imported; the message says why, for the person running it."""
+
+
+@dataclass
+class DivisionFile:
+    """What to read from a boundary file, and how to interpret it."""
+
+    path: str | Path
+    level: str
+    code_field: str = "code"
+    name_field: str = "name"
+    parent_code: str | None = None
+    crs: str | None = None
+    encoding: str | None = None
+    layer: str | None = None
+
+
+def read_division_rows(source: DivisionFile) -> list[DivisionRow]:
+    """The file's features as division rows in WGS-84, one per code (parts sharing a code are merged).
+
+    Raises :class:`DivisionImportError` with every problem found (up to ``MAX_REPORTED_ERRORS`` rows).
+    """
+    if source.level not in Level.values:
+        raise DivisionImportError(f"Unknown level {source.level!r}: use one of {', '.join(Level.values)}.")
+    frame = _read_frame(source)
+    geometries = _to_wgs84(frame, source.crs)
+    codes = [normalise_code(value) for value in frame[source.code_field].tolist()]
+    names = frame[source.name_field].astype("string").str.strip()
+    parents, orphans = _parents(codes, source.level, source.parent_code)
+    errors = []
+    for i, (code, name, geometry) in enumerate(zip(codes, names, geometries, strict=True)):
+        row = f"feature {i + 1}"
+        if code is None:
+            value = frame[source.code_field].iloc[i]
+            errors.append(f"{row}: {source.code_field}={value!r} is not a 2-, 4-, 6-, 9- or 12-digit division code")
+            continue
+        row = f"{row} ({code})"
+        if pd.isna(name) or not name:
+            errors.append(f"{row}: {source.name_field} is empty")
+        if code in orphans:
+            parent_level = PARENT_LEVEL[source.level]
+            errors.append(
+                f"{row}: its parent {parent_level} {orphans[code]} is not in the database: import the "
+                f"{parent_level} level first, or pass --parent-code"
+            )
+            continue
+        parent_code, parent_level = parents[code]
+        errors += [f"{row}: {message}" for message in code_errors(code, source.level, parent_code, parent_level)]
+        if geometry is None or geometry.is_empty:
+            errors.append(f"{row}: has no geometry")
+        elif not isinstance(geometry, shapely.Polygon | shapely.MultiPolygon):
+            errors.append(f"{row}: geometry is a {geometry.geom_type}; a division needs a (multi)polygon")
+    _raise(errors)
+    return _merge_by_code(codes, names, geometries, parents, source.level)
+
+
+def _read_frame(source: DivisionFile) -> pd.DataFrame:
+    path = Path(source.path)
+    if not path.exists():
+        raise DivisionImportError(f"{path}: no such file.")
+    if source.encoding:
+        try:
+            codecs.lookup(source.encoding)
+        except LookupError:
+            raise DivisionImportError(f"Unknown encoding {source.encoding!r} (try GBK or UTF-8).") from None
+    try:
+        layers = [name for name, _ in pyogrio.list_layers(path)]
+        if source.layer is None and len(layers) > 1:
+            raise DivisionImportError(
+                f"{path} has {len(layers)} layers ({', '.join(layers)}): choose one with --layer."
+            )
+        if source.layer is not None and source.layer not in layers:
+            raise DivisionImportError(f"{path} has no layer {source.layer!r}; its layers: {', '.join(layers)}.")
+        info = pyogrio.read_info(path, layer=source.layer, encoding=source.encoding)
+    except (DataSourceError, DataLayerError) as exc:
+        raise DivisionImportError(f"Cannot read {path} as GeoJSON, Shapefile (zipped) or GeoPackage: {exc}") from exc
+    fields = list(info["fields"])
+    missing = [f for f in (source.code_field, source.name_field) if f not in fields]
+    if missing:
+        raise DivisionImportError(
+            f"{path} has no field {' or '.join(repr(m) for m in missing)}; its fields: {', '.join(fields) or 'none'}."
+        )
+    if not info["features"]:
+        raise DivisionImportError(f"{path} has no features.")
+    columns = list(dict.fromkeys([source.code_field, source.name_field]))
+    with warnings.catch_warnings():
+        # GDAL reports recoverable oddities (e.g. non-conformant dates in unused fields) as RuntimeWarnings.
+        warnings.simplefilter("ignore", RuntimeWarning)
+        frame = pyogrio.read_dataframe(path, layer=source.layer, encoding=source.encoding, columns=columns)
+    if info["driver"] == "ESRI Shapefile" and not source.encoding and info["encoding"] == "ISO-8859-1":
+        names = frame[source.name_field].astype("string").fillna("")
+        if names.str.contains(_MOJIBAKE).any():
+            raise DivisionImportError(
+                f"{path}: the names look garbled ({names[names.str.contains(_MOJIBAKE)].iloc[0]!r}) because no .cpg "
+                "file says how the attributes are encoded. Pass --encoding GBK (or the file's encoding)."
+            )
+    return frame
+
+
+def _to_wgs84(frame, crs_option: str | None) -> np.ndarray:
+    """The frame's geometries in WGS-84 (lon, lat), as a numpy array of shapely geometries."""
+    geometries = frame.geometry
+    if crs_option is None:
+        if geometries.crs is None:
+            raise DivisionImportError(
+                "The file does not say which coordinate reference system it uses (a Shapefile without .prj?): "
+                "pass --crs EPSG:4490 (CGCS2000), EPSG:4326, gcj02 or bd09."
+            )
+        declared = geometries.crs
+    else:
+        key = crs_option.strip().lower()
+        if key in WEB_MAP_CRS:
+            values = np.asarray(geometries.values, dtype=object)
+            _check_lon_lat(values, crs_option)
+            return transform_geometry(values, WEB_MAP_CRS[key])
+        try:
+            declared = CRS.from_user_input(CRS_ALIASES.get(key, crs_option.strip()))
+        except CRSError:
+            raise DivisionImportError(
+                f"Unknown CRS {crs_option!r}: use EPSG:4490 (CGCS2000), EPSG:4326, another EPSG code, gcj02 or bd09."
+            ) from None
+    try:
+        projected = geometries.set_crs(declared, allow_override=True).to_crs("EPSG:4326")
+    except CRSError as exc:
+        raise DivisionImportError(f"Cannot reproject from {declared.to_string()} to WGS-84: {exc}") from exc
+    values = np.asarray(projected.values, dtype=object)
+    _check_lon_lat(values, declared.to_string())
+    return values
+
+
+def _check_lon_lat(values: np.ndarray, crs_name: str) -> None:
+    present = values[~shapely.is_missing(values)]
+    if not present.size:
+        return
+    min_x, min_y, max_x, max_y = shapely.total_bounds(present)
+    if not (np.isfinite([min_x, min_y, max_x, max_y]).all() and -180 <= min_x and max_x <= 180 and -90 <= min_y):
+        raise DivisionImportError(
+            f"Coordinates ({min_x:.6g}, {min_y:.6g}) to ({max_x:.6g}, {max_y:.6g}) are not longitude/latitude in "
+            f"{crs_name}: is --crs right?"
+        )
+    if max_y > 90:
+        raise DivisionImportError(f"Latitudes up to {max_y:.6g} in {crs_name}: is --crs right?")
+
+
+def normalise_code(value) -> str | None:
+    """A 12-digit code from a 2/4/6/9/12-digit code as text or number (``500235101`` -> ``500235101000``)."""
+    if value is None or (isinstance(value, float) and not np.isfinite(value)) or value is pd.NA:
+        return None
+    if isinstance(value, float | np.floating):
+        if not float(value).is_integer():
+            return None
+        value = int(value)
+    text = str(value).strip()
+    if not _DIGITS.fullmatch(text) or len(text) not in CODE_LENGTHS:
+        return None
+    return full_code(text)
+
+
+def _parents(codes: list[str | None], level: str, parent_option: str | None) -> tuple[dict, dict]:
+    """``({code: (parent code, parent level)}, {code: missing parent code})``.
+
+    The parent is ``--parent-code`` or the division named by the code's prefix. Counties and above may start a
+    tree: without their parent in the database they are imported at the top. A township or village whose parent
+    is missing is an error, reported per feature.
+    """
+    present = {c for c in codes if c}
+    if level == Level.PROVINCE:
+        if parent_option:
+            raise DivisionImportError("A province has no parent: leave out --parent-code.")
+        return dict.fromkeys(present, (None, None)), {}
+    if parent_option:
+        parent_code = normalise_code(parent_option)
+        parent = AdminDivision.objects.filter(code=parent_code).values("code", "level").first() if parent_code else None
+        if parent is None:
+            raise DivisionImportError(f"--parent-code {parent_option}: no such division in the database.")
+        return dict.fromkeys(present, (parent["code"], parent["level"])), {}
+    parent_level = PARENT_LEVEL[level]
+    wanted = {c: full_code(c[: PREFIX_LENGTH[parent_level]]) for c in present}
+    known = dict(
+        AdminDivision.objects.filter(code__in=set(wanted.values()), level=parent_level).values_list("code", "level")
+    )
+    parents = {c: (p, parent_level) if p in known else (None, None) for c, p in wanted.items()}
+    orphans = (
+        {}
+        if level in (Level.PROVINCE, Level.CITY, Level.COUNTY)
+        else {c: p for c, p in wanted.items() if p not in known}
+    )
+    return parents, orphans
+
+
+def _merge_by_code(codes, names, geometries, parents, level) -> list[DivisionRow]:
+    """One row per code: the parts of a division spread over several features are unioned."""
+    by_code: dict[str, list[int]] = {}
+    for i, code in enumerate(codes):
+        by_code.setdefault(code, []).append(i)
+    errors, rows = [], []
+    for code, indexes in by_code.items():
+        row_names = {names.iloc[i] for i in indexes}
+        if len(row_names) > 1:
+            errors.append(f"features {', '.join(str(i + 1) for i in indexes)} share code {code} but not the name")
+            continue
+        parts = [shapely.make_valid(geometries[i], method="structure", keep_collapsed=False) for i in indexes]
+        geometry = parts[0] if len(parts) == 1 else shapely.union_all(parts)
+        if geometry.is_empty:
+            errors.append(f"feature {indexes[0] + 1} ({code}): the polygon has no area")
+            continue
+        rows.append(DivisionRow(code, row_names.pop(), level, parents[code][0], geometry, synthetic=False))
+    _raise(errors)
+    return rows
+
+
+def _raise(errors: list[str]) -> None:
+    if errors:
+        more = len(errors) - MAX_REPORTED_ERRORS
+        lines = errors[:MAX_REPORTED_ERRORS] + ([f"... and {more} more"] if more > 0 else [])
+        raise DivisionImportError("\n".join(lines))

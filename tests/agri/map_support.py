@@ -1,0 +1,80 @@
+"""Helpers for the export and map tests: the shared world with division polygons, and visits pushed through the API."""
+
+import uuid
+from datetime import timedelta
+
+import shapely
+from django.utils import timezone
+
+from geo.crs import wgs84_to_gcj02
+from geo.services import DivisionRow, division_upsert_many
+
+NOTES = "柑橘溃疡病防治指导：剪除病枝，喷施铜制剂"
+BOX = shapely.box
+VILLAGES = {
+    "500235001001": ("杏家湾社区", "500235001000", BOX(108.69, 30.94, 108.71, 30.96)),
+    "500235001003": ("黄金包社区", "500235001000", BOX(108.71, 30.94, 108.73, 30.96)),
+    "500235002001": ("青龙社区", "500235002000", BOX(108.69, 30.92, 108.73, 30.94)),
+    "500236001001": ("永安社区", "500236001000", BOX(109.40, 31.00, 109.50, 31.10)),
+}
+TOWNSHIPS = {
+    "500235001000": ("双江街道", "500235000000", BOX(108.69, 30.94, 108.73, 30.96)),
+    "500235002000": ("青龙街道", "500235000000", BOX(108.69, 30.92, 108.73, 30.94)),
+    "500236001000": ("永安街道", "500236000000", BOX(109.40, 31.00, 109.50, 31.10)),
+}
+
+
+def map_world(world, synthetic: bool = False):
+    """Give the world's townships and villages polygons (boxes), so that visits get assigned and maps draw."""
+    division_upsert_many(
+        [DivisionRow(code, name, "township", parent, box, synthetic) for code, (name, parent, box) in TOWNSHIPS.items()]
+        + [DivisionRow(code, name, "village", parent, box, synthetic) for code, (name, parent, box) in VILLAGES.items()]
+    )
+    return world
+
+
+def visit_body(world, household, lon, lat, days_ago=1, **overrides) -> dict:
+    start = (timezone.now() - timedelta(days=days_ago, hours=2)).replace(microsecond=0)
+    body = {
+        "id": str(uuid.uuid4()),
+        "kind": "guidance",
+        "industry": "citrus",
+        "household": str(world[household].pk),
+        "started_at": start.isoformat(),
+        "ended_at": (start + timedelta(hours=1)).isoformat(),
+        "lat": lat,
+        "lon": lon,
+        "accuracy_m": 8.5,
+        "source_crs": "wgs84",
+        "notes": NOTES,
+        "participants": 2,
+        "photos_expected": 1,
+    }
+    body.update(overrides)
+    return body
+
+
+def push(client, items):
+    response = client.post("/api/v1/sync/visits/", {"visits": items}, format="json")
+    assert response.status_code == 200, response.content
+    assert {r["status"] for r in response.json()["results"]} == {"created"}
+
+
+def push_visits(world, clients):
+    """Five visits in township 1 (one sent in GCJ-02, two diagnoses) and two in township 2."""
+    gcj_lon, gcj_lat = wgs84_to_gcj02(108.705, 30.955)
+    push(
+        clients["worker"],
+        [
+            visit_body(world, "H1", 108.70, 30.95, days_ago=1),
+            visit_body(world, "H1", 108.701, 30.951, days_ago=2, kind="diagnosis", notes="叶片黄化"),
+            visit_body(world, "H1", 108.702, 30.952, days_ago=3, participants=5),
+            visit_body(world, "H1", gcj_lon, gcj_lat, days_ago=4, source_crs="gcj02", accuracy_m=None),
+            visit_body(world, "H1", 108.703, 30.953, days_ago=20, kind="diagnosis"),
+        ],
+    )
+    push(
+        clients["worker2"],
+        [visit_body(world, "H2", 108.70, 30.93, days_ago=1), visit_body(world, "H2", 108.71, 30.93, days_ago=5)],
+    )
+    return world

@@ -1,0 +1,109 @@
+"""Helpers for the photo tests: a private storage per test, visits made through the API, and test images."""
+
+import io
+import uuid
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.utils import timezone
+from PIL import ExifTags, Image
+
+DATA = Path(__file__).resolve().parents[1] / "data" / "photos"
+SAMPLES = sorted(p.name for p in DATA.iterdir() if p.suffix.lower() in (".jpg", ".heic", ".heif"))
+# Where the world's households are (tests/factories.py), in WGS-84: the visits below are made there.
+HOME_LON, HOME_LAT = 108.7, 30.95
+
+
+def use_private_storage(settings, root: Path) -> Path:
+    """Point STORAGES["photos"] at a fresh directory for one test."""
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "photos": {"BACKEND": "django.core.files.storage.FileSystemStorage", "OPTIONS": {"location": str(root)}},
+    }
+    return root
+
+
+def stored_files(root: Path) -> list[Path]:
+    return sorted(p for p in root.rglob("*") if p.is_file())
+
+
+def sample(name: str) -> bytes:
+    return (DATA / name).read_bytes()
+
+
+def new_visit(client, world, **overrides) -> dict:
+    """A visit pushed by ``client`` (a worker) to household H1, started two hours ago at the household."""
+    started = timezone.now() - timedelta(hours=2)
+    body = {
+        "id": str(uuid.uuid4()),
+        "kind": "diagnosis",
+        "industry": "citrus",
+        "household": str(world["H1"].pk),
+        "started_at": started.isoformat(),
+        "ended_at": (started + timedelta(hours=1)).isoformat(),
+        "lat": HOME_LAT,
+        "lon": HOME_LON,
+        "accuracy_m": 8.0,
+        "source_crs": "wgs84",
+        "notes": "柑橘溃疡病",
+        "photos_expected": 2,
+    }
+    body.update(overrides)
+    response = client.post("/api/v1/visits/", body, format="json")
+    assert response.status_code == 201, response.content
+    return response.json()
+
+
+def upload(client, visit_id: str, data: bytes, *, photo_id: str | None = None, filename="IMG_0001.jpg", **extra):
+    """POST one photo as a phone does: multipart with the client's UUID and the file."""
+    body = {"id": photo_id or str(uuid.uuid4()), "file": SimpleUploadedFile(filename, data, content_type="image/jpeg")}
+    return client.post(f"/api/v1/visits/{visit_id}/photos/", body, format="multipart", **extra)
+
+
+def _dms(value: float) -> tuple[float, float, float]:
+    value = abs(value)
+    degrees = int(value)
+    minutes = int((value - degrees) * 60)
+    seconds = round((value - degrees - minutes / 60) * 3600, 4)
+    return float(degrees), float(minutes), seconds
+
+
+def with_exif(
+    base: bytes,
+    *,
+    lat: float | None = None,
+    lon: float | None = None,
+    taken_at: datetime | None = None,
+    orientation: int | None = None,
+    quality: int = 92,
+) -> bytes:
+    """A JPEG copy of ``base`` with GPS, time (local time plus OffsetTimeOriginal) or orientation written through
+    Pillow's Exif API; the rest of its EXIF is kept."""
+    im = Image.open(io.BytesIO(base))
+    exif = im.getexif()
+    if lat is not None:
+        gps = exif.get_ifd(ExifTags.IFD.GPSInfo)
+        gps.clear()
+        gps[ExifTags.GPS.GPSLatitudeRef] = "N" if lat >= 0 else "S"
+        gps[ExifTags.GPS.GPSLatitude] = _dms(lat)
+        gps[ExifTags.GPS.GPSLongitudeRef] = "E" if lon >= 0 else "W"
+        gps[ExifTags.GPS.GPSLongitude] = _dms(lon)
+        exif[ExifTags.IFD.GPSInfo] = gps
+    if taken_at is not None:
+        sub = exif.get_ifd(ExifTags.IFD.Exif)
+        sub[ExifTags.Base.DateTimeOriginal] = taken_at.strftime("%Y:%m:%d %H:%M:%S")
+        offset = taken_at.strftime("%z")
+        sub[ExifTags.Base.OffsetTimeOriginal] = f"{offset[:3]}:{offset[3:]}"
+        exif[ExifTags.IFD.Exif] = sub
+    if orientation is not None:
+        exif[ExifTags.Base.Orientation] = orientation
+    buf = io.BytesIO()
+    im.save(buf, "JPEG", exif=exif, quality=quality)
+    return buf.getvalue()
+
+
+def image_bytes(fmt: str = "PNG", size=(64, 48), color=(40, 120, 60), **save_args) -> bytes:
+    buf = io.BytesIO()
+    Image.new("RGB", size, color).save(buf, fmt, **save_args)
+    return buf.getvalue()

@@ -1,0 +1,75 @@
+"""The image pipeline on its own: JPEG draft decoding, and EXIF that is damaged anywhere never failing a photo."""
+
+import io
+import random
+import warnings
+from zoneinfo import ZoneInfo
+
+import pytest
+from PIL import ExifTags, Image, JpegImagePlugin
+
+from agri.imaging import ImageRejected, process_photo
+from tests.agri.photo_support import sample
+
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+LIMITS = {"max_pixels": 60_000_000, "display_px": 1600, "thumbnail_px": 320, "default_tz": SHANGHAI}
+
+
+def twelve_megapixels() -> bytes:
+    exif = Image.Exif()
+    exif[ExifTags.Base.Orientation] = 6
+    buf = io.BytesIO()
+    Image.radial_gradient("L").resize((4032, 3024)).convert("RGB").save(buf, "JPEG", quality=90, exif=exif)
+    return buf.getvalue()
+
+
+def test_a_12_megapixel_jpeg_is_decoded_at_half_scale_not_in_full(monkeypatch):
+    """Draft mode (DCT scaling) decodes 4032x3024 at 2016x1512: the smallest scale that still covers 1600 px."""
+    decoded = []
+    load = JpegImagePlugin.JpegImageFile.load
+
+    def spy(self):
+        if self.tile:  # the pixels are still to be decoded (later calls return at once)
+            decoded.append(self.size)
+        return load(self)
+
+    monkeypatch.setattr(JpegImagePlugin.JpegImageFile, "load", spy)
+    result = process_photo(twelve_megapixels(), **LIMITS)
+    assert decoded == [(2016, 1512)]
+    # Orientation 6: upright it is portrait, and so are its derivatives.
+    assert (result.width, result.height) == (3024, 4032)
+    assert Image.open(io.BytesIO(result.display)).size == (1200, 1600)
+    assert Image.open(io.BytesIO(result.thumbnail)).size == (240, 320)
+
+
+def test_small_jpeg_is_not_scaled_up():
+    result = process_photo(sample("pillow_empty_gps_ifd.jpg"), **LIMITS)
+    assert Image.open(io.BytesIO(result.display)).size == (10, 10)
+
+
+@pytest.mark.parametrize("name", ["ianare_jpg_gps_DSCN0010.jpg", "pillow_empty_gps_ifd.jpg"])
+def test_damaged_exif_never_fails_the_photo(name):
+    """Random bytes overwritten inside the EXIF block (its segment length kept, so the JPEG stays whole): the photo
+    is always accepted, with whatever still parses."""
+    data = sample(name)
+    start = data.index(b"Exif\x00\x00")
+    end = start - 2 + int.from_bytes(data[start - 2 : start], "big")
+    rng = random.Random(4)
+    outcomes = set()
+    for _ in range(40):
+        damaged = bytearray(data)
+        for _ in range(rng.choice([1, 4, 16, 64])):
+            damaged[rng.randrange(start + 14, end)] = rng.randrange(256)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # Pillow's "corrupt EXIF" notices
+            result = process_photo(bytes(damaged), **LIMITS)
+        assert result.exif.present
+        assert set(result.exif.invalid) <= {"exif", "Exif", "GPSInfo", "time", "gps", "camera", "orientation"}
+        outcomes.add(bool(result.exif.invalid))
+    assert outcomes == {True, False}  # some damage was noticed and flagged, some was harmless
+
+
+def test_rejections_carry_status_and_code():
+    with pytest.raises(ImageRejected) as info:
+        process_photo(b"GIF89a" + bytes(100), **LIMITS)
+    assert (info.value.status_code, info.value.get_codes()) == (415, "unsupported_format")

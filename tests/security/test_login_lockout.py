@@ -1,0 +1,159 @@
+"""Failed-login lockout: per account and per client IP, shared by the API, the admin and session logins."""
+
+from datetime import timedelta
+
+import time_machine
+from django.test import Client, override_settings
+from django.utils import timezone
+from rest_framework.test import APIClient
+
+from agri.models import DeviceToken, Role
+from tests import factories as f
+from tests.factories import PASSWORD
+
+LOGIN = "/api/v1/auth/login/"
+VILLAGE_NAT = "203.0.113.7"
+ELSEWHERE = "198.51.100.20"
+
+
+def attempt(username, password, ip=VILLAGE_NAT, lang="en", **extra):
+    return APIClient().post(
+        LOGIN, {"username": username, "password": password}, REMOTE_ADDR=ip, HTTP_ACCEPT_LANGUAGE=lang, **extra
+    )
+
+
+def fail(username, times, ip=VILLAGE_NAT, **extra):
+    for n in range(times):
+        response = attempt(username, f"wrong-{n}", ip=ip, **extra)
+        assert response.status_code == 400, (n, response.json())
+        assert response.json()["code"] == "invalid_credentials"
+
+
+def assert_locked(response):
+    assert response.status_code == 429, response.content
+    body = response.json()
+    assert body["code"] == "login_locked"
+    assert body["message"].startswith("Too many failed logins for this account or from this network.")
+    assert body["fields"] == {}
+    assert 0 < int(response["Retry-After"]) <= 15 * 60
+
+
+def test_eleventh_attempt_is_refused_even_with_the_right_password(world):
+    fail("worker", 10)
+    response = attempt("worker", PASSWORD)
+    assert_locked(response)
+    zh = attempt("worker", PASSWORD, lang="zh-hans")
+    assert zh.status_code == 429
+    assert zh.json()["code"] == "login_locked"
+    assert zh.json()["message"].startswith("该账号或该网络登录失败次数过多")
+    assert not DeviceToken.objects.filter(user=world.users["worker"]).exists()
+
+
+def test_the_account_lock_follows_the_account_to_another_ip(world):
+    fail("worker", 10, ip=VILLAGE_NAT)
+    assert_locked(attempt("worker", PASSWORD, ip=ELSEWHERE))
+
+
+def test_another_user_behind_the_same_village_nat_still_logs_in(world):
+    fail("worker", 10)
+    assert_locked(attempt("worker", PASSWORD))
+    response = attempt("worker2", PASSWORD)
+    assert response.status_code == 200, response.content
+    assert response.json()["user"]["username"] == "worker2"
+
+
+def test_a_village_of_users_who_mistype_does_not_lock_each_other_out(world):
+    """Ten users behind one NAT, nine typos each (90 failures from one IP): every one still logs in."""
+    users = [f.UserFactory(username=f"village-{n}", role=Role.WORKER) for n in range(10)]
+    for user in users:
+        fail(user.username, 9)
+    for user in users:
+        response = attempt(user.username, PASSWORD)
+        assert response.status_code == 200, (user.username, response.content)
+
+
+def test_lock_lasts_the_window_then_logins_work_again(world):
+    start = timezone.now()
+    with time_machine.travel(start, tick=False) as clock:
+        fail("worker", 10)
+        clock.move_to(start + timedelta(minutes=14, seconds=59))
+        assert_locked(attempt("worker", PASSWORD))
+        clock.move_to(start + timedelta(minutes=15, seconds=1))
+        response = attempt("worker", PASSWORD)
+        assert response.status_code == 200, response.content
+        assert response.json()["user"]["username"] == "worker"
+
+
+@override_settings(LOGIN_LOCKOUT={"account_failures": 3, "ip_failures": 1000, "window_seconds": 60})
+def test_window_is_configurable(world):
+    start = timezone.now()
+    with time_machine.travel(start, tick=False) as clock:
+        fail("worker", 3)
+        assert_locked(attempt("worker", PASSWORD))
+        clock.move_to(start + timedelta(seconds=61))
+        assert attempt("worker", PASSWORD).status_code == 200
+
+
+def test_successful_login_resets_the_account_counter(world):
+    fail("worker", 9)
+    assert attempt("worker", PASSWORD).status_code == 200
+    fail("worker", 9)
+    response = attempt("worker", PASSWORD)
+    assert response.status_code == 200, response.content
+
+
+def test_unknown_username_locks_the_same_way(world):
+    """No way to tell existing accounts from others by how they lock."""
+    fail("nobody-here", 10)
+    assert_locked(attempt("nobody-here", "anything"))
+
+
+@override_settings(LOGIN_LOCKOUT={"account_failures": 10, "ip_failures": 5, "window_seconds": 900})
+def test_ip_spraying_many_accounts_locks_the_ip_not_the_accounts(world):
+    for name in ("a", "b", "c", "d", "e"):
+        fail(f"sprayed-{name}", 1, ip=VILLAGE_NAT)
+    assert_locked(attempt("worker", PASSWORD, ip=VILLAGE_NAT))
+    response = attempt("worker", PASSWORD, ip=ELSEWHERE)
+    assert response.status_code == 200, response.content
+
+
+@override_settings(LOGIN_LOCKOUT={"account_failures": 10, "ip_failures": 5, "window_seconds": 900})
+def test_forged_x_forwarded_for_does_not_evade_the_ip_lock(world):
+    for n in range(5):
+        fail(f"sprayed-{n}", 1, ip=VILLAGE_NAT, HTTP_X_FORWARDED_FOR=f"192.0.2.{n}")
+    assert_locked(attempt("worker", PASSWORD, ip=VILLAGE_NAT, HTTP_X_FORWARDED_FOR="192.0.2.99"))
+
+
+def test_behind_a_declared_proxy_the_forwarded_client_address_counts(world, settings):
+    settings.LOGIN_LOCKOUT = {"account_failures": 10, "ip_failures": 5, "window_seconds": 900}
+    settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "NUM_PROXIES": 1}
+    proxy = "10.0.0.2"
+    for n in range(5):
+        fail(f"sprayed-{n}", 1, ip=proxy, HTTP_X_FORWARDED_FOR=f"192.0.2.1, {VILLAGE_NAT}")
+    assert_locked(attempt("worker", PASSWORD, ip=proxy, HTTP_X_FORWARDED_FOR=VILLAGE_NAT))
+    response = attempt("worker", PASSWORD, ip=proxy, HTTP_X_FORWARDED_FOR=ELSEWHERE)
+    assert response.status_code == 200, response.content
+
+
+def _admin_login(username, password):
+    client = Client(REMOTE_ADDR=ELSEWHERE)
+    response = client.post("/admin/login/?next=/admin/", {"username": username, "password": password})
+    return client, response
+
+
+def test_admin_login_is_refused_while_the_account_is_locked(world):
+    f.UserFactory(username="boss", role=Role.BUREAU_ADMIN, is_staff=True, is_superuser=True)
+    client, response = _admin_login("boss", PASSWORD)
+    assert response.status_code == 302 and client.session.get("_auth_user_id")
+    fail("boss", 10)
+    client, response = _admin_login("boss", PASSWORD)
+    assert response.status_code == 200  # the form again, with its error
+    assert "_auth_user_id" not in client.session
+
+
+def test_admin_login_failures_count_towards_the_api_lock(world):
+    f.UserFactory(username="boss", role=Role.BUREAU_ADMIN, is_staff=True, is_superuser=True)
+    for n in range(10):
+        _client, response = _admin_login("boss", f"wrong-{n}")
+        assert response.status_code == 200
+    assert_locked(attempt("boss", PASSWORD))
