@@ -41,7 +41,7 @@ def fmt(value: float | None, unit: str) -> str:
     if unit == "s":
         return f"{value:.2f} s" if value < 10 else f"{value:.1f} s"
     if unit == "MB":
-        return f"{value:.1f} MB"
+        return f"{value if value > 0 else 0.0:.1f} MB"  # RSS can end a hair below where it started
     if unit == "B":
         return f"{value:,.0f} B"
     if unit == "x":
