@@ -57,6 +57,20 @@ def from_hex(cell: str) -> int:
     return int(cell, 16)
 
 
+def snap_to_cells(lat, lon, resolution: int) -> tuple[np.ndarray, np.ndarray]:
+    """The centre ``(lat, lon)`` of the cell at ``resolution`` holding each point; NaN where a point has none.
+
+    What a coarse reader sees instead of an exact position: every point of one cell becomes the same point.
+    """
+    found = cells(lat, lon, resolution)
+    out_lat = np.full(found.shape, np.nan)
+    out_lon = np.full(found.shape, np.nan)
+    for i, cell in enumerate(found.tolist()):
+        if cell != NO_CELL:
+            out_lat[i], out_lon[i] = h3i.cell_to_latlng(cell)
+    return out_lat, out_lon
+
+
 def cell_boundary_geojson(cell: int) -> dict:
     """The cell's hexagon (or pentagon) as a GeoJSON Polygon in WGS-84, ``(lon, lat)``, closed ring."""
     ring = [[lng, lat] for lat, lng in h3i.cell_to_boundary(int(cell))]

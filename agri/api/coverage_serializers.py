@@ -70,7 +70,14 @@ class BboxField(serializers.CharField):
 
 
 class HexagonQuerySerializer(CoverageFilterSerializer):
-    resolution = serializers.ChoiceField(choices=list(H3_RESOLUTIONS), default=7, help_text=_("H3 resolution."))
+    resolution = serializers.ChoiceField(
+        choices=list(H3_RESOLUTIONS),
+        default=7,
+        help_text=_(
+            "H3 resolution. Bureau viewers get no finer than the configured grid (7 by default): a finer request is "
+            "answered at that resolution, which each feature's `resolution` gives."
+        ),
+    )
     bbox = BboxField(required=False, help_text=_("minLon,minLat,maxLon,maxLat (WGS-84)."))
 
 
@@ -176,6 +183,13 @@ class CoverageGapsSerializer(serializers.Serializer):
     days = serializers.IntegerField()
     since = serializers.DateField()
     until = serializers.DateField()
+    location_grid = serializers.IntegerField(
+        allow_null=True,
+        help_text=_(
+            "Null: household positions are exact. A number: they are the centres of H3 cells of this resolution "
+            "(bureau viewers; the distances are taken from those centres)."
+        ),
+    )
     households = GapHouseholdSerializer(many=True)
     villages = GapVillageSerializer(many=True)
 
@@ -201,6 +215,13 @@ class ServiceAreaHouseholdSerializer(serializers.Serializer):
 class ServiceAreaSerializer(serializers.Serializer):
     station = ServiceAreaStationSerializer()
     radius_km = serializers.FloatField()
+    location_grid = serializers.IntegerField(
+        allow_null=True,
+        help_text=_(
+            "Null: household positions are exact. A number: they are the centres of H3 cells of this resolution "
+            "(bureau viewers; the distances are taken from those centres)."
+        ),
+    )
     days = serializers.IntegerField()
     since = serializers.DateField()
     until = serializers.DateField()

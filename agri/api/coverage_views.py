@@ -177,7 +177,8 @@ class HexagonCoverageView(CoverageAPIView):
         description=(
             "Counts per H3 cell at resolution 5, 7 or 9, from the cells stored on each visit when it was written; "
             "works where no township boundaries exist. `bbox` keeps the visits inside minLon,minLat,maxLon,maxLat "
-            "(WGS-84). Visits are those the caller may see."
+            "(WGS-84). Visits are those the caller may see. Bureau viewers get cells no finer than "
+            "`COVERAGE_VIEWER_H3_RESOLUTION` (7 by default): a finer request is answered at that resolution."
         ),
         parameters=[cs.HexagonQuerySerializer],
         responses={200: cs.HexagonCoverageSerializer, 400: OpenApiResponse(description="invalid parameter")},
@@ -201,7 +202,8 @@ class CoverageGapsView(CoverageAPIView):
         description=(
             "Model households with no visit in the last `days` days (default 90, today included), and villages "
             "where no visit took place in that period. `?format=geojson` returns one FeatureCollection: households "
-            "as points, villages as their simplified boundaries (`properties.kind` tells them apart)."
+            "as points, villages as their simplified boundaries (`properties.kind` tells them apart). For bureau "
+            "viewers a household stands at the centre of its H3 cell (`location_grid` gives the resolution)."
         ),
         parameters=[cs.GapQuerySerializer, format_parameter("json", "geojson")],
         responses={
@@ -230,7 +232,9 @@ class StationServiceAreaMixin:
         summary="Households within a radius of a station, and how many were visited",
         description=(
             "Model households (those the caller may see) within `radius_km` of the station (default 5 km, at most "
-            "100), nearest first, each with whether it had a visit in the last `days` days (default 90)."
+            "100), nearest first, each with whether it had a visit in the last `days` days (default 90). For bureau "
+            "viewers a household stands at the centre of its H3 cell and its distance is measured from there "
+            "(`location_grid` gives the resolution)."
         ),
         parameters=[cs.ServiceAreaQuerySerializer],
         responses={200: cs.ServiceAreaSerializer, 400: OpenApiResponse(description="invalid parameter")},

@@ -23,6 +23,7 @@ from datetime import date, timedelta
 
 import numpy as np
 import shapely
+from django.conf import settings
 from django.core.exceptions import PermissionDenied
 from django.db.models import Count, Exists, F, Max, OuterRef, Q, QuerySet, Subquery, Sum
 from django.db.models.functions import ACos, Cos, Least, Radians, Sin
@@ -31,10 +32,11 @@ from django.utils.translation import gettext_lazy as _
 
 from agri.models import ExtensionWorker, Industry, ModelHousehold, Role, Station, Visit, VisitRollup
 from agri.models.rollups import NO_ID
+from agri.services.visits import haversine_m
 from geo.codes import Level
 from geo.crs import from_wgs84
 from geo.geometry import from_geojson, to_geojson
-from geo.h3cells import cell_boundary_geojson, to_hex
+from geo.h3cells import H3_RESOLUTIONS, cell_boundary_geojson, snap_to_cells, to_hex
 from geo.models import AdminDivision
 
 EARTH_RADIUS_KM = 6371.0088
@@ -79,6 +81,28 @@ def coverage_slice(user) -> CoverageSlice:
     if actor is None:
         raise NoCoverageSlice()
     return CoverageSlice(user.jurisdiction, actor, actor, households)
+
+
+def location_grid(user) -> int | None:
+    """The H3 resolution that bounds the positions ``user`` may see in coverage outputs, or None for exact ones.
+
+    Bureau viewers read the county's picture, not where each family lives: their household positions are cell
+    centres and their hexagons no finer than ``COVERAGE_VIEWER_H3_RESOLUTION``. Bureau admins, and the experts,
+    workers and commissioners who visit the households, see exact positions.
+    """
+    if user.is_superuser or user.role != Role.BUREAU_VIEWER:
+        return None
+    return settings.COVERAGE_VIEWER_H3_RESOLUTION
+
+
+def coarsen_points(rows: list[dict], resolution: int | None) -> list[dict]:
+    """Move each row's WGS-84 ``lat``/``lon`` (in place) to the centre of its H3 cell at ``resolution``."""
+    if resolution is None or not rows:
+        return rows
+    lat, lon = snap_to_cells([r["lat"] for r in rows], [r["lon"] for r in rows], resolution)
+    for row, y, x in zip(rows, lat.tolist(), lon.tolist(), strict=True):
+        row["lat"], row["lon"] = y, x
+    return rows
 
 
 def _period(date_from: date | None, date_to: date | None, field: str = "day") -> Q:
@@ -226,6 +250,9 @@ def coverage_hexagons(
     last_visit, geometry (the cell's polygon in ``crs``).
     """
     coverage_slice(user)  # same rule as the other coverage reads
+    grid = location_grid(user)
+    if grid is not None and resolution > grid:
+        resolution = max([r for r in H3_RESOLUTIONS if r <= grid], default=min(H3_RESOLUTIONS))
     field = f"h3_r{resolution}"
     visits = Visit.objects.visible_to(user).alive().filter(_period(date_from, date_to, "visit_date"))
     if industry:
@@ -310,7 +337,8 @@ def coverage_gaps(*, user, days: int = 90, today: date | None = None, crs: str =
         .order_by("code")
         .values("code", "name", "parent_id", "rep_lat", "rep_lon", "last_visit", "households", "boundary_display")
     )
-    transform_points(households, crs)
+    grid = location_grid(user)
+    transform_points(coarsen_points(households, grid), crs)
     geometries = transform_geojson([v.pop("boundary_display") for v in villages], crs)
     points = [v for v in villages if v["rep_lat"] is not None]
     transform_points(points, crs, lon="rep_lon", lat="rep_lat")
@@ -318,6 +346,7 @@ def coverage_gaps(*, user, days: int = 90, today: date | None = None, crs: str =
         "days": days,
         "since": since,
         "until": until,
+        "location_grid": grid,
         "households": [
             {
                 "id": str(h["id"]),
@@ -388,11 +417,18 @@ def station_service_area(
         .order_by("distance_km", "pk")
         .values("id", "head_name", "village_id", "lat", "lon", "distance_km", "visited", "last_visit")
     )
+    grid = location_grid(user)
+    if grid is not None:
+        # The distance to a known station would give the position back: it is taken from the cell centre too.
+        coarsen_points(items, grid)
+        for h in items:
+            h["distance_km"] = float(haversine_m(station.lon, station.lat, h["lon"], h["lat"])) / 1000
     transform_points(items, crs)
     station_point = transform_points([{"lat": station.lat, "lon": station.lon}], crs)[0]
     return {
         "station": {"id": station.pk, "name": station.name, **station_point},
         "radius_km": radius_km,
+        "location_grid": grid,
         "days": days,
         "since": since,
         "until": until,

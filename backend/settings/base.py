@@ -264,8 +264,15 @@ VISIT_CHECKS = {
     "clock_skew_minutes": env.int("VISIT_CLOCK_SKEW_MINUTES", default=10),
     "max_age_days": env.int("VISIT_MAX_AGE_DAYS", default=30),
 }
+# A sync batch is committed this many new visits at a time: when the database fails part-way, the chunks already
+# committed stay stored and the rest are reported "failed" (retry later), never lost.
+VISIT_SYNC_CHUNK_SIZE = env.int("VISIT_SYNC_CHUNK_SIZE", default=100)
 # How often each process checks whether divisions changed (and its point-assignment index must be rebuilt).
 DIVISION_INDEX_CHECK_SECONDS = env.float("DIVISION_INDEX_CHECK_SECONDS", default=5.0)
+
+# Personal data: bureau viewers see coverage positions no finer than this H3 resolution (7: cells of ~5 km²).
+# Households in coverage outputs stand at their cell's centre for them, and hexagons stop at this resolution.
+COVERAGE_VIEWER_H3_RESOLUTION = env.int("COVERAGE_VIEWER_H3_RESOLUTION", default=7)
 
 # Visit photos: upload limits, derivative sizes, and the evidence checks (these flag, never reject).
 PHOTOS = {

@@ -9,6 +9,7 @@ import uuid
 from collections import Counter, defaultdict
 from datetime import timedelta
 
+import h3
 import pytest
 from django.conf import settings
 from django.core.management import call_command
@@ -460,3 +461,45 @@ def test_a_household_visited_from_across_the_border_counts_as_visited_where_it_i
     assert township["500235001001"]["coverage"] == 1.0
     county = props(clients["admin"], level="village")
     assert county["500235002001"]["visits"] == 1 and county["500235002001"]["households_visited"] == 0
+
+
+def test_viewers_see_households_at_their_grid_cell_centre_and_no_finer_hexagons(visited_world, clients, settings):
+    w = visited_world
+    settings.COVERAGE_VIEWER_H3_RESOLUTION = 7
+    exact = clients["admin"].get("/api/v1/coverage/gaps/", {"days": 3}).json()
+    coarse = clients["viewer"].get("/api/v1/coverage/gaps/", {"days": 3}).json()
+    assert (exact["location_grid"], coarse["location_grid"]) == (None, 7)
+    assert [h["id"] for h in coarse["households"]] == [h["id"] for h in exact["households"]]
+    stored = {str(h.pk): h for h in ModelHousehold.objects.all()}
+    for shown, precise in zip(coarse["households"], exact["households"], strict=True):
+        household = stored[shown["id"]]
+        assert (precise["lat"], precise["lon"]) == pytest.approx((household.lat, household.lon), abs=1e-7)
+        cell = h3.latlng_to_cell(household.lat, household.lon, 7)
+        assert (shown["lat"], shown["lon"]) == pytest.approx(h3.cell_to_latlng(cell), abs=1e-7)
+        assert (shown["lat"], shown["lon"]) != pytest.approx((household.lat, household.lon), abs=1e-5)
+    geo = clients["viewer"].get("/api/v1/coverage/gaps/", {"days": 3, "format": "geojson"}).json()
+    points = {
+        ft["id"]: ft["geometry"]["coordinates"] for ft in geo["features"] if ft["properties"]["kind"] == "household"
+    }
+    assert points == {h["id"]: [h["lon"], h["lat"]] for h in coarse["households"]}
+
+    station = w["S1"]
+    area = clients["viewer"].get(f"/api/v1/stations/{station.pk}/service-area/", {"radius_km": 5}).json()
+    full = clients["admin"].get(f"/api/v1/stations/{station.pk}/service-area/", {"radius_km": 5}).json()
+    assert (area["location_grid"], full["location_grid"]) == (7, None)
+    assert [h["id"] for h in area["items"]] == [h["id"] for h in full["items"]]
+    for shown in area["items"]:
+        household = stored[shown["id"]]
+        centre = h3.cell_to_latlng(h3.latlng_to_cell(household.lat, household.lon, 7))
+        assert (shown["lat"], shown["lon"]) == pytest.approx(centre, abs=1e-7)
+        assert shown["distance_km"] == pytest.approx(
+            h3.great_circle_distance((station.lat, station.lon), centre, unit="km"), abs=0.002
+        )
+
+    fine = clients["viewer"].get("/api/v1/coverage/hexagons/", {"resolution": 9}).json()
+    assert fine["features"] and {ft["properties"]["resolution"] for ft in fine["features"]} == {7}
+    assert {ft["id"] for ft in fine["features"]} == {to_hex(v.h3_r7) for v in Visit.objects.all()}
+    admin_fine = clients["admin"].get("/api/v1/coverage/hexagons/", {"resolution": 9}).json()
+    assert {ft["id"] for ft in admin_fine["features"]} == {to_hex(v.h3_r9) for v in Visit.objects.all()}
+    settings.COVERAGE_VIEWER_H3_RESOLUTION = 9
+    assert clients["viewer"].get("/api/v1/coverage/gaps/", {"days": 3}).json()["location_grid"] == 9
