@@ -302,3 +302,5 @@ LOGIN_URL = "/accounts/login/"
 LOGIN_REDIRECT_URL = "/map/"
 # GIS exports write GeoPackage/Shapefile this many rows at a time, so memory stays bounded.
 EXPORT_CHUNK_ROWS = env.int("EXPORT_CHUNK_ROWS", default=5000)
+# Where `manage.py backup` writes its archive when given no path.
+BACKUP_DIR = env.path("BACKUP_DIR", default=BASE_DIR / "backups")

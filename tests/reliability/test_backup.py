@@ -1,0 +1,289 @@
+"""The backup drill: data made through the API (visits, real photos, an audited reveal), ``manage.py backup``, an
+empty installation, ``manage.py restore``, then every model's row count and every photo file's SHA-256 compared with
+what they were. And the refusals: a target with data, a tampered file, an archive of newer migrations."""
+
+import copy
+import gzip
+import hashlib
+import io
+import json
+import tarfile
+import uuid
+from io import StringIO
+
+import pytest
+from django.apps import apps
+from django.core.management import call_command
+from django.core.management.base import CommandError
+from django.db import connections
+from django.db.migrations.loader import MigrationLoader
+from django.db.utils import load_backend
+
+from agri.management.commands import backup as backup_command
+from agri.models import Photo, Visit
+from tests.agri.photo_support import new_visit, sample, stored_files, upload, use_private_storage
+
+# Transactions are committed: pg_dump and pg_restore are other processes, and they only see committed rows.
+pytestmark = pytest.mark.django_db(transaction=True)
+
+NIKON = "ianare_jpg_gps_DSCN0010.jpg"
+MODELS = [m for m in apps.get_models(include_auto_created=True) if not m._meta.proxy]
+
+
+def run(command: str, *args) -> str:
+    out = StringIO()
+    call_command(command, *args, stdout=out)
+    return out.getvalue()
+
+
+def row_counts(using: str = "default") -> dict[str, int]:
+    return {m._meta.label: m._base_manager.using(using).count() for m in MODELS}
+
+
+def file_hashes(root) -> dict[str, str]:
+    return {p.relative_to(root).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest() for p in stored_files(root)}
+
+
+def photo_names(using: str = "default") -> set[str]:
+    names = set()
+    for row in Photo._base_manager.using(using).values_list("original", "display", "thumbnail"):
+        names.update(row)
+    return names
+
+
+def read_manifest(archive) -> dict:
+    with tarfile.open(archive) as tar:
+        return json.load(tar.extractfile("manifest.json"))
+
+
+def rewrite(archive, out, change) -> None:
+    """Copy ``archive`` to ``out`` with ``change(name, data)`` applied to every member's bytes."""
+    with tarfile.open(archive) as src, tarfile.open(out, "w") as dst:
+        for member in src.getmembers():
+            data = change(member.name, src.extractfile(member).read())
+            member.size = len(data)
+            dst.addfile(member, io.BytesIO(data))
+
+
+def build(world, clients, samples: list[str]) -> list[dict]:
+    """Visits pushed one by one and in a sync batch, photos uploaded on them, a farmer's numbers revealed."""
+    worker = clients["worker"]
+    first = new_visit(worker, world)
+    second = new_visit(worker, world, kind="guidance", notes="春季修剪")
+    batch = {"visits": [{**first, "id": str(uuid.uuid4()), "notes": "批量同步"}]}
+    response = worker.post("/api/v1/sync/visits/", batch, format="json")
+    assert response.status_code == 200, response.content
+    assert [item["status"] for item in response.json()["results"]] == ["created"]
+    photos = []
+    for i, name in enumerate(samples):
+        response = upload(worker, (first if i % 2 == 0 else second)["id"], sample(name), filename=name)
+        assert response.status_code == 201, response.content
+        photos.append({**response.json(), "sample": name})
+    response = clients["admin"].post(f"/api/v1/farmers/{world['F1'].pk}/reveal/", {"reason": "核实补贴发放对象"})
+    assert response.status_code == 200, response.content
+    return photos
+
+
+@pytest.fixture
+def store(settings, tmp_path):
+    return use_private_storage(settings, tmp_path / "photos")
+
+
+@pytest.fixture
+def fresh_database(tmp_path):
+    """A second database alias on a new, never-migrated database: a second SQLite file, or on PostgreSQL a
+    database created for the test (and dropped after it)."""
+    default = connections["default"]
+    alias = "restore_target"
+    settings_dict = copy.deepcopy(default.settings_dict)
+    postgres = default.vendor == "postgresql"
+    if postgres:
+        settings_dict["NAME"] = f"{default.settings_dict['NAME']}_restored"
+        with default.cursor() as cursor:
+            cursor.execute(f'DROP DATABASE IF EXISTS "{settings_dict["NAME"]}"')
+            cursor.execute(f'CREATE DATABASE "{settings_dict["NAME"]}"')
+    else:
+        settings_dict["NAME"] = str(tmp_path / "restored.sqlite3")
+    # Registered on this thread only, like a connection made at run time: Django's test case lets the test use it
+    # (it allows only "default" among the configured aliases) and flushes nothing there afterwards.
+    connections[alias] = load_backend(settings_dict["ENGINE"]).DatabaseWrapper(settings_dict, alias)
+    yield alias
+    connections[alias].close()
+    del connections[alias]
+    if postgres:
+        with default.cursor() as cursor:
+            cursor.execute(f'DROP DATABASE IF EXISTS "{settings_dict["NAME"]}" WITH (FORCE)')
+
+
+def test_drill_restores_every_row_and_photo_into_a_fresh_installation(
+    world, clients, store, settings, tmp_path, fresh_database
+):
+    photos = build(world, clients, [NIKON, "ianare_heic_mobile_iphone_13_pro_max.HEIC", "ianare_jpg_gps_DSCN0012.jpg"])
+    counts = row_counts()
+    assert counts["agri.Photo"] == 3 and counts["agri.Visit"] == 3 and counts["agri.PersonalDataAccess"] == 1
+    files = file_hashes(store)
+    assert set(files) == photo_names() and len(files) == 9
+    visits = list(Visit._base_manager.values().order_by("pk"))
+    photo_rows = list(Photo._base_manager.values().order_by("pk"))
+    # A file no row refers to (an upload that crashed before its commit) is not part of the installation.
+    (store / "zz").mkdir()
+    (store / "zz" / "orphan-original.jpg").write_bytes(b"left by a crash")
+
+    archive = tmp_path / "nongji.tar"
+    out = run("backup", str(archive), "--quiet")
+    manifest = read_manifest(archive)
+    assert f"{sum(manifest['row_counts'].values())} rows" in out and "9 photo files" in out and str(archive) in out
+    assert archive.stat().st_mode & 0o777 == 0o600
+    assert list(tmp_path.glob(".nongji.tar.*")) == []  # no temporary file left beside it
+    assert manifest["format"] == "nongji-backup" and manifest["format_version"] == 1
+    assert manifest["database_vendor"] == connections["default"].vendor
+    # The test database is migrated to the code's latest migration of every app.
+    assert manifest["migrations"] == dict(MigrationLoader(None).graph.leaf_nodes())
+    model_tables = {m._meta.label: m._meta.db_table for m in MODELS}
+    assert {label: manifest["row_counts"][table] for label, table in model_tables.items()} == counts
+    assert {name: e["sha256"] for name, e in manifest["files"].items() if name.startswith("photos/")} == {
+        f"photos/{name}": sha for name, sha in files.items()
+    }
+
+    restored_root = use_private_storage(settings, tmp_path / "restored-photos")
+    out = run("restore", str(archive), "--database", fresh_database, "--quiet")
+    assert f"{sum(manifest['row_counts'].values())} rows" in out and "9 photo files" in out
+    assert row_counts(fresh_database) == counts
+    assert file_hashes(restored_root) == files
+    assert list(Visit._base_manager.using(fresh_database).values().order_by("pk")) == visits
+    assert list(Photo._base_manager.using(fresh_database).values().order_by("pk")) == photo_rows
+    for photo in photos:
+        row = Photo._base_manager.using(fresh_database).get(pk=photo["id"])
+        assert row.sha256 == hashlib.sha256(sample(photo["sample"])).hexdigest()
+        assert (restored_root / row.original.name).read_bytes() == sample(photo["sample"])
+
+
+def test_restore_after_a_wipe_serves_the_same_photos_through_the_api(world, clients, store, settings, tmp_path):
+    photos = build(world, clients, [NIKON])
+    counts = row_counts()
+    files = file_hashes(store)
+    settings.BACKUP_DIR = tmp_path / "backups"
+    run("backup", "--gzip", "--quiet")
+    [archive] = list((tmp_path / "backups").iterdir())
+    assert archive.name.startswith("nongji-") and archive.name.endswith(".tar.gz")
+    assert gzip.decompress(archive.read_bytes())[:512].startswith(b"database/db.")
+
+    call_command("flush", interactive=False)  # an installation that was migrated and never used
+    assert row_counts()["agri.User"] == 0 and row_counts()["agri.Photo"] == 0
+    restored_root = use_private_storage(settings, tmp_path / "restored-photos")
+    run("restore", str(archive), "--quiet")
+    assert row_counts() == counts
+    assert file_hashes(restored_root) == files
+    # The phone's token came back with the accounts: it fetches its photo from the restored store.
+    response = clients["worker"].get(f"/api/v1/photos/{photos[0]['id']}/original/")
+    assert response.status_code == 200
+    assert b"".join(response.streaming_content) == sample(NIKON)
+
+
+def test_restore_refuses_a_database_with_data_and_force_replaces_it(world, clients, store, tmp_path):
+    build(world, clients, [NIKON])
+    counts = row_counts()
+    archive = tmp_path / "nongji.tar"
+    run("backup", str(archive), "--quiet")
+    later = new_visit(clients["worker"], world, notes="备份之后")
+    changed = row_counts()
+    assert changed["agri.Visit"] == counts["agri.Visit"] + 1
+
+    with pytest.raises(CommandError, match="already has data") as refused:
+        run("restore", str(archive), "--quiet")
+    data_rows = sum(n for label, n in changed.items() if label not in ("contenttypes.ContentType", "auth.Permission"))
+    assert f"already has data: {data_rows} rows" in str(refused.value) and "--force" in str(refused.value)
+    assert row_counts() == changed
+
+    run("restore", str(archive), "--force", "--quiet")
+    assert row_counts() == counts
+    assert not Visit._base_manager.filter(pk=later["id"]).exists()
+
+
+def test_restore_refuses_a_tampered_photo_and_writes_nothing(world, clients, store, settings, tmp_path):
+    [photo] = build(world, clients, [NIKON])
+    archive = tmp_path / "nongji.tar"
+    run("backup", str(archive), "--quiet")
+    target = "photos/" + Photo.objects.get(pk=photo["id"]).original.name
+
+    def flip_a_byte(name, data):
+        return data[:1000] + bytes([data[1000] ^ 1]) + data[1001:] if name == target else data
+
+    tampered = tmp_path / "tampered.tar"
+    rewrite(archive, tampered, flip_a_byte)
+    call_command("flush", interactive=False)
+    empty = row_counts()
+    restored_root = use_private_storage(settings, tmp_path / "restored-photos")
+
+    with pytest.raises(CommandError, match="SHA-256") as refused:
+        run("restore", str(tampered), "--quiet")
+    assert target in str(refused.value) and "nothing was restored" in str(refused.value)
+    assert row_counts() == empty
+    assert not restored_root.exists() or stored_files(restored_root) == []
+
+
+def test_restore_refuses_an_archive_of_newer_migrations(world, clients, store, settings, tmp_path):
+    build(world, clients, [NIKON])
+    archive = tmp_path / "nongji.tar"
+    run("backup", str(archive), "--quiet")
+
+    def from_the_future(name, data):
+        if name != "manifest.json":
+            return data
+        manifest = json.loads(data)
+        manifest["migrations"]["agri"] = "0099_from_newer_code"
+        return json.dumps(manifest).encode()
+
+    newer = tmp_path / "newer.tar"
+    rewrite(archive, newer, from_the_future)
+    call_command("flush", interactive=False)
+    empty = row_counts()
+    restored_root = use_private_storage(settings, tmp_path / "restored-photos")
+
+    with pytest.raises(CommandError, match="newer code") as refused:
+        run("restore", str(newer), "--quiet")
+    assert "agri.0099_from_newer_code" in str(refused.value)
+    assert row_counts() == empty
+    assert not restored_root.exists() or stored_files(restored_root) == []
+
+
+def test_photo_uploaded_after_the_snapshot_is_left_out(
+    world, clients, store, settings, tmp_path, fresh_database, monkeypatch
+):
+    build(world, clients, [NIKON])
+    counts = row_counts()
+    files = file_hashes(store)
+    visit = Visit.objects.first()
+    late = {}
+
+    def upload_during_the_file_copy(show):
+        def bar(description, total):
+            if description == "backup photos" and not late:  # the database snapshot is already taken
+                late["response"] = upload(clients["worker"], str(visit.pk), sample("ianare_jpg_gps_DSCN0021.jpg"))
+            return backup_command.tqdm(disable=True)
+
+        return bar
+
+    monkeypatch.setattr(backup_command, "progress_bars", upload_during_the_file_copy)
+    archive = tmp_path / "nongji.tar"
+    run("backup", str(archive))
+    assert late["response"].status_code == 201, late["response"].content
+    assert Photo.objects.filter(pk=late["response"].json()["id"]).exists()  # stored, but after the snapshot
+    assert len(stored_files(store)) == len(files) + 3
+
+    restored_root = use_private_storage(settings, tmp_path / "restored-photos")
+    run("restore", str(archive), "--database", fresh_database, "--quiet")
+    assert row_counts(fresh_database) == counts
+    assert file_hashes(restored_root) == files
+
+
+def test_backup_with_a_photo_file_missing_fails_and_leaves_no_archive(world, clients, store, tmp_path):
+    [photo] = build(world, clients, [NIKON])
+    lost = Photo.objects.get(pk=photo["id"]).display.name
+    (store / lost).unlink()
+    archive = tmp_path / "nongji.tar"
+
+    with pytest.raises(CommandError, match="missing from the photo store") as refused:
+        run("backup", str(archive), "--quiet")
+    assert lost in str(refused.value)
+    assert list(tmp_path.glob("*nongji.tar*")) == []
