@@ -6,7 +6,7 @@ PIP := $(VENV)/bin/pip
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test install install-dev lint format check schema migrate seed clean bench
+.PHONY: run test install install-dev lint format check schema migrate seed clean bench soak
 
 $(VENV)/.installed: requirements.txt
 	@command -v $(PYTHON) >/dev/null || { echo "$(PYTHON) not found: install Python 3.11 or run 'make PYTHON=python3 ...'"; exit 1; }
@@ -57,6 +57,16 @@ schema: install-dev
 BENCH_SCALE ?= full
 bench: install-dev
 	BENCH_SCALE=$(BENCH_SCALE) $(PY) -m bench $(BENCH_ARGS)
+
+# Issue 7's soak (not a test): a fresh demo database, gunicorn on 127.0.0.1, SOAK_USERS phones and SOAK_BUREAU bureau
+# readers for SOAK_SECONDS; SQLite, plus PostgreSQL when DATABASE_URL is postgres://. See docs/reliability.md.
+SOAK_SECONDS ?= 300
+SOAK_USERS ?= 8
+SOAK_BUREAU ?= 2
+SOAK_THINK ?= 2
+soak: install-dev
+	SOAK_SECONDS=$(SOAK_SECONDS) SOAK_USERS=$(SOAK_USERS) SOAK_BUREAU=$(SOAK_BUREAU) SOAK_THINK=$(SOAK_THINK) \
+		$(PY) -m bench.soak $(SOAK_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache
