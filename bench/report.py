@@ -7,6 +7,7 @@ LABELS = {
     "sync_ingest": "batch sync ingest",
     "post_load": "single visit POST under load",
     "post_p99": "single visit POST p99 latency",
+    "post_inprocess": "single visit POST, CPU per request",
     "photo_pipeline": "photo pipeline (12 MP JPEG)",
     "coverage_township": "coverage by township (1 year)",
     "coverage_township_scaling": "coverage by township t(large)/t(small)",
@@ -17,6 +18,7 @@ LABELS = {
     "export_rss": "GeoJSON export peak RSS growth",
     "point_assignment": "point assignment (STRtree)",
     "storage": "storage per visit (with indexes, rollup)",
+    "startup": "worker start (setup + URLconf)",
 }
 ORDER = list(LABELS)
 
@@ -24,6 +26,8 @@ ORDER = list(LABELS)
 def scale_label(n: int) -> str:
     if n >= 1_000_000 and n % 1_000_000 == 0:
         return f"{n // 1_000_000}M"
+    if n == 0:
+        return "-"  # not a data set (worker start)
     if n == 1:
         return "1 photo"
     if n >= 1000 and n % 1000 == 0:

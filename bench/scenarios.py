@@ -406,6 +406,79 @@ def profile_single_posts(ctx: Context) -> None:
     cleanup_api_visits()
 
 
+def post_inprocess(ctx: Context) -> list[Result]:
+    """The single visit POST in this process: CPU time per request, against the bare view's, and its queries.
+
+    CPU time (``time.process_time``) of the Django side only, so the figure holds on a busy machine where the load
+    scenario's wall-clock rates do not; on PostgreSQL the server's own time is not in it (it is on SQLite, which
+    runs in this process). The note gives the statements one POST runs, transaction control included.
+    """
+    from django.test.utils import CaptureQueriesContext
+
+    from bench.loadgen import single_visit_bodies
+
+    client = ctx.client("load")
+    n = 50 if ctx.small else 200
+    bodies = single_visit_bodies(ctx, (ctx.runs + 1) * n + 1)
+    _ok(client.post("/api/v1/visits/", bodies.pop(), content_type="application/json"), 201)
+    with CaptureQueriesContext(connection) as queries:
+        _ok(client.post("/api/v1/visits/", bodies.pop(), content_type="application/json"), 201)
+    statements = len(queries)  # now: the next request clears the connection's query log
+
+    def measured(batch):
+        start = time.process_time()
+        for body in batch:
+            _ok(client.post("/api/v1/visits/", body, content_type="application/json"), 201)
+        return (time.process_time() - start) * 1000 / len(batch)
+
+    def limit(batch):
+        start = time.process_time()
+        for body in batch:
+            _ok(client.post("/bench/bare/", body, content_type="application/json"), 204)
+        return (time.process_time() - start) * 1000 / len(batch)
+
+    values, limits = [], []
+    for run in range(ctx.runs + 1):  # run 0 warms up
+        batch = bodies[run * n : (run + 1) * n]
+        value, bare = measured(batch), limit(batch)
+        if run:
+            values.append(value)
+            limits.append(bare)
+    cleanup_api_visits()
+    note = f"{n} POSTs per run; {statements} SQL statements per POST, transaction control included"
+    return [Result("post_inprocess", ctx.db, ctx.scale, "ms", values, limits, "bare 204 view, CPU ms", note=note)]
+
+
+def startup(ctx: Context) -> list[Result]:
+    """A worker's start: a fresh Python process that sets Django up and imports the URLconf, against one that only
+    sets Django up. Wall time per process; CPU time (user + sys) in the note."""
+    import resource
+    import subprocess
+
+    setup = "import os, django; os.environ['DJANGO_SETTINGS_MODULE'] = 'bench.settings'; django.setup()"
+    commands = {"urls": setup + "; import bench.urls", "setup": setup}
+
+    def run(code: str) -> tuple[float, float]:
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        start = time.perf_counter()
+        subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT, timeout=120)
+        wall = time.perf_counter() - start
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        return wall, after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
+
+    run(commands["urls"])  # warm: the files in the page cache, the .pyc written
+    walls: dict = {name: [] for name in commands}
+    cpus: dict = {name: [] for name in commands}
+    for _ in range(ctx.runs):
+        for name, code in commands.items():
+            wall, cpu = run(code)
+            walls[name].append(wall)
+            cpus[name].append(cpu)
+    cpu_median = {name: sorted(v)[len(v) // 2] for name, v in cpus.items()}
+    note = f"CPU {cpu_median['urls']:.2f} s against {cpu_median['setup']:.2f} s for django.setup() alone"
+    return [Result("startup", "-", 0, "s", walls["urls"], walls["setup"], "django.setup() alone", note=note)]
+
+
 # ---------------------------------------------------------------- point assignment
 
 
@@ -504,10 +577,14 @@ SCENARIOS = {
     "export_geojson": export_geojson,
     "sync_ingest": sync_ingest,
     "post_load": post_load,
+    "post_inprocess": post_inprocess,
     "point_assignment": point_assignment,
+    "startup": startup,
     "photo_pipeline": photo_pipeline,
     "storage": storage,
 }
 PER_SCALE = ("storage", "list_page", "pull_sync", "coverage", "export_geojson", "sync_ingest")
-PER_DATABASE = ("post_load",)  # at the larger scale only: a single POST does not depend on the table's size
-ONCE = ("point_assignment", "photo_pipeline")  # no database involved
+# At the larger scale only: a single POST does not depend on the table's size.
+PER_DATABASE = ("post_load", "post_inprocess")
+ONCE = ("point_assignment", "photo_pipeline", "startup")  # no database involved
+INFORMATIONAL = ("post_inprocess", "startup")  # rows with no target, for reading a profile against

@@ -24,16 +24,17 @@ import zipfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 from xml.sax.saxutils import escape, quoteattr
 
-import geopandas as gpd
 import numpy as np
 import orjson
-import pandas as pd
-import pyogrio
 import shapely
 from django.utils import timezone
+
+if TYPE_CHECKING:  # imported where files are written: loading them costs every process about half a second
+    import geopandas as gpd
+    import pandas as pd
 
 FORMATS = ("geojson", "gpkg", "shp", "kml")
 MEDIA_TYPES = {
@@ -218,6 +219,8 @@ def write_file(layer: Layer, chunks: Iterable[Chunk], fmt: str) -> BinaryIO:
 
 
 def _write_chunks(path: str, layer: Layer, chunks: Iterable[Chunk], layer_name: str | None = None, **options) -> None:
+    import pyogrio
+
     shapefile = options["driver"] == "ESRI Shapefile"
     if layer_name:
         options["layer"] = layer_name
@@ -240,7 +243,9 @@ def _write_chunks(path: str, layer: Layer, chunks: Iterable[Chunk], layer_name: 
         pyogrio.write_dataframe(frame, path, geometry_type=layer.geometry_type, **options)
 
 
-def _frame(layer: Layer, rows: list[dict], geometries, shapefile: bool) -> gpd.GeoDataFrame:
+def _frame(layer: Layer, rows: list[dict], geometries, shapefile: bool) -> "gpd.GeoDataFrame":
+    import geopandas as gpd
+
     columns = {}
     for f, (_, text) in zip(layer.fields, _converters(layer), strict=True):
         values = [row.get(f.name) for row in rows]
@@ -249,8 +254,10 @@ def _frame(layer: Layer, rows: list[dict], geometries, shapefile: bool) -> gpd.G
     return gpd.GeoDataFrame(columns, geometry=geometry, crs="EPSG:4326")
 
 
-def _column(values: list, kind: str, shapefile: bool, text) -> pd.Series:
+def _column(values: list, kind: str, shapefile: bool, text) -> "pd.Series":
     """A typed column whose dtype does not depend on the values, so every chunk has the same schema."""
+    import pandas as pd
+
     if kind == "int":
         return pd.Series(pd.array(values, dtype="Int64"))
     if kind == "float":

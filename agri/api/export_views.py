@@ -112,7 +112,8 @@ FORMAT_PARAMETER = OpenApiParameter(
     description="geojson (default, streamed), gpkg (GeoPackage), shp (zipped Shapefile, UTF-8 .cpg) or kml.",
 )
 FILE_RESPONSES = {
-    **{(200, MEDIA_TYPES[fmt]): OpenApiTypes.BINARY for fmt in FORMATS},
+    # GeoJSON is JSON (a FeatureCollection); the other formats are files.
+    **{(200, MEDIA_TYPES[fmt]): OpenApiTypes.OBJECT if fmt == "geojson" else OpenApiTypes.BINARY for fmt in FORMATS},
     400: OpenApiResponse(description="invalid filter or format"),
     403: OpenApiResponse(description="not bureau staff"),
 }

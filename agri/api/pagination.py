@@ -1,8 +1,69 @@
+from django.utils.translation import gettext_lazy as _
 from rest_framework import pagination
+from rest_framework.exceptions import ValidationError
 
 
-class PageNumberPagination(pagination.PageNumberPagination):
+class StrictPageSizeMixin:
+    """``?page_size=`` must be a whole number of at least 1 (a 400 otherwise, instead of DRF's silent default);
+    larger than ``max_page_size`` is capped."""
+
+    def get_page_size(self, request):
+        raw = request.query_params.get(self.page_size_query_param)
+        if not raw:  # absent, or empty as a form sends it: the default
+            return self.page_size
+        if not (raw.isascii() and raw.isdigit()) or int(raw) < 1:
+            raise ValidationError({self.page_size_query_param: [_("Give a whole number of at least 1.")]})
+        return min(int(raw), self.max_page_size)
+
+    def get_schema_operation_parameters(self, view):
+        parameters = super().get_schema_operation_parameters(view)
+        for parameter in parameters:
+            if parameter["name"] == self.page_size_query_param:
+                parameter["schema"]["minimum"] = 1
+                most = self.max_page_size
+                parameter["description"] = f"Rows per page, at least 1; more than {most} gives {most}."
+        return parameters
+
+
+class PageNumberPagination(StrictPageSizeMixin, pagination.PageNumberPagination):
     """``{"count", "next", "previous", "results"}``; ``?page_size=`` up to 500."""
 
     page_size_query_param = "page_size"
     max_page_size = 500
+
+    def get_schema_operation_parameters(self, view):
+        parameters = super().get_schema_operation_parameters(view)
+        for parameter in parameters:
+            if parameter["name"] == self.page_query_param:
+                parameter["schema"]["minimum"] = 1
+        return parameters
+
+
+class SyncCursorPagination(StrictPageSizeMixin, pagination.CursorPagination):
+    """Stable order for pulling changes to a phone: by ``updated_at``, then id."""
+
+    ordering = ("updated_at", "id")
+    page_size = 500
+    page_size_query_param = "page_size"
+    max_page_size = 1000
+
+
+class PullablePagination(PageNumberPagination):
+    """A list that ``?updated_since=`` turns into a pull (``SyncCursorPagination``): documents both page styles."""
+
+    def get_schema_operation_parameters(self, view):
+        parameters = super().get_schema_operation_parameters(view)
+        for parameter in parameters:
+            if parameter["name"] == self.page_size_query_param:
+                parameter["description"] += " A pull (`?updated_since=`) takes up to 1000."
+        cursor = SyncCursorPagination()
+        parameters += [
+            p for p in cursor.get_schema_operation_parameters(view) if p["name"] == cursor.cursor_query_param
+        ]
+        return parameters
+
+    def get_paginated_response_schema(self, schema):
+        response = super().get_paginated_response_schema(schema)
+        response["required"] = ["results"]
+        response["properties"]["count"]["description"] = "Rows in all pages; absent from a pull (`?updated_since=`)."
+        return response

@@ -9,17 +9,19 @@ from knox.settings import knox_settings
 from rest_framework import mixins, status, viewsets
 from rest_framework.authentication import SessionAuthentication
 from rest_framework.decorators import action
+from rest_framework.exceptions import ValidationError
 from rest_framework.generics import GenericAPIView
-from rest_framework.pagination import CursorPagination
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.throttling import ScopedRateThrottle
+from rest_framework.views import APIView
 
 from agri import selectors, services
 from agri.api import filters, serializers
 from agri.api.coverage_views import StationServiceAreaMixin
 from agri.api.crs import CRS_PARAMETER, convert_geojson, output_crs
 from agri.api.exceptions import Conflict, InUse
+from agri.api.pagination import PullablePagination, SyncCursorPagination
 from agri.models import (
     DemonstrationBase,
     DeviceToken,
@@ -104,6 +106,7 @@ class IndustryViewSet(viewsets.ModelViewSet):
     queryset = Industry.objects.all()
     serializer_class = serializers.IndustrySerializer
     lookup_field = "code"
+    lookup_value_regex = r"[-a-zA-Z0-9_]+"  # a slug (any other key is a 404 before any query)
     write_roles = {"*": ADMIN}
     search_fields = ["code", "name", "name_en"]
     ordering_fields = ["sort_order", "code", "name"]
@@ -142,8 +145,11 @@ class DivisionViewSet(viewsets.ModelViewSet):
     )
     @action(detail=True, methods=["get"])
     def boundary(self, request, pk=None):
+        detail = request.query_params.get("detail") or "display"
+        if detail not in ("display", "full"):
+            raise ValidationError({"detail": [_("Use display or full.")]}, code="invalid")
         division = self.get_object()
-        geometry = division.boundary if request.query_params.get("detail") == "full" else division.boundary_display
+        geometry = division.boundary if detail == "full" else division.boundary_display
         geometry = convert_geojson(geometry, output_crs(request))
         return Response(
             {
@@ -218,7 +224,7 @@ class ExpertViewSet(ScopedModelViewSet):
     )
     @action(detail=True, methods=["get"])
     def network(self, request, pk=None):
-        return Response(selectors.expert_network(self.get_object()))
+        return Response(selectors.expert_network(self.get_object(), request.user))
 
 
 class ExtensionWorkerViewSet(ScopedModelViewSet):
@@ -248,18 +254,11 @@ class TechCommissionerViewSet(ScopedModelViewSet):
         )
 
 
-class SyncCursorPagination(CursorPagination):
-    """Stable order for pulling changes to a phone: by ``updated_at``, then id."""
-
-    ordering = ("updated_at", "id")
-    page_size = 500
-    page_size_query_param = "page_size"
-    max_page_size = 1000
-
-
 class TombstonePullMixin:
     """``?updated_since=`` turns the list into a pull: cursor pages in change order, deleted rows included as
     tombstones (``deleted: true``). Otherwise only live rows are listed. Deleting keeps a tombstone."""
+
+    pagination_class = PullablePagination
 
     def is_pull(self) -> bool:
         return self.action == "list" and "updated_since" in self.request.query_params
@@ -335,13 +334,17 @@ class NetworkSummaryView(GenericAPIView):
 
     @extend_schema(
         summary="Network counts per industry against the plan's targets",
-        parameters=[OpenApiParameter("year", OpenApiTypes.INT, description="Year for commissioners in service.")],
+        parameters=[
+            OpenApiParameter(
+                "year",
+                {"type": "integer", "minimum": 2000, "maximum": 2100},
+                description="Year for commissioners in service.",
+            )
+        ],
     )
     def get(self, request):
-        year = request.query_params.get("year")
+        year = request.query_params.get("year") or None  # empty, as a form sends it: not given
         if year is not None and not (year.isdigit() and 2000 <= int(year) <= 2100):
-            from rest_framework.exceptions import ValidationError
-
             raise ValidationError({"year": [_("Give a year between 2000 and 2100.")]}, code="invalid")
         return Response(selectors.network_summary(request.user, int(year) if year else None))
 
@@ -374,8 +377,7 @@ class LoginView(GenericAPIView):
         return Response({"token": raw, "expiry": token.expiry, "user": serializers.MeSerializer(user).data})
 
 
-class LogoutView(GenericAPIView):
-    serializer_class = None
+class LogoutView(APIView):  # no body: a GenericAPIView without a serializer breaks OPTIONS
     write_roles = {"*": ANY_ROLE}
 
     @extend_schema(summary="Revoke this device's token", request=None, responses={204: None})
@@ -385,8 +387,7 @@ class LogoutView(GenericAPIView):
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
-class LogoutAllView(GenericAPIView):
-    serializer_class = None
+class LogoutAllView(APIView):  # no body: a GenericAPIView without a serializer breaks OPTIONS
     write_roles = {"*": ANY_ROLE}
 
     @extend_schema(summary="Revoke every token of this account (all devices)", request=None, responses={204: None})
@@ -430,6 +431,7 @@ class DeviceTokenViewSet(mixins.ListModelMixin, mixins.DestroyModelMixin, viewse
     queryset = DeviceToken.objects.all()  # narrowed to the caller in get_queryset
     serializer_class = serializers.DeviceTokenSerializer
     lookup_field = "token_key"
+    lookup_value_regex = r"[0-9a-zA-Z]+"  # the token's first characters (any other key is a 404 before any query)
     write_roles = {"*": ANY_ROLE}
 
     def get_queryset(self):

@@ -70,7 +70,10 @@ class VisitRollup(models.Model):
         indexes = [
             models.Index(fields=["division_code", "day"], name="rollup_division_day"),
             models.Index(fields=["township_code", "day"], name="rollup_township_day"),
-            models.Index(fields=["scope_code", "day"], name="rollup_scope_day"),
+            # Jurisdictions are code prefixes: see Visit's visit_scope_date for the operator class.
+            models.Index(
+                fields=["scope_code", "day"], name="rollup_scope_day", opclasses=["varchar_pattern_ops", "date_ops"]
+            ),
             models.Index(fields=["household_key", "day"], name="rollup_household_day"),
         ]
 

@@ -116,7 +116,12 @@ class Visit(models.Model):
     )
     station = models.ForeignKey("agri.Station", null=True, blank=True, on_delete=models.PROTECT, related_name="visits")
     village = models.ForeignKey(
-        "geo.AdminDivision", null=True, blank=True, on_delete=models.PROTECT, related_name="targeted_visits"
+        "geo.AdminDivision",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="targeted_visits",
+        db_index=False,  # Meta.indexes: without PostgreSQL's unused LIKE twin of a varchar key
     )
     # When
     started_at = models.DateTimeField(_("started at"))
@@ -142,12 +147,13 @@ class Visit(models.Model):
         on_delete=models.PROTECT,
         related_name="visits",
     )
-    township_code = models.CharField(_("township code"), max_length=12, blank=True, db_index=True)
+    township_code = models.CharField(_("township code"), max_length=12, blank=True)
     # Jurisdiction key: the village code, or the actor's home division when the point is in none.
-    scope_code = models.CharField(_("scope code"), max_length=12, db_index=True)
+    scope_code = models.CharField(_("scope code"), max_length=12)
+    # H3 cells are grouped by (coverage hexagons) over a date range, never looked up: no index.
     h3_r5 = models.BigIntegerField(null=True, blank=True)
-    h3_r7 = models.BigIntegerField(null=True, blank=True, db_index=True)
-    h3_r9 = models.BigIntegerField(null=True, blank=True, db_index=True)
+    h3_r7 = models.BigIntegerField(null=True, blank=True)
+    h3_r9 = models.BigIntegerField(null=True, blank=True)
     flag_bits = models.PositiveIntegerField(_("flags"), default=0)
     photos_expected = models.PositiveSmallIntegerField(_("photos expected"), default=0)
     photos_present = models.PositiveSmallIntegerField(_("photos present"), default=0)
@@ -162,11 +168,27 @@ class Visit(models.Model):
         verbose_name = _("visit")
         verbose_name_plural = _("visits")
         ordering = ["-started_at", "id"]
+        # Every index is paid by every insert: each one here serves a query the API runs (docs/performance.md,
+        # "Indexes on the visit table"). The foreign keys keep their own indexes, which PROTECT checks use.
         indexes = [
-            models.Index(fields=["lat", "lon"], name="visit_lat_lon"),
+            # The list's (and the GeoJSON export's) default order: an index walk of one page, not a sort.
+            models.Index(fields=["-started_at", "id"], name="visit_started"),
+            # Pulls: updated_since and the cursor, in (updated_at, id) order.
             models.Index(fields=["updated_at", "id"], name="visit_updated"),
-            models.Index(fields=["scope_code", "visit_date"], name="visit_scope_date"),
-            models.Index(fields=["user", "updated_at"], name="visit_user_updated"),
+            # bbox and near filters.
+            models.Index(fields=["lat", "lon"], name="visit_lat_lon"),
+            # Jurisdictions are code prefixes (scope_code LIKE '500235%'). PostgreSQL uses a B-tree for a prefix
+            # only with a pattern operator class (unless the database collation is "C"); other databases ignore
+            # opclasses. SQLite's LIKE is case-insensitive, so no index serves it there.
+            models.Index(
+                fields=["scope_code", "visit_date"],
+                name="visit_scope_date",
+                opclasses=["varchar_pattern_ops", "date_ops"],
+            ),
+            # Reassignment after a boundary import (township_code IN ...), and village-target PROTECT checks:
+            # plain B-trees, without the LIKE twin PostgreSQL adds for db_index on a varchar column.
+            models.Index(fields=["township_code"], name="visit_township"),
+            models.Index(fields=["village"], name="visit_village"),
         ]
         constraints = [
             models.CheckConstraint(

@@ -145,11 +145,39 @@ def visits_lock(visits: QuerySet) -> list:
     return list(visits.select_for_update().values_list("pk", flat=True))
 
 
+def _insert_select(rows: QuerySet) -> tuple[str, tuple]:
+    """``INSERT INTO <rollup> (<columns>) SELECT ...`` of a :func:`rollup_rows` query, and its parameters.
+
+    Django has no INSERT ... SELECT, so the ORM's compiled SELECT is wrapped; the column list comes from the
+    compiled SELECT itself, so it always matches its order.
+    """
+    compiler = rows.query.get_compiler(connection=connection)
+    sql, params = compiler.as_sql()
+    column = {name: VisitRollup._meta.get_field(name).column for name in ROLLUP_KEY}
+    column.update(n_visits="visits", n_participants="participants")
+    columns = ", ".join(connection.ops.quote_name(column[alias]) for _expression, _sql, alias in compiler.select)
+    return f"INSERT INTO {connection.ops.quote_name(VisitRollup._meta.db_table)} ({columns}) {sql}", params
+
+
 def rollup_add(visit_ids: Iterable) -> None:
-    """Count newly stored visits."""
+    """Count newly stored visits, in one statement: INSERT ... SELECT (the :func:`rollup_rows` GROUP BY of the new
+    rows) ... ON CONFLICT (key) DO UPDATE adding to the counts already there.
+
+    Adding never empties a row, so there is nothing to read back or delete. ON CONFLICT DO UPDATE is atomic per row
+    on SQLite and PostgreSQL alike: on PostgreSQL it locks each existing row it adds to and adds to its latest
+    committed count, so concurrent writers lose nothing, and it takes the rows in key order (ORDER BY), the order
+    in which :func:`rollup_apply` locks them, so that writers cannot deadlock.
+    """
     ids = list(visit_ids)
-    if ids:
-        rollup_apply(rollup_deltas(Visit.objects.filter(pk__in=ids)))
+    if not ids:
+        return
+    sql, params = _insert_select(rollup_rows(Visit.objects.filter(pk__in=ids)).order_by(*ROLLUP_KEY))
+    quote = connection.ops.quote_name
+    table = quote(VisitRollup._meta.db_table)
+    key = ", ".join(quote(VisitRollup._meta.get_field(name).column) for name in ROLLUP_KEY)
+    counts = ", ".join(f"{quote(c)} = {table}.{quote(c)} + EXCLUDED.{quote(c)}" for c in ("visits", "participants"))
+    with connection.cursor() as cursor:
+        cursor.execute(f"{sql} ON CONFLICT ({key}) DO UPDATE SET {counts}", params)
 
 
 def rollup_snapshot(visits: QuerySet) -> Deltas:
@@ -166,13 +194,10 @@ def rollup_move(before: Deltas, visits: QuerySet) -> None:
 def rollups_rebuild(progress: Callable[[int, int, int], None] | None = None) -> tuple[int, int]:
     """Recompute the whole rollup from the visit table in SQL, one INSERT ... SELECT ... GROUP BY per year.
 
-    The SELECT is :func:`rollup_rows` compiled by the ORM; Django has no INSERT ... SELECT, so it is wrapped here.
-    ``progress(year, visits, rows)`` is called after each year. Returns ``(visits, rows)`` in total. Runs in one
-    transaction, so readers see either the old rollup or the new one.
+    The SELECT is :func:`rollup_rows` compiled by the ORM (:func:`_insert_select`). ``progress(year, visits, rows)``
+    is called after each year. Returns ``(visits, rows)`` in total. Runs in one transaction, so readers see either
+    the old rollup or the new one.
     """
-    table = connection.ops.quote_name(VisitRollup._meta.db_table)
-    column = {name: VisitRollup._meta.get_field(name).column for name in ROLLUP_KEY}
-    column.update(n_visits="visits", n_participants="participants")
     total_visits = total_rows = 0
     with transaction.atomic():
         VisitRollup.objects.all().delete()
@@ -182,12 +207,7 @@ def rollups_rebuild(progress: Callable[[int, int, int], None] | None = None) -> 
         with connection.cursor() as cursor:
             for year in range(span["first"].year, span["last"].year + 1):
                 year_visits = Visit.objects.filter(visit_date__gte=date(year, 1, 1), visit_date__lte=date(year, 12, 31))
-                # Column names come from the compiled SELECT itself, so they always match its order.
-                compiler = rollup_rows(year_visits).query.get_compiler(connection=connection)
-                sql, params = compiler.as_sql()
-                names = [alias for _expression, _sql, alias in compiler.select]
-                columns = ", ".join(connection.ops.quote_name(column[name]) for name in names)
-                cursor.execute(f"INSERT INTO {table} ({columns}) {sql}", params)
+                cursor.execute(*_insert_select(rollup_rows(year_visits)))
                 rows = cursor.rowcount
                 visits = year_visits.alive().count()
                 total_visits += visits

@@ -166,12 +166,12 @@ def test_rows_written_in_small_chunks_are_all_there(visits, clients, tmp_path, f
 
 @pytest.mark.parametrize("fmt", ["geojson", "gpkg"])
 def test_visit_export_query_count_does_not_grow_with_rows(mapped, clients, tmp_path, fmt, django_assert_num_queries):
-    # Two queries authenticate (knox token + expired-token cleanup); one reads the visits (chunked cursor).
+    # One query authenticates (the token with its user, agri.auth); one reads the visits (chunked cursor).
     admin = clients["admin"]
     for n in (1, 12):
         Visit.objects.all().delete()
         push(clients["worker"], [visit_body(mapped, "H1", 108.70 + i / 1000, 30.95) for i in range(n)])
-        with django_assert_num_queries(3):
+        with django_assert_num_queries(2):
             _, path = download(admin, "/api/v1/exports/visits/", tmp_path, fmt)
         assert len(pyogrio.read_dataframe(path)) == n
 
@@ -216,12 +216,12 @@ def test_household_export_takes_the_list_filters(world, clients, tmp_path):
 
 
 def test_household_export_query_count_does_not_grow_with_rows(world, clients, tmp_path, django_assert_num_queries):
-    # auth (2) + households (1) + their industries (1 per chunk)
+    # auth (1) + households (1) + their industries (1 per chunk)
     for n in (0, 20):
         for _ in range(n):
             household = f.ModelHouseholdFactory(worker=world["W1"], village=world.divisions["v1"])
             household.industries.set([world.industries["citrus"]])
-        with django_assert_num_queries(4):
+        with django_assert_num_queries(3):
             _, path = download(clients["admin"], "/api/v1/exports/model-households/", tmp_path, "gpkg")
         assert len(pyogrio.read_dataframe(path)) == 3 + n
 

@@ -326,7 +326,7 @@ def test_indicator_query_count_does_not_depend_on_the_number_of_visits(
             for i in range(n_visits)
         ],
     )
-    with django_assert_num_queries(26):
+    with django_assert_num_queries(25):
         response = clients["admin"].get("/api/v1/indicators/")
     assert response.status_code == 200
     assert {i["code"]: i["value"] for i in response.json()["indicators"]}["new_varieties"] == min(7, n_visits // 2)

@@ -177,10 +177,10 @@ def test_network_tree_query_count_is_constant(world, clients, django_assert_num_
 
     client = login(world.users["admin"])
     url = f"/api/v1/experts/{world['E1'].pk}/network/"
-    with django_assert_num_queries(5):
+    with django_assert_num_queries(4):
         client.get(url)
     for _ in range(30):
         ModelHouseholdFactory(worker=world["W2"], village=world.divisions["v2"])
-    with django_assert_num_queries(5):
+    with django_assert_num_queries(4):
         body = client.get(url).json()
     assert body["counts"]["households"] == 32
