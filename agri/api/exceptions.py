@@ -5,7 +5,10 @@ en); ``fields`` maps each offending field (dotted path for nested items) to a li
 ``{"code", "message"}``.
 """
 
+import logging
+
 from django.core.exceptions import PermissionDenied, RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent
+from django.db import InterfaceError, OperationalError
 from django.db.models import ProtectedError
 from django.http import Http404, JsonResponse
 from django.utils.translation import gettext as _
@@ -13,6 +16,8 @@ from django.utils.translation import gettext_lazy
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
+
+logger = logging.getLogger(__name__)
 
 
 class InUse(exceptions.APIException):
@@ -30,6 +35,19 @@ class Conflict(exceptions.APIException):
 class LoginLocked(exceptions.Throttled):
     default_detail = gettext_lazy("Too many failed logins for this account or from this network. Try again later.")
     default_code = "login_locked"
+
+
+# Seconds a client is asked to wait (Retry-After) before sending again what a 503 refused.
+RETRY_AFTER_SECONDS = 30
+
+
+class DatabaseUnavailable(exceptions.APIException):
+    """The database failed in a way a later retry can get past (connection lost, disk full, lock timeout)."""
+
+    status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+    default_detail = gettext_lazy("The database is unavailable just now. Send the request again later.")
+    default_code = "retry_later"
+    wait = RETRY_AFTER_SECONDS  # DRF's handler turns it into Retry-After
 
 
 class PayloadTooLarge(exceptions.APIException):
@@ -78,6 +96,9 @@ def exception_handler(exc, context):
     elif isinstance(exc, RequestDataTooBig | TooManyFieldsSent | TooManyFilesSent):
         # Django's size limits (DATA_UPLOAD_MAX_*) would otherwise be a bare 400 page.
         exc = PayloadTooLarge()
+    elif isinstance(exc, OperationalError | InterfaceError):
+        logger.error("database unavailable: %s", exc, exc_info=exc)
+        exc = DatabaseUnavailable()
     response = drf_exception_handler(exc, context)
     if response is None:
         return None

@@ -17,19 +17,19 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import NotFound, PermissionDenied, ValidationError
+from rest_framework.exceptions import APIException, NotFound, PermissionDenied, ValidationError
 from rest_framework.generics import GenericAPIView
 from rest_framework.parsers import MultiPartParser
 from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 
-from agri.api.exceptions import Conflict
+from agri.api.exceptions import RETRY_AFTER_SECONDS, Conflict
 from agri.api.export_views import FileView
 from agri.api.photo_serializers import PhotoPutSerializer, PhotoSerializer, PhotoUploadSerializer, taken_at_iso
 from agri.api.visit_views import ACTOR_ROLES, VisitFilterSet
 from agri.models import Photo, PhotoFlag, Visit, VisitFlag
 from agri.models.photos import photo_storage
-from agri.services.photos import PhotoConflict, file_too_large, photo_ingest
+from agri.services.photos import PhotoConflict, StorageUnavailable, file_too_large, photo_ingest
 
 # Multipart framing on top of the file itself; a body larger than the limit plus this is refused unread.
 MULTIPART_SLACK_BYTES = 64 * 1024
@@ -45,6 +45,10 @@ UPLOAD_RESPONSES = {
     413: OpenApiResponse(description="file over the size limit (PHOTO_MAX_BYTES, default 25 MB)"),
     415: OpenApiResponse(description="not a JPEG, PNG, WebP or HEIC/HEIF image, or one carrying markup"),
     422: OpenApiResponse(description="truncated or corrupt, over the pixel limit, or the visit is full"),
+    503: OpenApiResponse(
+        description="the photo store (code `storage_unavailable`) or the database (code `retry_later`) cannot take "
+        "the upload just now; nothing was kept: upload it again later (`Retry-After`)"
+    ),
 }
 UPLOAD_DESCRIPTION = (
     "Multipart upload of one photo. The format is decided by the content (JPEG, PNG, WebP, HEIC/HEIF), never "
@@ -53,6 +57,13 @@ UPLOAD_DESCRIPTION = (
     "another file. EXIF time, GPS and camera are read; evidence checks flag the photo and its visit but never "
     "reject it. The visit's `photos_present` counts its photos."
 )
+
+
+class PhotoStorageUnavailable(APIException):
+    status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+    default_detail = _("The photo store cannot take files just now. Nothing was kept; upload the photo again later.")
+    default_code = "storage_unavailable"
+    wait = RETRY_AFTER_SECONDS  # DRF's handler turns it into Retry-After
 
 
 class UploadLimitMixin:
@@ -81,6 +92,8 @@ class UploadLimitMixin:
             photo, created = photo_ingest(user=request.user, visit=visit, photo_id=photo_id, upload=upload)
         except PhotoConflict as exc:
             raise Conflict() from exc
+        except StorageUnavailable as exc:
+            raise PhotoStorageUnavailable() from exc
         code = status.HTTP_201_CREATED if created else status.HTTP_200_OK
         return Response(PhotoSerializer(photo, context={"request": request}).data, status=code)
 

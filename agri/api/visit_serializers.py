@@ -8,6 +8,7 @@ from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext_lazy as _
 from rest_framework import serializers
 
+from agri.api.fields import StrictJSONTypesMixin
 from agri.models import TARGET_FIELDS, SourceCrs, VisitFlag, VisitKind
 
 INTRODUCING_KINDS = (VisitKind.NEW_VARIETY, VisitKind.NEW_TECHNIQUE)
@@ -42,6 +43,11 @@ class LookupField(serializers.Field):
         self.kind = kind
         super().__init__(**kwargs)
 
+    @property
+    def json_type(self) -> str:
+        """Bases and stations have integer ids; the others are strings (UUIDs, industry and village codes)."""
+        return "integer" if self.kind in ("base", "station") else "string"
+
     def to_internal_value(self, data):
         if isinstance(data, bool) or not isinstance(data, str | int):
             self.fail("incorrect_type", data_type=type(data).__name__)
@@ -60,7 +66,7 @@ class LookupField(serializers.Field):
         return value
 
 
-class VisitWriteSerializer(serializers.Serializer):
+class VisitWriteSerializer(StrictJSONTypesMixin, serializers.Serializer):
     id = serializers.UUIDField(help_text=_("Client-generated UUID. Replaying it with the same payload is safe."))
     kind = serializers.ChoiceField(choices=VisitKind.choices)
     industry = LookupField("industry", required=False, allow_null=True, help_text=_("Industry code, e.g. citrus."))
@@ -120,8 +126,18 @@ class VisitBatchSerializer(serializers.Serializer):
 
 class VisitBatchResultSerializer(serializers.Serializer):
     id = serializers.CharField(allow_null=True)
-    status = serializers.ChoiceField(choices=["created", "unchanged", "conflict", "invalid", "failed"])
-    code = serializers.CharField()
+    status = serializers.ChoiceField(
+        choices=["created", "unchanged", "conflict", "invalid", "failed"],
+        help_text=_(
+            "created: stored now; unchanged: already stored with this payload; conflict: this id is stored with "
+            "another payload; invalid: see errors; failed: not stored because the database failed, send it again "
+            "later."
+        ),
+    )
+    code = serializers.CharField(help_text=_("The status, a validation error code, or retry_later for failed."))
+    message = serializers.CharField(
+        required=False, help_text=_("Only for failed items: what happened, in the request's language.")
+    )
     errors = serializers.DictField(help_text=_("Field errors, as in the error shape's fields."))
 
 

@@ -6,14 +6,15 @@ from django.db.models import F
 from django.db.models.functions import Cos, Radians, Sin
 from django.http import StreamingHttpResponse
 from django.utils import timezone
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 from django_filters import rest_framework as filters
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import APIException, NotFound, PermissionDenied, ValidationError
-from rest_framework.generics import GenericAPIView
+from rest_framework.exceptions import APIException, PermissionDenied, ValidationError
+from rest_framework.generics import GenericAPIView, get_object_or_404
 from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.settings import api_settings
@@ -21,9 +22,9 @@ from rest_framework.utils import encoders
 
 from agri import selectors
 from agri.api.crs import CRS_PARAMETER, output_crs
-from agri.api.exceptions import Conflict, validation_error_body
-from agri.api.filters import division_choice, scoped
-from agri.api.views import SyncCursorPagination
+from agri.api.exceptions import Conflict, DatabaseUnavailable, validation_error_body
+from agri.api.filters import FilterSet, IsoDateTimeFilter, StrictBooleanFilter, division_choice, scoped
+from agri.api.pagination import PullablePagination, SyncCursorPagination
 from agri.api.visit_serializers import (
     VISIT_VALUES,
     VisitBatchResponseSerializer,
@@ -48,6 +49,7 @@ from agri.models import (
     VisitKind,
 )
 from agri.services.visits import (
+    LeavesScope,
     StaleVersion,
     visit_actor,
     visit_client_data,
@@ -135,7 +137,7 @@ def _json_default(obj):
 VISIT_RENDERERS = [VisitJSONRenderer if cls is JSONRenderer else cls for cls in api_settings.DEFAULT_RENDERER_CLASSES]
 
 
-class VisitFilterSet(filters.FilterSet):
+class VisitFilterSet(FilterSet):
     bbox = filters.CharFilter(method="filter_bbox", label="minLon,minLat,maxLon,maxLat (WGS-84)")
     near = filters.CharFilter(method="filter_near", label="lon,lat (WGS-84); use with radius_km")
     radius_km = filters.NumberFilter(method="filter_noop", label="radius for near, km (default 1)")
@@ -145,9 +147,9 @@ class VisitFilterSet(filters.FilterSet):
     industry = filters.CharFilter(field_name="industry__code")
     kind = filters.ChoiceFilter(choices=VisitKind.choices)
     flag = filters.ChoiceFilter(choices=[(c, c) for c in VisitFlag.CODES], method="filter_flag")
-    flagged = filters.BooleanFilter(method="filter_flagged")
-    updated_since = filters.IsoDateTimeFilter(field_name="updated_at", lookup_expr="gte")
-    incomplete = filters.BooleanFilter(method="filter_incomplete")
+    flagged = StrictBooleanFilter(method="filter_flagged")
+    updated_since = IsoDateTimeFilter(field_name="updated_at", lookup_expr="gte")
+    incomplete = StrictBooleanFilter(method="filter_incomplete")
 
     expert = scoped(Expert, "expert")
     worker = scoped(ExtensionWorker, "worker")
@@ -229,11 +231,18 @@ POST_DESCRIPTION = (
         summary="Push one visit (idempotent on its id)",
         description=POST_DESCRIPTION,
         request=VisitWriteSerializer,
-        responses={201: VisitSerializer, 200: VisitSerializer, 409: OpenApiResponse(description="id conflict")},
+        responses={
+            201: VisitSerializer,
+            200: VisitSerializer,
+            409: OpenApiResponse(description="id conflict"),
+            503: OpenApiResponse(description="the database is unavailable (code `retry_later`): send it again later"),
+        },
     ),
     partial_update=extend_schema(
         summary="Edit a visit (If-Match required)",
-        parameters=[OpenApiParameter("If-Match", OpenApiTypes.STR, OpenApiParameter.HEADER, required=True)],
+        parameters=[
+            OpenApiParameter("If-Match", {"type": "string", "minLength": 1}, OpenApiParameter.HEADER, required=True)
+        ],
         request=VisitWriteSerializer,
         responses={
             200: VisitSerializer,
@@ -258,6 +267,7 @@ class VisitViewSet(
     ordering_fields = ["started_at", "updated_at", "received_at"]
     search_fields = ["notes"]
     http_method_names = ["get", "post", "patch", "delete", "head", "options"]
+    pagination_class = PullablePagination  # ?updated_since= pulls with SyncCursorPagination
     write_roles = {
         "create": ACTOR_ROLES,
         "update": (Role.BUREAU_ADMIN, *ACTOR_ROLES),
@@ -304,6 +314,8 @@ class VisitViewSet(
         outcome = visits_ingest(user=request.user, actor=actor, items=[serializer.validated_data])[0]
         if outcome == "conflict":
             raise Conflict()
+        if outcome == "failed":
+            raise DatabaseUnavailable()
         body, etag = self._one(serializer.validated_data["id"])
         code = status.HTTP_201_CREATED if outcome == "created" else status.HTTP_200_OK
         return Response(body, status=code, headers={"ETag": etag})
@@ -340,11 +352,20 @@ class VisitViewSet(
         merged.update(changes)
         check_visit(merged)
         try:
+            # A bureau admin corrects the visits of its jurisdiction: it may not move one into another's.
             updated = visit_update(
-                visit=visit, user=request.user, merged=merged, changed=list(changes), expected_version=expected
+                visit=visit,
+                user=request.user,
+                merged=merged,
+                changed=list(changes),
+                expected_version=expected,
+                scope=Visit.objects.visible_to(request.user),
             )
         except StaleVersion as exc:
             raise PreconditionFailed() from exc
+        except LeavesScope as exc:
+            message = _("This point lies outside your jurisdiction: the visit would leave it.")
+            raise ValidationError({"lat": [message], "lon": [message]}, code="outside_jurisdiction") from exc
         return Response(self._one(updated.pk)[0], headers={"ETag": updated.etag})
 
     def destroy(self, request, *args, **kwargs):
@@ -361,9 +382,8 @@ class VisitViewSet(
     def history(self, request, pk=None):
         if not (request.user.is_superuser or request.user.role == Role.BUREAU_ADMIN):
             raise PermissionDenied()
-        visit = Visit.objects.visible_to(request.user).filter(pk=pk).first()
-        if visit is None:
-            raise NotFound()
+        # DRF's get_object_or_404: a pk that is not a UUID is a 404 too, not a ValidationError from the query.
+        visit = get_object_or_404(Visit.objects.visible_to(request.user), pk=pk)
         events = visit.events.select_related("user")
         return Response(VisitHistorySerializer(events, many=True).data)
 
@@ -380,9 +400,18 @@ class VisitSyncView(GenericAPIView):
         description=(
             "Each item is validated and stored on its own: one bad item never blocks the others. Each result is "
             "`created`, `unchanged` (same id and payload already stored), `conflict` (same id, other payload; "
-            "the stored visit is kept) or `invalid` (with field errors). Replaying a batch is always safe."
+            "the stored visit is kept), `invalid` (with field errors) or `failed` (code `retry_later`, with a "
+            "`message`: the database failed before this item was stored, and nothing of it was written; send it "
+            "again later). New visits are committed in chunks (`VISIT_SYNC_CHUNK_SIZE`, 100 by default): when the "
+            "database fails part-way, the items already answered `created` stay stored and the rest are `failed`. "
+            "Replaying a batch is always safe: the stored items answer `unchanged`, the missing ones are created."
         ),
-        responses={200: VisitBatchResponseSerializer},
+        responses={
+            200: VisitBatchResponseSerializer,
+            503: OpenApiResponse(
+                description="the database is unavailable (code `retry_later`, `Retry-After`): nothing was stored"
+            ),
+        },
     )
     def post(self, request):
         actor = visit_actor(request.user)
@@ -409,7 +438,16 @@ class VisitSyncView(GenericAPIView):
         if valid_items:
             outcomes = visits_ingest(user=request.user, actor=actor, items=valid_items)
             for i, item, outcome in zip(valid_index, valid_items, outcomes, strict=True):
-                results[i] = {"id": str(item["id"]), "status": outcome, "code": outcome, "errors": {}}
+                if outcome == "failed":
+                    results[i] = {
+                        "id": str(item["id"]),
+                        "status": outcome,
+                        "code": "retry_later",
+                        "message": gettext("This visit could not be stored just now. Send it again later."),
+                        "errors": {},
+                    }
+                else:
+                    results[i] = {"id": str(item["id"]), "status": outcome, "code": outcome, "errors": {}}
         return Response({"results": results})
 
 

@@ -2,15 +2,18 @@
 
 The files go to storage first and the database row is committed last, so a crash leaves at worst files that
 no row refers to; ``manage.py cleanup_orphan_photos`` removes those once they are a day old. Every write uses
-names of its own (a random token), so a loser of a race deletes only its own files.
+names of its own (a random token), so a loser of a race deletes only its own files. A write that fails (disk
+full, database gone) removes what it wrote, so the store keeps no partial file and nothing half-written.
 """
 
 import hashlib
+import logging
 import uuid
 from collections import defaultdict
 from datetime import timedelta
 from zoneinfo import ZoneInfo
 
+from botocore.exceptions import BotoCoreError, ClientError
 from django.conf import settings
 from django.core.files.base import ContentFile
 from django.db import IntegrityError, transaction
@@ -23,9 +26,17 @@ from agri.models import Photo, PhotoFlag, Visit, VisitFlag
 from agri.models.photos import photo_storage
 from agri.services.visits import haversine_m
 
+logger = logging.getLogger(__name__)
+# A store that cannot take a file: the local disk (full, read-only, gone) or an S3 store (unreachable, refusing).
+STORE_ERRORS = (OSError, BotoCoreError, ClientError)
+
 
 class PhotoConflict(Exception):
     """The photo id is already stored with other bytes or on another visit; the stored photo is unchanged."""
+
+
+class StorageUnavailable(Exception):
+    """The photo store refused a write (disk full, read-only, gone). Nothing of the upload was kept."""
 
 
 def file_too_large(limit: int) -> ImageRejected:
@@ -44,7 +55,8 @@ def photo_ingest(*, user, visit: Visit, photo_id: uuid.UUID, upload) -> tuple[Ph
     """Store an uploaded photo of ``visit`` exactly once. Returns the photo and whether this call created it.
 
     The same id with the same bytes on the same visit returns the stored photo; anything else under a stored id
-    raises ``PhotoConflict``. Unacceptable files raise ``ImageRejected`` (413, 415 or 422).
+    raises ``PhotoConflict``. Unacceptable files raise ``ImageRejected`` (413, 415 or 422); a store that cannot
+    take the files raises ``StorageUnavailable``. Whatever fails, no file of this call is left behind.
     """
     limits = settings.PHOTOS
     if upload.size > limits["max_bytes"]:
@@ -114,17 +126,27 @@ def _save_files(photo_id: uuid.UUID, data: bytes, processed: ProcessedPhoto) -> 
             ("display", processed.display, "jpg"),
             ("thumbnail", processed.thumbnail, "jpg"),
         ):
-            names[variant] = storage.save(f"{stem}-{variant}.{extension}", ContentFile(content))
-    except BaseException:
+            # A write that fails part-way (a full disk) can leave part of the file under the name asked for;
+            # the name is this call's own, so it is removed with the rest.
+            names[variant] = f"{stem}-{variant}.{extension}"
+            names[variant] = storage.save(names[variant], ContentFile(content))
+    except BaseException as exc:
         _delete_files(names)
+        if isinstance(exc, STORE_ERRORS):
+            logger.error("photo store write failed: %s", exc)
+            raise StorageUnavailable() from exc
         raise
     return names
 
 
 def _delete_files(names: dict[str, str]) -> None:
+    """Remove this call's files. One that cannot be removed now is logged and left to ``cleanup_orphan_photos``."""
     storage = photo_storage()
     for name in names.values():
-        storage.delete(name)
+        try:
+            storage.delete(name)
+        except STORE_ERRORS:
+            logger.warning("could not remove photo file %s; cleanup_orphan_photos will", name, exc_info=True)
 
 
 def _insert(photo: Photo, processed: ProcessedPhoto) -> None:
@@ -132,9 +154,15 @@ def _insert(photo: Photo, processed: ProcessedPhoto) -> None:
 
     Every visit involved is locked first, in id order, so that concurrent uploads count and flag consistently.
     """
-    reused = list(Photo.objects.filter(sha256=photo.sha256).values_list("pk", "visit_id"))
+    reused = list(Photo.objects.filter(sha256=photo.sha256).values_list("pk", "visit_id", "flag_bits"))
     near = _near_duplicates(photo)
-    involved = sorted({photo.visit_id, *(v for _, v in reused), *(v for _, v in near)})
+    # Only the matches not flagged yet change (flags are never cleared): the thousandth copy of a picture locks
+    # and bumps its own visit, not the visits of the 999 copies before it.
+    to_flag = {
+        code: [(pk, visit_id) for pk, visit_id, bits in matches if not bits & PhotoFlag.BITS[code]]
+        for matches, code in ((reused, PhotoFlag.REUSED), (near, PhotoFlag.NEAR_DUPLICATE))
+    }
+    involved = sorted({photo.visit_id, *(v for changes in to_flag.values() for _, v in changes)})
     locked = {v.pk: v for v in Visit.objects.select_for_update().filter(pk__in=involved).order_by("pk")}
     limit = settings.PHOTOS["max_per_visit"]
     if Photo.objects.filter(visit_id=photo.visit_id).count() >= limit:
@@ -142,9 +170,11 @@ def _insert(photo: Photo, processed: ProcessedPhoto) -> None:
     photo.flag_bits = _evidence_bits(locked[photo.visit_id], processed)
     for matches, code in ((reused, PhotoFlag.REUSED), (near, PhotoFlag.NEAR_DUPLICATE)):
         if matches:
-            bit = PhotoFlag.BITS[code]
-            photo.flag_bits |= bit
-            Photo.objects.filter(pk__in=[pk for pk, _ in matches]).update(flag_bits=F("flag_bits").bitor(bit))
+            photo.flag_bits |= PhotoFlag.BITS[code]
+        if to_flag[code]:
+            Photo.objects.filter(pk__in=[pk for pk, _ in to_flag[code]]).update(
+                flag_bits=F("flag_bits").bitor(PhotoFlag.BITS[code])
+            )
     photo.save(force_insert=True)
     _roll_up(locked.values())
 
@@ -171,7 +201,8 @@ def _evidence_bits(visit: Visit, processed: ProcessedPhoto) -> int:
 
 
 def _near_duplicates(photo: Photo) -> list[tuple]:
-    """(id, visit id) of the photos on the account's other visits whose perceptual hash is within the threshold.
+    """(id, visit id, flag bits) of the photos on the account's other visits whose perceptual hash is within the
+    threshold.
 
     Exact copies are left to the SHA-256 check. Hamming distances are computed here, over one indexed read of the
     account's hashes (64 bits each).
@@ -185,9 +216,11 @@ def _near_duplicates(photo: Photo) -> list[tuple]:
         .exclude(visit_id=photo.visit_id)
         .exclude(sha256=photo.sha256)
         .exclude(phash="")
-        .values_list("pk", "visit_id", "phash")
+        .values_list("pk", "visit_id", "phash", "flag_bits")
     )
-    return [(pk, visit_id) for pk, visit_id, other in candidates if (mine ^ int(other, 16)).bit_count() <= limit]
+    return [
+        (pk, visit_id, bits) for pk, visit_id, other, bits in candidates if (mine ^ int(other, 16)).bit_count() <= limit
+    ]
 
 
 def _roll_up(visits) -> None:

@@ -8,13 +8,14 @@ the coverage rollup (``agri.services.rollups``) current, in its own transaction.
 import datetime
 import hashlib
 import json
+import logging
 import uuid
 from dataclasses import dataclass
 from datetime import timedelta
 
 import numpy as np
 from django.conf import settings
-from django.db import transaction
+from django.db import InterfaceError, OperationalError, transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -43,6 +44,10 @@ CLIENT_FIELDS = (
     "photos_expected",
 )
 EARTH_RADIUS_M = 6371008.8
+# Database errors that a later retry can get past: a lost connection, a full disk, a lock or statement timeout.
+TRANSIENT_DB_ERRORS = (InterfaceError, OperationalError)
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -56,6 +61,15 @@ class Actor:
 
 
 def visit_actor(user) -> Actor | None:
+    """The person ``user`` records visits as, or None. At most one query: none when the user came with its linked
+    people already read (the token authentication, ``agri.auth``, reads them with the token), else one for all
+    three instead of one per kind of person."""
+    links = ("expert", "extension_worker", "tech_commissioner")
+    relations = [user._meta.get_field(name) for name in links]
+    if not all(relation.is_cached(user) for relation in relations):
+        loaded = user._meta.model._default_manager.select_related(*links).filter(pk=user.pk).first()
+        for relation in relations:
+            relation.set_cached_value(user, relation.get_cached_value(loaded) if loaded else None)
     expert = user.linked("expert")
     if expert is not None:
         return Actor("expert", expert, expert.county_id[:6], expert.county_id)
@@ -183,24 +197,34 @@ def _model_fields(item: dict) -> dict:
 
 
 def visits_ingest(*, user, actor: Actor, items: list[dict]) -> list[str]:
-    """Store validated visits exactly once. Returns, per item in order: created, unchanged or conflict.
+    """Store validated visits exactly once. Returns, per item in order: created, unchanged, conflict or failed.
 
     A replay of the same id and payload is ``unchanged``; the same id with another payload is a
     ``conflict`` and leaves the stored row alone. The primary key makes a duplicate impossible even
     when two requests race: rows go in with INSERT ... ON CONFLICT DO NOTHING, tagged with this
     request's ingest id, and are read back to learn which ones this request wrote.
+
+    New rows are committed ``VISIT_SYNC_CHUNK_SIZE`` at a time, each chunk in one transaction with its rollup,
+    attendance and audit rows. When the database fails in a chunk (``OperationalError``, ``InterfaceError``:
+    connection lost, disk full, lock timeout), the chunks before it stay committed and every item from that chunk
+    on is ``failed``: its transaction was rolled back, and sending it again is safe (should the connection have
+    broken in the COMMIT itself after the database committed, the replay answers ``unchanged``). A failure before
+    the first chunk (the read of the stored ids) is raised.
     """
     hashes = [payload_hash(user.pk, item) for item in items]
-    existing = dict(Visit.objects.filter(pk__in=[item["id"] for item in items]).values_list("id", "payload_sha256"))
+    existing = dict(
+        Visit.objects.filter(pk__in=[item["id"] for item in items]).order_by().values_list("id", "payload_sha256")
+    )
     results: list[str | None] = [None] * len(items)
     first_index: dict = {}
     fresh = []
+    repeats = []  # (index, index of the first item with its id): answered after the first one is stored
     for i, item in enumerate(items):
         vid = item["id"]
         if vid in existing:
             results[i] = "unchanged" if existing[vid] == hashes[i] else "conflict"
         elif vid in first_index:
-            results[i] = "unchanged" if hashes[first_index[vid]] == hashes[i] else "conflict"
+            repeats.append((i, first_index[vid]))
         else:
             first_index[vid] = i
             fresh.append(i)
@@ -220,31 +244,60 @@ def visits_ingest(*, user, actor: Actor, items: list[dict]) -> list[str]:
             )
             for i, server in zip(fresh, enriched, strict=True)
         ]
-        with transaction.atomic():
-            Visit.objects.bulk_create(objs, ignore_conflicts=True, batch_size=500)
-            stored = {
-                vid: (ingest, digest)
-                for vid, ingest, digest in Visit.objects.filter(pk__in=[o.id for o in objs]).values_list(
-                    "id", "ingest_id", "payload_sha256"
+        size = max(1, settings.VISIT_SYNC_CHUNK_SIZE)
+        for start in range(0, len(fresh), size):
+            chunk = fresh[start : start + size]
+            try:
+                stored = _store_chunk(user, [items[i] for i in chunk], objs[start : start + size], token)
+            except TRANSIENT_DB_ERRORS:
+                logger.warning(
+                    "visit batch of %d: the database failed at new item %d; %d items reported failed",
+                    len(items),
+                    start,
+                    len(fresh) - start,
+                    exc_info=True,
                 )
-            }
-            created = [i for i in fresh if stored[items[i]["id"]][0] == token]
-            rollup_add(items[i]["id"] for i in created)
-            through = Visit.attendees.through
-            through.objects.bulk_create(
-                [through(visit_id=items[i]["id"], farmer_id=f.pk) for i in created for f in items[i]["attendees"]],
-                ignore_conflicts=True,
-            )
-            VisitEvent.objects.bulk_create(
-                [VisitEvent(visit_id=items[i]["id"], user=user, action=VisitEvent.Action.CREATE) for i in created]
-            )
-        created_set = set(created)
-        for i in fresh:
-            if i in created_set:
-                results[i] = "created"
-            else:
-                results[i] = "unchanged" if stored[items[i]["id"]][1] == hashes[i] else "conflict"
+                for i in fresh[start:]:
+                    results[i] = "failed"
+                break
+            for i in chunk:
+                ingest, digest = stored[items[i]["id"]]
+                if ingest == token:
+                    results[i] = "created"
+                else:
+                    results[i] = "unchanged" if digest == hashes[i] else "conflict"
+    for i, first in repeats:
+        if results[first] == "failed":
+            results[i] = "failed"
+        else:
+            results[i] = "unchanged" if hashes[first] == hashes[i] else "conflict"
     return results
+
+
+def _store_chunk(user, items: list[dict], objs: list[Visit], token: uuid.UUID) -> dict:
+    """Insert one chunk and count, attend and audit the rows this request wrote, in one transaction.
+
+    Returns ``{id: (ingest_id, payload_sha256)}`` of the stored rows: those with ``token`` were written here.
+    """
+    with transaction.atomic():
+        Visit.objects.bulk_create(objs, ignore_conflicts=True, batch_size=500)
+        stored = {
+            vid: (ingest, digest)
+            for vid, ingest, digest in Visit.objects.filter(pk__in=[o.id for o in objs]).values_list(
+                "id", "ingest_id", "payload_sha256"
+            )
+        }
+        created = [item for item in items if stored[item["id"]][0] == token]
+        rollup_add(item["id"] for item in created)
+        through = Visit.attendees.through
+        through.objects.bulk_create(
+            [through(visit_id=item["id"], farmer_id=f.pk) for item in created for f in item["attendees"]],
+            ignore_conflicts=True,
+        )
+        VisitEvent.objects.bulk_create(
+            [VisitEvent(visit_id=item["id"], user=user, action=VisitEvent.Action.CREATE) for item in created]
+        )
+    return stored
 
 
 class StaleVersion(Exception):
@@ -275,8 +328,16 @@ def visit_client_data(visit: Visit) -> dict:
     return data
 
 
-def visit_update(*, visit: Visit, user, merged: dict, changed: list[str], expected_version: int) -> Visit:
-    """Apply a validated, merged payload if the visit is still at ``expected_version``; audit what changed."""
+class LeavesScope(Exception):
+    """The edit would move the visit out of the visits its editor may see; nothing was changed."""
+
+
+def visit_update(*, visit: Visit, user, merged: dict, changed: list[str], expected_version: int, scope=None) -> Visit:
+    """Apply a validated, merged payload if the visit is still at ``expected_version``; audit what changed.
+
+    ``scope``, a queryset of the visits the editor may see, keeps the edit from moving the visit out of it: the
+    transaction is rolled back and :class:`LeavesScope` raised.
+    """
     actor = visit_actor(visit.user) or Actor("worker", None, visit.scope_code[:6], visit.scope_code)
     before = visit_client_data(visit)
     server = visit_enrich([merged], actor, timezone.now())[0]
@@ -294,6 +355,8 @@ def visit_update(*, visit: Visit, user, merged: dict, changed: list[str], expect
         updated = current.update(**fields, version=F("version") + 1, updated_at=timezone.now())
         if not updated:
             raise StaleVersion()
+        if scope is not None and not scope.filter(pk=visit.pk).exists():
+            raise LeavesScope()
         rollup_move(before, Visit.objects.filter(pk=visit.pk))
         if "attendees" in changed:
             visit.attendees.set(merged["attendees"])
