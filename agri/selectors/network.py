@@ -23,17 +23,21 @@ def _share(part: int, whole: int) -> float:
     return round(part / whole, 4) if whole else 0.0
 
 
-def expert_network(expert: Expert) -> dict:
-    """The expert's tree (expert -> workers -> households) with counts and status at every node. Three queries."""
+def expert_network(expert: Expert, user) -> dict:
+    """The expert's tree (expert -> workers -> households) with counts and status at every node. Three queries.
+
+    Only the workers and households ``user`` may see are in it (and counted): a worker sees the expert's tree as
+    far as its own households, a township account as far as its township."""
     t = settings.NETWORK_TARGETS
     workers = list(
-        ExtensionWorker.objects.filter(expert=expert, active=True)
+        ExtensionWorker.objects.visible_to(user)
+        .filter(expert=expert, active=True)
         .select_related("home_township")
-        .annotate(n_households=Count("households", filter=Q(households__deleted_at__isnull=True)))
         .order_by("name", "id")
     )
     households = (
-        ModelHousehold.objects.alive()
+        ModelHousehold.objects.visible_to(user)
+        .alive()
         .filter(worker__expert=expert, worker__active=True)
         .annotate(n_farmers=Count("farmers", filter=Q(farmers__deleted_at__isnull=True)))
         .values("id", "worker_id", "head_name", "village_id", "n_farmers")
@@ -60,10 +64,10 @@ def expert_network(expert: Expert) -> dict:
                 "is_township_based": w.is_township_based,
                 "home_township_code": w.home_township_id,
                 "home_township_name": w.home_township.name,
-                "households": w.n_households,
+                "households": len(nodes),
                 "farmers": sum(n["farmers"] for n in nodes),
                 "target": t["households_per_worker"],
-                "status": target_status(w.n_households, t["households_per_worker"], t["households_per_worker"]),
+                "status": target_status(len(nodes), t["households_per_worker"], t["households_per_worker"]),
                 "household_nodes": nodes,
             }
         )

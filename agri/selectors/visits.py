@@ -14,8 +14,24 @@ def _uuids(values) -> list[uuid.UUID]:
     return out
 
 
+BIGINT_MAX = 2**63 - 1
+
+
 def _ints(values) -> list[int]:
-    return [int(v) for v in values if isinstance(v, int) and not isinstance(v, bool) or str(v).isdigit()]
+    """The values that can be a row's integer key: ints and ASCII digit strings within 64 bits ("²" is a digit to
+    str.isdigit() but not to int(); a larger number is out of the databases' range)."""
+    out = []
+    for value in values:
+        if isinstance(value, bool) or not (isinstance(value, int) or str(value).isascii() and str(value).isdigit()):
+            continue
+        if 0 <= int(value) <= BIGINT_MAX:
+            out.append(int(value))
+    return out
+
+
+def _codes(values) -> list[str]:
+    """The values that can be a code: text without U+0000, which PostgreSQL refuses even to compare."""
+    return [str(v) for v in values if "\x00" not in str(v)]
 
 
 def visit_lookups(user, raw_items: list) -> dict[str, dict]:
@@ -40,7 +56,7 @@ def visit_lookups(user, raw_items: list) -> dict[str, dict]:
         else []
     )
     return {
-        "industry": {i.code: i for i in Industry.objects.filter(code__in=[str(v) for v in wanted["industry"]])}
+        "industry": {i.code: i for i in Industry.objects.filter(code__in=_codes(wanted["industry"]))}
         if wanted["industry"]
         else {},
         "household": {
@@ -60,7 +76,7 @@ def visit_lookups(user, raw_items: list) -> dict[str, dict]:
             d.code: d
             for d in AdminDivision.objects.villages()
             .within(user.jurisdiction)
-            .filter(code__in=[str(v) for v in wanted["village"]])
+            .filter(code__in=_codes(wanted["village"]))
             .only("code", "parent_id")
         }
         if wanted["village"]

@@ -4,11 +4,14 @@ One test per writable endpoint: the client sends every field the server owns wit
 test checks both the response and the database row.
 """
 
+import hashlib
 import uuid
 from datetime import timedelta
 
+import h3
 import pytest
 import shapely
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.utils import timezone
 
 from agri.models import (
@@ -19,14 +22,18 @@ from agri.models import (
     FieldSchool,
     Industry,
     ModelHousehold,
+    Photo,
     Role,
     Station,
     TechCommissioner,
     User,
     Visit,
 )
+from geo.crs import wgs84_to_gcj02
+from geo.h3cells import to_hex
 from geo.models import AdminDivision
 from geo.services import DivisionRow, division_upsert_many
+from tests.agri.photo_support import image_bytes, new_visit, use_private_storage
 from tests.conftest import login
 from tests.factories import PASSWORD
 
@@ -363,3 +370,167 @@ def test_device_tokens_cannot_be_created_or_edited_through_the_api(world):
     key = client.get("/api/v1/auth/devices/").json()["results"][0]["token_key"]
     assert client.post("/api/v1/auth/devices/", {"device": "x"}).status_code == 405
     assert client.patch(f"/api/v1/auth/devices/{key}/", {"expiry": None}).status_code == 405
+
+
+# --- visits: the stored model fields a client might name ----------------------------------------------------------
+
+
+def forged_visit_model_fields(world) -> dict:
+    """The Visit model's server-set columns under their own names, with values that would move the visit elsewhere."""
+    return {
+        "division": "500236001001",
+        "division_id": "500236001001",
+        "scope_code": "500236001001",
+        "h3_r5": 1,
+        "h3_r7": 1,
+        "h3_r9": 1,
+        "ingest_id": str(uuid.uuid4()),
+        "payload_sha256": "0" * 64,
+        "deleted_at": FORGED_TIME,
+        "visit_date": "2001-01-01",
+        "client_lat": 1.0,
+        "client_lon": 1.0,
+        "worker": world["W2"].pk,
+        "expert": world["E1"].pk,
+        "commissioner": world["C1"].pk,
+        "user_id": world.users["admin"].pk,
+        "photos_present": 9,
+    }
+
+
+def gcj02_body(world, **extra):
+    """A visit sent in GCJ-02 (Amap) from a point of 杏家湾社区: stored in WGS-84, whatever else the client says."""
+    lon, lat = wgs84_to_gcj02(108.70, 30.95)
+    return visit_body(world, lat=lat, lon=lon, source_crs="gcj02", **extra)
+
+
+def assert_visit_model_fields(world, visit_id, body):
+    visit = assert_visit_server_fields(world, visit_id)
+    assert (visit.client_lon, visit.client_lat) == (body["lon"], body["lat"])  # kept as sent
+    assert visit.lon == pytest.approx(108.70, abs=1e-6) and visit.lat == pytest.approx(30.95, abs=1e-6)  # WGS-84
+    assert visit.scope_code == "500235001001"
+    cells = {res: h3.latlng_to_cell(visit.lat, visit.lon, res) for res in (5, 7, 9)}
+    assert (to_hex(visit.h3_r5), to_hex(visit.h3_r7), to_hex(visit.h3_r9)) == (cells[5], cells[7], cells[9])
+    assert visit.ingest_id is not None and str(visit.ingest_id) != body["ingest_id"]
+    assert len(visit.payload_sha256) == 64 and visit.payload_sha256 != body["payload_sha256"]
+    assert visit.visit_date == timezone.localtime(visit.started_at).date()
+    assert (visit.expert_id, visit.commissioner_id) == (None, None)
+    return visit
+
+
+def test_visit_post_ignores_the_model_fields_and_normalises_the_point(mapped_world):
+    world = mapped_world
+    body = gcj02_body(world, **forged_visit_model_fields(world))
+    response = login(world.users["worker"]).post("/api/v1/visits/", body)
+    assert response.status_code == 201, response.content
+    assert_visit_model_fields(world, body["id"], body)
+    assert response.json()["lon"] == pytest.approx(108.70, abs=1e-6)
+
+
+def test_visit_batch_push_ignores_the_model_fields_and_normalises_the_point(mapped_world):
+    world = mapped_world
+    body = gcj02_body(world, **forged_visit_model_fields(world))
+    response = login(world.users["worker"]).post("/api/v1/sync/visits/", {"visits": [body]})
+    assert response.json()["results"][0]["status"] == "created", response.content
+    assert_visit_model_fields(world, body["id"], body)
+
+
+def test_visit_patch_ignores_the_model_fields_and_cannot_move_the_id(mapped_world):
+    world = mapped_world
+    client = login(world.users["worker"])
+    body = gcj02_body(world)
+    created = client.post("/api/v1/visits/", body)
+    stored = Visit.objects.get(pk=body["id"])
+    forged = {**forged_visit_model_fields(world), "id": str(uuid.uuid4()), "notes": "复查"}
+    response = client.patch(f"/api/v1/visits/{body['id']}/", forged, HTTP_IF_MATCH=created["ETag"])
+    assert response.status_code == 200, response.content
+    assert response.json()["id"] == body["id"] and not Visit.objects.filter(pk=forged["id"]).exists()
+    visit = assert_visit_model_fields(world, body["id"], {**body, **forged})
+    assert (visit.notes, visit.version, visit.ingest_id) == ("复查", 2, stored.ingest_id)
+
+
+# --- photos ---------------------------------------------------------------------------------------------------------
+
+FORGED_PHOTO_FIELDS = {
+    "sha256": "0" * 64,
+    "size_bytes": 1,
+    "content_type": "image/png",
+    "width": 1,
+    "height": 1,
+    "orientation": 6,
+    "taken_at": FORGED_TIME,
+    "exif_lat": 31.05,
+    "exif_lon": 109.45,
+    "exif_alt_m": 1.0,
+    "camera": "伪造相机",
+    "phash": "0" * 16,
+    "flag_bits": 0,
+    "flags": [],
+    "created_at": FORGED_TIME,
+    "original": "../../../etc/passwd",
+    "display": "forged-display.jpg",
+    "thumbnail": "forged-thumbnail.jpg",
+}
+
+
+def assert_photo_server_fields(world, photo_id, visit_id, data, root):
+    photo = Photo.objects.get(pk=photo_id)
+    assert str(photo.visit_id) == visit_id
+    assert photo.user == world.users["worker"]
+    assert (photo.sha256, photo.size_bytes) == (hashlib.sha256(data).hexdigest(), len(data))
+    assert (photo.content_type, photo.width, photo.height, photo.orientation) == ("image/jpeg", 64, 48, None)
+    assert (photo.taken_at, photo.exif_lat, photo.exif_lon, photo.exif_alt_m, photo.camera) == (None,) * 4 + ("",)
+    assert photo.flags == ["no_exif"]  # the evidence check, not the client, sets the flags
+    assert len(photo.phash) == 16 and photo.phash != "0" * 16
+    assert_fresh(photo, "created_at")
+    for variant in ("original", "display", "thumbnail"):
+        name = getattr(photo, variant).name
+        assert name.startswith(f"{photo.id.hex[:2]}/{photo.id}-") and ".." not in name
+        assert (root / name).is_file()
+    assert (root / photo.original.name).read_bytes() == data
+    visit = Visit.objects.get(pk=visit_id)
+    assert visit.photos_present == 1
+    assert [flag for flag in visit.flags if flag.startswith("photo_")] == ["photo_no_exif"]
+    return photo
+
+
+@pytest.fixture
+def photo_root(settings, tmp_path):
+    return use_private_storage(settings, tmp_path / "photos")
+
+
+def test_photo_post_ignores_every_server_set_field(world, photo_root):
+    client = login(world.users["worker"])
+    visit = new_visit(client, world)
+    other = new_visit(client, world)  # the client's own other visit: the path names the visit, not the body
+    data = image_bytes("JPEG", size=(64, 48))
+    body = {
+        "id": str(uuid.uuid4()),
+        "file": SimpleUploadedFile("../../passwd.png", data, content_type="image/png"),
+        "visit": other["id"],
+        "user": world.users["admin"].pk,
+        **FORGED_PHOTO_FIELDS,
+    }
+    response = client.post(f"/api/v1/visits/{visit['id']}/photos/", body, format="multipart")
+    assert response.status_code == 201, response.content
+    assert response.json()["visit"] == visit["id"] and response.json()["sha256"] == hashlib.sha256(data).hexdigest()
+    assert_photo_server_fields(world, body["id"], visit["id"], data, photo_root)
+    assert Visit.objects.get(pk=other["id"]).photos_present == 0
+
+
+def test_photo_put_ignores_every_server_set_field(world, photo_root):
+    client = login(world.users["worker"])
+    visit = new_visit(client, world)
+    data = image_bytes("JPEG", size=(64, 48), color=(200, 30, 30))
+    photo_id = str(uuid.uuid4())
+    body = {
+        "visit": visit["id"],
+        "file": SimpleUploadedFile("IMG.jpg", data, content_type="image/jpeg"),
+        "id": str(uuid.uuid4()),  # the path names the photo
+        "user": world.users["admin"].pk,
+        **FORGED_PHOTO_FIELDS,
+    }
+    response = client.put(f"/api/v1/photos/{photo_id}/", body, format="multipart")
+    assert response.status_code == 201, response.content
+    assert response.json()["id"] == photo_id and not Photo.objects.filter(pk=body["id"]).exists()
+    assert_photo_server_fields(world, photo_id, visit["id"], data, photo_root)

@@ -1,0 +1,1579 @@
+"""Authorization matrix for field evidence (OWASP API1, API3, API5): every role x every operation on visits, photos,
+exports, coverage, indicators, the network summary, personal data, devices and reference data, against own,
+sibling and out-of-county objects. ``tests/agri/api/test_authorization_matrix.py`` covers the network endpoints
+(GET, POST, PATCH, DELETE); this module covers everything else, and ``test_every_operation_is_in_a_matrix``
+fails when the OpenAPI schema gains an operation that no matrix classifies.
+
+The expected outcomes are the INTENDED rules, written out as explicit tables below (``VISIBLE_VISITS``,
+``RECORDED``, ``PHOTOS``, the network matrix's ``VISIBLE``); nothing is derived from the app's querysets. A cell is
+one request checked three ways:
+
+- the exact status (and, for 200s, the exact set of ids or codes in the body);
+- the body (JSON, GeoJSON, KML, GeoPackage, Shapefile, ZIP manifest, XLSX, CSV) names nothing out of the role's
+  scope: no id, marker name or notes of an object it may not see, and no code or name of the other county;
+- a refused write changed nothing: every table involved and the photo storage are identical before and after.
+
+The world: the shared two-county world (``tests/conftest.py``) with every object renamed to carry a marker
+(``[H2]``), village polygons, and nine visits recorded through the API by eight accounts, one of them deleted, with
+photos. The actors' own visits only ever target objects in their own scope, so a visible body never needs to name an
+invisible object; a marker in a body is a leak. The world is built once per module and committed; each test runs in
+a transaction that is rolled back, so every test starts from the same world.
+
+Cells are counted as they run and must match the tables (``CELLS``), so no cell can be skipped silently;
+``test_matrix_size`` prints them per test: 3,603 in all (``TOTAL_CELLS``), 3,508 for the eight roles and 95 for an
+anonymous client (every operation of the schema).
+"""
+
+import csv
+import io
+import json
+import re
+import uuid
+import zipfile
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+
+import h3
+import numpy as np
+import openpyxl
+import pyogrio
+import pytest
+from django.apps import apps
+from django.conf import settings
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.core.management.color import no_style
+from django.db import connection
+from django.test import override_settings
+from django.utils import timezone
+from drf_spectacular.generators import SchemaGenerator
+from PIL import Image
+from rest_framework.test import APIClient
+
+from agri.models import (
+    DemonstrationBase,
+    DeviceToken,
+    Expert,
+    ExtensionWorker,
+    Farmer,
+    FieldSchool,
+    Industry,
+    ModelHousehold,
+    PersonalDataAccess,
+    Photo,
+    Role,
+    Station,
+    TechCommissioner,
+    User,
+    Visit,
+    VisitEvent,
+    VisitRollup,
+)
+from geo.models import AdminDivision
+from tests import factories as f
+from tests.agri.api import test_authorization_matrix as network_matrix
+from tests.agri.map_support import map_world
+from tests.agri.photo_support import stored_files
+from tests.conftest import build_world, login
+
+API = "/api/v1"
+ROLES = network_matrix.ROLES  # admin, viewer, township_viewer, expert, worker, worker2, commissioner, station
+NETWORK_VISIBLE = network_matrix.VISIBLE  # role -> network endpoint -> world objects it may read
+BUREAU = {"admin", "viewer", "township_viewer"}
+ACTORS = {"expert", "worker", "worker2", "commissioner"}  # roles linked to a person who records visits
+VIEWERS = {"viewer", "township_viewer"}  # their coverage positions are coarsened: only scope is asserted
+JURISDICTION = {
+    "admin": "500235",
+    "viewer": "500235",
+    "township_viewer": "500235001",
+    "expert": "500235",
+    "worker": "500235001",
+    "worker2": "500235002",
+    "commissioner": "500235",
+    "station": "500235",
+}
+
+VILLAGES = {"v1": "500235001001", "v1b": "500235001003", "v2": "500235002001", "v9": "500236001001"}
+TOWNSHIPS = {"T1": "500235001000", "T2": "500235002000", "T9": "500236001000"}
+
+# Accounts that record the world's visits, and the person each is linked to. Only the first four are matrix roles.
+RECORDERS = {
+    "worker": "W1",
+    "worker2": "W2",
+    "expert": "E1",
+    "commissioner": "C1",
+    "worker3": "W3",  # township T1, but the goats expert's team
+    "commissioner2": "C2",
+    "worker9": "W9",  # Fengjie
+    "commissioner9": "C9",
+}
+EXTRA_ACCOUNTS = {  # account -> (role, jurisdiction) for the recorders that are not matrix roles
+    "worker3": (Role.WORKER, "500235001"),
+    "commissioner2": (Role.COMMISSIONER, "500235"),
+    "worker9": (Role.WORKER, "500236001"),
+    "commissioner9": (Role.COMMISSIONER, "500236"),
+}
+
+
+@dataclass(frozen=True)
+class V:
+    recorder: str
+    target: str  # a world object or a village key
+    lon: float
+    lat: float
+    village: str  # the village the point lies in
+    kind: str = "guidance"
+    introduced: tuple = ()
+    participants: int = 0
+
+
+VISITS = {
+    "V_W1": V("worker", "H1", 108.700, 30.950, "v1", "new_variety", ("脐橙新品种甲",)),
+    "V_E1": V("expert", "B1", 108.701, 30.951, "v1"),
+    "V_C1": V("commissioner", "S1", 108.702, 30.952, "v1"),
+    "V_GONE": V("worker", "H1", 108.703, 30.953, "v1"),  # deleted by its recorder: a tombstone
+    "V_W3": V("worker3", "H3", 108.720, 30.950, "v1b", "new_variety", ("山羊新品种乙",)),
+    "V_W2": V("worker2", "F2", 108.700, 30.930, "v2", "training", participants=12),
+    "V_C2": V("commissioner2", "v2", 108.710, 30.930, "v2"),
+    "V_W9": V("worker9", "H9", 109.450, 31.050, "v9", "new_variety", ("奉节品种丙",)),
+    "V_C9": V("commissioner9", "S9", 109.460, 31.060, "v9", "training", participants=30),
+}
+DELETED = {"V_GONE"}
+
+# role -> the live visits it may read. A bureau account: those that happened in its jurisdiction; an expert: its
+# own and its team's; a worker or commissioner: its own; a station manager: those at its station.
+VISIBLE_VISITS = {
+    "admin": {"V_W1", "V_E1", "V_C1", "V_W3", "V_W2", "V_C2"},
+    "viewer": {"V_W1", "V_E1", "V_C1", "V_W3", "V_W2", "V_C2"},
+    "township_viewer": {"V_W1", "V_E1", "V_C1", "V_W3"},
+    "expert": {"V_E1", "V_W1", "V_W2"},
+    "worker": {"V_W1"},
+    "worker2": {"V_W2"},
+    "commissioner": {"V_C1"},
+    "station": {"V_C1"},
+}
+# Roles whose pull (?updated_since=) includes the deleted visit as a tombstone: those that could read it alive.
+TOMBSTONE_READERS = {"admin", "viewer", "township_viewer", "expert", "worker"}
+# role -> visits it recorded: the only ones an actor may edit, delete or add photos to.
+RECORDED = {"worker": {"V_W1", "V_GONE"}, "worker2": {"V_W2"}, "expert": {"V_E1"}, "commissioner": {"V_C1"}}
+# Coverage and indicators count each role's slice: for these roles it is exactly the visits it may read.
+COVERAGE_ROLES = set(ROLES) - {"station"}
+
+PHOTOS = {
+    "P_W1": "V_W1",
+    "P_E1": "V_E1",
+    "P_C1": "V_C1",
+    "P_GONE": "V_GONE",
+    "P_W3": "V_W3",
+    "P_W2": "V_W2",
+    "P_W9": "V_W9",
+}
+
+# Targets a visit may name: the world objects and villages. A role may name exactly those it may read.
+TARGETS = ["H1", "H2", "H3", "H9", "F1", "F2", "F3", "F9", "B1", "B2", "B9", "S1", "S2", "S9", "v1", "v1b", "v2", "v9"]
+TARGET_FIELD = {"H": "household", "F": "farmer", "B": "base", "S": "station", "v": "village"}
+NETWORK_ENDPOINT = {
+    "E": "experts",
+    "W": "extension-workers",
+    "C": "tech-commissioners",
+    "H": "model-households",
+    "F": "farmers",
+    "B": "demonstration-bases",
+    "S": "stations",
+}
+ACTOR_FIELD = {"W": "worker", "E": "expert", "C": "commissioner"}
+INDUSTRY = {"E1": "citrus", "E2": "goats", "E9": "citrus"}
+EXPERT_OF = {"W1": "E1", "W2": "E1", "W3": "E2", "W9": "E9"}
+HOUSEHOLD_VILLAGE = {"H1": "v1", "H2": "v2", "H3": "v1b", "H9": "v9"}
+
+FENGJIE = (re.compile(r"(?<![\d.])500236\d{6}(?!\d)"), re.compile("奉节|永安"))
+
+
+# --- the tables' consequences ---------------------------------------------------------------------------------
+
+
+def may_read(role: str, name: str) -> bool:
+    """Whether ``role`` may read world object or village ``name`` (the network matrix's table, and jurisdictions)."""
+    if name.startswith("v"):
+        return VILLAGES[name].startswith(JURISDICTION[role])
+    endpoint = "field-schools" if name.startswith("FS") else NETWORK_ENDPOINT[name[0]]
+    return name in NETWORK_VISIBLE[role].get(endpoint, set())
+
+
+def actor_of(visit: str) -> str:
+    return RECORDERS[VISITS[visit].recorder]
+
+
+def visit_matches(visit: str, param: str, value: str) -> bool:
+    v = VISITS[visit]
+    if param == "division":
+        return VILLAGES[v.village].startswith(value)
+    if param in ("expert", "worker", "commissioner"):
+        return ACTOR_FIELD[actor_of(visit)[0]] == param and actor_of(visit) == value
+    return TARGET_FIELD[v.target[0]] == param and v.target == value
+
+
+def slice_of(role: str) -> set[str]:
+    return VISIBLE_VISITS[role]
+
+
+def villages_in(role: str) -> list[str]:
+    return [key for key, code in VILLAGES.items() if code.startswith(JURISDICTION[role])]
+
+
+def townships_in(role: str) -> list[str]:
+    return [key for key, code in TOWNSHIPS.items() if code.startswith(JURISDICTION[role][:9])]
+
+
+def visible_households(role: str) -> set[str]:
+    return NETWORK_VISIBLE[role].get("model-households", set())
+
+
+def visited_households(role: str) -> set[str]:
+    return {VISITS[v].target for v in slice_of(role) if VISITS[v].target.startswith("H")}
+
+
+def photos_of(visits) -> set[str]:
+    return {p for p, v in PHOTOS.items() if v in visits}
+
+
+def township_of(village: str) -> str:
+    return VILLAGES[village][:9] + "000"
+
+
+# --- the world ------------------------------------------------------------------------------------------------
+
+MARKED_FIELD = {
+    Expert: "name",
+    ExtensionWorker: "name",
+    TechCommissioner: "name",
+    ModelHousehold: "head_name",
+    Farmer: "name",
+    Station: "name",
+    DemonstrationBase: "name",
+    FieldSchool: "name",
+}
+
+
+@dataclass
+class Evidence:
+    world: object
+    root: Path
+    visits: dict = field(default_factory=dict)  # name -> visit id (str)
+    photos: dict = field(default_factory=dict)  # name -> photo id (str)
+    photo_bytes: dict = field(default_factory=dict)
+    accounts: dict = field(default_factory=dict)  # recorder account -> User
+    year: int = 0
+
+    def __getitem__(self, name):
+        return self.world[name]
+
+    def pk(self, name: str):
+        """The id a client sends for a world object, a village, a visit or a photo."""
+        if name in VILLAGES:
+            return VILLAGES[name]
+        if name in self.visits:
+            return self.visits[name]
+        if name in self.photos:
+            return self.photos[name]
+        pk = self.world[name].pk
+        return str(pk) if isinstance(pk, uuid.UUID) else pk
+
+
+_image_seed = iter(range(1, 1_000_000))
+
+
+def fresh_jpeg() -> bytes:
+    """A small JPEG of random noise: its own bytes and perceptual hash, so that no evidence check links two."""
+    rng = np.random.default_rng(next(_image_seed))
+    buf = io.BytesIO()
+    Image.fromarray(rng.integers(0, 255, (48, 64, 3), dtype=np.uint8)).save(buf, "JPEG", quality=90)
+    return buf.getvalue()
+
+
+def visit_body(ev: Evidence, name: str, **overrides) -> dict:
+    v = VISITS[name]
+    started = timezone.localtime() - timedelta(hours=3)
+    body = {
+        "id": str(uuid.uuid4()),
+        "kind": v.kind,
+        "industry": "citrus",
+        "started_at": started.isoformat(),
+        "ended_at": (started + timedelta(hours=1)).isoformat(),
+        "lat": v.lat,
+        "lon": v.lon,
+        "accuracy_m": 8.0,
+        "source_crs": "wgs84",
+        "notes": f"服务记录[{name}]",
+        "participants": v.participants,
+        "introduced": list(v.introduced),
+        "photos_expected": 1,
+        TARGET_FIELD[v.target[0]]: ev.pk(v.target),
+    }
+    body.update(overrides)
+    return body
+
+
+def build_evidence(root: Path) -> Evidence:
+    world = map_world(build_world())
+    for key, obj in world.objects.items():
+        name_field = MARKED_FIELD[type(obj)]
+        setattr(obj, name_field, f"{type(obj)._meta.verbose_name}[{key}]")
+        updates = [name_field]
+        if isinstance(obj, Station):
+            obj.host_org = "示范合作社"
+            updates.append("host_org")
+        obj.save(update_fields=updates)
+    ev = Evidence(world=world, root=root)
+    ev.accounts = {name: world.users[name] for name in RECORDERS if name in world.users}
+    for name, (role, jurisdiction) in EXTRA_ACCOUNTS.items():
+        user = f.UserFactory(username=name, role=role, jurisdiction=jurisdiction)
+        person = world[RECORDERS[name]]
+        person.user = user
+        person.save(update_fields=["user"])
+        ev.accounts[name] = user
+    recorders = {name: login(user, device="recorder") for name, user in ev.accounts.items()}
+    for name, v in VISITS.items():
+        body = visit_body(ev, name)
+        response = recorders[v.recorder].post(f"{API}/visits/", body, format="json")
+        assert response.status_code == 201, (name, response.content)
+        ev.visits[name] = body["id"]
+    ev.year = Visit.objects.get(pk=ev.visits["V_W1"]).visit_date.year
+    for photo, visit in PHOTOS.items():
+        data = fresh_jpeg()
+        response = upload(recorders[VISITS[visit].recorder], ev.visits[visit], data)
+        assert response.status_code == 201, (photo, response.content)
+        ev.photos[photo] = response.json()["id"]
+        ev.photo_bytes[photo] = data
+    for name in DELETED:
+        response = recorders[VISITS[name].recorder].delete(f"{API}/visits/{ev.visits[name]}/")
+        assert response.status_code == 204, response.content
+    return ev
+
+
+def flush_project_tables() -> None:
+    """Empty every table of the project's apps (the module's world is committed, outside any test's transaction)."""
+    models = [m for label in ("agri", "geo") for m in apps.get_app_config(label).get_models(include_auto_created=True)]
+    connection.ops.execute_sql_flush(
+        connection.ops.sql_flush(no_style(), [m._meta.db_table for m in models], allow_cascade=True)
+    )
+    assert not any(m.objects.exists() for m in models)
+
+
+@pytest.fixture(scope="module")
+def evidence(django_db_setup, django_db_blocker, tmp_path_factory):
+    """The world, built once for the module through the API and committed; every test runs in a transaction that is
+    rolled back, so each one starts from it unchanged. The photo files written by tests stay (their rows do not)."""
+    root = tmp_path_factory.mktemp("photos")
+    storage = {"BACKEND": "django.core.files.storage.FileSystemStorage", "OPTIONS": {"location": str(root)}}
+    private = override_settings(STORAGES={**settings.STORAGES, "photos": storage})
+    private.enable()
+    try:
+        with django_db_blocker.unblock():
+            try:
+                built = build_evidence(root)
+            except BaseException:
+                flush_project_tables()
+                raise
+        yield built
+        with django_db_blocker.unblock():
+            flush_project_tables()
+    finally:
+        private.disable()
+
+
+@pytest.fixture
+def ev(evidence, db) -> Evidence:
+    return evidence
+
+
+def upload(client, visit_id: str, data: bytes, photo_id: str | None = None):
+    body = {"id": photo_id or str(uuid.uuid4()), "file": SimpleUploadedFile("IMG.jpg", data, content_type="image/jpeg")}
+    return client.post(f"{API}/visits/{visit_id}/photos/", body, format="multipart")
+
+
+# --- one cell: a request, its status, its body and the database -----------------------------------------------
+
+SNAPSHOT_MODELS = (
+    Visit,
+    VisitEvent,
+    VisitRollup,
+    Visit.attendees.through,
+    Photo,
+    PersonalDataAccess,
+    ModelHousehold,
+    ModelHousehold.industries.through,
+    Farmer,
+    Station,
+    Station.industries.through,
+    DemonstrationBase,
+    FieldSchool,
+    Expert,
+    ExtensionWorker,
+    TechCommissioner,
+    TechCommissioner.stations.through,
+    TechCommissioner.bases.through,
+    Industry,
+    AdminDivision,
+)
+
+
+def snapshot(root: Path):
+    """Every row a write of these endpoints could touch, the accounts' tokens and the stored photo files."""
+    tables = tuple(tuple(model.objects.order_by("pk").values_list()) for model in SNAPSHOT_MODELS)
+    accounts = tuple(User.objects.order_by("pk").values_list("pk", "username", "password", "role", "jurisdiction"))
+    tokens = tuple(DeviceToken.objects.order_by("digest").values_list("digest", "user_id"))
+    return tables, accounts, tokens, tuple(p.relative_to(root).as_posix() for p in stored_files(root))
+
+
+def _diff(before, after) -> str:
+    names = [m._meta.label for m in SNAPSHOT_MODELS]
+    changed = [names[i] for i, (a, b) in enumerate(zip(before[0], after[0], strict=True)) if a != b]
+    changed += [what for what, i in (("users", 1), ("tokens", 2), ("photo files", 3)) if before[i] != after[i]]
+    return ", ".join(changed)
+
+
+class Matrix:
+    """Runs the cells of one role and collects every failure, so that one run reports them all."""
+
+    def __init__(self, ev: Evidence, role: str, tmp_path: Path, client=None):
+        self.ev, self.role, self.tmp_path = ev, role, tmp_path
+        self.client = client or login(ev.world.users[role])
+        self.cells = 0
+        self.failures: list[str] = []
+        self.forbidden = forbidden_tokens(ev, role)
+
+    def fail(self, label: str, message: str) -> None:
+        self.failures.append(f"{label}: {message}")
+
+    def request(
+        self, label, method, url, expected, *, data=None, fmt="json", write=None, headers=None, parse=None, allow=""
+    ):
+        """One cell. ``write``: True for a write, whose refusal must change nothing. ``parse`` decodes the body into
+        (text to scan, parsed value); ``allow``: text the body may name although the role may not read it (what the
+        request itself made it). Returns the parsed body (None when empty), or None when the status is wrong."""
+        write = method not in ("get", "head") if write is None else write
+        before = snapshot(self.ev.root) if write and expected >= 400 else None
+        kwargs = {"format": fmt} if data is not None else {}
+        response = getattr(self.client, method)(url, data, **kwargs, **(headers or {}))
+        self.cells += 1
+        sent = url + (json.dumps(data, ensure_ascii=False, default=str) if data is not None else "") + allow
+        raw = b"".join(response.streaming_content) if response.streaming else response.content
+        if response.status_code != expected:
+            self.fail(label, f"{response.status_code}, expected {expected}: {raw[:300]!r}")
+            return None
+        if before is not None:
+            after = snapshot(self.ev.root)
+            if after != before:
+                self.fail(label, f"refused with {response.status_code} but changed: {_diff(before, after)}")
+        if expected >= 400:
+            try:
+                body = json.loads(raw)
+            except ValueError:
+                self.fail(label, f"error body is not JSON: {raw[:200]!r}")
+                return None
+            if set(body) != {"code", "message", "fields"}:
+                self.fail(label, f"error body is not the API's error shape: {body}")
+            self.scan(label, json.dumps(body, ensure_ascii=False), sent)
+            return body
+        text, parsed = (parse or parse_json)(raw, self.tmp_path)
+        self.scan(label, text, sent)
+        return parsed
+
+    def scan(self, label: str, text: str, sent: str = "") -> None:
+        """Leaks in ``text``. A token the request itself sent (``sent``) may come back: an error naming the id the
+        client gave, or a batch result keyed by it, tells the client nothing it did not know."""
+        leaks = sorted({token for token in self.forbidden if token in text and token not in sent})
+        leaks += [m.group() for pattern in FENGJIE for m in pattern.finditer(text) if m.group() not in sent][:5]
+        if leaks:
+            self.fail(label, f"body names out-of-scope objects: {leaks}")
+
+    def ids(self, label: str, got, expected_names, lookup) -> None:
+        """``got`` (ids from a body) must be exactly the ids of ``expected_names``."""
+        names = {str(lookup(name)): name for name in expected_names}
+        got = [str(g) for g in got]
+        if len(got) != len(set(got)):
+            self.fail(label, f"duplicate rows: {got}")
+        if set(got) != set(names):
+            unknown = sorted(set(got) - set(names))
+            self.fail(
+                label, f"got {sorted(names.get(g, g) for g in got)}, expected {sorted(expected_names)}: {unknown}"
+            )
+
+    def done(self, expected_cells: int) -> None:
+        assert not self.failures, f"{self.role}: {len(self.failures)} failing cells:\n  " + "\n  ".join(self.failures)
+        assert self.cells == expected_cells, f"{self.role}: ran {self.cells} cells, the tables give {expected_cells}"
+
+
+def forbidden_tokens(ev: Evidence, role: str) -> set[str]:
+    """Strings that must never appear in a body ``role`` gets: markers and ids of what it may not read. An anonymous
+    client may read nothing."""
+    if role == "anonymous":
+        everything = {f"[{key}]" for key in [*ev.world.objects, *ev.visits]} | set(ev.visits.values())
+        everything |= set(ev.photos.values()) | {
+            str(o.pk) for o in ev.world.objects.values() if isinstance(o.pk, uuid.UUID)
+        }
+        return everything
+    tokens = set()
+    for key, obj in ev.world.objects.items():
+        if not may_read(role, key):
+            tokens.add(f"[{key}]")
+            if isinstance(obj.pk, uuid.UUID):
+                tokens.add(str(obj.pk))
+    readable = VISIBLE_VISITS[role] | ({"V_GONE"} if role in TOMBSTONE_READERS else set())
+    for name, visit_id in ev.visits.items():
+        if name not in readable:
+            tokens |= {visit_id, f"[{name}]"}
+    for name, photo_id in ev.photos.items():
+        if PHOTOS[name] not in VISIBLE_VISITS[role]:
+            tokens.add(photo_id)
+    return tokens
+
+
+# --- body decoders: (text to scan, parsed value) --------------------------------------------------------------
+
+
+def parse_json(raw: bytes, _tmp=None):
+    data = json.loads(raw) if raw else None
+    return json.dumps(data, ensure_ascii=False), data
+
+
+def parse_gis(suffix: str):
+    def parse(raw: bytes, tmp_path: Path):
+        path = tmp_path / f"{uuid.uuid4().hex}.{suffix}"
+        path.write_bytes(raw)
+        frame = pyogrio.read_dataframe(path)
+        attributes = frame.drop(columns="geometry").to_json(
+            force_ascii=False, orient="records", date_format="iso", default_handler=str
+        )
+        text = attributes + (raw.decode() if suffix in ("geojson", "kml") else "")
+        return text, frame
+
+    return parse
+
+
+def parse_zip(raw: bytes, _tmp=None):
+    archive = zipfile.ZipFile(io.BytesIO(raw))
+    manifest = archive.read("manifest.csv").decode("utf-8-sig")
+    rows = list(csv.DictReader(io.StringIO(manifest)))
+    return manifest + "\n".join(archive.namelist()), rows
+
+
+def parse_xlsx(raw: bytes, _tmp=None):
+    book = openpyxl.load_workbook(io.BytesIO(raw), read_only=True)
+    rows = [list(row) for sheet in book.worksheets for row in sheet.iter_rows(values_only=True)]
+    return "\n".join(",".join("" if c is None else str(c) for c in row) for row in rows), rows
+
+
+def parse_csv(raw: bytes, _tmp=None):
+    text = raw.decode("utf-8-sig")
+    return text, list(csv.reader(io.StringIO(text)))
+
+
+def parse_image(content_type: str):
+    def parse(raw: bytes, _tmp=None):
+        Image.open(io.BytesIO(raw)).verify()
+        return "", content_type  # pixels: nothing to scan
+
+    return parse
+
+
+def parse_png(raw: bytes, _tmp=None):
+    assert raw.startswith(b"\x89PNG\r\n\x1a\n")
+    return "", raw
+
+
+# --- the schema: every operation must be in a matrix ------------------------------------------------------------
+
+N = "network:"  # a test of tests/agri/api/test_authorization_matrix.py
+OPERATIONS = {
+    "POST /api/v1/auth/login/": ["test_accounts_and_devices"],  # anonymous; see also tests/agri/api/test_auth.py
+    "POST /api/v1/auth/logout/": ["test_accounts_and_devices"],
+    "POST /api/v1/auth/logout-all/": ["test_accounts_and_devices"],
+    "POST /api/v1/auth/password/": ["test_accounts_and_devices"],
+    "GET /api/v1/auth/devices/": ["test_accounts_and_devices"],
+    "DELETE /api/v1/auth/devices/{token_key}/": ["test_accounts_and_devices"],
+    "GET /api/v1/me/": ["test_accounts_and_devices"],
+    "GET /api/v1/coverage/divisions/": ["test_coverage_and_indicators"],
+    "GET /api/v1/coverage/hexagons/": ["test_coverage_and_indicators"],
+    "GET /api/v1/coverage/gaps/": ["test_coverage_and_indicators"],
+    "GET /api/v1/coverage/map.png": ["test_coverage_and_indicators"],
+    "GET /api/v1/stations/{id}/service-area/": ["test_coverage_and_indicators"],
+    "GET /api/v1/indicators/": ["test_coverage_and_indicators"],
+    "GET /api/v1/network/summary/": ["test_coverage_and_indicators"],
+    "GET /api/v1/exports/coverage/": ["test_exports"],
+    "GET /api/v1/exports/demonstration-bases/": ["test_exports"],
+    "GET /api/v1/exports/model-households/": ["test_exports"],
+    "GET /api/v1/exports/visits/": ["test_exports", "test_visit_filters"],
+    "GET /api/v1/exports/photos/": ["test_photo_reads", "test_visit_filters"],
+    "GET /api/v1/visits/": ["test_visit_reads", "test_visit_filters"],
+    "POST /api/v1/visits/": ["test_visit_creates"],
+    "GET /api/v1/visits.geojson": ["test_visit_reads", "test_visit_filters"],
+    "GET /api/v1/visits/{id}/": ["test_visit_reads"],
+    "PATCH /api/v1/visits/{id}/": ["test_visit_edits"],
+    "DELETE /api/v1/visits/{id}/": ["test_visit_edits"],
+    "GET /api/v1/visits/{id}/history/": ["test_visit_reads"],
+    "POST /api/v1/sync/visits/": ["test_visit_creates"],
+    "GET /api/v1/visits/{visit_id}/photos/": ["test_photo_reads"],
+    "POST /api/v1/visits/{visit_id}/photos/": ["test_photo_uploads"],
+    "GET /api/v1/photos/{id}/": ["test_photo_reads"],
+    "PUT /api/v1/photos/{id}/": ["test_photo_uploads"],
+    "GET /api/v1/photos/{id}/original/": ["test_photo_reads"],
+    "GET /api/v1/photos/{id}/display/": ["test_photo_reads"],
+    "GET /api/v1/photos/{id}/thumbnail/": ["test_photo_reads"],
+    "POST /api/v1/farmers/{id}/reveal/": ["test_farmer_reveal"],
+    "GET /api/v1/experts/{id}/network/": [
+        "test_expert_network_tree",
+        N + "test_network_tree_follows_expert_visibility",
+    ],
+    "GET /api/v1/industries/": ["test_reference_data"],
+    "POST /api/v1/industries/": ["test_reference_data"],
+    "GET /api/v1/industries/{code}/": ["test_reference_data"],
+    "PUT /api/v1/industries/{code}/": ["test_reference_data"],
+    "PATCH /api/v1/industries/{code}/": ["test_reference_data"],
+    "DELETE /api/v1/industries/{code}/": ["test_reference_data"],
+    "GET /api/v1/divisions/": [
+        "test_reference_data",
+        N + "test_divisions_list_only_the_jurisdiction_and_its_ancestors",
+    ],
+    "POST /api/v1/divisions/": ["test_reference_data"],
+    "GET /api/v1/divisions/{code}/": ["test_reference_data", N + "test_division_detail_outside_jurisdiction_is_404"],
+    "PUT /api/v1/divisions/{code}/": ["test_reference_data"],
+    "PATCH /api/v1/divisions/{code}/": ["test_reference_data"],
+    "DELETE /api/v1/divisions/{code}/": ["test_reference_data"],
+    "GET /api/v1/divisions/{code}/boundary/": ["test_reference_data"],
+}
+for _endpoint in network_matrix.ENDPOINTS:
+    OPERATIONS[f"GET /api/v1/{_endpoint}/"] = [
+        N + "test_reads",
+        N + "test_list_filter_on_out_of_scope_id_leaks_nothing",
+    ]
+    OPERATIONS[f"GET /api/v1/{_endpoint}/{{id}}/"] = [N + "test_reads"]
+    OPERATIONS[f"PATCH /api/v1/{_endpoint}/{{id}}/"] = [N + "test_writes"]
+    OPERATIONS[f"PUT /api/v1/{_endpoint}/{{id}}/"] = ["test_network_put"]
+    if _endpoint != "field-schools":  # created and deleted with their base
+        OPERATIONS[f"POST /api/v1/{_endpoint}/"] = [
+            N + "test_writes",
+            N + "test_out_of_scope_foreign_key_is_400_does_not_exist",
+        ]
+        OPERATIONS[f"DELETE /api/v1/{_endpoint}/{{id}}/"] = [N + "test_writes"]
+
+
+def schema_operations() -> set[str]:
+    schema = SchemaGenerator().get_schema(request=None, public=True)
+    methods = {"get", "post", "put", "patch", "delete"}
+    return {
+        f"{method.upper()} {path}" for path, item in schema["paths"].items() for method in item if method in methods
+    }
+
+
+def test_every_operation_is_in_a_matrix(db):
+    """A new endpoint (or method) without a matrix entry fails here; so does an entry for a removed one."""
+    operations = schema_operations()
+    missing = sorted(operations - set(OPERATIONS))
+    stale = sorted(set(OPERATIONS) - operations)
+    assert not missing, f"operations in no authorization matrix: {missing}"
+    assert not stale, f"matrix entries for operations the schema no longer has: {stale}"
+    here = globals()
+    for operation, tests in OPERATIONS.items():
+        for name in tests:
+            module, test = (network_matrix, name[len(N) :]) if name.startswith(N) else (None, name)
+            assert callable(getattr(module, test, None) if module else here.get(test)), (operation, name)
+
+
+# --- visits: reads --------------------------------------------------------------------------------------------
+
+
+def etag(ev: Evidence, name: str) -> dict:
+    version = Visit.objects.filter(pk=ev.visits[name]).values_list("version", flat=True).get()
+    return {"HTTP_IF_MATCH": f'"{ev.visits[name]}-{version}"'}
+
+
+def feature_ids(body) -> list:
+    return [feature["id"] for feature in body["features"]]
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_visit_reads(ev, role, tmp_path):
+    """List, pull (with tombstones), detail, history and visits.geojson: exactly the visits the role may read."""
+    m = Matrix(ev, role, tmp_path)
+    visible = VISIBLE_VISITS[role]
+    body = m.request("GET /visits/", "get", f"{API}/visits/?page_size=500", 200)
+    if body is not None:
+        m.ids("GET /visits/", [row["id"] for row in body["results"]], visible, ev.pk)
+        if body["count"] != len(visible):
+            m.fail("GET /visits/", f"count {body['count']}, expected {len(visible)}")
+    tombstones = {"V_GONE"} if role in TOMBSTONE_READERS else set()
+    body = m.request("pull", "get", f"{API}/visits/?updated_since=2000-01-01T00:00:00Z&page_size=500", 200)
+    if body is not None:
+        m.ids("pull", [row["id"] for row in body["results"]], visible | tombstones, ev.pk)
+        m.ids("pull tombstones", [row["id"] for row in body["results"] if row["deleted"]], tombstones, ev.pk)
+    for name in VISITS:
+        url = f"{API}/visits/{ev.visits[name]}/"
+        body = m.request(f"GET {name}", "get", url, 200 if name in visible else 404)
+        if name in visible and body is not None and body["id"] != ev.visits[name]:
+            m.fail(f"GET {name}", f"answered with visit {body['id']}")
+        # The audit history is for bureau admins, of every visit in the jurisdiction (deleted ones too).
+        if role == "admin":
+            expected = 200 if name in visible | {"V_GONE"} else 404
+        else:
+            expected = 403
+        body = m.request(f"history {name}", "get", f"{url}history/", expected)
+        if expected == 200 and body is not None and [e["action"] for e in body][:1] != ["create"]:
+            m.fail(f"history {name}", f"not this visit's history: {body}")
+    body = m.request("visits.geojson", "get", f"{API}/visits.geojson", 200)
+    if body is not None:
+        m.ids("visits.geojson", feature_ids(body), visible, ev.pk)
+    m.done(CELLS["test_visit_reads"](role))
+
+
+# Every filter of the visit list that takes an id or a code, with own, sibling and out-of-county values.
+FILTER_CASES = (
+    [("expert", k) for k in ("E1", "E2", "E9")]
+    + [("worker", k) for k in ("W1", "W2", "W3", "W9")]
+    + [("commissioner", k) for k in ("C1", "C2", "C9")]
+    + [("household", k) for k in ("H1", "H2", "H3", "H9")]
+    + [("farmer", k) for k in ("F1", "F2", "F3", "F9")]
+    + [("base", k) for k in ("B1", "B2", "B9")]
+    + [("station", k) for k in ("S1", "S2", "S9")]
+    + [("village", k) for k in ("v1", "v1b", "v2", "v9")]
+    + [("division", k) for k in ("500235001", "500235002", "500236")]
+)
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_visit_filters(ev, role, tmp_path):
+    """The visit filters on the list, visits.geojson and both visit exports: an id the role may not read is refused
+    like an unknown one (400); any other value narrows the role's own visits, never widens them."""
+    m = Matrix(ev, role, tmp_path)
+    for param, value in FILTER_CASES:
+        accepted = param == "division" or may_read(role, value)
+        query = f"{param}={value if param == 'division' else ev.pk(value)}"
+        expected = {v for v in VISIBLE_VISITS[role] if visit_matches(v, param, value)}
+        label = f"{param}={value}"
+        status = 200 if accepted else 400
+        export_status = status if role in BUREAU else 403
+        for what, url, code, parse, ids_of in (
+            ("list", f"{API}/visits/?page_size=500&{query}", status, None, lambda b: [r["id"] for r in b["results"]]),
+            ("geojson", f"{API}/visits.geojson?{query}", status, None, feature_ids),
+            ("export", f"{API}/exports/visits/?format=geojson&{query}", export_status, None, feature_ids_props),
+            ("photo zip", f"{API}/exports/photos/?{query}", export_status, parse_zip, None),
+        ):
+            body = m.request(f"{what} {label}", "get", url, code, parse=parse if code == 200 else None)
+            if body is None:
+                continue
+            if code == 400 and set(body["fields"]) != {param}:
+                m.fail(f"{what} {label}", f"refused for the wrong field: {body}")
+            elif code == 200 and ids_of is not None:
+                m.ids(f"{what} {label}", ids_of(body), expected, ev.pk)
+            elif code == 200:
+                m.ids(f"{what} {label}", [row["photo"] for row in body], photos_of(expected), ev.pk)
+    m.done(CELLS["test_visit_filters"](role))
+
+
+def feature_ids_props(body) -> list:
+    return [feature["properties"]["id"] for feature in body["features"]]
+
+
+# --- visits: writes -------------------------------------------------------------------------------------------
+
+ATTENDEES = ["F1", "F2", "F3", "F9"]
+
+
+def target_body(ev: Evidence, role: str, target: str, **overrides) -> dict:
+    """A valid visit of ``role`` to ``target``; nothing but the target can make it fail."""
+    started = timezone.localtime() - timedelta(hours=2)
+    return {
+        "id": str(uuid.uuid4()),
+        "kind": "guidance",
+        "started_at": started.isoformat(),
+        "lat": 30.95,
+        "lon": 108.70,
+        "notes": f"记录[{role}]",
+        TARGET_FIELD[target[0]]: ev.pk(target),
+        **overrides,
+    }
+
+
+def stored_target(visit_id: str) -> tuple:
+    return Visit.objects.filter(pk=visit_id).values_list("user__username", *TARGET_FIELD.values()).first()
+
+
+def expected_target(ev: Evidence, target: str) -> tuple:
+    values = {name: None for name in TARGET_FIELD.values()}
+    pk = ev.world[target].pk if target in ev.world.objects else VILLAGES[target]
+    values[TARGET_FIELD[target[0]]] = pk
+    return tuple(values.values())
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_visit_creates(ev, role, tmp_path):
+    """POST /visits/ and the batch push: every target and attendee the role may not read is refused like an unknown
+    one, and nothing is stored; a client id already used by any other visit is a conflict that changes nothing."""
+    m = Matrix(ev, role, tmp_path)
+    username = ev.world.users[role].username
+    # Single pushes, one per target.
+    for target in TARGETS:
+        field_name = TARGET_FIELD[target[0]]
+        expected = 403 if role not in ACTORS else 201 if may_read(role, target) else 400
+        body = target_body(ev, role, target)
+        answer = m.request(f"POST target {target}", "post", f"{API}/visits/", expected, data=body)
+        if answer is None:
+            continue
+        if expected == 201 and stored_target(body["id"]) != (username, *expected_target(ev, target)):
+            m.fail(f"POST target {target}", f"stored {stored_target(body['id'])}")
+        if expected == 400 and (
+            set(answer["fields"]) != {field_name} or answer["fields"][field_name][0]["code"] != "does_not_exist"
+        ):
+            m.fail(f"POST target {target}", f"refused for another reason: {answer}")
+    # Attendance of a training (at a village of the role's own jurisdiction).
+    for farmer in ATTENDEES:
+        expected = 403 if role not in ACTORS else 201 if may_read(role, farmer) else 400
+        body = target_body(ev, role, villages_in(role)[0], kind="training", attendees=[ev.pk(farmer)])
+        answer = m.request(f"POST attendee {farmer}", "post", f"{API}/visits/", expected, data=body)
+        if answer is None:
+            continue
+        if expected == 201 and answer["attendees"] != [ev.pk(farmer)]:
+            m.fail(f"POST attendee {farmer}", f"stored attendees {answer['attendees']}")
+        if expected == 400 and set(answer["fields"]) != {"attendees.0"}:
+            m.fail(f"POST attendee {farmer}", f"refused for another reason: {answer}")
+    # One batch with every target: each item answered on its own.
+    items = [target_body(ev, role, target) for target in TARGETS]
+    answer = m.request(
+        "sync targets", "post", f"{API}/sync/visits/", 200 if role in ACTORS else 403, data={"visits": items}
+    )
+    m.cells += len(items) - 1  # one cell per item
+    if answer is not None and role in ACTORS:
+        for target, item, result in zip(TARGETS, items, answer["results"], strict=True):
+            allowed = may_read(role, target)
+            field_name = TARGET_FIELD[target[0]]
+            if allowed and (result["status"] != "created" or stored_target(item["id"]) is None):
+                m.fail(f"sync target {target}", f"{result}, expected created")
+            if not allowed and (
+                result["status"] != "invalid"
+                or set(result["errors"]) != {field_name}
+                or Visit.objects.filter(pk=item["id"]).exists()
+            ):
+                m.fail(f"sync target {target}", f"{result}, expected invalid {field_name}")
+    # Client ids already used by other visits (and by the role's own, with another payload): 409, nothing changes.
+    for name in VISITS:
+        body = target_body(ev, role, villages_in(role)[0], id=ev.visits[name])
+        answer = m.request(f"POST id of {name}", "post", f"{API}/visits/", 409 if role in ACTORS else 403, data=body)
+        if answer is not None and role in ACTORS and answer["code"] != "conflict":
+            m.fail(f"POST id of {name}", f"{answer}")
+    items = [target_body(ev, role, villages_in(role)[0], id=ev.visits[name]) for name in VISITS]
+    before = snapshot(ev.root)
+    answer = m.request(
+        "sync ids", "post", f"{API}/sync/visits/", 200 if role in ACTORS else 403, data={"visits": items}
+    )
+    m.cells += len(items) - 1
+    if answer is not None and role in ACTORS:
+        if [r["status"] for r in answer["results"]] != ["conflict"] * len(items):
+            m.fail("sync ids", f"{answer['results']}")
+        if snapshot(ev.root) != before:
+            m.fail("sync ids", "a batch of conflicts changed the database")
+    m.done(CELLS["test_visit_creates"](role))
+
+
+def edit_status(role: str, name: str, success: int) -> int:
+    """PATCH or DELETE of visit ``name``: bureau admins edit what they see, recorders what they recorded."""
+    if role != "admin" and role not in ACTORS:
+        return 403
+    if name not in VISIBLE_VISITS[role]:
+        return 404
+    return success if role == "admin" or name in RECORDED[role] else 403
+
+
+def own_visit(role: str) -> str:
+    if role in ACTORS:
+        return sorted(RECORDED[role] - DELETED)[0]
+    return "V_W1"
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_visit_edits(ev, role, tmp_path):
+    """PATCH (moving the target in and out of scope, and editing notes) and DELETE, with the visit's ETag."""
+    m = Matrix(ev, role, tmp_path)
+    mine = own_visit(role)
+    for target in TARGETS:
+        field_name = TARGET_FIELD[target[0]]
+        expected = edit_status(role, mine, 200)
+        if expected == 200 and not may_read(role, target):
+            expected = 400
+        url = f"{API}/visits/{ev.visits[mine]}/"
+        data = {field_name: ev.pk(target)}
+        answer = m.request(
+            f"PATCH {mine} {field_name}={target}", "patch", url, expected, data=data, headers=etag(ev, mine)
+        )
+        if answer is None:
+            continue
+        if expected == 200 and stored_target(ev.visits[mine])[1:] != expected_target(ev, target):
+            m.fail(f"PATCH {mine} {field_name}={target}", f"stored {stored_target(ev.visits[mine])}")
+        if expected == 400 and set(answer["fields"]) != {field_name}:
+            m.fail(f"PATCH {mine} {field_name}={target}", f"refused for another reason: {answer}")
+    for farmer in ATTENDEES:
+        expected = edit_status(role, mine, 200)
+        if expected == 200 and not may_read(role, farmer):
+            expected = 400
+        url = f"{API}/visits/{ev.visits[mine]}/"
+        data = {"attendees": [ev.pk(farmer)]}
+        answer = m.request(f"PATCH {mine} attendee {farmer}", "patch", url, expected, data=data, headers=etag(ev, mine))
+        if answer is not None and expected == 200 and answer["attendees"] != [ev.pk(farmer)]:
+            m.fail(f"PATCH {mine} attendee {farmer}", f"stored attendees {answer['attendees']}")
+        if answer is not None and expected == 400 and set(answer["fields"]) != {"attendees.0"}:
+            m.fail(f"PATCH {mine} attendee {farmer}", f"refused for another reason: {answer}")
+    # Moving the point: within the county, into the other county, and back. A recorder's visit stays its own wherever
+    # it was made; a bureau admin may not move one out of its jurisdiction.
+    url = f"{API}/visits/{ev.visits[mine]}/"
+    start = {"lat": VISITS[mine].lat, "lon": VISITS[mine].lon}
+    for where, point, admin_status in (
+        ("in T2", {"lat": 30.93, "lon": 108.70}, 200),
+        ("in Fengjie", {"lat": 31.05, "lon": 109.45}, 400),
+        ("back", start, 200),
+    ):
+        expected = edit_status(role, mine, 200)
+        if role == "admin":
+            expected = admin_status
+        label = f"PATCH {mine} point {where}"
+        fengjie = VILLAGES["v9"] + TOWNSHIPS["T9"]  # the recorder's own visit, now made there
+        answer = m.request(label, "patch", url, expected, data=point, headers=etag(ev, mine), allow=fengjie)
+        if answer is None:
+            continue
+        stored = Visit.objects.filter(pk=ev.visits[mine]).values_list("lat", "lon").get()
+        if expected == 200 and stored != (point["lat"], point["lon"]):
+            m.fail(label, f"stored {stored}")
+        if expected == 400 and {f: e[0]["code"] for f, e in answer["fields"].items()} != {
+            "lat": "outside_jurisdiction",
+            "lon": "outside_jurisdiction",
+        }:
+            m.fail(label, f"refused for another reason: {answer}")
+    for name in VISITS:
+        expected = edit_status(role, name, 200)
+        notes = f"改[{role}]"
+        answer = m.request(
+            f"PATCH {name}",
+            "patch",
+            f"{API}/visits/{ev.visits[name]}/",
+            expected,
+            data={"notes": notes},
+            headers=etag(ev, name),
+        )
+        if answer is not None and expected == 200 and Visit.objects.get(pk=ev.visits[name]).notes != notes:
+            m.fail(f"PATCH {name}", "answered 200 but the notes are unchanged")
+    # Refused deletes first, so that every refusal meets the world intact.
+    for name in sorted(VISITS, key=lambda n: edit_status(role, n, 204) == 204):
+        expected = edit_status(role, name, 204)
+        m.request(f"DELETE {name}", "delete", f"{API}/visits/{ev.visits[name]}/", expected, headers=etag(ev, name))
+        deleted = Visit.objects.filter(pk=ev.visits[name], deleted_at__isnull=False).exists()
+        if expected == 204 and not deleted:
+            m.fail(f"DELETE {name}", "answered 204 but the visit is alive")
+    m.done(CELLS["test_visit_edits"](role))
+
+
+# --- photos ---------------------------------------------------------------------------------------------------
+
+
+def upload_status(role: str, visit: str, success: int) -> int:
+    """Adding a photo: only the recorder, to a live visit it can see."""
+    if role not in ACTORS:
+        return 403
+    if visit not in VISIBLE_VISITS[role]:
+        return 404
+    return success if visit in RECORDED[role] else 403
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_photo_reads(ev, role, tmp_path):
+    """A visit's photo list, each photo's metadata and three files, and the bureau's ZIP: scoped like the visit."""
+    m = Matrix(ev, role, tmp_path)
+    visible = VISIBLE_VISITS[role]
+    for name in VISITS:
+        body = m.request(
+            f"photos of {name}", "get", f"{API}/visits/{ev.visits[name]}/photos/", 200 if name in visible else 404
+        )
+        if name in visible and body is not None:
+            m.ids(f"photos of {name}", [p["id"] for p in body], photos_of({name}), ev.pk)
+    for photo, visit in PHOTOS.items():
+        expected = 200 if visit in visible else 404
+        url = f"{API}/photos/{ev.photos[photo]}/"
+        body = m.request(f"GET {photo}", "get", url, expected)
+        if expected == 200 and body is not None and (body["id"], body["visit"]) != (ev.photos[photo], ev.visits[visit]):
+            m.fail(f"GET {photo}", f"answered with {body}")
+        for variant in ("original", "display", "thumbnail"):
+            m.request(f"{variant} {photo}", "get", f"{url}{variant}/", expected, parse=parse_image("image/jpeg"))
+    for variant in ("original", "display"):
+        expected = 200 if role in BUREAU else 403
+        rows = m.request(
+            f"photo zip {variant}", "get", f"{API}/exports/photos/?variant={variant}", expected, parse=parse_zip
+        )
+        if expected == 200 and rows is not None:
+            m.ids(f"photo zip {variant}", [row["photo"] for row in rows], photos_of(visible), ev.pk)
+    m.done(CELLS["test_photo_reads"](role))
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_photo_uploads(ev, role, tmp_path):
+    """POST to a visit and PUT by photo id, to own, sibling, out-of-county and deleted visits; and PUT of photo ids
+    already stored on other visits (with their very bytes), which must never hand back or move another's photo."""
+    m = Matrix(ev, role, tmp_path)
+    username = ev.world.users[role].username
+    for name in VISITS:
+        for how in ("POST", "PUT"):
+            expected = upload_status(role, name, 201)
+            photo_id = str(uuid.uuid4())
+            file = SimpleUploadedFile("IMG.jpg", fresh_jpeg(), content_type="image/jpeg")
+            if how == "POST":
+                url, data = f"{API}/visits/{ev.visits[name]}/photos/", {"id": photo_id, "file": file}
+            else:
+                url, data = f"{API}/photos/{photo_id}/", {"visit": ev.visits[name], "file": file}
+            body = m.request(f"{how} photo to {name}", how.lower(), url, expected, data=data, fmt="multipart")
+            stored = Photo.objects.filter(pk=photo_id).values_list("visit_id", "user__username").first()
+            if expected == 201 and body is not None and stored != (uuid.UUID(ev.visits[name]), username):
+                m.fail(f"{how} photo to {name}", f"stored {stored}")
+    mine = own_visit(role)
+    for photo, visit in PHOTOS.items():
+        expected = 403 if role not in ACTORS else 200 if visit == mine else 409
+        file = SimpleUploadedFile("IMG.jpg", ev.photo_bytes[photo], content_type="image/jpeg")
+        data = {"visit": ev.visits[mine], "file": file}
+        body = m.request(
+            f"PUT id of {photo}", "put", f"{API}/photos/{ev.photos[photo]}/", expected, data=data, fmt="multipart"
+        )
+        if body is not None and expected == 200 and body["id"] != ev.photos[photo]:
+            m.fail(f"PUT id of {photo}", f"answered with {body}")
+        if body is not None and expected == 409 and body["code"] != "conflict":
+            m.fail(f"PUT id of {photo}", f"{body}")
+    m.done(CELLS["test_photo_uploads"](role))
+
+
+# --- exports --------------------------------------------------------------------------------------------------
+
+EXPORT_FORMATS = {"geojson": "geojson", "gpkg": "gpkg", "shp": "zip", "kml": "kml"}
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_exports(ev, role, tmp_path):
+    """Every GIS export in every format: bureau staff get exactly their jurisdiction's rows, others 403."""
+    m = Matrix(ev, role, tmp_path)
+    expected = 200 if role in BUREAU else 403
+    bases = NETWORK_VISIBLE[role].get("demonstration-bases", set())
+    cases = []
+    for fmt, suffix in EXPORT_FORMATS.items():
+        cases += [
+            ("visits", f"format={fmt}", suffix, VISIBLE_VISITS[role], ev.pk),
+            ("model-households", f"format={fmt}", suffix, visible_households(role), ev.pk),
+            ("demonstration-bases", f"format={fmt}", suffix, bases, ev.pk),
+            ("coverage", f"format={fmt}", suffix, townships_in(role), TOWNSHIPS.get),
+        ]
+    cases += [
+        ("demonstration-bases", "format=geojson&geometry=parcel", "geojson", bases, ev.pk),
+        ("coverage", "format=geojson&level=village", "geojson", villages_in(role), VILLAGES.get),
+    ]
+    for resource, query, suffix, names, lookup in cases:
+        label = f"export {resource} {query}"
+        frame = m.request(label, "get", f"{API}/exports/{resource}/?{query}", expected, parse=parse_gis(suffix))
+        if expected == 200 and frame is not None:
+            column = "code" if resource == "coverage" else "id"
+            got = [str(int(v)) if isinstance(v, float) else str(v) for v in frame[column]] if len(frame) else []
+            m.ids(label, got, names, lookup)
+    # The list filters of the household and base exports, with own, sibling and out-of-county values.
+    for resource, param, value in EXPORT_FILTER_CASES:
+        accepted = param == "division" or may_read(role, value)
+        sent = value if param == "division" else ev.pk(value)
+        rows = visible_households(role) if resource == "model-households" else bases
+        matching = {name for name in rows if export_row_matches(name, param, value)}
+        status = (200 if accepted else 400) if role in BUREAU else 403
+        label = f"export {resource} {param}={value}"
+        url = f"{API}/exports/{resource}/?format=geojson&{param}={sent}"
+        body = m.request(label, "get", url, status)
+        if body is not None and status == 200:
+            m.ids(label, feature_ids_props(body), matching, ev.pk)
+        elif body is not None and status == 400 and set(body["fields"]) != {param}:
+            m.fail(label, f"refused for the wrong field: {body}")
+    m.done(CELLS["test_exports"](role))
+
+
+EXPORT_FILTER_CASES = (
+    [("model-households", "worker", k) for k in ("W1", "W2", "W3", "W9")]
+    + [(resource, "village", k) for resource in ("model-households", "demonstration-bases") for k in VILLAGES]
+    + [
+        (resource, "division", k)
+        for resource in ("model-households", "demonstration-bases")
+        for k in ("500235001", "500235002", "500236")
+    ]
+)
+BASE_VILLAGE = {"B1": "v1", "B2": "v2", "B9": "v9"}
+
+
+def export_row_matches(name: str, param: str, value: str) -> bool:
+    village = HOUSEHOLD_VILLAGE[name] if name.startswith("H") else BASE_VILLAGE[name]
+    if param == "worker":
+        return f"W{name[1:]}" == value
+    if param == "village":
+        return village == value
+    return VILLAGES[village].startswith(value)
+
+
+# --- coverage, indicators and the network summary -------------------------------------------------------------
+
+
+def cells_of(visits, resolution: int) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for name in visits:
+        cell = h3.latlng_to_cell(VISITS[name].lat, VISITS[name].lon, resolution)
+        out[cell] = out.get(cell, 0) + 1
+    return out
+
+
+def division_figures(role: str, level: str) -> dict[str, tuple]:
+    """code -> (visits, households, households visited) of the role's slice, by where the visits happened and
+    where the households are registered."""
+    units = villages_in(role) if level == "village" else townships_in(role)
+    code_of = VILLAGES.get if level == "village" else TOWNSHIPS.get
+    place = (
+        (lambda village: village) if level == "village" else (lambda village: TOWNSHIPS_BY_CODE[township_of(village)])
+    )
+    out = {}
+    for unit in units:
+        visits = sum(1 for v in slice_of(role) if place(VISITS[v].village) == unit)
+        homes = {h for h in visible_households(role) if place(HOUSEHOLD_VILLAGE[h]) == unit}
+        out[code_of(unit)] = (visits, len(homes), len(homes & visited_households(role)))
+    return out
+
+
+TOWNSHIPS_BY_CODE = {code: key for key, code in TOWNSHIPS.items()}
+
+
+def indicator_totals(role: str) -> dict[str, int]:
+    visits = [VISITS[v] for v in slice_of(role)]
+    trainings = [v for v in visits if v.kind == "training"]
+    return {
+        "village_visits": len(visits),
+        "trainings": len(trainings),
+        "training_attendance": sum(v.participants for v in trainings),
+        "new_varieties": len({n for v in visits if v.kind == "new_variety" for n in v.introduced}),
+    }
+
+
+def indicator_townships(role: str) -> set[str]:
+    return {TOWNSHIPS[t] for t in townships_in(role)}
+
+
+def network_counts(role: str) -> dict:
+    """industry -> (experts, workers, households, farmers) the role may read, and its bases and commissioners."""
+    visible = NETWORK_VISIBLE[role]
+    industry_of = {
+        **INDUSTRY,
+        **{w: INDUSTRY[e] for w, e in EXPERT_OF.items()},
+        **{f"H{w[1]}": INDUSTRY[e] for w, e in EXPERT_OF.items()},
+        **{f"F{w[1]}": INDUSTRY[e] for w, e in EXPERT_OF.items()},
+    }
+    counts = {}
+    for industry in ("citrus", "goats"):
+        counts[industry] = tuple(
+            sum(1 for k in visible.get(endpoint, set()) if industry_of[k] == industry)
+            for endpoint in ("experts", "extension-workers", "model-households", "farmers")
+        )
+    counts["bases"] = len(visible.get("demonstration-bases", set()))
+    counts["commissioners"] = len(visible.get("tech-commissioners", set()))
+    return counts
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_coverage_and_indicators(ev, role, tmp_path):
+    """Coverage by division, hexagons, gaps, station service areas, the PNG map, the plan's indicators (JSON, XLSX,
+    CSV) and the network summary: each counts the role's slice and names nothing outside it. Station managers have
+    no slice (403). Bureau viewers' positions are coarsened: only their scope is asserted, never a position."""
+    m = Matrix(ev, role, tmp_path)
+    ok = 200 if role in COVERAGE_ROLES else 403
+    for level in ("township", "village"):
+        expected = division_figures(role, level) if ok == 200 else {}
+        for fmt in ("geojson", "json"):
+            label = f"coverage {level} {fmt}"
+            body = m.request(label, "get", f"{API}/coverage/divisions/?level={level}&format={fmt}", ok)
+            if body is None or ok != 200:
+                continue
+            got = {
+                ft["id"]: (
+                    ft["properties"]["visits"],
+                    ft["properties"]["households"],
+                    ft["properties"]["households_visited"],
+                )
+                for ft in body["features"]
+            }
+            if got != expected:
+                m.fail(label, f"{got}, expected {expected}")
+    for resolution in (5, 7, 9):
+        label = f"hexagons r{resolution}"
+        body = m.request(label, "get", f"{API}/coverage/hexagons/?resolution={resolution}", ok)
+        if body is None or ok != 200:
+            continue
+        answered = {ft["properties"]["resolution"] for ft in body["features"]} or {resolution}
+        if len(answered) != 1 or (role not in VIEWERS and answered != {resolution}) or max(answered) > resolution:
+            m.fail(label, f"answered at resolution {answered}")
+            continue
+        got = {ft["id"]: ft["properties"]["visits"] for ft in body["features"]}
+        if got != cells_of(slice_of(role), answered.pop()):
+            m.fail(label, f"{got}, expected the cells of {sorted(slice_of(role))}")
+    gap_households = visible_households(role) - visited_households(role)
+    visited_villages = {VISITS[v].village for v in slice_of(role)}
+    gap_villages = {VILLAGES[v] for v in villages_in(role) if v not in visited_villages}
+    body = m.request("gaps json", "get", f"{API}/coverage/gaps/?days=30", ok)
+    if body is not None and ok == 200:
+        m.ids("gaps households", [h["id"] for h in body["households"]], gap_households, ev.pk)
+        if {v["code"] for v in body["villages"]} != gap_villages:
+            m.fail("gaps villages", f"{[v['code'] for v in body['villages']]}, expected {sorted(gap_villages)}")
+    body = m.request("gaps geojson", "get", f"{API}/coverage/gaps/?days=30&format=geojson", ok)
+    if body is not None and ok == 200:
+        kinds = {
+            kind: [ft["id"] for ft in body["features"] if ft["properties"]["kind"] == kind]
+            for kind in ("household", "village")
+        }
+        m.ids("gaps geojson households", kinds["household"], gap_households, ev.pk)
+        if set(kinds["village"]) != gap_villages:
+            m.fail("gaps geojson villages", f"{kinds['village']}, expected {sorted(gap_villages)}")
+    for station in ("S1", "S2", "S9"):
+        expected = 404 if not may_read(role, station) else ok
+        label = f"service area {station}"
+        body = m.request(label, "get", f"{API}/stations/{ev.pk(station)}/service-area/?radius_km=20", expected)
+        if body is not None and expected == 200:
+            # Every household (H9 too) is registered at the station's point: only scope keeps one out.
+            m.ids(label, [h["id"] for h in body["items"]], visible_households(role), ev.pk)
+            if body["station"]["id"] != ev.pk(station):
+                m.fail(label, f"answered for station {body['station']}")
+    for level in ("township", "village"):
+        m.request(
+            f"map.png {level}",
+            "get",
+            f"{API}/coverage/map.png?level={level}",
+            ok,
+            parse=parse_png if ok == 200 else None,
+        )
+
+    totals = indicator_totals(role)
+    body = m.request("indicators json", "get", f"{API}/indicators/?year={ev.year}", ok)
+    if body is not None and ok == 200:
+        by_code = {ind["code"]: ind for ind in body["indicators"]}
+        got = {code: by_code[code]["value"] for code in totals}
+        if got != totals:
+            m.fail("indicators json", f"{got}, expected {totals}")
+        for code, ind in by_code.items():
+            if {row["code"] for row in ind["by_township"]} != indicator_townships(role):
+                m.fail("indicators json", f"{code} by township: {[row['code'] for row in ind['by_township']]}")
+    for fmt, parse in (("xlsx", parse_xlsx), ("csv", parse_csv)):
+        label = f"indicators {fmt}"
+        rows = m.request(
+            label, "get", f"{API}/indicators/?year={ev.year}&format={fmt}", ok, parse=parse if ok == 200 else None
+        )
+        if rows is None or ok != 200:
+            continue
+        # Trailing empty cells are not stored in a workbook: pad every row to the table's width.
+        table = [[*row, *[None] * 12][:12] for row in rows if row and row[0] in INDICATOR_CODES]
+        got = {row[0]: int(float(row[6])) for row in table if row[3] == "合计" and row[0] in totals}
+        if got != totals:
+            m.fail(label, f"{got}, expected {totals}")
+        townships = {str(row[4]) for row in table if row[3] == "乡镇"}
+        if townships != indicator_townships(role):
+            m.fail(label, f"townships {sorted(townships)}, expected {sorted(indicator_townships(role))}")
+
+    body = m.request("network summary", "get", f"{API}/network/summary/?year={ev.year}", 200)
+    if body is not None:
+        counts = network_counts(role)
+        got = {
+            row["industry"]["code"]: tuple(row[k]["value"] for k in ("experts", "workers", "households", "farmers"))
+            for row in body["industries"]
+        }
+        got.update(bases=body["bases"]["value"], commissioners=body["commissioners_in_service"]["value"])
+        if got != counts:
+            m.fail("network summary", f"{got}, expected {counts}")
+    m.done(CELLS["test_coverage_and_indicators"](role))
+
+
+INDICATOR_CODES = (
+    "commissioners_in_service",
+    "experts_per_industry",
+    "workers_per_expert",
+    "township_worker_share",
+    "households_per_worker",
+    "farmers_per_household",
+    "bases",
+    "field_schools",
+    "village_visits",
+    "trainings",
+    "training_attendance",
+    "new_varieties",
+    "new_techniques",
+)
+
+
+# --- personal data, accounts and devices ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_farmer_reveal(ev, role, tmp_path):
+    """Unmasking a farmer's phone and ID number: bureau admins only, in their jurisdiction, and always audited."""
+    m = Matrix(ev, role, tmp_path)
+    for farmer in ("F1", "F2", "F3", "F9"):
+        expected = 403 if role != "admin" else 200 if may_read(role, farmer) else 404
+        before = PersonalDataAccess.objects.count()
+        url = f"{API}/farmers/{ev.pk(farmer)}/reveal/"
+        body = m.request(f"reveal {farmer}", "post", url, expected, data={"reason": "核实"})
+        if body is not None and expected == 200:
+            if body["id"] != ev.pk(farmer) or body["phone"] != ev[farmer].phone:
+                m.fail(f"reveal {farmer}", f"answered {body}")
+            audited = PersonalDataAccess.objects.filter(user=ev.world.users[role], farmer=ev[farmer]).count()
+            if (PersonalDataAccess.objects.count(), audited) != (before + 1, 1):
+                m.fail(f"reveal {farmer}", "not audited exactly once")
+    m.done(CELLS["test_farmer_reveal"](role))
+
+
+def token_keys(user) -> set[str]:
+    return set(DeviceToken.objects.filter(user=user).values_list("token_key", flat=True))
+
+
+def others(ev: Evidence, user):
+    """Every other account's tokens and credentials: what no self-service call may touch."""
+    tokens = tuple(DeviceToken.objects.exclude(user=user).order_by("digest").values_list("digest", "user_id"))
+    accounts = tuple(User.objects.exclude(pk=user.pk).order_by("pk").values_list("pk", "password", "role"))
+    return tokens, accounts
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_accounts_and_devices(ev, role, tmp_path):
+    """/me/, the device list and revocation, password change, logout and login: each touches only the caller's own
+    account; another account's token is 404 like an unknown one."""
+    users = ev.world.users
+    for name in ROLES:  # every account has a device of its own
+        login(users[name], device=f"{name} phone")
+    user = users[role]
+    m = Matrix(ev, role, tmp_path)  # logs in once more: the current device
+    spare = login(user, device="spare phone")  # a second device of the role, to revoke
+    spare_key = DeviceToken.objects.filter(user=user, device="spare phone").values_list("token_key", flat=True).get()
+    body = m.request("me", "get", f"{API}/me/", 200)
+    if body is not None and (body["username"], body["role"], body["jurisdiction"]) != (
+        user.username,
+        user.role,
+        JURISDICTION[role],
+    ):
+        m.fail("me", f"{body}")
+    body = m.request("devices", "get", f"{API}/auth/devices/?page_size=100", 200)
+    if body is not None and {d["token_key"] for d in body["results"]} != token_keys(user):
+        m.fail("devices", f"lists {[d['token_key'] for d in body['results']]}, own {token_keys(user)}")
+    foreign = sorted(DeviceToken.objects.exclude(user=user).values_list("token_key", flat=True))
+    for key in foreign:
+        m.request(f"revoke foreign {key}", "delete", f"{API}/auth/devices/{key}/", 404)
+    before = others(ev, user)
+    m.request("revoke own spare", "delete", f"{API}/auth/devices/{spare_key}/", 204)
+    if spare_key in token_keys(user) or spare.get(f"{API}/me/").status_code != 401:
+        m.fail("revoke own spare", "the spare device still works")
+    new_password = "柑橘-溃疡病-防治-2026"
+    data = {"old_password": f.PASSWORD, "new_password": new_password}
+    m.request("password", "post", f"{API}/auth/password/", 204, data=data)
+    m.request("logout-all", "post", f"{API}/auth/logout-all/", 204, data={})
+    if token_keys(user):
+        m.fail("logout-all", "own tokens remain")
+    # Log in again with the new password (anonymously), then out: only this device's token comes and goes.
+    anonymous = Matrix(ev, role, tmp_path, client=APIClient())
+    credentials = {"username": user.username, "password": new_password, "device": "new phone"}
+    body = anonymous.request("login", "post", f"{API}/auth/login/", 200, data=credentials)
+    if body is not None:
+        if body["user"]["username"] != user.username or DeviceToken.objects.filter(user=user).count() != 1:
+            m.fail("login", f"{body['user']}")
+        anonymous.client.credentials(HTTP_AUTHORIZATION=f"Token {body['token']}")
+        anonymous.request("logout", "post", f"{API}/auth/logout/", 204, data={})
+        if token_keys(user):
+            m.fail("logout", "the token remains")
+    m.cells += anonymous.cells
+    m.failures += anonymous.failures
+    if others(ev, user) != before:
+        m.fail("self-service", "another account's token or password changed")
+    assert len(foreign) == FOREIGN_TOKENS[role]
+    m.done(CELLS["test_accounts_and_devices"](role))
+
+
+# Tokens of other accounts when the role's device list is read: the eight recorders' (tests' fixture) and one per
+# matrix account; two of them are the role's own when it records visits.
+FOREIGN_TOKENS = {role: len(RECORDERS) + len(ROLES) - (2 if role in RECORDERS else 1) for role in ROLES}
+
+
+# --- reference data and PUT on the network --------------------------------------------------------------------
+
+DIVISION_CODES = {
+    "500000000000",
+    "500200000000",
+    "500235000000",
+    "500236000000",
+    *TOWNSHIPS.values(),
+    *VILLAGES.values(),
+}
+
+
+def divisions_visible(role: str) -> set[str]:
+    jurisdiction = JURISDICTION[role]
+    ancestors = {(jurisdiction[:n] + "0" * 12)[:12] for n in (2, 4, 6, 9) if n < len(jurisdiction)}
+    return {code for code in DIVISION_CODES if code.startswith(jurisdiction)} | ancestors
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_reference_data(ev, role, tmp_path):
+    """Industries are shared reference data: everyone reads them, bureau admins write them. Divisions: read within
+    the jurisdiction (and its ancestors); bureau admins write inside it, and nothing outside answers but 404/400."""
+    m = Matrix(ev, role, tmp_path)
+    admin = role == "admin"
+    Industry.objects.create(code="tea", name="茶叶", sort_order=9)
+    body = m.request("industries", "get", f"{API}/industries/?page_size=100", 200)
+    if body is not None and {i["code"] for i in body["results"]} != {"citrus", "goats", "tea"}:
+        m.fail("industries", f"{body}")
+    m.request("industry citrus", "get", f"{API}/industries/citrus/", 200)
+    new = {"code": "pigs", "name": "生猪", "sort_order": 5}
+    m.request("POST industry", "post", f"{API}/industries/", 201 if admin else 403, data=new)
+    goats = {"code": "goats", "name": "黑山羊", "sort_order": 2}
+    m.request("PUT industry", "put", f"{API}/industries/goats/", 200 if admin else 403, data=goats)
+    m.request("PATCH industry", "patch", f"{API}/industries/citrus/", 200 if admin else 403, data={"name": "柑桔"})
+    m.request("DELETE industry", "delete", f"{API}/industries/tea/", 204 if admin else 403)
+
+    body = m.request("divisions", "get", f"{API}/divisions/?page_size=100", 200)
+    if body is not None and {d["code"] for d in body["results"]} != divisions_visible(role):
+        m.fail("divisions", f"{sorted(d['code'] for d in body['results'])}")
+    inside = VILLAGES["v1b"] if JURISDICTION[role] != "500235002" else VILLAGES["v2"]
+    outside = VILLAGES["v9"]
+    for code in (inside, outside):
+        expected = 200 if code.startswith(JURISDICTION[role]) else 404
+        m.request(f"division {code}", "get", f"{API}/divisions/{code}/", expected)
+        m.request(f"boundary {code}", "get", f"{API}/divisions/{code}/boundary/", expected)
+    # Writes: bureau admins only; a code outside the jurisdiction is refused, an existing one there is not found.
+    township = inside[:9] + "000"
+    created = {"code": township[:9] + "009", "name": "新村", "level": "village", "parent": township}
+    m.request("POST division inside", "post", f"{API}/divisions/", 201 if admin else 403, data=created)
+    foreign = {"code": "500236001009", "name": "新村", "level": "village", "parent": TOWNSHIPS["T9"]}
+    body = m.request("POST division outside", "post", f"{API}/divisions/", 400 if admin else 403, data=foreign)
+    if admin and body is not None and set(body["fields"]) != {"code"}:
+        m.fail("POST division outside", f"{body}")
+    for code in (inside, outside):
+        expected = (200 if code == inside else 404) if admin else 403
+        full = {"code": code, "name": "改名", "level": "village", "parent": code[:9] + "000"}
+        m.request(f"PUT division {code}", "put", f"{API}/divisions/{code}/", expected, data=full)
+        m.request(f"PATCH division {code}", "patch", f"{API}/divisions/{code}/", expected, data={"name": "再改"})
+    target = created["code"] if admin else inside
+    m.request("DELETE division inside", "delete", f"{API}/divisions/{target}/", 204 if admin else 403)
+    m.request("DELETE division outside", "delete", f"{API}/divisions/{outside}/", 404 if admin else 403)
+    m.done(CELLS["test_reference_data"](role))
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_network_put(ev, role, tmp_path):
+    """PUT (the network matrix covers PATCH) on every network object with its full representation: the same rules."""
+    root = login(f.UserFactory(username="root", role=Role.BUREAU_ADMIN, jurisdiction="", is_superuser=True))
+    m = Matrix(ev, role, tmp_path)
+    permitted = network_matrix.WRITE_ACTIONS.get(role, {})
+    for endpoint, (model, name_field, names) in network_matrix.ENDPOINTS.items():
+        for name in names:
+            url = f"{API}/{endpoint}/{ev.world[name].pk}/"
+            body = root.get(url).json()
+            body[name_field] = f"PUT[{name}]"
+            if name in network_matrix.WRITABLE.get(role, set()):
+                expected = 200
+            else:
+                expected = 404 if "update" in permitted.get(endpoint, set()) else 403
+            m.request(f"PUT {name}", "put", url, expected, data=body)
+            stored = model.objects.filter(pk=ev.world[name].pk).values_list(name_field, flat=True).get()
+            if expected == 200 and stored != f"PUT[{name}]":
+                m.fail(f"PUT {name}", f"stored {stored!r}")
+    m.done(CELLS["test_network_put"](role))
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_expert_network_tree(ev, role, tmp_path):
+    """An expert's tree shows only the workers and households the caller may read (the network matrix checks the
+    status codes of three roles; this checks every role and the body)."""
+    m = Matrix(ev, role, tmp_path)
+    for expert in ("E1", "E2", "E9"):
+        expected = 200 if may_read(role, expert) else 404
+        body = m.request(f"network {expert}", "get", f"{API}/experts/{ev.pk(expert)}/network/", expected)
+        if body is None or expected != 200:
+            continue
+        team = {w for w, e in EXPERT_OF.items() if e == expert and may_read(role, w)}
+        homes = {f"H{w[1:]}" for w in team} & visible_households(role)
+        m.ids(f"network {expert} workers", [w["id"] for w in body["workers"]], team, ev.pk)
+        nodes = [h["id"] for w in body["workers"] for h in w["household_nodes"]]
+        m.ids(f"network {expert} households", nodes, homes, ev.pk)
+        if (body["counts"]["workers"], body["counts"]["households"]) != (len(team), len(homes)):
+            m.fail(f"network {expert}", f"counts {body['counts']}")
+    m.done(CELLS["test_expert_network_tree"](role))
+
+
+# --- anonymous ------------------------------------------------------------------------------------------------
+
+# The world object each resource's path parameter names, so that a view answering without authentication would
+# answer with real data.
+PATH_OBJECTS = {
+    "visits": "V_W1",
+    "photos": "P_W1",
+    "experts": "E1",
+    "extension-workers": "W1",
+    "tech-commissioners": "C1",
+    "model-households": "H1",
+    "farmers": "F1",
+    "stations": "S1",
+    "demonstration-bases": "B1",
+    "field-schools": "FS1",
+    "divisions": "v1",
+}
+
+
+def filled(ev: Evidence, path: str) -> str:
+    def value(match):
+        resource = path[: match.start()].rstrip("/").rsplit("/", 1)[-1]
+        if resource == "industries":
+            return "citrus"
+        if resource == "devices":
+            return DeviceToken.objects.filter(user=ev.world.users["worker"]).values_list("token_key", flat=True)[0]
+        return str(ev.pk(PATH_OBJECTS[resource]))
+
+    return re.sub(r"\{[a-z_]+\}", value, path)
+
+
+def test_anonymous_is_refused_everywhere(ev, tmp_path):
+    """Every operation of the schema without a token: 401 and nothing changed (logging in: 400 without a body)."""
+    m = Matrix(ev, "anonymous", tmp_path, client=APIClient())
+    for operation in sorted(OPERATIONS):
+        method, path = operation.split(" ")
+        expected = 400 if path == f"{API}/auth/login/" else 401
+        body = m.request(f"anonymous {operation}", method.lower(), filled(ev, path), expected, data={})
+        if body is not None and expected == 401 and body["code"] != "not_authenticated":
+            m.fail(f"anonymous {operation}", f"{body}")
+    m.done(anonymous_cells())
+
+
+# --- the matrix's size ----------------------------------------------------------------------------------------
+
+CELLS = {
+    "test_visit_reads": lambda role: 3 + 2 * len(VISITS),
+    "test_visit_filters": lambda role: 4 * len(FILTER_CASES),
+    "test_visit_creates": lambda role: 2 * len(TARGETS) + len(ATTENDEES) + 2 * len(VISITS),
+    "test_visit_edits": lambda role: len(TARGETS) + len(ATTENDEES) + 3 + 2 * len(VISITS),
+    "test_photo_reads": lambda role: len(VISITS) + 4 * len(PHOTOS) + 2,
+    "test_photo_uploads": lambda role: 2 * len(VISITS) + len(PHOTOS),
+    "test_exports": lambda role: 4 * len(EXPORT_FORMATS) + 2 + len(EXPORT_FILTER_CASES),
+    "test_coverage_and_indicators": lambda role: 4 + 3 + 2 + 3 + 2 + 3 + 1,
+    "test_farmer_reveal": lambda role: 4,
+    "test_accounts_and_devices": lambda role: FOREIGN_TOKENS[role] + 7,
+    "test_reference_data": lambda role: 6 + 1 + 4 + 2 + 4 + 2,
+    "test_expert_network_tree": lambda role: 3,
+    "test_network_put": lambda role: sum(len(names) for _, _, names in network_matrix.ENDPOINTS.values()),
+}
+TOTAL_CELLS = 3603  # 8 roles' cells plus the anonymous client's; test_matrix_size prints them per test
+
+
+def anonymous_cells() -> int:
+    return len(OPERATIONS)
+
+
+def test_matrix_size(capsys):
+    per_test = {name: sum(count(role) for role in ROLES) for name, count in CELLS.items()}
+    per_test["test_anonymous_is_refused_everywhere"] = anonymous_cells()
+    total = sum(per_test.values())
+    with capsys.disabled():
+        print(f"\nauthorization matrix (visits, photos, exports, coverage, ...): {total} cells, {len(ROLES)} roles")
+        for name, n in per_test.items():
+            print(f"  {name}: {n}")
+    assert total == TOTAL_CELLS
