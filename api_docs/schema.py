@@ -10,6 +10,11 @@ from drf_spectacular.extensions import OpenApiSerializerFieldExtension
 from drf_spectacular.plumbing import build_basic_type
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample
+from rest_framework import serializers
+from rest_framework.permissions import SAFE_METHODS, AllowAny
+
+from agri.api.serializers import MASKED_FIELDS, MaskedPersonalDataMixin
+from agri.api.throttling import WriteRateThrottle
 
 VERBS = {
     "list": "List {plural}",
@@ -408,6 +413,13 @@ EXAMPLES.update(
                         "code": "invalid",
                         "errors": {"lat": [{"code": "max_value", "message": "请确保该值小于或者等于 90。"}]},
                     },
+                    {
+                        "id": "4d0e6b1a-52c3-4f7e-8a9b-1c2d3e4f5a6b",
+                        "status": "failed",
+                        "code": "retry_later",
+                        "message": "此服务记录暂时未能保存，请稍后重新发送。",
+                        "errors": {},
+                    },
                 ]
             },
         ),
@@ -654,7 +666,83 @@ def _name(serializer) -> str | None:
     return cls.__name__
 
 
+class FieldErrorSerializer(serializers.Serializer):
+    code = serializers.CharField(help_text="Machine-readable reason, e.g. `required`, `max_value`, `does_not_exist`.")
+    message = serializers.CharField(help_text="The reason in the caller's language.")
+
+
+class ErrorSerializer(serializers.Serializer):
+    """The one error shape of the API (agri.api.exceptions)."""
+
+    code = serializers.CharField(help_text="Machine-readable and stable, e.g. `invalid`, `not_found`, `throttled`.")
+    message = serializers.CharField(help_text="Follows `Accept-Language` (zh-hans or en).")
+    fields = serializers.DictField(
+        child=serializers.ListField(child=FieldErrorSerializer()),
+        help_text="Each offending field (a dotted path for nested items) with its reasons; empty otherwise.",
+    )
+
+
+# Error statuses every operation may answer, by what the operation takes (see AutoSchema._error_statuses).
+ERROR_DESCRIPTIONS = {
+    "400": "Invalid parameters or body: `fields` says which and why.",
+    "401": "No token, or an expired or revoked one.",
+    "403": "The caller's role may not do this.",
+    "404": "No such record within the caller's jurisdiction (or no such page).",
+    "409": "The record conflicts with a stored one, or is still referenced by others.",
+    "413": "The request body is too large.",
+    "415": "The body's media type is not accepted here.",
+    "429": "Too many requests: retry later (see `Retry-After`).",
+}
+
+
 class AutoSchema(openapi.AutoSchema):
+    def get_operation(self, path, path_regex, path_prefix, method, registry):
+        operation = super().get_operation(path, path_regex, path_prefix, method, registry)
+        if operation is not None:
+            self._add_error_responses(operation)
+        return operation
+
+    def _get_parameters(self):
+        parameters = super()._get_parameters()
+        for parameter in parameters:
+            # An empty query parameter (`?industry=`, as HTML forms send it) is the same as leaving it out.
+            if parameter["in"] == "query" and not parameter.get("required"):
+                parameter["allowEmptyValue"] = True
+        return parameters
+
+    def _error_statuses(self, operation) -> list[str]:
+        """The error statuses the operation can answer with, derived from what it takes and who may call it."""
+        parameters = operation.get("parameters", [])
+        has_body = "requestBody" in operation
+        public = any(isinstance(permission, AllowAny) for permission in self.view.get_permissions())
+        codes = set()
+        if has_body or any(p["in"] == "query" for p in parameters):
+            codes.add("400")
+        if not public:
+            codes |= {"401", "403"}
+        if any(p["in"] == "path" for p in parameters) or any(p["name"] == "page" for p in parameters):
+            codes.add("404")
+        if self.method == "DELETE" or self._is_create_operation():
+            codes.add("409")
+        if has_body:
+            codes |= {"413", "415"}
+        # Writes are throttled per account (WriteRateThrottle); a view may add its own throttle (login).
+        own_throttle = any(not isinstance(t, WriteRateThrottle) for t in self.view.get_throttles())
+        if self.method not in SAFE_METHODS or own_throttle:
+            codes.add("429")
+        return sorted(codes)
+
+    def _add_error_responses(self, operation) -> None:
+        """Every error of the API has the same JSON body: document it on each status an operation can answer."""
+        error = self.resolve_serializer(ErrorSerializer, "response").ref
+        responses = operation.setdefault("responses", {})
+        codes = set(self._error_statuses(operation)) | {code for code in responses if code[0] in "45"}
+        for code in sorted(codes):
+            response = responses.setdefault(code, {"description": ERROR_DESCRIPTIONS.get(code, "")})
+            if not response.get("content"):
+                response["content"] = {"application/json": {"schema": error}}
+        operation["responses"] = dict(sorted(responses.items()))
+
     def _model_names(self):
         queryset = getattr(self.view, "queryset", None)
         if queryset is None:
@@ -673,6 +761,29 @@ class AutoSchema(openapi.AutoSchema):
             return VERBS[action].format(name=name, plural=_english(plural), a="an" if name[0] in "aeiou" else "a")
         doc = (self.view.__doc__ or "").strip().splitlines()
         return doc[0].rstrip(".") if doc else None
+
+    def _map_basic_serializer(self, serializer, direction):
+        schema = super()._map_basic_serializer(serializer, direction)
+        if direction == "response" and isinstance(serializer, MaskedPersonalDataMixin):
+            # Answers mask these (138****1234) for callers who may not see them: the input's pattern does not apply.
+            for name in MASKED_FIELDS:
+                field = schema["properties"].get(name)
+                if field is not None:
+                    kept = {key: value for key, value in field.items() if key in ("title", "readOnly", "nullable")}
+                    schema["properties"][name] = {
+                        **kept,
+                        "type": "string",
+                        "description": "Masked (e.g. `138****1234`) unless the caller is a bureau admin or the "
+                        "record's owner.",
+                    }
+        return schema
+
+    def map_parsers(self):
+        # The API's clients send JSON. The form parsers stay for the browsable API's HTML forms, where an empty
+        # field means "absent" or null: a semantics a JSON schema cannot state, so they are not documented.
+        # Photo uploads take multipart only and keep it.
+        parsers = super().map_parsers()
+        return ["application/json"] if "application/json" in parsers else parsers
 
     def get_filter_backends(self):
         # GIS exports answer with a file, not a list, but take the list's filters: document them.

@@ -18,7 +18,7 @@ CRS_PARAMETER = OpenApiParameter(
 
 
 def output_crs(request) -> str:
-    crs = request.query_params.get("crs", "wgs84") if request is not None else "wgs84"
+    crs = (request.query_params.get("crs") if request is not None else None) or "wgs84"  # empty: the default
     if crs not in OUTPUT_CRS:
         raise ValidationError({"crs": [_("Use wgs84, gcj02 or bd09.")]}, code="invalid")
     return crs

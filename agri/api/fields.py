@@ -1,4 +1,8 @@
+from collections.abc import Mapping
+
 from rest_framework import serializers
+from rest_framework.exceptions import ErrorDetail, ValidationError
+from rest_framework.utils import html
 
 from geo.models import AdminDivision
 
@@ -41,3 +45,154 @@ class DivisionCodeField(serializers.PrimaryKeyRelatedField):
 
     def use_pk_only_optimization(self):
         return True
+
+
+BIGINT_MAX = 2**63 - 1
+
+
+def unmatchable(value) -> bool:
+    """A key no row can have, which a database refuses to even compare: text with U+0000 (PostgreSQL cannot hold
+    it) or an integer beyond 64 bits (out of range for PostgreSQL's bigint, an OverflowError for SQLite)."""
+    if isinstance(value, str):
+        return "\x00" in value or (value.isascii() and value.isdigit() and int(value) > BIGINT_MAX)
+    return isinstance(value, int) and not isinstance(value, bool) and not -BIGINT_MAX <= value <= BIGINT_MAX
+
+
+def json_type(field) -> str | None:
+    """The JSON type a writable field takes in a JSON body, as the schema documents it (None: any, or not checked
+    here because DRF's own parsing already refuses other types, as for dates and times)."""
+    declared = getattr(field, "json_type", None)
+    if declared:
+        return declared
+    if isinstance(field, serializers.BooleanField):
+        return "boolean"
+    if isinstance(field, serializers.IntegerField):
+        return "integer"
+    if isinstance(field, serializers.FloatField):
+        return "number"
+    if isinstance(field, serializers.CharField | serializers.UUIDField | serializers.DecimalField):
+        return "string"  # decimals are documented (and answered) as strings, e.g. "320.00"
+    if isinstance(field, serializers.MultipleChoiceField | serializers.ListField | serializers.ManyRelatedField):
+        return "array"
+    if isinstance(field, serializers.ChoiceField):
+        kinds = {type(key) for key in field.choices}
+        return "integer" if kinds == {int} else "string" if kinds == {str} else None
+    if isinstance(field, serializers.SlugRelatedField):
+        return "string"
+    if isinstance(field, serializers.PrimaryKeyRelatedField):
+        queryset = field.get_queryset() if field.queryset is None else field.queryset
+        pk = queryset.model._meta.pk
+        return "integer" if pk.get_internal_type() in ("AutoField", "BigAutoField", "IntegerField") else "string"
+    if isinstance(field, serializers.ListSerializer):
+        return "array"
+    if isinstance(field, serializers.Serializer):
+        return "object"
+    return None
+
+
+def json_type_matches(kind: str, value) -> bool:
+    if kind == "boolean":
+        return isinstance(value, bool)
+    if kind == "integer":
+        if isinstance(value, float):
+            return value.is_integer()
+        return isinstance(value, int) and not isinstance(value, bool)
+    if kind == "number":
+        return not isinstance(value, bool) and isinstance(value, int | float)
+    if kind == "string":
+        return isinstance(value, str)
+    if kind == "array":
+        return isinstance(value, list)
+    if kind == "object":
+        return isinstance(value, Mapping)
+    return True
+
+
+def _wrong_type(field, value, first: str | None = None):
+    """The field's own (translated) message for a value of the wrong type."""
+    name = type(value).__name__
+    for key in (first, "incorrect_type", "not_a_list", "invalid", "invalid_choice"):
+        if key in field.error_messages:
+            try:
+                field.fail(
+                    key,
+                    data_type=name,
+                    input_type=name,
+                    datatype=name,
+                    input=value,
+                    format="ISO 8601",
+                    pk_value=value,
+                    slug_name=getattr(field, "slug_field", ""),
+                    value=value,
+                )
+            except ValidationError as exc:
+                return exc.detail
+    return [ErrorDetail(str(serializers.Field.default_error_messages["invalid"]), code="invalid")]
+
+
+def _item_type(field) -> str | None:
+    if isinstance(field, serializers.ManyRelatedField):
+        return json_type(field.child_relation)
+    if isinstance(field, serializers.ListField):
+        return json_type(field.child)
+    if isinstance(field, serializers.MultipleChoiceField):
+        return json_type(serializers.ChoiceField(choices=field.choices))
+    return None
+
+
+class StrictJSONTypesMixin:
+    """A JSON body must give each field the JSON type the schema documents.
+
+    DRF turns 12 into "12" for a text field, "12" into 12 for a number, "yes" and 1 into true and 5 into a UUID:
+    handy for HTML forms, where everything is text, but in JSON it accepts payloads the API documents as invalid.
+    Form input (the browsable API) keeps DRF's parsing.
+    """
+
+    def to_internal_value(self, data):
+        if isinstance(data, Mapping):
+            self._refuse_unmatchable_keys(data)
+        if isinstance(data, Mapping) and not html.is_html_input(data):
+            errors = {}
+            for field in self._writable_fields:
+                value = data.get(field.field_name)
+                if value is None:
+                    continue
+                kind = json_type(field)
+                if value == "" and isinstance(field, serializers.RelatedField):
+                    # DRF reads "" as null for a relation (an HTML form's empty select); in JSON it names no row.
+                    errors[field.field_name] = _wrong_type(field, value, first="does_not_exist")
+                elif kind and not json_type_matches(kind, value):
+                    errors[field.field_name] = _wrong_type(field, value)
+                elif kind == "array" and (item_kind := _item_type(field)):
+                    child = getattr(field, "child_relation", None) or getattr(field, "child", None) or field
+                    wrong = {
+                        index: _wrong_type(child, item)
+                        for index, item in enumerate(value)
+                        if item is not None and not json_type_matches(item_kind, item)
+                    }
+                    if wrong:
+                        errors[field.field_name] = wrong
+            if errors:
+                # Report the other fields' errors too, as DRF would: one answer lists every problem.
+                try:
+                    super().to_internal_value(data)
+                except ValidationError as exc:
+                    if isinstance(exc.detail, dict):
+                        errors = {**exc.detail, **errors}
+                raise ValidationError(errors)
+        return super().to_internal_value(data)
+
+    def _refuse_unmatchable_keys(self, data) -> None:
+        """A relation given a key no row can have does not exist: answered before any query is made with it."""
+        errors = {}
+        for field in self._writable_fields:
+            related = getattr(field, "child_relation", field)
+            if not isinstance(related, serializers.RelatedField) or field.field_name not in data:
+                continue
+            values = data.getlist(field.field_name) if hasattr(data, "getlist") else data[field.field_name]
+            for value in values if isinstance(values, list) else [values]:
+                if unmatchable(value):
+                    errors[field.field_name] = _wrong_type(related, value, first="does_not_exist")
+                    break
+        if errors:
+            raise ValidationError(errors)

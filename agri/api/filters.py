@@ -1,11 +1,49 @@
 """List filters. Filters on foreign keys offer only rows the caller may see, so an out-of-scope id is
 refused exactly like an unknown one (400) and never reveals that it exists."""
 
+import datetime
+
 import django_filters as filters
+from django import forms
+from django.db import models
+from rest_framework.fields import BooleanField
 
 from agri.models import DemonstrationBase, Expert, ExtensionWorker, ModelHousehold, Station, TechCommissioner
 from geo.codes import Level, significant_prefix
 from geo.models import AdminDivision
+
+
+class StrictBooleanFormField(forms.Field):
+    """``true`` or ``false`` (empty: not filtered). django-filter's own reads anything else, ``null`` or
+    ``yes``, as "not filtered" and answers the whole list."""
+
+    widget = forms.TextInput
+    default_error_messages = {"invalid": BooleanField.default_error_messages["invalid"]}
+
+    def to_python(self, value):
+        if value in (None, ""):
+            return None
+        if isinstance(value, str) and value.lower() in ("true", "false"):
+            return value.lower() == "true"
+        raise forms.ValidationError(self.error_messages["invalid"], code="invalid")
+
+
+class StrictBooleanFilter(filters.BooleanFilter):
+    field_class = StrictBooleanFormField
+
+
+class IsoDateTimeFilter(filters.IsoDateTimeFilter):
+    """An ISO 8601 time with any UTC offset, compared in UTC: PostgreSQL refuses offsets beyond ±15:59 that
+    Python accepts (up to ±23:59)."""
+
+    def filter(self, qs, value):
+        return super().filter(qs, value.astimezone(datetime.UTC) if value is not None else value)
+
+
+class FilterSet(filters.FilterSet):
+    """The project's filter sets: boolean model fields get the strict boolean filter."""
+
+    FILTER_DEFAULTS = {**filters.FilterSet.FILTER_DEFAULTS, models.BooleanField: {"filter_class": StrictBooleanFilter}}
 
 
 def visible(model):
@@ -45,7 +83,7 @@ class DivisionPrefixFilter(filters.CharFilter):
         return qs.filter(**{f"{self.field_name}__startswith": significant_prefix(value)})
 
 
-class DivisionFilterSet(filters.FilterSet):
+class DivisionFilterSet(FilterSet):
     level = filters.ChoiceFilter(choices=Level.choices)
     parent = filters.CharFilter(field_name="parent_id")
     within = DivisionPrefixFilter(field_name="code", label="code prefix")
@@ -55,7 +93,7 @@ class DivisionFilterSet(filters.FilterSet):
         fields = ["level", "parent", "boundary_synthetic"]
 
 
-class StationFilterSet(filters.FilterSet):
+class StationFilterSet(FilterSet):
     industry = filters.CharFilter(field_name="industries__code")
     division = DivisionPrefixFilter(field_name="village__code", label="division code prefix")
     village = division_choice("village")
@@ -65,7 +103,7 @@ class StationFilterSet(filters.FilterSet):
         fields = ["host_type"]
 
 
-class DemonstrationBaseFilterSet(filters.FilterSet):
+class DemonstrationBaseFilterSet(FilterSet):
     industry = filters.CharFilter(field_name="industry__code")
     division = DivisionPrefixFilter(field_name="village__code", label="division code prefix")
     village = division_choice("village")
@@ -75,11 +113,11 @@ class DemonstrationBaseFilterSet(filters.FilterSet):
         fields = ["status"]
 
 
-class FieldSchoolFilterSet(filters.FilterSet):
+class FieldSchoolFilterSet(FilterSet):
     base = scoped(DemonstrationBase, "base")
 
 
-class ExpertFilterSet(filters.FilterSet):
+class ExpertFilterSet(FilterSet):
     industry = filters.CharFilter(field_name="industry__code")
     county = division_choice("county")
 
@@ -88,7 +126,7 @@ class ExpertFilterSet(filters.FilterSet):
         fields = ["active"]
 
 
-class ExtensionWorkerFilterSet(filters.FilterSet):
+class ExtensionWorkerFilterSet(FilterSet):
     industry = filters.CharFilter(field_name="expert__industry__code")
     home_township = filters.CharFilter(field_name="home_township_id")
     expert = scoped(Expert, "expert")
@@ -98,7 +136,7 @@ class ExtensionWorkerFilterSet(filters.FilterSet):
         fields = ["is_township_based", "active"]
 
 
-class TechCommissionerFilterSet(filters.FilterSet):
+class TechCommissionerFilterSet(FilterSet):
     in_service_year = filters.NumberFilter(method="filter_in_service", label="in service in year")
     stations = scoped_many(Station, "stations")
     bases = scoped_many(DemonstrationBase, "bases")
@@ -111,16 +149,16 @@ class TechCommissionerFilterSet(filters.FilterSet):
         return qs.in_service(int(value))
 
 
-class ModelHouseholdFilterSet(filters.FilterSet):
+class ModelHouseholdFilterSet(FilterSet):
     industry = filters.CharFilter(field_name="industries__code")
     division = DivisionPrefixFilter(field_name="village__code", label="division code prefix")
-    updated_since = filters.IsoDateTimeFilter(field_name="updated_at", lookup_expr="gte")
+    updated_since = IsoDateTimeFilter(field_name="updated_at", lookup_expr="gte")
     worker = scoped(ExtensionWorker, "worker")
     village = division_choice("village")
 
 
-class FarmerFilterSet(filters.FilterSet):
+class FarmerFilterSet(FilterSet):
     division = DivisionPrefixFilter(field_name="village__code", label="division code prefix")
-    updated_since = filters.IsoDateTimeFilter(field_name="updated_at", lookup_expr="gte")
+    updated_since = IsoDateTimeFilter(field_name="updated_at", lookup_expr="gte")
     household = scoped(ModelHousehold, "household")
     village = division_choice("village")

@@ -1,11 +1,15 @@
+from decimal import Decimal
+
 from django.contrib.auth import authenticate
 from django.contrib.auth.password_validation import validate_password
 from django.utils.translation import gettext_lazy as _
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
+from rest_framework.validators import UniqueValidator
 
 from agri.api.crs import convert_geojson, convert_point, output_crs
 from agri.api.exceptions import LoginLocked
-from agri.api.fields import DivisionCodeField, ScopedPrimaryKeyRelatedField
+from agri.api.fields import DivisionCodeField, ScopedPrimaryKeyRelatedField, StrictJSONTypesMixin
 from agri.auth import login_failure_record, login_locked_seconds
 from agri.models import (
     DemonstrationBase,
@@ -60,13 +64,20 @@ class IndustryRef(serializers.SlugRelatedField):
         super().__init__(**kwargs)
 
 
-class IndustrySerializer(serializers.ModelSerializer):
+class IndustrySerializer(StrictJSONTypesMixin, serializers.ModelSerializer):
     class Meta:
         model = Industry
         fields = ["id", "code", "name", "name_en", "sort_order"]
 
 
-class DivisionSerializer(serializers.ModelSerializer):
+class DivisionSerializer(StrictJSONTypesMixin, serializers.ModelSerializer):
+    code = serializers.RegexField(
+        r"^[0-9]{12}$",
+        max_length=12,
+        validators=[UniqueValidator(queryset=AdminDivision.objects.all())],
+        error_messages={"invalid": _("A division code has exactly 12 digits.")},
+        help_text=_("12-digit division code."),
+    )
     parent = serializers.PrimaryKeyRelatedField(
         queryset=AdminDivision.objects.all(), allow_null=True, required=False, help_text=_("Parent's 12-digit code.")
     )
@@ -75,6 +86,11 @@ class DivisionSerializer(serializers.ModelSerializer):
         model = AdminDivision
         fields = ["code", "name", "level", "parent", "boundary_synthetic", "area_km2", "rep_lat", "rep_lon"]
         read_only_fields = ["boundary_synthetic", "area_km2"]
+        # The table's check constraints, checked here: out of range is a 400, not an IntegrityError.
+        extra_kwargs = {
+            "rep_lat": {"min_value": -90, "max_value": 90},
+            "rep_lon": {"min_value": -180, "max_value": 180},
+        }
 
     def to_representation(self, instance):
         data = super().to_representation(instance)
@@ -115,7 +131,7 @@ class LocatedFieldsMixin(serializers.Serializer):
         return data
 
 
-class StationSerializer(LocatedFieldsMixin, serializers.ModelSerializer):
+class StationSerializer(StrictJSONTypesMixin, LocatedFieldsMixin, serializers.ModelSerializer):
     industries = IndustryRef(many=True, required=False)
 
     class Meta:
@@ -135,8 +151,25 @@ class StationSerializer(LocatedFieldsMixin, serializers.ModelSerializer):
         ]
 
 
-class DemonstrationBaseSerializer(LocatedFieldsMixin, serializers.ModelSerializer):
+@extend_schema_field(
+    {
+        "type": "object",
+        "nullable": True,
+        "description": "GeoJSON Polygon or MultiPolygon, WGS-84.",
+        "properties": {
+            "type": {"type": "string", "enum": ["Polygon", "MultiPolygon"]},
+            "coordinates": {"type": "array", "items": {"type": "array"}},
+        },
+        "required": ["type", "coordinates"],
+    }
+)
+class ParcelField(serializers.JSONField):
+    """A GeoJSON polygon (checked by DemonstrationBaseSerializer.validate_parcel)."""
+
+
+class DemonstrationBaseSerializer(StrictJSONTypesMixin, LocatedFieldsMixin, serializers.ModelSerializer):
     industry = IndustryRef()
+    parcel = ParcelField(required=False, allow_null=True, help_text=_("GeoJSON Polygon or MultiPolygon, WGS-84."))
     field_school = serializers.PrimaryKeyRelatedField(read_only=True)
 
     class Meta:
@@ -157,6 +190,9 @@ class DemonstrationBaseSerializer(LocatedFieldsMixin, serializers.ModelSerialize
             "created_at",
             "updated_at",
         ]
+
+        # The table requires a positive area (a check constraint): 0 would be an IntegrityError.
+        extra_kwargs = {"area_mu": {"min_value": Decimal("0.01")}}
 
     def validate_parcel(self, value):
         if value is None:
@@ -192,7 +228,7 @@ class DemonstrationBaseSerializer(LocatedFieldsMixin, serializers.ModelSerialize
         return attrs
 
 
-class FieldSchoolSerializer(serializers.ModelSerializer):
+class FieldSchoolSerializer(StrictJSONTypesMixin, serializers.ModelSerializer):
     base = serializers.PrimaryKeyRelatedField(read_only=True)
     base_name = serializers.CharField(source="base.name", read_only=True)
 
@@ -201,7 +237,7 @@ class FieldSchoolSerializer(serializers.ModelSerializer):
         fields = ["id", "base", "base_name", "name", "established_on", "capacity", "created_at", "updated_at"]
 
 
-class ExpertSerializer(MaskedPersonalDataMixin, serializers.ModelSerializer):
+class ExpertSerializer(StrictJSONTypesMixin, MaskedPersonalDataMixin, serializers.ModelSerializer):
     industry = IndustryRef()
     county_code = DivisionCodeField(Level.COUNTY, source="county")
     workers_count = serializers.IntegerField(read_only=True)
@@ -238,7 +274,7 @@ class ExpertSerializer(MaskedPersonalDataMixin, serializers.ModelSerializer):
         return attrs
 
 
-class ExtensionWorkerSerializer(MaskedPersonalDataMixin, serializers.ModelSerializer):
+class ExtensionWorkerSerializer(StrictJSONTypesMixin, MaskedPersonalDataMixin, serializers.ModelSerializer):
     expert = ScopedPrimaryKeyRelatedField(queryset=Expert.objects.all())
     industry = serializers.SlugRelatedField(source="expert.industry", slug_field="code", read_only=True)
     home_township_code = DivisionCodeField(Level.TOWNSHIP, source="home_township")
@@ -261,7 +297,7 @@ class ExtensionWorkerSerializer(MaskedPersonalDataMixin, serializers.ModelSerial
         ]
 
 
-class TechCommissionerSerializer(MaskedPersonalDataMixin, serializers.ModelSerializer):
+class TechCommissionerSerializer(StrictJSONTypesMixin, MaskedPersonalDataMixin, serializers.ModelSerializer):
     county_code = DivisionCodeField(Level.COUNTY, source="county")
     stations = ScopedPrimaryKeyRelatedField(queryset=Station.objects.all(), many=True, required=False)
     bases = ScopedPrimaryKeyRelatedField(queryset=DemonstrationBase.objects.all(), many=True, required=False)
@@ -303,7 +339,9 @@ class ClientIdMixin(serializers.Serializer):
         return super().update(instance, validated_data)
 
 
-class ModelHouseholdSerializer(MaskedPersonalDataMixin, ClientIdMixin, LocatedFieldsMixin, serializers.ModelSerializer):
+class ModelHouseholdSerializer(
+    StrictJSONTypesMixin, MaskedPersonalDataMixin, ClientIdMixin, LocatedFieldsMixin, serializers.ModelSerializer
+):
     worker = ScopedPrimaryKeyRelatedField(
         queryset=ExtensionWorker.objects.all(),
         required=False,
@@ -347,7 +385,7 @@ class ModelHouseholdSerializer(MaskedPersonalDataMixin, ClientIdMixin, LocatedFi
         return attrs
 
 
-class FarmerSerializer(MaskedPersonalDataMixin, ClientIdMixin, serializers.ModelSerializer):
+class FarmerSerializer(StrictJSONTypesMixin, MaskedPersonalDataMixin, ClientIdMixin, serializers.ModelSerializer):
     household = ScopedPrimaryKeyRelatedField(queryset=ModelHousehold.objects.all())
     village_code = DivisionCodeField(Level.VILLAGE, source="village")
 
@@ -377,7 +415,7 @@ class FarmerSerializer(MaskedPersonalDataMixin, ClientIdMixin, serializers.Model
 # --- accounts ---------------------------------------------------------------------------------
 
 
-class LoginSerializer(serializers.Serializer):
+class LoginSerializer(StrictJSONTypesMixin, serializers.Serializer):
     username = serializers.CharField()
     password = serializers.CharField(style={"input_type": "password"}, trim_whitespace=False, write_only=True)
     device = serializers.CharField(
@@ -396,7 +434,7 @@ class LoginSerializer(serializers.Serializer):
         return attrs
 
 
-class PasswordChangeSerializer(serializers.Serializer):
+class PasswordChangeSerializer(StrictJSONTypesMixin, serializers.Serializer):
     old_password = serializers.CharField(style={"input_type": "password"}, trim_whitespace=False, write_only=True)
     new_password = serializers.CharField(
         style={"input_type": "password"},
@@ -430,7 +468,7 @@ class PasswordChangeSerializer(serializers.Serializer):
         return attrs
 
 
-class PersonalDataRevealSerializer(serializers.Serializer):
+class PersonalDataRevealSerializer(StrictJSONTypesMixin, serializers.Serializer):
     reason = serializers.CharField(
         max_length=500, allow_blank=True, default="", help_text=_("Why the data is needed; kept in the audit record.")
     )

@@ -162,7 +162,7 @@ CACHES = {"default": env.cache("CACHE_URL", default="locmemcache://nongji")}
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "knox.auth.TokenAuthentication",
+        "agri.auth.TokenAuthentication",  # knox's, in one query per request
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["agri.api.permissions.RolePermission"],
