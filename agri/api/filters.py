@@ -6,6 +6,7 @@ import datetime
 import django_filters as filters
 from django import forms
 from django.db import models
+from drf_spectacular.utils import extend_schema_field
 from rest_framework.fields import BooleanField
 
 from agri.models import DemonstrationBase, Expert, ExtensionWorker, ModelHousehold, Station, TechCommissioner
@@ -38,6 +39,24 @@ class IsoDateTimeFilter(filters.IsoDateTimeFilter):
 
     def filter(self, qs, value):
         return super().filter(qs, value.astimezone(datetime.UTC) if value is not None else value)
+
+
+@extend_schema_field({"type": "integer", "minimum": 1, "maximum": 9999})
+class YearFilter(filters.NumberFilter):
+    """A year: a whole number from 1 to 9999 (django-filter's NumberFilter takes decimals up to 1e50)."""
+
+    field_class = forms.IntegerField
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, min_value=1, max_value=9999, **kwargs)
+
+
+@extend_schema_field({"type": "number", "minimum": 0, "maximum": 500})
+class RadiusFilter(filters.NumberFilter):
+    """A radius in km, 0 to 500 (django-filter's NumberFilter takes up to 1e50)."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, min_value=0, max_value=500, **kwargs)
 
 
 class FilterSet(filters.FilterSet):
@@ -137,7 +156,7 @@ class ExtensionWorkerFilterSet(FilterSet):
 
 
 class TechCommissionerFilterSet(FilterSet):
-    in_service_year = filters.NumberFilter(method="filter_in_service", label="in service in year")
+    in_service_year = YearFilter(method="filter_in_service", label="in service in year")
     stations = scoped_many(Station, "stations")
     bases = scoped_many(DemonstrationBase, "bases")
 

@@ -23,7 +23,14 @@ from rest_framework.utils import encoders
 from agri import selectors
 from agri.api.crs import CRS_PARAMETER, output_crs
 from agri.api.exceptions import Conflict, DatabaseUnavailable, validation_error_body
-from agri.api.filters import FilterSet, IsoDateTimeFilter, StrictBooleanFilter, division_choice, scoped
+from agri.api.filters import (
+    FilterSet,
+    IsoDateTimeFilter,
+    RadiusFilter,
+    StrictBooleanFilter,
+    division_choice,
+    scoped,
+)
 from agri.api.pagination import PullablePagination, SyncCursorPagination
 from agri.api.visit_serializers import (
     VISIT_VALUES,
@@ -140,7 +147,7 @@ VISIT_RENDERERS = [VisitJSONRenderer if cls is JSONRenderer else cls for cls in 
 class VisitFilterSet(FilterSet):
     bbox = filters.CharFilter(method="filter_bbox", label="minLon,minLat,maxLon,maxLat (WGS-84)")
     near = filters.CharFilter(method="filter_near", label="lon,lat (WGS-84); use with radius_km")
-    radius_km = filters.NumberFilter(method="filter_noop", label="radius for near, km (default 1)")
+    radius_km = RadiusFilter(method="filter_noop", label="radius for near, km (default 1)")
     division = filters.CharFilter(method="filter_division", label="division code prefix")
     date_from = filters.DateFilter(field_name="visit_date", lookup_expr="gte")
     date_to = filters.DateFilter(field_name="visit_date", lookup_expr="lte")
