@@ -5,6 +5,7 @@ import datetime
 
 import django_filters as filters
 from django import forms
+from django.db import connection
 from django.db import models
 from drf_spectacular.utils import extend_schema_field
 from rest_framework.fields import BooleanField
@@ -85,8 +86,31 @@ def scoped(model, field_name=None, **kwargs):
     return filters.ModelChoiceFilter(queryset=visible(model), field_name=field_name, **kwargs)
 
 
+class KeyRangeModelMultipleChoiceField(filters.fields.ModelMultipleChoiceField):
+    """Refuses an integer key the database cannot hold as "not one of the available choices" before querying:
+    ``pk__in`` (unlike ``pk=``) sends an out-of-range integer to the driver, and SQLite raises OverflowError."""
+
+    def _check_values(self, value):
+        pk = self.queryset.model._meta.pk
+        low, high = connection.ops.integer_field_range(pk.get_internal_type())
+        for item in value:
+            try:
+                number = int(item)
+            except (TypeError, ValueError):
+                continue  # Django answers invalid_pk_value for these
+            if (low is not None and number < low) or (high is not None and number > high):
+                raise forms.ValidationError(
+                    self.error_messages["invalid_choice"], code="invalid_choice", params={"value": item}
+                )
+        return super()._check_values(value)
+
+
+class KeyRangeModelMultipleChoiceFilter(filters.ModelMultipleChoiceFilter):
+    field_class = KeyRangeModelMultipleChoiceField
+
+
 def scoped_many(model, field_name):
-    return filters.ModelMultipleChoiceFilter(queryset=visible(model), field_name=field_name)
+    return KeyRangeModelMultipleChoiceFilter(queryset=visible(model), field_name=field_name)
 
 
 def division_choice(field_name):
