@@ -5,8 +5,7 @@ import datetime
 
 import django_filters as filters
 from django import forms
-from django.db import connection
-from django.db import models
+from django.db import connection, models
 from drf_spectacular.utils import extend_schema_field
 from rest_framework.fields import BooleanField
 
