@@ -388,6 +388,7 @@ FOUND = [
         400,
         "station",
     ),
+    ("worker", "get", "/api/v1/tech-commissioners/?stations=1&bases=-7736178749762347991040", None, 400, "bases"),
 ]
 
 
