@@ -19,6 +19,8 @@ from django.utils.translation import gettext as _
 from PIL import ExifTags, Image, ImageCms, ImageOps, UnidentifiedImageError
 from rest_framework.exceptions import APIException
 
+from agri.models.base import EARLIEST_TIME, LATEST_TIME
+
 # Derivatives come from the primary image only: skip decoding HEIF thumbnails, depth maps and auxiliary images.
 pillow_heif.register_heif_opener(thumbnails=False, depth_images=False, aux_images=False)
 
@@ -321,9 +323,13 @@ def _read_time(facts, ifds, im, default_tz):
         if offset:
             sign, hours, minutes = offset.groups()
             facts.offset_min = (1 if sign == "+" else -1) * (int(hours) * 60 + int(minutes))
-            facts.taken_at = naive.replace(tzinfo=timezone(timedelta(minutes=facts.offset_min)))
+            taken_at = naive.replace(tzinfo=timezone(timedelta(minutes=facts.offset_min)))
         else:
-            facts.taken_at = naive.replace(tzinfo=default_tz)
+            taken_at = naive.replace(tzinfo=default_tz)
+        if not EARLIEST_TIME <= taken_at < LATEST_TIME:
+            facts.offset_min = None
+            raise ValueError(f"time out of range: {raw!r}")
+        facts.taken_at = taken_at
         return
 
 

@@ -25,6 +25,11 @@ def area_mu(geometry) -> float:
     return area_m2(geometry) * MU_PER_M2
 
 
+def distance_m(lon1, lat1, lon2, lat2):
+    """Geodesic distance in metres between WGS-84 points; scalars or arrays (NaN in, NaN out)."""
+    return _GEOD.inv(lon1, lat1, lon2, lat2)[2]
+
+
 def display_copy(geometry):
     """A simplified copy for maps, topology preserved."""
     return shapely.simplify(geometry, DISPLAY_TOLERANCE_DEG, preserve_topology=True)

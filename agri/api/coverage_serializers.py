@@ -155,6 +155,18 @@ class HexagonCoverageSerializer(serializers.Serializer):
     features = HexagonFeatureSerializer(many=True)
 
 
+# Responses with household positions, which bureau viewers get coarsened to a grid. (A comment, not a docstring:
+# the schema would show a docstring as the description of every response built on it.)
+class LocationGridSerializer(serializers.Serializer):
+    location_grid = serializers.IntegerField(
+        allow_null=True,
+        help_text=_(
+            "Null: household positions are exact. A number: they are the centres of H3 cells of this resolution "
+            "(bureau viewers; the distances are taken from those centres)."
+        ),
+    )
+
+
 class GapHouseholdSerializer(serializers.Serializer):
     id = serializers.UUIDField()
     head_name = serializers.CharField()
@@ -179,17 +191,10 @@ class GapVillageSerializer(serializers.Serializer):
     geometry = GeometrySerializer(allow_null=True)
 
 
-class CoverageGapsSerializer(serializers.Serializer):
+class CoverageGapsSerializer(LocationGridSerializer):
     days = serializers.IntegerField()
     since = serializers.DateField()
     until = serializers.DateField()
-    location_grid = serializers.IntegerField(
-        allow_null=True,
-        help_text=_(
-            "Null: household positions are exact. A number: they are the centres of H3 cells of this resolution "
-            "(bureau viewers; the distances are taken from those centres)."
-        ),
-    )
     households = GapHouseholdSerializer(many=True)
     villages = GapVillageSerializer(many=True)
 
@@ -212,16 +217,9 @@ class ServiceAreaHouseholdSerializer(serializers.Serializer):
     last_visit = serializers.DateField(allow_null=True)
 
 
-class ServiceAreaSerializer(serializers.Serializer):
+class ServiceAreaSerializer(LocationGridSerializer):
     station = ServiceAreaStationSerializer()
     radius_km = serializers.FloatField()
-    location_grid = serializers.IntegerField(
-        allow_null=True,
-        help_text=_(
-            "Null: household positions are exact. A number: they are the centres of H3 cells of this resolution "
-            "(bureau viewers; the distances are taken from those centres)."
-        ),
-    )
     days = serializers.IntegerField()
     since = serializers.DateField()
     until = serializers.DateField()

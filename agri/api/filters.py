@@ -6,6 +6,7 @@ import datetime
 import django_filters as filters
 from django import forms
 from django.db import connection, models
+from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import extend_schema_field
 from rest_framework.fields import BooleanField
 
@@ -33,12 +34,24 @@ class StrictBooleanFilter(filters.BooleanFilter):
     field_class = StrictBooleanFormField
 
 
-class IsoDateTimeFilter(filters.IsoDateTimeFilter):
-    """An ISO 8601 time with any UTC offset, compared in UTC: PostgreSQL refuses offsets beyond ±15:59 that
-    Python accepts (up to ±23:59)."""
+class UtcIsoDateTimeField(filters.fields.IsoDateTimeField):
+    """An ISO 8601 time with any UTC offset, converted to UTC: PostgreSQL refuses offsets beyond ±15:59 that
+    Python accepts (up to ±23:59). A time whose UTC equivalent falls outside years 1-9999 is refused."""
 
-    def filter(self, qs, value):
-        return super().filter(qs, value.astimezone(datetime.UTC) if value is not None else value)
+    default_error_messages = {"overflow": _("Datetime value out of range.")}
+
+    def to_python(self, value):
+        value = super().to_python(value)
+        if value is None:
+            return None
+        try:
+            return value.astimezone(datetime.UTC)
+        except OverflowError:
+            raise forms.ValidationError(self.error_messages["overflow"], code="overflow") from None
+
+
+class IsoDateTimeFilter(filters.IsoDateTimeFilter):
+    field_class = UtcIsoDateTimeField
 
 
 @extend_schema_field({"type": "integer", "minimum": 1, "maximum": 9999})

@@ -10,6 +10,7 @@ from rest_framework import serializers
 
 from agri.api.fields import StrictJSONTypesMixin
 from agri.models import TARGET_FIELDS, SourceCrs, VisitFlag, VisitKind
+from agri.models.base import EARLIEST_TIME, LATEST_TIME
 
 INTRODUCING_KINDS = (VisitKind.NEW_VARIETY, VisitKind.NEW_TECHNIQUE)
 
@@ -17,14 +18,23 @@ INTRODUCING_KINDS = (VisitKind.NEW_VARIETY, VisitKind.NEW_TECHNIQUE)
 class AwareDateTimeField(serializers.DateTimeField):
     """An ISO 8601 time that must carry its UTC offset: a phone's clock zone is not ours to guess."""
 
-    default_error_messages = {"naive": _("Give the time with its UTC offset, e.g. 2025-03-14T09:30:00+08:00.")}
+    default_error_messages = {
+        "naive": _("Give the time with its UTC offset, e.g. 2025-03-14T09:30:00+08:00."),
+        "min_value": _("Ensure this time is on or after {limit} (is the phone's clock set?)."),
+        "max_value": _("Ensure this time is before {limit}."),
+    }
 
     def to_internal_value(self, value):
         if isinstance(value, str):
             parsed = parse_datetime(value.strip())
             if parsed is not None and parsed.tzinfo is None:
                 self.fail("naive")
-        return super().to_internal_value(value)
+        value = super().to_internal_value(value)
+        if value < EARLIEST_TIME:
+            self.fail("min_value", limit=EARLIEST_TIME.isoformat())
+        if value >= LATEST_TIME:
+            self.fail("max_value", limit=LATEST_TIME.isoformat())
+        return value
 
 
 class LookupField(serializers.Field):

@@ -1,6 +1,14 @@
+from datetime import UTC, datetime
+
 from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
+
+# The times a visit or a photo can carry. A phone's clock cannot be set before the Unix epoch (a reset clock reads
+# 1970 or 1980, which is kept and flagged), and a time past 2100 is a typo. Outside these bounds Asia/Shanghai has
+# no whole-minute UTC offset (local mean time before 1901) and a far offset overflows year 9999.
+EARLIEST_TIME = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST_TIME = datetime(2100, 1, 1, tzinfo=UTC)
 
 
 class TimeStamped(models.Model):

@@ -21,6 +21,7 @@ fell, so ``coverage`` is always a share between 0 and 1 (null where a division h
 from dataclasses import dataclass
 from datetime import date, timedelta
 
+import h3.api.numpy_int as h3i
 import numpy as np
 import shapely
 from django.conf import settings
@@ -32,7 +33,6 @@ from django.utils.translation import gettext_lazy as _
 
 from agri.models import ExtensionWorker, Industry, ModelHousehold, Role, Station, Visit, VisitRollup
 from agri.models.rollups import NO_ID
-from agri.services.visits import haversine_m
 from geo.codes import Level
 from geo.crs import from_wgs84
 from geo.geometry import from_geojson, to_geojson
@@ -419,10 +419,11 @@ def station_service_area(
     )
     grid = location_grid(user)
     if grid is not None:
-        # The distance to a known station would give the position back: it is taken from the cell centre too.
+        # The distance to a known station would give the position back: it is taken from the cell centre too, on
+        # the same sphere as the SQL above.
         coarsen_points(items, grid)
         for h in items:
-            h["distance_km"] = float(haversine_m(station.lon, station.lat, h["lon"], h["lat"])) / 1000
+            h["distance_km"] = h3i.great_circle_distance((station.lat, station.lon), (h["lat"], h["lon"]), unit="km")
     transform_points(items, crs)
     station_point = transform_points([{"lat": station.lat, "lon": station.lon}], crs)[0]
     return {

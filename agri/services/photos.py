@@ -24,7 +24,7 @@ from django.utils.translation import gettext as _
 from agri.imaging import ImageRejected, ProcessedPhoto, process_photo
 from agri.models import Photo, PhotoFlag, Visit, VisitFlag
 from agri.models.photos import photo_storage
-from agri.services.visits import haversine_m
+from geo.geometry import distance_m
 
 logger = logging.getLogger(__name__)
 # A store that cannot take a file: the local disk (full, read-only, gone) or an S3 store (unreachable, refusing).
@@ -190,7 +190,7 @@ def _evidence_bits(visit: Visit, processed: ProcessedPhoto) -> int:
         bits |= PhotoFlag.BITS[PhotoFlag.EXIF_INVALID]
     if (
         exif.lat is not None
-        and float(haversine_m(exif.lon, exif.lat, visit.lon, visit.lat)) > checks["max_visit_distance_m"]
+        and float(distance_m(exif.lon, exif.lat, visit.lon, visit.lat)) > checks["max_visit_distance_m"]
     ):
         bits |= PhotoFlag.BITS[PhotoFlag.FAR_FROM_VISIT]
     if exif.taken_at is not None:

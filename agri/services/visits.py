@@ -23,6 +23,7 @@ from agri.models import TARGET_FIELDS, Visit, VisitEvent, VisitFlag
 from agri.services.rollups import rollup_add, rollup_move, rollup_snapshot
 from geo.assign import assign_points
 from geo.crs import to_wgs84
+from geo.geometry import distance_m
 from geo.h3cells import cells_by_resolution
 
 CLIENT_FIELDS = (
@@ -43,7 +44,6 @@ CLIENT_FIELDS = (
     "attendees",
     "photos_expected",
 )
-EARTH_RADIUS_M = 6371008.8
 # Database errors that a later retry can get past: a lost connection, a full disk, a lock or statement timeout.
 TRANSIENT_DB_ERRORS = (InterfaceError, OperationalError)
 
@@ -113,12 +113,6 @@ def _target_points(items: list[dict]) -> tuple[np.ndarray, np.ndarray]:
     return lon, lat
 
 
-def haversine_m(lon1, lat1, lon2, lat2) -> np.ndarray:
-    lon1, lat1, lon2, lat2 = (np.radians(np.asarray(a, dtype=float)) for a in (lon1, lat1, lon2, lat2))
-    a = np.sin((lat2 - lat1) / 2) ** 2 + np.cos(lat1) * np.cos(lat2) * np.sin((lon2 - lon1) / 2) ** 2
-    return 2 * EARTH_RADIUS_M * np.arcsin(np.sqrt(a))
-
-
 def visit_enrich(items: list[dict], actor: Actor, now) -> list[dict]:
     """Server-set fields for validated items, computed for the whole batch at once."""
     checks = settings.VISIT_CHECKS
@@ -132,7 +126,7 @@ def visit_enrich(items: list[dict], actor: Actor, now) -> list[dict]:
     villages, townships = assign_points(lon, lat)
     h3 = cells_by_resolution(lat, lon)
     target_lon, target_lat = _target_points(items)
-    distance = haversine_m(lon, lat, target_lon, target_lat)
+    distance = distance_m(lon, lat, target_lon, target_lat)
     accuracy = np.array([item.get("accuracy_m") if item.get("accuracy_m") is not None else np.nan for item in items])
     skew = timedelta(minutes=checks["clock_skew_minutes"])
     oldest = now - timedelta(days=checks["max_age_days"])

@@ -73,3 +73,46 @@ def test_rejections_carry_status_and_code():
     with pytest.raises(ImageRejected) as info:
         process_photo(b"GIF89a" + bytes(100), **LIMITS)
     assert (info.value.status_code, info.value.get_codes()) == (415, "unsupported_format")
+
+
+def exif_time(raw: str, offset: str | None) -> bytes:
+    im = Image.open(io.BytesIO(sample("ianare_jpg_gps_DSCN0010.jpg")))
+    exif = im.getexif()
+    sub = exif.get_ifd(ExifTags.IFD.Exif)
+    sub[ExifTags.Base.DateTimeOriginal] = raw
+    sub.pop(ExifTags.Base.OffsetTimeOriginal, None)
+    if offset is not None:
+        sub[ExifTags.Base.OffsetTimeOriginal] = offset
+    exif[ExifTags.IFD.Exif] = sub
+    buf = io.BytesIO()
+    im.save(buf, "JPEG", exif=exif, quality=80)
+    return buf.getvalue()
+
+
+@pytest.mark.parametrize(
+    ("raw", "offset"),
+    [
+        ("1900:05:01 10:00:00", None),  # Asia/Shanghai was local mean time then (+08:05:43): no RFC 3339 offset
+        ("1228:10:31 22:13:38", "-01:45"),
+        ("9999:12:31 23:59:59", "-12:00"),  # past year 9999 in UTC
+        ("2100:01:01 08:00:00", "+08:00"),
+    ],
+)
+def test_a_camera_time_out_of_range_is_named_invalid_not_kept(raw, offset):
+    result = process_photo(exif_time(raw, offset), **LIMITS)
+    assert result.exif.taken_at is None
+    assert result.exif.offset_min is None
+    assert "time" in result.exif.invalid
+
+
+@pytest.mark.parametrize(
+    ("raw", "offset", "iso"),
+    [
+        ("1970:01:01 08:00:00", None, "1970-01-01T08:00:00+08:00"),  # a reset clock: kept (and flagged elsewhere)
+        ("2099:12:31 23:59:59", "+00:00", "2099-12-31T23:59:59+00:00"),
+    ],
+)
+def test_a_camera_time_at_the_bounds_is_kept(raw, offset, iso):
+    result = process_photo(exif_time(raw, offset), **LIMITS)
+    assert result.exif.taken_at.isoformat() == iso
+    assert "time" not in result.exif.invalid

@@ -389,6 +389,17 @@ FOUND = [
         "station",
     ),
     ("worker", "get", "/api/v1/tech-commissioners/?stations=1&bases=-7736178749762347991040", None, 400, "bases"),
+    # Rendered in Asia/Shanghai's local mean time (+08:05:43), which is no RFC 3339 offset.
+    (
+        "worker",
+        "post",
+        "/api/v1/visits/",
+        {**VISIT, "id": "d4e33f73-cbca-4351-955d-99bb49ae73fa", "started_at": "1228-10-31T22:13:38-01:45"},
+        400,
+        "started_at",
+    ),
+    ("worker", "get", "/api/v1/visits/?updated_since=0001-01-01T00:00:00%2B01:00", None, 400, "updated_since"),
+    ("admin", "get", "/api/v1/farmers/?updated_since=9999-12-31T23:59:59-12:00", None, 400, "updated_since"),
 ]
 
 

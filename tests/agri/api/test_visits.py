@@ -222,6 +222,11 @@ def test_field_school_session_is_a_training_at_a_base_with_attendance(mapped_wor
         ({"kind": "party"}, "kind", "invalid_choice"),
         ({"source_crs": "epsg:3857"}, "source_crs", "invalid_choice"),
         ({"started_at": "2025-03-14T09:30:00"}, "started_at", "naive"),
+        ({"started_at": "1228-10-31T22:13:38-01:45", "ended_at": None}, "started_at", "min_value"),
+        ({"started_at": "1969-12-31T23:59:59Z", "ended_at": None}, "started_at", "min_value"),
+        ({"started_at": "2100-01-01T08:00:00+08:00", "ended_at": None}, "started_at", "max_value"),
+        ({"ended_at": "9999-01-01T00:00:00Z"}, "ended_at", "max_value"),
+        ({"ended_at": "9999-12-31T23:59:59-12:00"}, "ended_at", "overflow"),  # past year 9999 in UTC
         ({"kind": "new_variety"}, "introduced", "required"),
         ({"station": 1}, "household", "one_target"),
     ],
@@ -235,6 +240,21 @@ def test_rejected_inputs(mapped_world, clients, change, field, code):
     assert response.json()["code"] in {"invalid", code}
     assert response.json()["fields"][field][0]["code"] == code
     assert Visit.objects.count() == 0
+
+
+def test_a_reset_phone_clock_is_kept_and_flagged(mapped_world, clients):
+    """The earliest time accepted is the Unix epoch, where a phone with a reset clock starts counting."""
+    body = visit(mapped_world, started_at="1970-01-01T08:00:00+08:00", ended_at=None)
+    response = clients["worker"].post("/api/v1/visits/", body, format="json", HTTP_ACCEPT_LANGUAGE="en")
+    assert response.status_code == 201, response.content
+    assert response.json()["started_at"] == "1970-01-01T08:00:00+08:00"
+    assert "stale_start" in response.json()["flags"]
+    too_early = clients["worker"].post(
+        "/api/v1/visits/", {**body, "id": str(uuid.uuid4()), "started_at": "1900-05-01T10:00:00+08:00"}, format="json"
+    )
+    assert too_early.status_code == 400
+    assert "1970-01-01" in too_early.json()["fields"]["started_at"][0]["message"]
+    assert Visit.objects.count() == 1
 
 
 @pytest.mark.parametrize("missing", ["id", "kind", "started_at", "lat", "lon"])
