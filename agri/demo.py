@@ -16,6 +16,7 @@ import shapely
 from django.conf import settings
 from django.contrib.auth.models import Permission
 from django.contrib.auth.password_validation import validate_password
+from django.core.management.base import CommandError
 from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
@@ -432,6 +433,11 @@ class DemoVisits:
     def build(self) -> int:
         if Visit.objects.filter(user__username__startswith="demo-").exists():
             return 0
+        # All or nothing: a partial history would be skipped by the check above on the next run.
+        with transaction.atomic():
+            return self._build()
+
+    def _build(self) -> int:
         accounts = self.accounts()
         industries = {i.pk: i for i in Industry.objects.all()}
         workers = ExtensionWorker.objects.filter(expert__county_id=COUNTY_CODE).select_related("user", "expert")
@@ -591,4 +597,8 @@ class DemoVisits:
         prefix = person.home_township_id if field_name == "worker" else person.county_id
         actor = Actor(field_name, person, prefix[:6], prefix)
         results = visits_ingest(user=user, actor=actor, items=items)
+        if "failed" in results:
+            # A database error rolled a chunk back: the demo would be silently short. Stop (build() rolls back the
+            # whole history, so that running the seed again starts it afresh).
+            raise CommandError(f"{results.count('failed')} demo visits of {person} could not be stored: run again")
         self.created += results.count("created")

@@ -106,6 +106,35 @@ def test_seed_demo_is_deterministic_and_safe_to_run_twice(seeded):
     assert before[0] > 500 and before[1] > 5000
 
 
+def test_seed_demo_stops_when_visits_could_not_be_stored_and_a_rerun_completes(seeded, monkeypatch):
+    """A chunk rolled back by a database error is reported, and the whole history with it, so that the next run
+    does not take a partial history for a complete one."""
+    from django.core.management.base import CommandError
+
+    import agri.demo
+    from agri.models import Visit
+
+    seeded_visits = Visit.objects.count()
+    Visit.objects.all().delete()
+    ingest = agri.demo.visits_ingest
+    calls = []
+
+    def second_batch_fails(*, items, **kwargs):
+        calls.append(len(items))
+        if len(calls) < 2:
+            return ingest(items=items, **kwargs)
+        return ["created"] * (len(items) - 1) + ["failed"]
+
+    monkeypatch.setattr(agri.demo, "visits_ingest", second_batch_fails)
+    with pytest.raises(CommandError, match="1 demo visits of .* could not be stored: run again"):
+        call_command("seed_demo", verbosity=0)
+    assert len(calls) == 2
+    assert Visit.objects.count() == 0  # the first person's stored batch went too
+    monkeypatch.setattr(agri.demo, "visits_ingest", ingest)
+    call_command("seed_demo", verbosity=0)
+    assert Visit.objects.count() == seeded_visits
+
+
 def test_seeded_demo_worker_sees_only_own_households_in_one_township(seeded):
     from agri.models import User
 
