@@ -1,5 +1,3 @@
-from decimal import Decimal
-
 from django.contrib.auth import authenticate
 from django.contrib.auth.password_validation import validate_password
 from django.utils.translation import gettext_lazy as _
@@ -190,9 +188,6 @@ class DemonstrationBaseSerializer(StrictJSONTypesMixin, LocatedFieldsMixin, seri
             "created_at",
             "updated_at",
         ]
-
-        # The table requires a positive area (a check constraint): 0 would be an IntegrityError.
-        extra_kwargs = {"area_mu": {"min_value": Decimal("0.01")}}
 
     def validate_parcel(self, value):
         if value is None:

@@ -1,3 +1,5 @@
+from decimal import Decimal
+
 from django.core.exceptions import ValidationError
 from django.core.validators import MinValueValidator
 from django.db import models
@@ -94,8 +96,14 @@ class DemonstrationBase(Located, TimeStamped):
     operator = models.CharField(_("operator"), max_length=100, blank=True)
     # GeoJSON Polygon or MultiPolygon in WGS-84.
     parcel = models.JSONField(_("parcel polygon"), null=True, blank=True)
+    # Positive, like the check constraint: the smallest area two decimals can give.
     area_mu = models.DecimalField(
-        _("area (mu)"), max_digits=10, decimal_places=2, validators=[MinValueValidator(0)], null=True, blank=True
+        _("area (mu)"),
+        max_digits=10,
+        decimal_places=2,
+        validators=[MinValueValidator(Decimal("0.01"))],
+        null=True,
+        blank=True,
     )
     certified_on = models.DateField(_("certified on"), null=True, blank=True)
     status = models.CharField(_("status"), max_length=20, choices=BaseStatus.choices, default=BaseStatus.PROPOSED)

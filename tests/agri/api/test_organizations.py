@@ -32,6 +32,20 @@ def test_creating_a_base_creates_its_one_field_school(world, clients):
     assert school.name == "双江脐橙试验示范基地农民田间学校"
 
 
+@pytest.mark.parametrize("area", ["0", "0.00", "-5"])
+def test_a_base_area_must_be_positive(world, clients, area):
+    response = clients["admin"].patch(
+        f"/api/v1/demonstration-bases/{world['B1'].pk}/", {"area_mu": area}, format="json", HTTP_ACCEPT_LANGUAGE="en"
+    )
+    assert response.status_code == 400, response.content
+    assert response.json()["fields"]["area_mu"][0] == {
+        "code": "min_value",
+        "message": "Ensure this value is greater than or equal to 0.01.",
+    }
+    world["B1"].refresh_from_db()
+    assert world["B1"].area_mu == 200
+
+
 def test_a_second_field_school_for_a_base_is_refused(world, clients):
     response = clients["admin"].post("/api/v1/field-schools/", {"name": "x"})
     assert response.status_code == 405
