@@ -85,8 +85,14 @@ class VisitWriteSerializer(StrictJSONTypesMixin, serializers.Serializer):
     base = LookupField("base", required=False, allow_null=True, help_text=_("Target: demonstration base id."))
     station = LookupField("station", required=False, allow_null=True, help_text=_("Target: station id."))
     village = LookupField("village", required=False, allow_null=True, help_text=_("Target: 12-digit village code."))
-    started_at = AwareDateTimeField()
-    ended_at = AwareDateTimeField(required=False, allow_null=True)
+    started_at = AwareDateTimeField(
+        help_text=_(
+            "When the visit started, with its UTC offset; from 1970-01-01 up to (not including) 2100-01-01 UTC."
+        )
+    )
+    ended_at = AwareDateTimeField(
+        required=False, allow_null=True, help_text=_("When it ended (not before it started), with its UTC offset.")
+    )
     lat = serializers.FloatField(min_value=-90, max_value=90, help_text=_("Latitude in source_crs."))
     lon = serializers.FloatField(min_value=-180, max_value=180, help_text=_("Longitude in source_crs."))
     accuracy_m = serializers.FloatField(min_value=0, max_value=100000, required=False, allow_null=True)

@@ -196,6 +196,10 @@ FIELD_RULES = {
     ("date_to", "invalid"): "a date range that does not end before it starts",
     ("area_mu", "min_value"): "a positive area: a decimal is a string in JSON, which schema bounds do not reach",
     ("file", "required"): "a photo file that is not empty",
+    ("started_at", "min_value"): "a visit time from 1970 on: OpenAPI gives date-time strings no bounds",
+    ("started_at", "max_value"): "a visit time before 2100",
+    ("ended_at", "min_value"): "a visit time from 1970 on",
+    ("ended_at", "max_value"): "a visit time before 2100",
 }
 # A photo upload's bytes must be an image that decodes: the server reads the content, not the declared type.
 UPLOAD_STATUSES = {415: "not a JPEG, PNG, WebP or HEIC/HEIF image", 422: "truncated or corrupt image"}
