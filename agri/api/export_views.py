@@ -16,7 +16,6 @@ from django.db.models import Count, Q
 from django.http import FileResponse, StreamingHttpResponse
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
-from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework.exceptions import PermissionDenied, ValidationError
@@ -28,7 +27,7 @@ from rest_framework.response import Response
 
 from agri.api.coverage_serializers import DivisionCoverageQuerySerializer
 from agri.api.coverage_views import DownloadRenderer, QueryFormatNegotiation
-from agri.api.filters import DemonstrationBaseFilterSet, ModelHouseholdFilterSet
+from agri.api.filters import DemonstrationBaseFilterSet, FilterBackend, ModelHouseholdFilterSet
 from agri.api.serializers import can_see_personal_data
 from agri.api.visit_views import VisitFilterSet
 from agri.models import DemonstrationBase, ModelHousehold, Visit, VisitFlag
@@ -133,7 +132,7 @@ class ExportView(FileView):
 
     renderer_classes = EXPORT_RENDERERS
     content_negotiation_class = QueryFormatNegotiation  # an unknown ?format= is a 400, not DRF's 404
-    filter_backends = [DjangoFilterBackend, SearchFilter]
+    filter_backends = [FilterBackend, SearchFilter]
     schema_list_filters = True  # api_docs: document the list's filters although the answer is a file
     layer: Layer
 

@@ -7,6 +7,7 @@ import django_filters as filters
 from django import forms
 from django.db import connection, models
 from django.utils.translation import gettext_lazy as _
+from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.utils import extend_schema_field
 from rest_framework.fields import BooleanField
 
@@ -70,6 +71,21 @@ class RadiusFilter(filters.NumberFilter):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, min_value=0, max_value=500, **kwargs)
+
+
+class FilterBackend(DjangoFilterBackend):
+    """django-filter's backend, which skips building the filter set when the query names none of its filters.
+
+    Building one deep-copies every filter and makes its form (with the scoped querysets of the key filters) on
+    each request; for the usual unfiltered list that is about a fifth of the request's time, and the result is
+    the queryset unchanged. (No filter set here has a default value or a multi-part parameter name.)
+    """
+
+    def filter_queryset(self, request, queryset, view):
+        filterset_class = self.get_filterset_class(view, queryset)
+        if filterset_class is None or filterset_class.base_filters.keys().isdisjoint(request.query_params.keys()):
+            return queryset
+        return super().filter_queryset(request, queryset, view)
 
 
 class FilterSet(filters.FilterSet):

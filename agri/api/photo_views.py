@@ -12,7 +12,6 @@ from django.http import FileResponse, HttpResponse, StreamingHttpResponse
 from django.utils import timezone
 from django.utils.cache import get_conditional_response
 from django.utils.translation import gettext_lazy as _
-from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import mixins, status, viewsets
@@ -25,6 +24,7 @@ from rest_framework.response import Response
 
 from agri.api.exceptions import RETRY_AFTER_SECONDS, Conflict
 from agri.api.export_views import FileView
+from agri.api.filters import FilterBackend
 from agri.api.photo_serializers import PhotoPutSerializer, PhotoSerializer, PhotoUploadSerializer, taken_at_iso
 from agri.api.visit_views import ACTOR_ROLES, VisitFilterSet
 from agri.models import Photo, PhotoFlag, Visit, VisitFlag
@@ -346,7 +346,7 @@ class PhotoArchiveView(FileView):
 
     queryset = Visit.objects.all()
     filterset_class = VisitFilterSet
-    filter_backends = [DjangoFilterBackend]
+    filter_backends = [FilterBackend]
 
     def perform_content_negotiation(self, request, force=False):
         return JSONRenderer(), JSONRenderer.media_type  # the ZIP ignores Accept; errors are JSON

@@ -384,7 +384,11 @@ class VisitViewSet(
             raise PreconditionFailed() from exc
         return Response(status=status.HTTP_204_NO_CONTENT)
 
-    @extend_schema(summary="Audit history of a visit (bureau admins)", responses=VisitHistorySerializer(many=True))
+    @extend_schema(
+        summary="Audit history of a visit (bureau admins)",
+        description="Every create, update and delete, oldest first; a deleted visit keeps its history.",
+        responses=VisitHistorySerializer(many=True),
+    )
     @action(detail=True, methods=["get"], pagination_class=None, filterset_class=None)
     def history(self, request, pk=None):
         if not (request.user.is_superuser or request.user.role == Role.BUREAU_ADMIN):

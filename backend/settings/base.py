@@ -167,7 +167,7 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["agri.api.permissions.RolePermission"],
     "DEFAULT_FILTER_BACKENDS": [
-        "django_filters.rest_framework.DjangoFilterBackend",
+        "agri.api.filters.FilterBackend",  # django-filter's, which skips unfiltered queries
         "rest_framework.filters.SearchFilter",
         "rest_framework.filters.OrderingFilter",
     ],

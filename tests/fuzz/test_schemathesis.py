@@ -20,8 +20,9 @@ import schemathesis
 from django.core.handlers.wsgi import WSGIHandler
 from django.db import transaction
 from hypothesis import HealthCheck
+from schemathesis.core.failures import AcceptedNegativeData
 from schemathesis.core.parameters import ParameterLocation
-from schemathesis.openapi.checks import RejectedPositiveData
+from schemathesis.openapi.checks import RejectedPositiveData, UseAfterFree
 
 from tests.fuzz.conftest import CASES, COVERAGE_ROLES, MAX_EXAMPLES, ROLES, SEED, STATEFUL_EXAMPLES, hold_connection
 
@@ -228,7 +229,23 @@ def _is_rule(name: str, code: str) -> bool:
     return any((part, code) in FIELD_RULES for part in parts)
 
 
+def relabelled_upload(case) -> bool:
+    """A multipart upload that nothing generated negative, yet labelled negative: a stateful link put a stored
+    visit id into the body, and schemathesis' re-validation of a form that holds file bytes calls it invalid."""
+    meta = case.meta
+    return (
+        case.media_type == "multipart/form-data"
+        and meta is not None
+        and meta.phase.data.description == "Positive test case"
+    )
+
+
 def filter_failure(context, failure, case, response):
+    if isinstance(failure, AcceptedNegativeData) and relabelled_upload(case):
+        return False
+    # A deleted visit is a tombstone whose audit trail, deletion included, stays readable to bureau admins.
+    if isinstance(failure, UseAfterFree) and case.operation.path == "/api/v1/visits/{id}/history/":
+        return False
     return not (isinstance(failure, RejectedPositiveData) and refused_by_rule(case, response))
 
 

@@ -407,6 +407,16 @@ def test_history_is_for_bureau_admins(mapped_world, clients):
     assert clients["admin"].get(f"/api/v1/visits/{body['id']}/history/").status_code == 200
 
 
+def test_a_deleted_visit_keeps_its_history_for_bureau_admins(mapped_world, clients):
+    body = visit(mapped_world)
+    etag = clients["worker"].post("/api/v1/visits/", body, format="json")["ETag"]
+    assert clients["worker"].delete(f"/api/v1/visits/{body['id']}/", HTTP_IF_MATCH=etag).status_code == 204
+    assert clients["admin"].get(f"/api/v1/visits/{body['id']}/").status_code == 404
+    history = clients["admin"].get(f"/api/v1/visits/{body['id']}/history/")
+    assert history.status_code == 200
+    assert [(h["action"], h["user"]) for h in history.json()] == [("create", "worker"), ("delete", "worker")]
+
+
 def test_others_cannot_edit_a_visit_they_can_see(mapped_world, clients):
     body = visit(mapped_world)
     etag = clients["worker"].post("/api/v1/visits/", body, format="json")["ETag"]
