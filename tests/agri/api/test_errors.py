@@ -81,3 +81,27 @@ def test_in_range_keys_in_multiple_choice_filter_still_filter(world, clients):
     response = clients["admin"].get(f"/api/v1/tech-commissioners/?stations={world['S1'].pk}")
     assert response.status_code == 200
     assert [row["id"] for row in response.json()["results"]] == [world["C1"].pk]
+
+
+def test_a_list_builds_its_filter_set_only_when_the_query_names_a_filter(world, clients, monkeypatch):
+    """The backend skips django-filter's form for an unfiltered list; a named filter, even empty or invalid,
+    still goes through it."""
+    from agri.api.filters import ExtensionWorkerFilterSet
+
+    built = []
+    init = ExtensionWorkerFilterSet.__init__
+
+    def spy(self, *args, **kwargs):
+        built.append(kwargs.get("data"))
+        init(self, *args, **kwargs)
+
+    monkeypatch.setattr(ExtensionWorkerFilterSet, "__init__", spy)
+    every = clients["admin"].get("/api/v1/extension-workers/?page_size=50&ordering=name")
+    assert every.status_code == 200 and every.json()["count"] == 3
+    assert built == []
+    one = clients["admin"].get(f"/api/v1/extension-workers/?expert={world['E1'].pk}")
+    assert one.status_code == 200 and {w["id"] for w in one.json()["results"]} <= {world["W1"].pk, world["W2"].pk}
+    assert len(built) == 1
+    bad = clients["admin"].get("/api/v1/extension-workers/?expert=abc")
+    assert bad.status_code == 400 and bad.json()["fields"]["expert"][0]["code"] == "invalid_choice"
+    assert len(built) == 2
