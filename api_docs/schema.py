@@ -262,6 +262,7 @@ EXAMPLES = {
             },
         },
     ),
+    "HealthSerializer": (None, {"status": "ok", "database": "ok"}),
     "MeSerializer": (
         None,
         {

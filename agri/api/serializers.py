@@ -482,6 +482,11 @@ class LinkedPersonSerializer(serializers.Serializer):
     name = serializers.CharField()
 
 
+class HealthSerializer(serializers.Serializer):
+    status = serializers.CharField(help_text=_('Always "ok" in a 200.'))
+    database = serializers.CharField(help_text=_('Always "ok" in a 200: the database answered.'))
+
+
 class MeSerializer(serializers.ModelSerializer):
     role_display = serializers.CharField(source="get_role_display", read_only=True)
     person = serializers.SerializerMethodField()

@@ -26,6 +26,7 @@ urlpatterns = [
     path("auth/logout-all/", views.LogoutAllView.as_view(), name="logout-all"),
     path("auth/password/", views.PasswordChangeView.as_view(), name="password-change"),
     path("me/", views.MeView.as_view(), name="me"),
+    path("health/", views.HealthView.as_view(), name="health"),
     path("network/summary/", views.NetworkSummaryView.as_view(), name="network-summary"),
     path("coverage/divisions/", coverage_views.DivisionCoverageView.as_view(), name="coverage-divisions"),
     path("coverage/hexagons/", coverage_views.HexagonCoverageView.as_view(), name="coverage-hexagons"),

@@ -1,10 +1,10 @@
 from django.contrib.auth import update_session_auth_hash, user_logged_in
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Count, Prefetch, Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from knox.settings import knox_settings
 from rest_framework import mixins, status, viewsets
 from rest_framework.authentication import SessionAuthentication
@@ -415,6 +415,32 @@ class PasswordChangeView(GenericAPIView):
         if isinstance(request.successful_authenticator, SessionAuthentication):
             update_session_auth_hash(request, request.user)  # keep this browser session, drop the others
         return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class HealthView(GenericAPIView):
+    """For load balancers and monitoring: answers without a login, and only when the database answers too."""
+
+    permission_classes = [AllowAny]
+    authentication_classes = []
+    throttle_classes = []
+    serializer_class = serializers.HealthSerializer
+
+    @extend_schema(
+        summary="Health check (no login)",
+        description=(
+            "200 when this process can serve requests: the database answered `SELECT 1`. When it does not, 503 "
+            "`retry_later` with `Retry-After`, like every other endpoint. Never cached. Point the load balancer's "
+            "health check here."
+        ),
+        responses={
+            200: serializers.HealthSerializer,
+            503: OpenApiResponse(description="The database does not answer: `retry_later`, see `Retry-After`."),
+        },
+    )
+    def get(self, request):
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+        return Response({"status": "ok", "database": "ok"}, headers={"Cache-Control": "no-store"})
 
 
 class MeView(GenericAPIView):

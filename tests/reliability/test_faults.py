@@ -248,6 +248,19 @@ def test_database_down_altogether_answers_503_in_the_error_shape_even_before_aut
     assert Visit.objects.count() == 0
 
 
+def test_health_check_answers_503_while_the_database_is_down_and_200_once_it_is_back(db):
+    client = APIClient()
+    fault = FailingDatabase("SELECT 1", stay_down=True)
+    with connection.execute_wrapper(fault):
+        down = client.get("/api/v1/health/", HTTP_ACCEPT_LANGUAGE="en")
+    assert fault.raised == 1
+    assert down.status_code == 503
+    assert down.json() == RETRY_LATER
+    assert down["Retry-After"] == "30"
+    back = client.get("/api/v1/health/")
+    assert back.status_code == 200 and back.json() == {"status": "ok", "database": "ok"}
+
+
 # --- the photo store failing on a write -------------------------------------------------------------------------
 
 

@@ -594,6 +594,7 @@ OPERATIONS = {
     "GET /api/v1/auth/devices/": ["test_accounts_and_devices"],
     "DELETE /api/v1/auth/devices/{token_key}/": ["test_accounts_and_devices"],
     "GET /api/v1/me/": ["test_accounts_and_devices"],
+    "GET /api/v1/health/": ["test_anonymous_is_refused_everywhere"],  # public: 200 to anyone, nothing revealed
     "GET /api/v1/coverage/divisions/": ["test_coverage_and_indicators"],
     "GET /api/v1/coverage/hexagons/": ["test_coverage_and_indicators"],
     "GET /api/v1/coverage/gaps/": ["test_coverage_and_indicators"],
@@ -1533,14 +1534,17 @@ def filled(ev: Evidence, path: str) -> str:
 
 
 def test_anonymous_is_refused_everywhere(ev, tmp_path):
-    """Every operation of the schema without a token: 401 and nothing changed (logging in: 400 without a body)."""
+    """Every operation of the schema without a token: 401 and nothing changed (logging in: 400 without a body; the
+    health check: 200, with nothing in it but "ok")."""
     m = Matrix(ev, "anonymous", tmp_path, client=APIClient())
     for operation in sorted(OPERATIONS):
         method, path = operation.split(" ")
-        expected = 400 if path == f"{API}/auth/login/" else 401
+        expected = {f"{API}/auth/login/": 400, f"{API}/health/": 200}.get(path, 401)
         body = m.request(f"anonymous {operation}", method.lower(), filled(ev, path), expected, data={})
         if body is not None and expected == 401 and body["code"] != "not_authenticated":
             m.fail(f"anonymous {operation}", f"{body}")
+        if body is not None and expected == 200 and body != {"status": "ok", "database": "ok"}:
+            m.fail(f"anonymous {operation}", f"a public answer with more than its status: {body}")
     m.done(anonymous_cells())
 
 
@@ -1561,7 +1565,7 @@ CELLS = {
     "test_expert_network_tree": lambda role: 3,
     "test_network_put": lambda role: sum(len(names) for _, _, names in network_matrix.ENDPOINTS.values()),
 }
-TOTAL_CELLS = 3603  # 8 roles' cells plus the anonymous client's; test_matrix_size prints them per test
+TOTAL_CELLS = 3604  # 8 roles' cells plus the anonymous client's; test_matrix_size prints them per test
 
 
 def anonymous_cells() -> int:
