@@ -20,7 +20,7 @@ invisible object; a marker in a body is a leak. The world is built once per modu
 a transaction that is rolled back, so every test starts from the same world.
 
 Cells are counted as they run and must match the tables (``CELLS``), so no cell can be skipped silently;
-``test_matrix_size`` prints them per test: 3,603 in all (``TOTAL_CELLS``), 3,508 for the eight roles and 95 for an
+``test_matrix_size`` prints them per test: 3,604 in all (``TOTAL_CELLS``), 3,508 for the eight roles and 96 for an
 anonymous client (every operation of the schema).
 """
 
