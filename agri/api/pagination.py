@@ -48,6 +48,13 @@ class SyncCursorPagination(StrictPageSizeMixin, pagination.CursorPagination):
     max_page_size = 1000
 
 
+def is_pull(view) -> bool:
+    """A list with a non-empty ``?updated_since=`` is a pull. An empty one is no filter, as every empty query
+    parameter is (the schema says ``allowEmptyValue``): the page-numbered list, whose ``page`` is checked. A phone's
+    first pull names the epoch: ``updated_since=1970-01-01T00:00:00Z``."""
+    return getattr(view, "action", None) == "list" and bool(view.request.query_params.get("updated_since"))
+
+
 class PullablePagination(PageNumberPagination):
     """A list that ``?updated_since=`` turns into a pull (``SyncCursorPagination``): documents both page styles."""
 

@@ -21,7 +21,7 @@ from agri.api import filters, serializers
 from agri.api.coverage_views import StationServiceAreaMixin
 from agri.api.crs import CRS_PARAMETER, convert_geojson, output_crs
 from agri.api.exceptions import Conflict, InUse
-from agri.api.pagination import PullablePagination, SyncCursorPagination
+from agri.api.pagination import PullablePagination, SyncCursorPagination, is_pull
 from agri.models import (
     DemonstrationBase,
     DeviceToken,
@@ -261,7 +261,7 @@ class TombstonePullMixin:
     pagination_class = PullablePagination
 
     def is_pull(self) -> bool:
-        return self.action == "list" and "updated_since" in self.request.query_params
+        return is_pull(self)
 
     def get_queryset(self):
         queryset = super().get_queryset()

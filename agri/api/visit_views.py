@@ -31,7 +31,7 @@ from agri.api.filters import (
     division_choice,
     scoped,
 )
-from agri.api.pagination import PullablePagination, SyncCursorPagination
+from agri.api.pagination import PullablePagination, SyncCursorPagination, is_pull
 from agri.api.visit_serializers import (
     VISIT_VALUES,
     VisitBatchResponseSerializer,
@@ -283,15 +283,14 @@ class VisitViewSet(
 
     def get_queryset(self):
         queryset = Visit.objects.visible_to(self.request.user)
-        if self.action != "list" or "updated_since" not in self.request.query_params:
+        if not is_pull(self):
             queryset = queryset.alive()
         return queryset
 
     @property
     def paginator(self):
         if not hasattr(self, "_paginator"):
-            pull = self.action == "list" and "updated_since" in self.request.query_params
-            self._paginator = SyncCursorPagination() if pull else super().paginator
+            self._paginator = SyncCursorPagination() if is_pull(self) else super().paginator
         return self._paginator
 
     def _one(self, pk) -> tuple[dict, str]:

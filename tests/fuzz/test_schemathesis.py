@@ -421,6 +421,8 @@ FOUND = [
     ),
     ("worker", "get", "/api/v1/visits/?updated_since=0001-01-01T00:00:00%2B01:00", None, 400, "updated_since"),
     ("admin", "get", "/api/v1/farmers/?updated_since=9999-12-31T23:59:59-12:00", None, 400, "updated_since"),
+    # An empty updated_since made a pull, which ignores `page` (accepted invalid data).
+    ("worker", "get", "/api/v1/farmers/?household=&updated_since=&division=&page=false", None, 404, None),
 ]
 
 

@@ -128,6 +128,22 @@ def test_pull_filters_by_updated_since(world, clients):
     assert nothing.json()["next"] is None
 
 
+@pytest.mark.parametrize("resource", ["model-households", "farmers", "visits"])
+def test_an_empty_updated_since_is_no_filter_so_the_list_is_paged_and_live(world, clients, resource):
+    assert clients["worker"].delete(f"/api/v1/farmers/{world['F1'].pk}/").status_code == 204
+    listed = clients["worker"].get(f"/api/v1/{resource}/?updated_since=")
+    assert listed.status_code == 200
+    assert "count" in listed.json()  # the page-numbered list, not a pull
+    assert all(not row.get("deleted") for row in listed.json()["results"])
+    bad_page = clients["worker"].get(f"/api/v1/{resource}/?updated_since=&page=false", HTTP_ACCEPT_LANGUAGE="en")
+    assert bad_page.status_code == 404
+    assert bad_page.json()["code"] == "not_found"
+    pulled = clients["worker"].get(f"/api/v1/{resource}/?updated_since=1970-01-01T00:00:00Z")
+    assert "count" not in pulled.json()
+    if resource == "farmers":
+        assert [(f["id"], f["deleted"]) for f in pulled.json()["results"]] == [(str(world["F1"].pk), True)]
+
+
 def test_pull_after_delete_returns_household_and_farmer_tombstones(world, clients):
     since = "/?updated_since=2000-01-01T00:00:00Z"
     farmer, household = world["F1"], world["H1"]
