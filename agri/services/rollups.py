@@ -7,9 +7,10 @@ Every change is a delta computed by the same GROUP BY that ``rollups_rebuild`` r
 - an edit subtracts the visit's old key and adds its new one; a delete subtracts it;
 - a reassignment (after a boundary import) subtracts and re-adds the visits whose place changed.
 
-Deltas are applied as upserts against the key's unique constraint, under a row lock, so concurrent writers on
-PostgreSQL never lose an update (see :func:`rollup_apply`). Rows whose count falls to zero are deleted, so the
-table holds exactly what a rebuild would produce.
+Deltas are applied as adding upserts against the key's unique constraint (ON CONFLICT DO UPDATE SET visits = visits +
+EXCLUDED.visits), which are atomic per row, so concurrent writers on PostgreSQL never lose an update (see
+:func:`rollup_apply`). Rows whose count falls to zero are deleted, so the table holds exactly what a rebuild would
+produce.
 """
 
 from collections import defaultdict
@@ -38,6 +39,7 @@ from agri.models.rollups import NO_CODE, NO_HOUSEHOLD, NO_ID, ROLLUP_KEY
 from geo.assign import assign_points
 
 Deltas = dict[tuple, list[int]]  # rollup key -> [visits, participants]
+_APPLY_BATCH = 500  # keys per upsert statement: 12 parameters each, far below SQLite's 32,766
 
 _REASSIGN_BITS = (
     VisitFlag.BITS[VisitFlag.FAR_FROM_TARGET],
@@ -86,55 +88,45 @@ def _merge(*deltas: Deltas) -> Deltas:
 
 
 def rollup_apply(*deltas: Deltas) -> None:
-    """Add the merged deltas to the rollup. Call inside the transaction of the visit write.
+    """Add the merged deltas (signed) to the rollup. Call inside the transaction of the visit write.
 
-    A few set-based statements, whatever the number of keys: on PostgreSQL, create the missing rows at zero
-    (INSERT ... ON CONFLICT DO NOTHING) so that they can be locked; lock and read the touched rows (SELECT ... FOR
-    UPDATE, in key order so that concurrent writers cannot deadlock); write the new counts (INSERT ... ON CONFLICT
-    DO UPDATE on the key's unique constraint); delete the rows that fell to zero. The lock makes the
-    read-add-write safe on PostgreSQL; on SQLite the transaction holds the database's write lock.
+    One statement per 500 keys, whatever the keys: INSERT ... VALUES (key, delta) ... ON CONFLICT (key) DO UPDATE
+    SET visits = visits + EXCLUDED.visits ... RETURNING the new counts; then one DELETE of the rows that fell to
+    zero. As in :func:`rollup_add`, the upsert is atomic per row on SQLite and PostgreSQL alike (on PostgreSQL it
+    locks each row it adds to and adds to its latest committed count, so concurrent writers lose nothing), and the
+    keys go in sorted, the order every writer takes, so that writers cannot deadlock (Python's order of the keys is
+    the database's: dates, integers, UUIDs, digit codes and lowercase kinds sort alike under any collation, so this
+    matches rollup_add's ORDER BY). A row that falls to zero exists only inside this transaction.
     """
     changes = _merge(*deltas)
     if not changes:
         return
     keys = sorted(changes)
-    if connection.features.has_select_for_update:
-        # Rows must exist to be locked. (SQLite has no row locks and needs none: its transactions take the
-        # database's write lock, and a stale read cannot commit.)
-        VisitRollup.objects.bulk_create(
-            [VisitRollup(**dict(zip(ROLLUP_KEY, key, strict=True)), visits=0, participants=0) for key in keys],
-            ignore_conflicts=True,
-            batch_size=500,
-        )
-    # Each key column's IN list: a superset of the keys (the exact ones are picked out below) that the indexes
-    # serve, without one OR branch per key.
-    candidates = VisitRollup.objects.filter(
-        **{f"{name}__in": {key[i] for key in keys} for i, name in enumerate(ROLLUP_KEY)}
-    )
-    current = {
-        row[1:-2]: row
-        for row in candidates.select_for_update()
-        .order_by(*ROLLUP_KEY)
-        .values_list("pk", *ROLLUP_KEY, "visits", "participants")
-    }
-    upserts, emptied = [], []
-    for key in keys:
-        pk, *_key, visits, participants = current.get(key) or (None, *key, 0, 0)
-        visits += changes[key][0]
-        participants += changes[key][1]
-        if visits > 0:
-            upserts.append(
-                VisitRollup(**dict(zip(ROLLUP_KEY, key, strict=True)), visits=visits, participants=participants)
+    quote = connection.ops.quote_name
+    fields = [VisitRollup._meta.get_field(name) for name in ROLLUP_KEY]
+    table = quote(VisitRollup._meta.db_table)
+    key_columns = ", ".join(quote(field.column) for field in fields)
+    counts = ", ".join(f"{quote(c)} = {table}.{quote(c)} + EXCLUDED.{quote(c)}" for c in ("visits", "participants"))
+    row = "(" + ", ".join(["%s"] * (len(fields) + 2)) + ")"
+    emptied = []
+    with connection.cursor() as cursor:
+        for start in range(0, len(keys), _APPLY_BATCH):
+            batch = keys[start : start + _APPLY_BATCH]
+            params = [
+                value
+                for key in batch
+                for value in (
+                    *(field.get_db_prep_value(part, connection) for field, part in zip(fields, key, strict=True)),
+                    *changes[key],
+                )
+            ]
+            cursor.execute(
+                f"INSERT INTO {table} ({key_columns}, {quote('visits')}, {quote('participants')}) "
+                f"VALUES {', '.join([row] * len(batch))} ON CONFLICT ({key_columns}) DO UPDATE SET {counts} "
+                f"RETURNING {quote(VisitRollup._meta.pk.column)}, {quote('visits')}",
+                params,
             )
-        elif pk is not None:
-            emptied.append(pk)
-    VisitRollup.objects.bulk_create(
-        upserts,
-        update_conflicts=True,
-        unique_fields=ROLLUP_KEY,
-        update_fields=["visits", "participants"],
-        batch_size=500,
-    )
+            emptied += [pk for pk, visits in cursor.fetchall() if visits <= 0]
     if emptied:
         VisitRollup.objects.filter(pk__in=emptied).delete()
 
