@@ -27,6 +27,7 @@ class AgriConfig(AppConfig):
     verbose_name = _("Extension network")
 
     def ready(self):
+        from agri import checks  # noqa: F401 - registers the system checks
         from geo.signals import divisions_imported
 
         divisions_imported.connect(reassign_visits_after_import, dispatch_uid="agri.reassign_visits_after_import")
