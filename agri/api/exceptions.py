@@ -13,6 +13,8 @@ from django.db.models import ProtectedError
 from django.http import Http404, JsonResponse
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
@@ -48,6 +50,13 @@ class DatabaseUnavailable(exceptions.APIException):
     default_detail = gettext_lazy("The database is unavailable just now. Send the request again later.")
     default_code = "retry_later"
     wait = RETRY_AFTER_SECONDS  # DRF's handler turns it into Retry-After
+
+
+class CacheUnavailable(DatabaseUnavailable):
+    """The shared cache (Redis, ``CACHE_URL``) that holds throttles and login lockouts does not answer. Refusing
+    is the safe side: without it, login lockouts and write throttles would not hold."""
+
+    default_detail = gettext_lazy("The server's shared cache is unavailable just now. Send the request again later.")
 
 
 class PayloadTooLarge(exceptions.APIException):
@@ -99,6 +108,9 @@ def exception_handler(exc, context):
     elif isinstance(exc, OperationalError | InterfaceError):
         logger.error("database unavailable: %s", exc, exc_info=exc)
         exc = DatabaseUnavailable()
+    elif isinstance(exc, RedisConnectionError | RedisTimeoutError):
+        logger.error("cache unavailable: %s", exc, exc_info=exc)
+        exc = CacheUnavailable()
     response = drf_exception_handler(exc, context)
     if response is None:
         return None

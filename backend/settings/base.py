@@ -44,6 +44,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, so that it sees the views' exceptions first: a database or cache outage is a 503 page, not a 500.
+    "agri.middleware.ServiceUnavailableMiddleware",
 ]
 
 ROOT_URLCONF = "backend.urls"

@@ -261,6 +261,21 @@ def test_health_check_answers_503_while_the_database_is_down_and_200_once_it_is_
     assert back.status_code == 200 and back.json() == {"status": "ok", "database": "ok"}
 
 
+def test_pages_outside_the_api_answer_a_503_page_while_the_database_is_down(world):
+    from django.test import Client
+
+    client = Client(raise_request_exception=False)
+    client.force_login(world.users["admin"])
+    fault = FailingDatabase("", stay_down=True)
+    with connection.execute_wrapper(fault):
+        pages = [client.get("/admin/agri/visit/", HTTP_ACCEPT_LANGUAGE="en"), client.get("/map/")]
+    assert fault.raised >= 2
+    for page in pages:
+        assert page.status_code == 503
+        assert page["Retry-After"] == "30"
+    assert pages[0].content.decode() == "The service is unavailable just now. Try again in a minute."
+
+
 # --- the photo store failing on a write -------------------------------------------------------------------------
 
 

@@ -47,3 +47,56 @@ def test_a_lock_taken_in_one_worker_holds_in_another(world, redis_cache):
     keys = redis_cache._cache.get_client().keys(f"{redis_cache.key_prefix}:*")
     assert any(b"locked" in key for key in keys)  # the lock lives in Redis, not in a process
     assert login("worker2", PASSWORD).status_code == 200  # same network, another account: still in
+
+
+@pytest.fixture
+def dead_cache():
+    """CACHE_URL pointing at a Redis that does not answer (nothing listens on the port)."""
+    config = environ.Env().cache_url_config("redis://127.0.0.1:1/15")
+    with override_settings(CACHES={"default": config}):
+        yield caches["default"]
+
+
+def test_without_its_cache_the_api_refuses_logins_and_writes_with_503_and_still_reads(world, clients, dead_cache):
+    """Lockouts and throttles cannot hold without the shared cache, so logins and writes wait for it (503
+    ``retry_later`` with Retry-After, like a database outage); reads, which use no counter, go on."""
+    from agri.models import DeviceToken, ModelHousehold
+
+    tokens, households = DeviceToken.objects.count(), ModelHousehold.objects.count()
+    refused = [
+        APIClient().post(
+            "/api/v1/auth/login/", {"username": "worker", "password": PASSWORD}, HTTP_ACCEPT_LANGUAGE="en"
+        ),
+        clients["worker"].post(
+            "/api/v1/model-households/",
+            {"head_name": "x", "lat": 30.95, "lon": 108.7, "village_code": "500235001001"},
+            format="json",
+            HTTP_ACCEPT_LANGUAGE="en",
+        ),
+    ]
+    for response in refused:
+        assert response.status_code == 503
+        assert response.json() == {
+            "code": "retry_later",
+            "message": "The server's shared cache is unavailable just now. Send the request again later.",
+            "fields": {},
+        }
+        assert response["Retry-After"] == "30"
+    assert (DeviceToken.objects.count(), ModelHousehold.objects.count()) == (tokens, households)
+    listed = clients["worker"].get("/api/v1/model-households/")
+    assert listed.status_code == 200 and listed.json()["count"] == 1
+    chinese = APIClient().post("/api/v1/auth/login/", {"username": "worker", "password": PASSWORD})
+    assert chinese.status_code == 503
+    assert chinese.json()["message"] == "服务器的共享缓存暂时不可用，请稍后重新发送请求。"
+
+
+def test_without_its_cache_the_admin_login_page_is_a_503_page_not_a_500(world, dead_cache):
+    from django.test import Client
+
+    client = Client(raise_request_exception=False)
+    response = client.post(
+        "/admin/login/?next=/admin/", {"username": "admin", "password": PASSWORD}, HTTP_ACCEPT_LANGUAGE="en"
+    )
+    assert response.status_code == 503
+    assert response["Retry-After"] == "30"
+    assert response.content.decode() == "The service is unavailable just now. Try again in a minute."
