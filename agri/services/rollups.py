@@ -87,6 +87,16 @@ def _merge(*deltas: Deltas) -> Deltas:
     return {key: value for key, value in out.items() if value != [0, 0]}
 
 
+def _adding_on_conflict() -> str:
+    """``ON CONFLICT (<key>) DO UPDATE SET visits = <table>.visits + EXCLUDED.visits, participants = ...``: an
+    insert that adds its counts to the key's row where there is one (SQLite and PostgreSQL alike)."""
+    quote = connection.ops.quote_name
+    table = quote(VisitRollup._meta.db_table)
+    key = ", ".join(quote(VisitRollup._meta.get_field(name).column) for name in ROLLUP_KEY)
+    counts = ", ".join(f"{quote(c)} = {table}.{quote(c)} + EXCLUDED.{quote(c)}" for c in ("visits", "participants"))
+    return f"ON CONFLICT ({key}) DO UPDATE SET {counts}"
+
+
 def rollup_apply(*deltas: Deltas) -> None:
     """Add the merged deltas (signed) to the rollup. Call inside the transaction of the visit write.
 
@@ -104,9 +114,7 @@ def rollup_apply(*deltas: Deltas) -> None:
     keys = sorted(changes)
     quote = connection.ops.quote_name
     fields = [VisitRollup._meta.get_field(name) for name in ROLLUP_KEY]
-    table = quote(VisitRollup._meta.db_table)
     key_columns = ", ".join(quote(field.column) for field in fields)
-    counts = ", ".join(f"{quote(c)} = {table}.{quote(c)} + EXCLUDED.{quote(c)}" for c in ("visits", "participants"))
     row = "(" + ", ".join(["%s"] * (len(fields) + 2)) + ")"
     emptied = []
     with connection.cursor() as cursor:
@@ -121,8 +129,8 @@ def rollup_apply(*deltas: Deltas) -> None:
                 )
             ]
             cursor.execute(
-                f"INSERT INTO {table} ({key_columns}, {quote('visits')}, {quote('participants')}) "
-                f"VALUES {', '.join([row] * len(batch))} ON CONFLICT ({key_columns}) DO UPDATE SET {counts} "
+                f"INSERT INTO {quote(VisitRollup._meta.db_table)} ({key_columns}, {quote('visits')}, "
+                f"{quote('participants')}) VALUES {', '.join([row] * len(batch))} {_adding_on_conflict()} "
                 f"RETURNING {quote(VisitRollup._meta.pk.column)}, {quote('visits')}",
                 params,
             )
@@ -164,12 +172,8 @@ def rollup_add(visit_ids: Iterable) -> None:
     if not ids:
         return
     sql, params = _insert_select(rollup_rows(Visit.objects.filter(pk__in=ids)).order_by(*ROLLUP_KEY))
-    quote = connection.ops.quote_name
-    table = quote(VisitRollup._meta.db_table)
-    key = ", ".join(quote(VisitRollup._meta.get_field(name).column) for name in ROLLUP_KEY)
-    counts = ", ".join(f"{quote(c)} = {table}.{quote(c)} + EXCLUDED.{quote(c)}" for c in ("visits", "participants"))
     with connection.cursor() as cursor:
-        cursor.execute(f"{sql} ON CONFLICT ({key}) DO UPDATE SET {counts}", params)
+        cursor.execute(f"{sql} {_adding_on_conflict()}", params)
 
 
 def rollup_snapshot(visits: QuerySet) -> Deltas:
