@@ -119,6 +119,8 @@ def haversine_km(lon1, lat1, lon2, lat2) -> float:
 
 
 def days_ago(n: int, hour: int = 10) -> str:
+    """``hour`` o'clock local time ``n`` days ago. Not for n=0: today's ``hour`` may not have come yet."""
+    assert n > 0
     return (timezone.localtime() - timedelta(days=n)).replace(hour=hour, minute=0).isoformat()
 
 
@@ -299,7 +301,9 @@ def test_bureau_sees_its_jurisdiction_and_a_township_viewer_only_its_township(vi
     v1 = county["500235001001"]
     assert (v1["visits"], v1["households"], v1["households_visited"], v1["coverage"]) == (5, 1, 1, 1.0)
     assert (v1["workers_active"], v1["commissioners_active"]) == (1, 1)
-    assert v1["last_visit"] == timezone.localdate().isoformat()
+    # The latest visit's local (Asia/Shanghai) date: "two hours ago" is yesterday in the first two hours of a day.
+    latest = max(timezone.localtime(v.started_at).date() for v in Visit.objects.filter(division_id="500235001001"))
+    assert v1["last_visit"] == latest.isoformat()
     assert county["500235001003"]["visits"] == 1 and county["500235001003"]["households"] == 1
     assert county["500235001003"]["households_visited"] == 0 and county["500235001003"]["coverage"] == 0.0
     assert county["500235002001"]["visits"] == 1
@@ -385,7 +389,8 @@ def test_coverage_query_counts_do_not_depend_on_the_number_of_visits(
     w = mapped_world
     push(
         clients["worker"],
-        [visit(w, started_at=days_ago(i % 200), kind=("guidance", "diagnosis")[i % 2]) for i in range(n_visits)],
+        # From yesterday back: today at 10:00 is still ahead in the small hours.
+        [visit(w, started_at=days_ago(1 + i % 200), kind=("guidance", "diagnosis")[i % 2]) for i in range(n_visits)],
     )
     admin = clients["admin"]
     budgets = [

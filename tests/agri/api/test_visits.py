@@ -3,7 +3,7 @@
 import json
 import threading
 import uuid
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 import shapely
@@ -482,8 +482,9 @@ def test_bbox_near_division_and_date_filters(mapped_world, clients):
     assert ids("near=108.7,30.95&radius_km=3") == {here["id"], old["id"], there["id"]}
     assert ids("division=500235002") == {there["id"]}
     assert ids("division=500235001001") == {here["id"], old["id"]}
-    today = timezone.localdate().isoformat()
-    assert ids(f"date_from={today}") == {here["id"], there["id"]}
+    # The local (Asia/Shanghai) date the visits started on: two hours ago is yesterday early in a day.
+    started = timezone.localtime(datetime.fromisoformat(here["started_at"])).date().isoformat()
+    assert ids(f"date_from={started}") == {here["id"], there["id"]}
     assert ids(f"household={mapped_world['H1'].pk}&kind=guidance&industry=citrus") == {
         here["id"],
         there["id"],
