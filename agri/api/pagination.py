@@ -1,6 +1,6 @@
 from django.utils.translation import gettext_lazy as _
 from rest_framework import pagination
-from rest_framework.exceptions import ValidationError
+from rest_framework.exceptions import NotFound, ValidationError
 
 
 class StrictPageSizeMixin:
@@ -46,6 +46,13 @@ class SyncCursorPagination(StrictPageSizeMixin, pagination.CursorPagination):
     page_size = 500
     page_size_query_param = "page_size"
     max_page_size = 1000
+
+    def paginate_queryset(self, queryset, request, view=None):
+        # A pull pages by cursor; a `page` it would ignore is still checked as the list checks it (404 if bad).
+        page = request.query_params.get("page")
+        if page and not (page.isascii() and page.isdigit() and int(page) >= 1):
+            raise NotFound(_("Invalid page."))
+        return super().paginate_queryset(queryset, request, view)
 
 
 def is_pull(view) -> bool:

@@ -423,6 +423,8 @@ FOUND = [
     ("admin", "get", "/api/v1/farmers/?updated_since=9999-12-31T23:59:59-12:00", None, 400, "updated_since"),
     # An empty updated_since made a pull, which ignores `page` (accepted invalid data).
     ("worker", "get", "/api/v1/farmers/?household=&updated_since=&division=&page=false", None, 404, None),
+    # A pull ignored `page`, so an invalid one was accepted.
+    ("worker", "get", "/api/v1/model-households/?page=null&updated_since=2025-03-15T15:35:00Z", None, 404, None),
 ]
 
 
