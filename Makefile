@@ -6,7 +6,7 @@ PIP := $(VENV)/bin/pip
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test install install-dev lint format check schema migrate seed clean bench soak
+.PHONY: run test install install-dev lint format check schema docs migrate seed clean bench soak
 
 $(VENV)/.installed: requirements.txt
 	@command -v $(PYTHON) >/dev/null || { echo "$(PYTHON) not found: install Python 3.11 or run 'make PYTHON=python3 ...'"; exit 1; }
@@ -53,6 +53,11 @@ check: install-dev
 schema: install-dev
 	DJANGO_SETTINGS_MODULE=backend.settings.test $(PY) manage.py spectacular --validate --fail-on-warn --file /dev/null
 
+# The docs site (mkdocs.yml): docs/ into .site/, strict, so that a broken link or anchor fails. The variable only
+# quiets Material's banner announcing its end of life (May 2027; Zensical is its successor).
+docs: install-dev
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict --site-dir .site
+
 # Issue 6's benchmark suite (not a test): SQLite, plus PostgreSQL when reachable. BENCH_SCALE=small takes under 2 min.
 BENCH_SCALE ?= full
 bench: install-dev
@@ -69,4 +74,4 @@ soak: install-dev
 		$(PY) -m bench.soak $(SOAK_ARGS)
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache
+	rm -rf $(VENV) .pytest_cache .ruff_cache .site
