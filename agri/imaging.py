@@ -17,8 +17,8 @@ import imagehash
 import pillow_heif
 from django.utils.translation import gettext as _
 from PIL import ExifTags, Image, ImageCms, ImageOps, UnidentifiedImageError
-from rest_framework.exceptions import APIException
 
+from agri.errors import ApplicationError, Unprocessable, UnsupportedContent
 from agri.models.base import EARLIEST_TIME, LATEST_TIME
 
 # Derivatives come from the primary image only: skip decoding HEIF thumbnails, depth maps and auxiliary images.
@@ -44,35 +44,30 @@ SRGB = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB"))
 RESAMPLE = Image.Resampling.BOX
 
 
-class ImageRejected(APIException):
-    """An upload that is not an acceptable photo: its HTTP status, a machine code and a message in the request's
-    language."""
-
-    def __init__(self, status_code: int, code: str, message: str):
-        self.status_code = status_code
-        super().__init__(message, code)
+# An upload that is not an acceptable photo: not an image we take (UnsupportedContent) or one we cannot use
+# (Unprocessable), with a machine code and a message in the request's language.
+ImageRejected = ApplicationError
 
 
-def unsupported() -> ImageRejected:
-    return ImageRejected(415, "unsupported_format", _("Only JPEG, PNG, WebP and HEIC/HEIF photos are accepted."))
+def unsupported() -> UnsupportedContent:
+    return UnsupportedContent(_("Only JPEG, PNG, WebP and HEIC/HEIF photos are accepted."), code="unsupported_format")
 
 
-def polyglot() -> ImageRejected:
-    return ImageRejected(
-        415, "polyglot", _("The file carries markup (HTML or script) or other data besides the image.")
+def polyglot() -> UnsupportedContent:
+    return UnsupportedContent(
+        _("The file carries markup (HTML or script) or other data besides the image."), code="polyglot"
     )
 
 
-def corrupt() -> ImageRejected:
-    return ImageRejected(422, "corrupt_image", _("The image is truncated or corrupt."))
+def corrupt() -> Unprocessable:
+    return Unprocessable(_("The image is truncated or corrupt."), code="corrupt_image")
 
 
-def too_many_pixels(limit: int) -> ImageRejected:
-    return ImageRejected(
-        422,
-        "too_many_pixels",
+def too_many_pixels(limit: int) -> Unprocessable:
+    return Unprocessable(
         _("The image has too many pixels: at most %(megapixels)s megapixels are accepted.")
         % {"megapixels": f"{limit / 1_000_000:g}"},
+        code="too_many_pixels",
     )
 
 
@@ -109,7 +104,7 @@ class ProcessedPhoto:
 def process_photo(
     data: bytes, *, max_pixels: int, display_px: int, thumbnail_px: int, default_tz: tzinfo
 ) -> ProcessedPhoto:
-    """Check, read and shrink one uploaded photo. Raises ``ImageRejected`` (415/422) for anything else.
+    """Check, read and shrink one uploaded photo. Raises ``UnsupportedContent`` or ``Unprocessable`` for anything else.
 
     ``default_tz`` is the zone an EXIF time without OffsetTime* is read in.
     """

@@ -13,8 +13,9 @@ from drf_spectacular.utils import OpenApiExample
 from rest_framework import serializers
 from rest_framework.permissions import SAFE_METHODS, AllowAny
 
-from agri.api.serializers import MASKED_FIELDS, MaskedPersonalDataMixin
+from agri.api.network_serializers import MaskedPersonalDataMixin
 from agri.api.throttling import WriteRateThrottle
+from agri.privacy import MASKED_FIELDS
 
 VERBS = {
     "list": "List {plural}",

@@ -260,6 +260,7 @@ def _actors(net: Network, rng) -> tuple[list[dict], Targets]:
 
 def generate_visits(net: Network, n: int, seed: int = SEED) -> dict[str, np.ndarray]:
     """``n`` visits as column arrays (model field columns), sorted by when the server received them."""
+    from agri.services.flags import visit_flag_bits
     from geo.assign import assign_points
     from geo.crs import from_wgs84
     from geo.h3cells import cells_by_resolution
@@ -325,24 +326,17 @@ def generate_visits(net: Network, n: int, seed: int = SEED) -> dict[str, np.ndar
     deleted = rng.random(n) < 0.01
     accuracy = np.where(rng.random(n) < 0.03, rng.uniform(120, 500, n), rng.lognormal(np.log(8), 0.6, n)).round(1)
     mock = rng.random(n) < 0.003
-    # Flags, as visit_enrich sets them
-    checks = settings.VISIT_CHECKS
-    far = np.where(
-        t_kind == VILLAGE,
-        villages != np.array(targets.ident, dtype=object)[target],
-        np.hypot(north, east) > checks["max_target_distance_m"],
-    )
+    # Flags, by the rule visit_enrich applies
     found = np.not_equal(villages, None)
     home = np.array([a["home"] for a in actors], dtype=object)[actor]
-    in_county = np.array([v is not None and v.startswith(COUNTY_PREFIX) for v in villages])
-    bits = (
-        far * 1
-        + (accuracy > checks["max_accuracy_m"]) * 2
-        + mock * 4
-        + (~found) * 8
-        + (~in_county) * 16
-        + (started > received + checks["clock_skew_minutes"] * 60 * 10**6) * 32
-        + (started < received - checks["max_age_days"] * 86400 * 10**6) * 64
+    bits = visit_flag_bits(
+        villages=villages,
+        county_prefix=np.full(n, COUNTY_PREFIX),
+        target_village=np.where(t_kind == VILLAGE, np.array(targets.ident, dtype=object)[target], None),
+        target_distance_m=np.where(t_kind == VILLAGE, np.nan, np.hypot(north, east)),
+        accuracy_m=accuracy,
+        mock_location=mock,
+        started_after_receipt_s=(started - received) / 10**6,
     )
     industries = np.array([a["industry"] for a in actors], dtype=object)[actor]
     base_target = t_kind == BASE

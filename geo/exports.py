@@ -82,22 +82,40 @@ class Layer:
 
 
 def geojson_stream(layer: Layer, chunks: Iterable[Chunk]) -> Iterator[bytes]:
-    """An RFC 7946 FeatureCollection, one chunk of features at a time."""
-    yield b'{"type":"FeatureCollection","name":' + orjson.dumps(layer.name) + b',"features":[\n'
-    first = True
+    """An RFC 7946 FeatureCollection of ``layer``'s columns, one chunk of features at a time."""
     convert = _converters(layer, json=True)
-    for rows, geometries in chunks:
-        if not rows:
+
+    def features():
+        for rows, geometries in chunks:
+            properties = [
+                {name: None if (v := row.get(name)) is None else fn(v) for name, fn in convert} for row in rows
+            ]
+            yield properties, geometries, None
+
+    return feature_collection_stream(features(), name=layer.name)
+
+
+def feature_collection_stream(chunks: Iterable[tuple[list[dict], list, list | None]], name: str | None = None):
+    """An RFC 7946 FeatureCollection, streamed: each chunk is ``(properties, geometries, ids)``, lists of the same
+    length (shapely geometries, ``None`` for none; ``ids`` may be ``None``: features without an id). Properties
+    must already be JSON types."""
+    yield (
+        b'{"type":"FeatureCollection",' + (b'"name":' + orjson.dumps(name) + b"," if name else b"") + b'"features":[\n'
+    )
+    first = True
+    for properties, geometries, ids in chunks:
+        if not properties:
             continue
-        geojson = shapely.to_geojson(np.asarray(geometries, dtype=object))
+        geojson = shapely.to_geojson(np.asarray(geometries, dtype=object)).tolist()
         parts = []
-        for row, geometry in zip(rows, geojson.tolist(), strict=True):
-            properties = {name: None if (v := row.get(name)) is None else fn(v) for name, fn in convert}
+        for i, (props, geometry) in enumerate(zip(properties, geojson, strict=True)):
             parts.append(
-                b'{"type":"Feature","geometry":'
+                b'{"type":"Feature",'
+                + (b'"id":' + orjson.dumps(ids[i]) + b"," if ids is not None else b"")
+                + b'"geometry":'
                 + (geometry.encode() if geometry is not None else b"null")
                 + b',"properties":'
-                + orjson.dumps(properties)
+                + orjson.dumps(props)
                 + b"}"
             )
         yield (b"" if first else b",\n") + b",\n".join(parts)

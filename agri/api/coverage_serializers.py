@@ -8,7 +8,7 @@ from django.utils.translation import gettext_lazy as _
 from rest_framework import serializers
 
 from agri.api.crs import OUTPUT_CRS
-from agri.api.serializers import StatusChoice
+from agri.api.network_serializers import StatusChoice
 from agri.models import Industry, VisitKind
 from geo.codes import Level
 from geo.h3cells import H3_RESOLUTIONS
@@ -48,6 +48,12 @@ class DivisionCoverageQuerySerializer(CoverageFilterSerializer):
         default=Level.TOWNSHIP,
         help_text=_("township or village."),
     )
+
+
+class CoverageFileQuerySerializer(DivisionCoverageQuerySerializer):
+    """The coverage filters of a file (a GIS export, a PNG map): always WGS-84."""
+
+    crs = None
 
 
 class BboxField(serializers.CharField):

@@ -8,109 +8,18 @@ a 400 in the API's error shape, and so is every error, whatever format was asked
 import csv
 import io
 
-import orjson
 from django.http import FileResponse
-from django.utils.translation import gettext_lazy as _
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
-from rest_framework.decorators import action
-from rest_framework.exceptions import PermissionDenied, ValidationError
-from rest_framework.generics import GenericAPIView
-from rest_framework.negotiation import DefaultContentNegotiation
-from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.response import Response
 
 from agri.api import coverage_serializers as cs
-from agri.selectors.coverage import (
-    NoCoverageSlice,
-    coverage_by_division,
-    coverage_gaps,
-    coverage_hexagons,
-    station_service_area,
-)
+from agri.api.base import QueryAPIView
+from agri.api.renderers import XLSX_MEDIA_TYPE, CSVRenderer, GeoJSONRenderer, JSONRenderer, XLSXRenderer
+from agri.selectors.coverage import coverage_by_division, coverage_gaps, coverage_hexagons
 from agri.selectors.indicators import plan_indicators
 
-XLSX_MEDIA_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 STATUS_ZH = {"under": "未达标", "met": "达标", "over": "超出", None: ""}
-
-
-# --- formats ----------------------------------------------------------------------------------------
-
-
-class ORJSONRenderer(BaseRenderer):
-    """JSON through orjson (about 10x faster than DRF's renderer on large FeatureCollections)."""
-
-    media_type = "application/json"
-    format = "json"
-    charset = None
-
-    def render(self, data, accepted_media_type=None, renderer_context=None):
-        return orjson.dumps(data, default=str)
-
-
-class GeoJSONRenderer(ORJSONRenderer):
-    media_type = "application/geo+json"
-    format = "geojson"
-
-
-class DownloadRenderer(BaseRenderer):
-    """Names a file format for ``?format=``; the view writes the file itself, so this never renders."""
-
-    charset = None
-
-    def render(self, data, accepted_media_type=None, renderer_context=None):
-        raise NotImplementedError("the view returns the file itself")
-
-
-class XLSXRenderer(DownloadRenderer):
-    media_type = XLSX_MEDIA_TYPE
-    format = "xlsx"
-
-
-class CSVRenderer(DownloadRenderer):
-    media_type = "text/csv"
-    format = "csv"
-
-
-class QueryFormatNegotiation(DefaultContentNegotiation):
-    """``?format=`` picks the renderer, the first one by default; an unknown format is a 400."""
-
-    def select_renderer(self, request, renderers, format_suffix=None):
-        fmt = request.query_params.get("format")
-        if not fmt:
-            return renderers[0], renderers[0].media_type
-        for renderer in renderers:
-            if renderer.format == fmt:
-                return renderer, renderer.media_type
-        choices = ", ".join(r.format for r in renderers)
-        raise ValidationError({"format": [_("Use one of: %(choices)s.") % {"choices": choices}]}, code="invalid")
-
-
-class CoverageAPIView(GenericAPIView):
-    """A read whose query is validated by ``query_serializer_class``; errors are always JSON."""
-
-    pagination_class = None
-    filter_backends = []
-    content_negotiation_class = QueryFormatNegotiation
-    query_serializer_class = None
-
-    def query(self) -> dict:
-        serializer = self.query_serializer_class(data=self.request.query_params)
-        serializer.is_valid(raise_exception=True)
-        return serializer.validated_data
-
-    def handle_exception(self, exc):
-        if isinstance(exc, NoCoverageSlice):
-            exc = PermissionDenied(exc.message, code=exc.code)
-        return super().handle_exception(exc)
-
-    def finalize_response(self, request, response, *args, **kwargs):
-        # Errors, and data for a format the view writes itself (an OPTIONS answer with ?format=csv), are JSON.
-        downloading = isinstance(getattr(request, "accepted_renderer", None), DownloadRenderer)
-        if isinstance(response, Response) and (response.status_code >= 400 or downloading):
-            request.accepted_renderer = JSONRenderer()
-            request.accepted_media_type = JSONRenderer.media_type
-        return super().finalize_response(request, response, *args, **kwargs)
 
 
 def format_parameter(*formats: str) -> OpenApiParameter:
@@ -139,10 +48,10 @@ def _filters(params: dict) -> dict:
 # --- coverage ---------------------------------------------------------------------------------------
 
 
-class DivisionCoverageView(CoverageAPIView):
+class DivisionCoverageView(QueryAPIView):
     """Coverage per township or village as a GeoJSON FeatureCollection (a choropleth's data)."""
 
-    renderer_classes = [GeoJSONRenderer, ORJSONRenderer]
+    renderer_classes = [GeoJSONRenderer, JSONRenderer]
     query_serializer_class = cs.DivisionCoverageQuerySerializer
 
     @extend_schema(
@@ -167,10 +76,10 @@ class DivisionCoverageView(CoverageAPIView):
         )
 
 
-class HexagonCoverageView(CoverageAPIView):
+class HexagonCoverageView(QueryAPIView):
     """Visits per H3 hexagon as a GeoJSON FeatureCollection (a heatmap that needs no boundaries)."""
 
-    renderer_classes = [GeoJSONRenderer, ORJSONRenderer]
+    renderer_classes = [GeoJSONRenderer, JSONRenderer]
     query_serializer_class = cs.HexagonQuerySerializer
 
     @extend_schema(
@@ -192,10 +101,10 @@ class HexagonCoverageView(CoverageAPIView):
         return Response(feature_collection(feature(row["h3"], row.pop("geometry"), row) for row in rows))
 
 
-class CoverageGapsView(CoverageAPIView):
+class CoverageGapsView(QueryAPIView):
     """Who and where nobody visited lately."""
 
-    renderer_classes = [ORJSONRenderer, GeoJSONRenderer]
+    renderer_classes = [JSONRenderer, GeoJSONRenderer]
     query_serializer_class = cs.GapQuerySerializer
 
     @extend_schema(
@@ -224,48 +133,6 @@ class CoverageGapsView(CoverageAPIView):
         )
         villages = (feature(v["code"], v.pop("geometry"), {"kind": "village", **v}) for v in data["villages"])
         return Response(feature_collection([*households, *villages]))
-
-
-class StationServiceAreaMixin:
-    """``GET /stations/{id}/service-area/``: mixed into the station viewset."""
-
-    @extend_schema(
-        summary="Households within a radius of a station, and how many were visited",
-        description=(
-            "Model households (those the caller may see) within `radius_km` of the station (default 5 km, at most "
-            "100), nearest first, each with whether it had a visit in the last `days` days (default 90). For bureau "
-            "viewers a household stands at the centre of its H3 cell and its distance is measured from there "
-            "(`location_grid` gives the resolution)."
-        ),
-        parameters=[cs.ServiceAreaQuerySerializer],
-        responses={200: cs.ServiceAreaSerializer, 400: OpenApiResponse(description="invalid parameter")},
-        filters=False,
-    )
-    @action(
-        detail=True,
-        methods=["get"],
-        url_path="service-area",
-        pagination_class=None,
-        filter_backends=[],
-        renderer_classes=[ORJSONRenderer],
-        content_negotiation_class=QueryFormatNegotiation,
-    )
-    def service_area(self, request, pk=None):
-        station = self.get_object()
-        serializer = cs.ServiceAreaQuerySerializer(data=request.query_params)
-        serializer.is_valid(raise_exception=True)
-        params = serializer.validated_data
-        try:
-            data = station_service_area(
-                user=request.user,
-                station=station,
-                radius_km=params["radius_km"],
-                days=params["days"],
-                crs=params["crs"],
-            )
-        except NoCoverageSlice as exc:
-            raise PermissionDenied(exc.message, code=exc.code) from exc
-        return Response(data)
 
 
 # --- indicators -------------------------------------------------------------------------------------
@@ -325,10 +192,10 @@ def indicators_csv(data: dict) -> io.BytesIO:
     return io.BytesIO(text.getvalue().encode("utf-8-sig"))
 
 
-class PlanIndicatorsView(CoverageAPIView):
+class PlanIndicatorsView(QueryAPIView):
     """The plan's targets (专栏3) for a year."""
 
-    renderer_classes = [ORJSONRenderer, XLSXRenderer, CSVRenderer]
+    renderer_classes = [JSONRenderer, XLSXRenderer, CSVRenderer]
     query_serializer_class = cs.IndicatorQuerySerializer
 
     @extend_schema(

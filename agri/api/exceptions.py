@@ -19,19 +19,23 @@ from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
+from agri import errors
+
 logger = logging.getLogger(__name__)
 
 
-class InUse(exceptions.APIException):
-    status_code = status.HTTP_409_CONFLICT
-    default_detail = gettext_lazy("This record is still referenced by other records and cannot be deleted.")
-    default_code = "protected"
+class PreconditionRequired(exceptions.APIException):
+    status_code = 428
+    default_detail = gettext_lazy("Send If-Match with the visit's ETag to edit it.")
+    default_code = "precondition_required"
 
 
-class Conflict(exceptions.APIException):
-    status_code = status.HTTP_409_CONFLICT
-    default_detail = gettext_lazy("This id is already used by a different record.")
-    default_code = "conflict"
+class NoLinkedPerson(exceptions.APIException):
+    status_code = status.HTTP_403_FORBIDDEN
+    default_detail = gettext_lazy(
+        "This account is not linked to an expert, worker or commissioner, so it cannot record visits."
+    )
+    default_code = "no_linked_person"
 
 
 class LoginLocked(exceptions.Throttled):
@@ -95,13 +99,46 @@ def validation_error_body(detail) -> dict:
     return error_body("invalid", _("The request contains invalid data."), fields)
 
 
+# Each kind of domain error (agri.errors) and its status; the first match wins (subclasses first).
+DOMAIN_STATUS = (
+    (errors.InvalidInput, status.HTTP_400_BAD_REQUEST),
+    (errors.NotAllowed, status.HTTP_403_FORBIDDEN),
+    (errors.NotFoundError, status.HTTP_404_NOT_FOUND),
+    (errors.Conflict, status.HTTP_409_CONFLICT),
+    (errors.InUse, status.HTTP_409_CONFLICT),
+    (errors.StaleVersion, status.HTTP_412_PRECONDITION_FAILED),
+    (errors.TooLarge, status.HTTP_413_REQUEST_ENTITY_TOO_LARGE),
+    (errors.UnsupportedContent, status.HTTP_415_UNSUPPORTED_MEDIA_TYPE),
+    (errors.Unprocessable, status.HTTP_422_UNPROCESSABLE_ENTITY),
+    (errors.Unavailable, status.HTTP_503_SERVICE_UNAVAILABLE),
+)
+
+
+def api_exception(exc: errors.ApplicationError) -> exceptions.APIException:
+    """The DRF exception for a domain error, so that DRF's handler sets its headers (Retry-After on a 503)."""
+    if isinstance(exc, errors.InvalidInput) and exc.fields:
+        return exceptions.ValidationError(
+            {
+                name: [exceptions.ErrorDetail(str(m), exc.code) for m in messages]
+                for name, messages in exc.fields.items()
+            }
+        )
+    error = exceptions.APIException(exc.message, exc.code)
+    error.status_code = next(code for kind, code in DOMAIN_STATUS if isinstance(exc, kind))
+    if isinstance(exc, errors.Unavailable):
+        error.wait = RETRY_AFTER_SECONDS
+    return error
+
+
 def exception_handler(exc, context):
-    if isinstance(exc, Http404):
+    if isinstance(exc, errors.ApplicationError):
+        exc = api_exception(exc)
+    elif isinstance(exc, Http404):
         exc = exceptions.NotFound()
     elif isinstance(exc, PermissionDenied):
         exc = exceptions.PermissionDenied()
     elif isinstance(exc, ProtectedError):
-        exc = InUse()
+        exc = api_exception(errors.InUse())
     elif isinstance(exc, RequestDataTooBig | TooManyFieldsSent | TooManyFilesSent):
         # Django's size limits (DATA_UPLOAD_MAX_*) would otherwise be a bare 400 page.
         exc = PayloadTooLarge()

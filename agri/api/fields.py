@@ -4,6 +4,7 @@ from rest_framework import serializers
 from rest_framework.exceptions import ErrorDetail, ValidationError
 from rest_framework.utils import html
 
+from agri.models.base import BIGINT_MAX
 from geo.models import AdminDivision
 
 
@@ -45,9 +46,6 @@ class DivisionCodeField(serializers.PrimaryKeyRelatedField):
 
     def use_pk_only_optimization(self):
         return True
-
-
-BIGINT_MAX = 2**63 - 1
 
 
 def unmatchable(value) -> bool:
@@ -196,3 +194,11 @@ class StrictJSONTypesMixin:
                     break
         if errors:
             raise ValidationError(errors)
+
+
+class QuerySerializer(serializers.Serializer):
+    """Query parameters validated as a serializer (the API's 400 with the fields at fault). An empty value, as an
+    HTML form sends it, counts as not given, so the field's default applies."""
+
+    def to_internal_value(self, data):
+        return super().to_internal_value({key: value for key, value in data.items() if value != ""})

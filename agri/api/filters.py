@@ -4,14 +4,28 @@ refused exactly like an unknown one (400) and never reveals that it exists."""
 import datetime
 
 import django_filters as filters
+import numpy as np
 from django import forms
 from django.db import connection, models
+from django.db.models import F
 from django.utils.translation import gettext_lazy as _
 from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.utils import extend_schema_field
+from rest_framework.exceptions import ValidationError
 from rest_framework.fields import BooleanField
 
-from agri.models import DemonstrationBase, Expert, ExtensionWorker, ModelHousehold, Station, TechCommissioner
+from agri.models import (
+    DemonstrationBase,
+    Expert,
+    ExtensionWorker,
+    Farmer,
+    ModelHousehold,
+    Station,
+    TechCommissioner,
+    VisitFlag,
+    VisitKind,
+)
+from agri.selectors.spatial import within_radius
 from geo.codes import Level, significant_prefix
 from geo.models import AdminDivision
 
@@ -233,3 +247,66 @@ class FarmerFilterSet(FilterSet):
     updated_since = IsoDateTimeFilter(field_name="updated_at", lookup_expr="gte")
     household = scoped(ModelHousehold, "household")
     village = division_choice("village")
+
+
+class VisitFilterSet(FilterSet):
+    bbox = filters.CharFilter(method="filter_bbox", label="minLon,minLat,maxLon,maxLat (WGS-84)")
+    near = filters.CharFilter(method="filter_near", label="lon,lat (WGS-84); use with radius_km")
+    radius_km = RadiusFilter(method="filter_noop", label="radius for near, km (default 1)")
+    division = filters.CharFilter(method="filter_division", label="division code prefix")
+    date_from = filters.DateFilter(field_name="visit_date", lookup_expr="gte")
+    date_to = filters.DateFilter(field_name="visit_date", lookup_expr="lte")
+    industry = filters.CharFilter(field_name="industry__code")
+    kind = filters.ChoiceFilter(choices=VisitKind.choices)
+    flag = filters.ChoiceFilter(choices=[(c, c) for c in VisitFlag.CODES], method="filter_flag")
+    flagged = StrictBooleanFilter(method="filter_flagged")
+    updated_since = IsoDateTimeFilter(field_name="updated_at", lookup_expr="gte")
+    incomplete = StrictBooleanFilter(method="filter_incomplete")
+
+    expert = scoped(Expert, "expert")
+    worker = scoped(ExtensionWorker, "worker")
+    commissioner = scoped(TechCommissioner, "commissioner")
+    household = scoped(ModelHousehold, "household")
+    farmer = scoped(Farmer, "farmer")
+    base = scoped(DemonstrationBase, "base")
+    station = scoped(Station, "station")
+    village = division_choice("village")
+
+    @staticmethod
+    def _floats(value: str, n: int, name: str) -> list[float]:
+        try:
+            numbers = [float(p) for p in value.split(",")]
+        except ValueError:
+            numbers = []
+        if len(numbers) != n or not all(np.isfinite(numbers)):
+            raise ValidationError({name: [_("Give %(n)d comma-separated numbers.") % {"n": n}]}, code="invalid")
+        return numbers
+
+    def filter_bbox(self, queryset, name, value):
+        min_lon, min_lat, max_lon, max_lat = self._floats(value, 4, "bbox")
+        return queryset.filter(lat__gte=min_lat, lat__lte=max_lat, lon__gte=min_lon, lon__lte=max_lon)
+
+    def filter_near(self, queryset, name, value):
+        lon, lat = self._floats(value, 2, "near")
+        radius = float(self.data.get("radius_km") or 1)
+        if not (0 < radius <= 500) or not (-90 <= lat <= 90 and -180 <= lon <= 180):
+            raise ValidationError({"near": [_("Give a point and a radius of at most 500 km.")]}, code="invalid")
+        return within_radius(queryset, lat=lat, lon=lon, radius_km=radius)
+
+    def filter_noop(self, queryset, name, value):
+        return queryset
+
+    def filter_division(self, queryset, name, value):
+        return queryset.filter(division__code__startswith=significant_prefix(value))
+
+    def filter_flag(self, queryset, name, value):
+        bit = VisitFlag.BITS[value]
+        return queryset.alias(flag_hit=F("flag_bits").bitand(bit)).filter(flag_hit=bit)
+
+    def filter_flagged(self, queryset, name, value):
+        return queryset.filter(flag_bits__gt=0) if value else queryset.filter(flag_bits=0)
+
+    def filter_incomplete(self, queryset, name, value):
+        if value:
+            return queryset.filter(photos_present__lt=F("photos_expected"))
+        return queryset.filter(photos_present__gte=F("photos_expected"))

@@ -9,19 +9,19 @@ from django.conf import settings
 from django.contrib.auth.mixins import LoginRequiredMixin, UserPassesTestMixin
 from django.http import HttpResponse
 from django.urls import reverse
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.translation import gettext_lazy as _
 from django.views.generic import TemplateView
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers
 from rest_framework.exceptions import NotFound
-from rest_framework.negotiation import BaseContentNegotiation
 
-from agri.api.coverage_views import DownloadRenderer
+from agri.api.base import FileView, validated_query
+from agri.api.coverage_serializers import CoverageFileQuerySerializer
 from agri.api.crs import OUTPUT_CRS
-from agri.api.export_views import CoverageQuerySerializer, FileView
 from agri.api.permissions import RolePermission
+from agri.api.renderers import FirstRendererNegotiation, PNGRenderer
 from agri.models import Industry, VisitKind
 from agri.selectors.coverage import coverage_by_division
 from geo.codes import Level, full_code
@@ -37,33 +37,16 @@ MAP_VALUES = {
 }
 LEVEL_WORDS = {Level.TOWNSHIP: "乡镇", Level.VILLAGE: "村"}
 SCHEMES = ("fisher_jenks", "quantiles", "equal_interval")  # geo.maps.SCHEMES
-# The map's texts are Chinese whatever the request's language (it is handed upward as it is).
-KIND_WORDS = {
-    VisitKind.GUIDANCE: "技术指导",
-    VisitKind.DIAGNOSIS: "病虫害诊断",
-    VisitKind.TRAINING: "技术培训",
-    VisitKind.NEW_VARIETY: "引进新品种",
-    VisitKind.NEW_TECHNIQUE: "引进新技术",
-    VisitKind.OTHER: "其他",
-}
 
 
-class PNGRenderer(DownloadRenderer):
-    media_type = "image/png"
-    format = "png"
+def kind_words() -> dict[str, str]:
+    """Visit kinds in Chinese, from the zh-hans catalogue: the map's texts are Chinese whatever the request's
+    language (it is handed upward as it is)."""
+    with translation.override("zh-hans"):
+        return {kind.value: str(kind.label) for kind in VisitKind}
 
 
-class AlwaysPNG(BaseContentNegotiation):
-    """The URL names the format; an Accept header cannot turn map.png into something else."""
-
-    def select_renderer(self, request, renderers, format_suffix=None):
-        return renderers[0], renderers[0].media_type
-
-    def select_parser(self, request, parsers):
-        return None
-
-
-class CoverageMapQuerySerializer(CoverageQuerySerializer):
+class CoverageMapQuerySerializer(CoverageFileQuerySerializer):
     value = serializers.ChoiceField(choices=list(MAP_VALUES), default="coverage", help_text=_("What to colour by."))
     scheme = serializers.ChoiceField(choices=SCHEMES, default="fisher_jenks", help_text=_("How to class it."))
     classes = serializers.IntegerField(min_value=2, max_value=9, default=5, help_text=_("Number of classes."))
@@ -96,7 +79,7 @@ def area_name(jurisdiction: str) -> str:
 )
 class CoverageMapView(FileView):
     renderer_classes = [PNGRenderer]
-    content_negotiation_class = AlwaysPNG
+    content_negotiation_class = FirstRendererNegotiation
     # Whoever has a coverage slice (bureau staff; experts, workers, commissioners: their own visits), as in
     # GET /coverage/divisions/; coverage_by_division raises the 403 for the others.
     permission_classes = [RolePermission]
@@ -106,9 +89,7 @@ class CoverageMapView(FileView):
         # (which every manage.py command and worker start loads).
         from geo.maps import ChoroplethSpec, NothingToDraw, render_choropleth
 
-        query = CoverageMapQuerySerializer(data=request.query_params)
-        query.is_valid(raise_exception=True)
-        q = query.validated_data
+        q = validated_query(CoverageMapQuerySerializer, request)
         industry = q.get("industry")
         features = coverage_by_division(
             user=request.user,
@@ -151,7 +132,7 @@ class CoverageMapView(FileView):
         if industry:
             parts.append(f"产业：{industry.name}")
         if q.get("kind"):
-            parts.append(f"服务类型：{KIND_WORDS[q['kind']]}")
+            parts.append(f"服务类型：{kind_words()[q['kind']]}")
         return " · ".join(parts)
 
     @staticmethod
@@ -182,6 +163,7 @@ class WebMapView(LoginRequiredMixin, UserPassesTestMixin, TemplateView):
         if crs not in OUTPUT_CRS:
             crs = "wgs84"
         user = self.request.user
+        kinds = kind_words()
         home = (
             AdminDivision.objects.filter(code=full_code(user.jurisdiction), rep_lat__isnull=False)
             .values("name", "rep_lat", "rep_lon")
@@ -196,7 +178,7 @@ class WebMapView(LoginRequiredMixin, UserPassesTestMixin, TemplateView):
             "tileSubdomains": settings.MAP_TILE_SUBDOMAINS,
             "center": [home["rep_lat"], home["rep_lon"]] if home else [31.0, 108.8],
             "zoom": 9,
-            "kinds": {str(kind): word for kind, word in KIND_WORDS.items()},
+            "kinds": kinds,
             "api": {
                 "divisions": reverse("agri:coverage-divisions"),
                 "hexagons": reverse("agri:coverage-hexagons"),
@@ -209,6 +191,6 @@ class WebMapView(LoginRequiredMixin, UserPassesTestMixin, TemplateView):
             config=config,
             area=home["name"] if home else area_name(user.jurisdiction),
             industries=Industry.objects.order_by("sort_order", "code").values("code", "name"),
-            kinds=list(KIND_WORDS.items()),
+            kinds=list(kinds.items()),
         )
         return context

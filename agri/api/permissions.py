@@ -1,4 +1,12 @@
+from django.utils.translation import gettext_lazy as _
 from rest_framework.permissions import SAFE_METHODS, BasePermission
+
+from agri.models import Role
+
+ADMIN = (Role.BUREAU_ADMIN,)
+ANY_ROLE = tuple(Role.values)
+# The roles whose accounts record visits (and their photos).
+ACTOR_ROLES = (Role.EXPERT, Role.WORKER, Role.COMMISSIONER)
 
 
 class RolePermission(BasePermission):
@@ -22,3 +30,13 @@ class RolePermission(BasePermission):
             action = "update"
         allowed = roles.get(action, roles.get("*", ()))
         return user.role in allowed
+
+
+class IsBureauStaff(BasePermission):
+    """Bureau admins, bureau viewers and superusers."""
+
+    message = _("Bulk exports are for bureau staff.")
+
+    def has_permission(self, request, view):
+        user = request.user
+        return bool(user and user.is_authenticated and (user.is_superuser or user.is_bureau))

@@ -1,15 +1,13 @@
 """Visit photos: the multipart upload shapes and the read shape."""
 
-from datetime import timedelta, timezone
-
 from django.urls import reverse
-from django.utils import timezone as django_timezone
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from agri.models import Photo, PhotoFlag
+from agri.models.photos import taken_at_iso
 
 FILE_HELP = _("The photo: JPEG, PNG, WebP or HEIC/HEIF, decided by its content. The file name is ignored.")
 
@@ -26,15 +24,6 @@ class PhotoPutSerializer(serializers.Serializer):
 
     visit = serializers.UUIDField(help_text=_("Id of the visit the photo belongs to."))
     file = serializers.FileField(allow_empty_file=False, use_url=False, help_text=FILE_HELP)
-
-
-def taken_at_iso(taken_at, offset_min: int | None) -> str | None:
-    """ISO 8601 with the camera's own UTC offset when the photo gave one, else in the server's zone (Asia/Shanghai)."""
-    if taken_at is None:
-        return None
-    if offset_min is None:
-        return django_timezone.localtime(taken_at).isoformat()
-    return taken_at.astimezone(timezone(timedelta(minutes=offset_min))).isoformat()
 
 
 class TakenAtField(serializers.Field):

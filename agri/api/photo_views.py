@@ -1,35 +1,32 @@
-"""Visit photos: idempotent multipart uploads, the visit's photo list, private file serving and the bureau's ZIP."""
+"""Visit photos: multipart upload by client UUID (idempotent), metadata, the three files, and the bureau's ZIP."""
 
-import csv
-import io
 import uuid
-import zipfile
 from pathlib import PurePosixPath
 
 from django.conf import settings
-from django.db.models.functions import Coalesce
 from django.http import FileResponse, HttpResponse, StreamingHttpResponse
 from django.utils import timezone
 from django.utils.cache import get_conditional_response
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
-from rest_framework import mixins, status, viewsets
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import APIException, NotFound, PermissionDenied, ValidationError
+from rest_framework.exceptions import NotFound, PermissionDenied
 from rest_framework.generics import GenericAPIView
 from rest_framework.parsers import MultiPartParser
-from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 
-from agri.api.exceptions import RETRY_AFTER_SECONDS, Conflict
-from agri.api.export_views import FileView
-from agri.api.filters import FilterBackend
-from agri.api.photo_serializers import PhotoPutSerializer, PhotoSerializer, PhotoUploadSerializer, taken_at_iso
-from agri.api.visit_views import ACTOR_ROLES, VisitFilterSet
-from agri.models import Photo, PhotoFlag, Visit, VisitFlag
+from agri.api.base import FileView
+from agri.api.fields import QuerySerializer
+from agri.api.filters import FilterBackend, VisitFilterSet
+from agri.api.permissions import ACTOR_ROLES
+from agri.api.photo_serializers import PhotoPutSerializer, PhotoSerializer, PhotoUploadSerializer
+from agri.api.renderers import JSONRenderer
+from agri.models import Photo, Visit
 from agri.models.photos import photo_storage
-from agri.services.photos import PhotoConflict, StorageUnavailable, file_too_large, photo_ingest
+from agri.selectors.photos import photo_archive_rows, photo_archive_stream
+from agri.services.photos import file_too_large, photo_ingest
 
 # Multipart framing on top of the file itself; a body larger than the limit plus this is refused unread.
 MULTIPART_SLACK_BYTES = 64 * 1024
@@ -59,13 +56,6 @@ UPLOAD_DESCRIPTION = (
 )
 
 
-class PhotoStorageUnavailable(APIException):
-    status_code = status.HTTP_503_SERVICE_UNAVAILABLE
-    default_detail = _("The photo store cannot take files just now. Nothing was kept; upload the photo again later.")
-    default_code = "storage_unavailable"
-    wait = RETRY_AFTER_SECONDS  # DRF's handler turns it into Retry-After
-
-
 class UploadLimitMixin:
     """Refuse an oversized body from its Content-Length, before the multipart parser spools it to disk."""
 
@@ -88,12 +78,7 @@ class UploadLimitMixin:
             raise NotFound(_("Visit not found. Sync the visit before its photos."))
         if visit.user_id != request.user.pk:
             raise PermissionDenied(_("Only the person who recorded a visit may add photos to it."))
-        try:
-            photo, created = photo_ingest(user=request.user, visit=visit, photo_id=photo_id, upload=upload)
-        except PhotoConflict as exc:
-            raise Conflict() from exc
-        except StorageUnavailable as exc:
-            raise PhotoStorageUnavailable() from exc
+        photo, created = photo_ingest(user=request.user, visit=visit, photo_id=photo_id, upload=upload)
         code = status.HTTP_201_CREATED if created else status.HTTP_200_OK
         return Response(PhotoSerializer(photo, context={"request": request}).data, status=code)
 
@@ -224,126 +209,19 @@ class PhotoViewSet(UploadLimitMixin, mixins.RetrieveModelMixin, viewsets.Generic
 
 # --- bulk download for the bureau -----------------------------------------------------------------------------------
 
-MANIFEST_HEADER = (
-    "visit",
-    "visit_date",
-    "visit_kind",
-    "actor",
-    "village_code",
-    "village",
-    "visit_flags",
-    "photo",
-    "file",
-    "content_type",
-    "taken_at",
-    "exif_lat",
-    "exif_lon",
-    "exif_alt_m",
-    "camera",
-    "flags",
-    "sha256",
-)
-ARCHIVE_VALUES = (
-    "id",
-    "visit_id",
-    "visit__visit_date",
-    "visit__kind",
-    "actor",
-    "visit__division_id",
-    "visit__division__name",
-    "visit__flag_bits",
-    "content_type",
-    "taken_at",
-    "taken_at_offset_min",
-    "exif_lat",
-    "exif_lon",
-    "exif_alt_m",
-    "camera",
-    "flag_bits",
-    "sha256",
-    "original",
-    "display",
-    "created_at",
-)
 
-
-class _ZipSink:
-    """The file zipfile writes to: the response takes the bytes out as they come. zipfile cannot seek in it, so it
-    writes each member's sizes after the data (a data descriptor) instead of going back to its header."""
-
-    def __init__(self):
-        self._chunks: list[bytes] = []
-
-    def write(self, data) -> int:
-        self._chunks.append(bytes(data))
-        return len(data)
-
-    def flush(self) -> None:
-        pass
-
-    def take(self) -> bytes:
-        data = b"".join(self._chunks)
-        self._chunks.clear()
-        return data
-
-
-def _manifest_row(row: dict, arcname: str) -> list:
-    return [
-        row["visit_id"],
-        row["visit__visit_date"].isoformat(),
-        row["visit__kind"],
-        row["actor"] or "",
-        row["visit__division_id"] or "",
-        row["visit__division__name"] or "",
-        ";".join(VisitFlag.decode(row["visit__flag_bits"])),
-        row["id"],
-        arcname,
-        row["content_type"],
-        taken_at_iso(row["taken_at"], row["taken_at_offset_min"]) or "",
-        "" if row["exif_lat"] is None else f"{row['exif_lat']:.6f}",
-        "" if row["exif_lon"] is None else f"{row['exif_lon']:.6f}",
-        "" if row["exif_alt_m"] is None else f"{row['exif_alt_m']:.1f}",
-        row["camera"],
-        ";".join(PhotoFlag.decode(row["flag_bits"])),
-        row["sha256"],
-    ]
-
-
-def photo_archive_stream(rows: list[dict], variant: str):
-    """A ZIP, chunk by chunk: ``manifest.csv`` (UTF-8 with a BOM, so that Excel reads the Chinese) and then the
-    files, one folder per visit. Photos are already compressed, so members are stored, not deflated."""
-    storage = photo_storage()
-    sink = _ZipSink()
-    members = [(row, f"{row['visit__visit_date']:%Y%m%d}_{row['visit_id']}/{row['id']}") for row in rows]
-    members = [(row, base + PurePosixPath(row[variant]).suffix) for row, base in members]
-    with zipfile.ZipFile(sink, "w", compression=zipfile.ZIP_STORED) as archive:
-        with archive.open("manifest.csv", "w") as manifest:
-            text = io.StringIO()
-            text.write("\ufeff")
-            writer = csv.writer(text)
-            writer.writerow(MANIFEST_HEADER)
-            for row, arcname in members:
-                writer.writerow(_manifest_row(row, arcname))
-                if text.tell() > 64 * 1024:
-                    manifest.write(text.getvalue().encode("utf-8"))
-                    text.seek(0)
-                    text.truncate()
-                    yield sink.take()
-            manifest.write(text.getvalue().encode("utf-8"))
-        yield sink.take()
-        for row, arcname in members:
-            info = zipfile.ZipInfo(arcname, date_time=timezone.localtime(row["created_at"]).timetuple()[:6])
-            with archive.open(info, "w") as member, storage.open(row[variant], "rb") as source:
-                for chunk in source.chunks():
-                    member.write(chunk)
-                    yield sink.take()
-            yield sink.take()
-    yield sink.take()
+class PhotoArchiveQuerySerializer(QuerySerializer):
+    variant = serializers.ChoiceField(
+        choices=["original", "display"],
+        default="original",
+        help_text=_("original: the files as uploaded; display: 1600 px JPEGs."),
+    )
 
 
 class PhotoArchiveView(FileView):
     """The photos of the visits matching the visit filters, as one streamed ZIP with a CSV manifest."""
 
+    query_serializer_class = PhotoArchiveQuerySerializer
     queryset = Visit.objects.all()
     filterset_class = VisitFilterSet
     filter_backends = [FilterBackend]
@@ -358,14 +236,7 @@ class PhotoArchiveView(FileView):
             "per visit, and `manifest.csv` (UTF-8 with a BOM, for Excel) listing visit, photo, taken_at, GPS and "
             "flags. Bureau roles only; scoped to the caller's jurisdiction."
         ),
-        parameters=[
-            OpenApiParameter(
-                "variant",
-                OpenApiTypes.STR,
-                enum=["original", "display"],
-                description="original (default: the files as uploaded) or display (1600 px JPEGs).",
-            )
-        ],
+        parameters=[PhotoArchiveQuerySerializer],
         responses={
             (200, "application/zip"): OpenApiTypes.BINARY,
             400: OpenApiResponse(description="invalid filter or variant"),
@@ -373,17 +244,11 @@ class PhotoArchiveView(FileView):
         },
     )
     def get(self, request):
-        variant = request.query_params.get("variant") or "original"
-        if variant not in ("original", "display"):
-            raise ValidationError({"variant": [_("Use original or display.")]}, code="invalid")
+        variant = self.query()["variant"]
         visits = self.filter_queryset(Visit.objects.visible_to(request.user).alive())
-        rows = list(
-            Photo.objects.filter(visit__in=visits.values("pk"))
-            .annotate(actor=Coalesce("visit__worker__name", "visit__expert__name", "visit__commissioner__name"))
-            .order_by("visit__visit_date", "visit_id", "created_at", "id")
-            .values(*ARCHIVE_VALUES)
+        response = StreamingHttpResponse(
+            photo_archive_stream(photo_archive_rows(visits), variant), content_type="application/zip"
         )
-        response = StreamingHttpResponse(photo_archive_stream(rows, variant), content_type="application/zip")
         response["Content-Disposition"] = f'attachment; filename="visit-photos-{timezone.localdate():%Y%m%d}.zip"'
         response["X-Content-Type-Options"] = "nosniff"
         response["Cache-Control"] = "private, no-store"

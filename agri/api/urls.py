@@ -1,33 +1,41 @@
 from django.urls import include, path
 from rest_framework.routers import DefaultRouter
 
-from agri.api import coverage_views, export_views, map_views, photo_views, views, visit_views
+from agri.api import (
+    account_views,
+    coverage_views,
+    export_views,
+    map_views,
+    network_views,
+    photo_views,
+    visit_views,
+)
 
 app_name = "agri"
 
 router = DefaultRouter()
-router.register("industries", views.IndustryViewSet, basename="industry")
-router.register("divisions", views.DivisionViewSet, basename="division")
-router.register("stations", views.StationViewSet, basename="station")
-router.register("demonstration-bases", views.DemonstrationBaseViewSet, basename="demonstration-base")
-router.register("field-schools", views.FieldSchoolViewSet, basename="field-school")
-router.register("experts", views.ExpertViewSet, basename="expert")
-router.register("extension-workers", views.ExtensionWorkerViewSet, basename="extension-worker")
-router.register("tech-commissioners", views.TechCommissionerViewSet, basename="tech-commissioner")
-router.register("model-households", views.ModelHouseholdViewSet, basename="model-household")
-router.register("farmers", views.FarmerViewSet, basename="farmer")
-router.register("auth/devices", views.DeviceTokenViewSet, basename="device")
+router.register("industries", network_views.IndustryViewSet, basename="industry")
+router.register("divisions", network_views.DivisionViewSet, basename="division")
+router.register("stations", network_views.StationViewSet, basename="station")
+router.register("demonstration-bases", network_views.DemonstrationBaseViewSet, basename="demonstration-base")
+router.register("field-schools", network_views.FieldSchoolViewSet, basename="field-school")
+router.register("experts", network_views.ExpertViewSet, basename="expert")
+router.register("extension-workers", network_views.ExtensionWorkerViewSet, basename="extension-worker")
+router.register("tech-commissioners", network_views.TechCommissionerViewSet, basename="tech-commissioner")
+router.register("model-households", network_views.ModelHouseholdViewSet, basename="model-household")
+router.register("farmers", network_views.FarmerViewSet, basename="farmer")
+router.register("auth/devices", account_views.DeviceTokenViewSet, basename="device")
 router.register("visits", visit_views.VisitViewSet, basename="visit")
 router.register("photos", photo_views.PhotoViewSet, basename="photo")
 
 urlpatterns = [
-    path("auth/login/", views.LoginView.as_view(), name="login"),
-    path("auth/logout/", views.LogoutView.as_view(), name="logout"),
-    path("auth/logout-all/", views.LogoutAllView.as_view(), name="logout-all"),
-    path("auth/password/", views.PasswordChangeView.as_view(), name="password-change"),
-    path("me/", views.MeView.as_view(), name="me"),
-    path("health/", views.HealthView.as_view(), name="health"),
-    path("network/summary/", views.NetworkSummaryView.as_view(), name="network-summary"),
+    path("auth/login/", account_views.LoginView.as_view(), name="login"),
+    path("auth/logout/", account_views.LogoutView.as_view(), name="logout"),
+    path("auth/logout-all/", account_views.LogoutAllView.as_view(), name="logout-all"),
+    path("auth/password/", account_views.PasswordChangeView.as_view(), name="password-change"),
+    path("me/", account_views.MeView.as_view(), name="me"),
+    path("health/", account_views.HealthView.as_view(), name="health"),
+    path("network/summary/", network_views.NetworkSummaryView.as_view(), name="network-summary"),
     path("coverage/divisions/", coverage_views.DivisionCoverageView.as_view(), name="coverage-divisions"),
     path("coverage/hexagons/", coverage_views.HexagonCoverageView.as_view(), name="coverage-hexagons"),
     path("coverage/gaps/", coverage_views.CoverageGapsView.as_view(), name="coverage-gaps"),

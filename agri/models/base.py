@@ -9,6 +9,8 @@ from django.utils.translation import gettext_lazy as _
 # no whole-minute UTC offset (local mean time before 1901) and a far offset overflows year 9999.
 EARLIEST_TIME = datetime(1970, 1, 1, tzinfo=UTC)
 LATEST_TIME = datetime(2100, 1, 1, tzinfo=UTC)
+# The largest integer key the databases hold (PostgreSQL's bigint; SQLite's driver overflows beyond it).
+BIGINT_MAX = 2**63 - 1
 
 
 class TimeStamped(models.Model):

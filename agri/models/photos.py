@@ -1,8 +1,11 @@
 import uuid
+from datetime import timedelta
+from datetime import timezone as dt_timezone
 
 from django.core.files.storage import storages
 from django.db import models
 from django.db.models import Q
+from django.utils import timezone as django_timezone
 from django.utils.translation import gettext_lazy as _
 
 from agri.models.visits import Visit, VisitFlag
@@ -115,3 +118,12 @@ class Photo(models.Model):
     @property
     def flags(self) -> list[str]:
         return PhotoFlag.decode(self.flag_bits)
+
+
+def taken_at_iso(taken_at, offset_min: int | None) -> str | None:
+    """ISO 8601 with the camera's own UTC offset when the photo gave one, else in the server's zone (Asia/Shanghai)."""
+    if taken_at is None:
+        return None
+    if offset_min is None:
+        return django_timezone.localtime(taken_at).isoformat()
+    return taken_at.astimezone(dt_timezone(timedelta(minutes=offset_min))).isoformat()

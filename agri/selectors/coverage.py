@@ -25,31 +25,30 @@ import h3.api.numpy_int as h3i
 import numpy as np
 import shapely
 from django.conf import settings
-from django.core.exceptions import PermissionDenied
 from django.db.models import Count, Exists, F, Max, OuterRef, Q, QuerySet, Subquery, Sum
-from django.db.models.functions import ACos, Cos, Least, Radians, Sin
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from agri.errors import NotAllowed
 from agri.models import ExtensionWorker, Industry, ModelHousehold, Role, Station, Visit, VisitRollup
 from agri.models.rollups import NO_ID
+from agri.selectors.spatial import distance_km, within_radius
 from geo.codes import Level
 from geo.crs import from_wgs84
 from geo.geometry import from_geojson, to_geojson
 from geo.h3cells import H3_RESOLUTIONS, cell_boundary_geojson, snap_to_cells, to_hex
 from geo.models import AdminDivision
 
-EARTH_RADIUS_KM = 6371.0088
 GROUP_FIELD = {Level.VILLAGE: "division_code", Level.TOWNSHIP: "township_code"}
 
 
-class NoCoverageSlice(PermissionDenied):
+class NoCoverageSlice(NotAllowed):
     """The account has no slice of the visits to count (a station manager, or no linked person)."""
 
-    message = _(
+    default_message = _(
         "Coverage is for bureau accounts and for experts, extension workers and tech commissioners (their own visits)."
     )
-    code = "no_coverage_slice"
+    default_code = "no_coverage_slice"
 
 
 @dataclass(frozen=True)
@@ -388,30 +387,15 @@ def station_service_area(
     """
     sl = coverage_slice(user)
     since, until = gap_period(days, today)
-    lat0, lon0 = np.radians(station.lat), np.radians(station.lon)
-    dlat = np.degrees(radius_km / EARTH_RADIUS_KM)
-    dlon = dlat / max(np.cos(lat0), 1e-6)
-    cos_angle = Sin(Radians(F("lat"))) * float(np.sin(lat0)) + Cos(Radians(F("lat"))) * float(np.cos(lat0)) * Cos(
-        Radians(F("lon")) - float(lon0)
-    )
     visited = VisitRollup.objects.filter(
         sl.household_visits, day__gte=since, day__lte=until, household_key=OuterRef("pk")
     )
-    households = (
-        sl.households.filter(
-            lat__gte=station.lat - dlat,
-            lat__lte=station.lat + dlat,
-            lon__gte=station.lon - dlon,
-            lon__lte=station.lon + dlon,
-        )
-        .alias(cos_angle=cos_angle)
-        .filter(cos_angle__gte=float(np.cos(radius_km / EARTH_RADIUS_KM)))
-    )
+    households = within_radius(sl.households, lat=station.lat, lon=station.lon, radius_km=radius_km)
     totals = households.aggregate(households=Count("pk"), visited=Count("pk", filter=Q(Exists(visited))))
     items = list(
         households.annotate(
             visited=Exists(visited),
-            distance_km=EARTH_RADIUS_KM * ACos(Least(F("cos_angle"), 1.0)),
+            distance_km=distance_km(),
             last_visit=_last_visit(sl.household_visits, household_key=OuterRef("pk")),
         )
         .order_by("distance_km", "pk")

@@ -1,6 +1,7 @@
 import uuid
 
 from agri.models import DemonstrationBase, Farmer, Industry, ModelHousehold, Station
+from agri.models.base import BIGINT_MAX
 from geo.models import AdminDivision
 
 
@@ -12,9 +13,6 @@ def _uuids(values) -> list[uuid.UUID]:
         except ValueError:
             continue
     return out
-
-
-BIGINT_MAX = 2**63 - 1
 
 
 def _ints(values) -> list[int]:

@@ -1,6 +1,14 @@
-"""Writes: plain functions named ``<entity>_<action>`` that validate, write and return."""
+"""Writes: plain functions named ``<entity>_<action>`` taking keyword-only arguments."""
 
 from agri.services.accounts import farmer_personal_data_reveal, user_password_change
-from agri.services.network import base_create, same_as_stored
+from agri.services.network import base_create
+from agri.services.records import record_create_once, record_soft_delete, same_as_stored
 
-__all__ = ["base_create", "farmer_personal_data_reveal", "same_as_stored", "user_password_change"]
+__all__ = [
+    "base_create",
+    "farmer_personal_data_reveal",
+    "record_create_once",
+    "record_soft_delete",
+    "same_as_stored",
+    "user_password_change",
+]

@@ -4,27 +4,12 @@ from django.db import transaction
 from django.utils.translation import gettext as _
 
 from agri.models import DemonstrationBase, FieldSchool
+from agri.services.records import record_create
 
 
 @transaction.atomic
-def base_create(*, serializer) -> DemonstrationBase:
-    """Create a demonstration base together with its one farmers' field school (农民田间学校)."""
-    base = serializer.save()
+def base_create(*, data: dict) -> DemonstrationBase:
+    """Create a demonstration base from validated data together with its one farmers' field school (农民田间学校)."""
+    base = record_create(model=DemonstrationBase, data=data)
     FieldSchool.objects.create(base=base, name=_("%(base)s farmers' field school") % {"base": base.name})
     return base
-
-
-def same_as_stored(instance, validated_data: dict) -> bool:
-    """Whether a replayed create carries the same data as the stored record (many-to-many compared as sets)."""
-    for name, value in validated_data.items():
-        if name == "id":
-            continue
-        field = instance._meta.get_field(name)
-        if field.many_to_many:
-            if {obj.pk for obj in value} != set(getattr(instance, name).values_list("pk", flat=True)):
-                return False
-        elif getattr(instance, field.attname if field.is_relation else name) != (
-            value.pk if field.is_relation and value is not None else value
-        ):
-            return False
-    return True

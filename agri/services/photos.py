@@ -20,8 +20,10 @@ from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy as _lazy
 
-from agri.imaging import ImageRejected, ProcessedPhoto, process_photo
+from agri import errors
+from agri.imaging import ProcessedPhoto, process_photo
 from agri.models import Photo, PhotoFlag, Visit, VisitFlag
 from agri.models.photos import photo_storage
 from geo.geometry import distance_m
@@ -31,23 +33,28 @@ logger = logging.getLogger(__name__)
 STORE_ERRORS = (OSError, BotoCoreError, ClientError)
 
 
-class PhotoConflict(Exception):
+class PhotoConflict(errors.Conflict):
     """The photo id is already stored with other bytes or on another visit; the stored photo is unchanged."""
 
 
-class StorageUnavailable(Exception):
+class StorageUnavailable(errors.Unavailable):
     """The photo store refused a write (disk full, read-only, gone). Nothing of the upload was kept."""
 
-
-def file_too_large(limit: int) -> ImageRejected:
-    return ImageRejected(
-        413, "file_too_large", _("The file is larger than %(megabytes)d MB.") % {"megabytes": limit // (1024 * 1024)}
+    default_code = "storage_unavailable"
+    default_message = _lazy(
+        "The photo store cannot take files just now. Nothing was kept; upload the photo again later."
     )
 
 
-def too_many_photos(limit: int) -> ImageRejected:
-    return ImageRejected(
-        422, "too_many_photos", _("This visit already has %(limit)d photos, the most it may have.") % {"limit": limit}
+def file_too_large(limit: int) -> errors.TooLarge:
+    return errors.TooLarge(
+        _("The file is larger than %(megabytes)d MB.") % {"megabytes": limit // (1024 * 1024)}, code="file_too_large"
+    )
+
+
+def too_many_photos(limit: int) -> errors.Unprocessable:
+    return errors.Unprocessable(
+        _("This visit already has %(limit)d photos, the most it may have.") % {"limit": limit}, code="too_many_photos"
     )
 
 
@@ -55,8 +62,9 @@ def photo_ingest(*, user, visit: Visit, photo_id: uuid.UUID, upload) -> tuple[Ph
     """Store an uploaded photo of ``visit`` exactly once. Returns the photo and whether this call created it.
 
     The same id with the same bytes on the same visit returns the stored photo; anything else under a stored id
-    raises ``PhotoConflict``. Unacceptable files raise ``ImageRejected`` (413, 415 or 422); a store that cannot
-    take the files raises ``StorageUnavailable``. Whatever fails, no file of this call is left behind.
+    raises ``PhotoConflict``. Unacceptable files raise ``TooLarge``, ``UnsupportedContent`` or ``Unprocessable``
+    (``agri.errors``); a store that cannot take the files raises ``StorageUnavailable``. Whatever fails, no file of
+    this call is left behind.
     """
     limits = settings.PHOTOS
     if upload.size > limits["max_bytes"]:

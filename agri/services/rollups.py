@@ -36,16 +36,14 @@ from django.utils import timezone
 
 from agri.models import Visit, VisitFlag, VisitRollup
 from agri.models.rollups import NO_CODE, NO_HOUSEHOLD, NO_ID, ROLLUP_KEY
+from agri.services import flags
 from geo.assign import assign_points
 
 Deltas = dict[tuple, list[int]]  # rollup key -> [visits, participants]
 _APPLY_BATCH = 500  # keys per upsert statement: 12 parameters each, far below SQLite's 32,766
 
-_REASSIGN_BITS = (
-    VisitFlag.BITS[VisitFlag.FAR_FROM_TARGET],
-    VisitFlag.BITS[VisitFlag.UNASSIGNED],
-    VisitFlag.BITS[VisitFlag.OUTSIDE_COUNTY],
-)
+FAR_BIT = VisitFlag.BITS[VisitFlag.FAR_FROM_TARGET]
+PLACE_BITS = FAR_BIT | VisitFlag.BITS[VisitFlag.UNASSIGNED] | VisitFlag.BITS[VisitFlag.OUTSIDE_COUNTY]
 
 
 def rollup_rows(visits: QuerySet) -> QuerySet:
@@ -258,15 +256,13 @@ def _reassign_batch(rows: list[tuple]) -> int:
     new_township = np.where(found, townships, NO_CODE).astype(str)
     home = home.astype(str)
     new_scope = np.where(found, new_division, home)
-    far, unassigned, outside = _REASSIGN_BITS
     bits = bits.astype(np.int64)
-    in_county = found & np.strings.startswith(new_division, np.strings.slice(home, 0, 6))
-    new_bits = (bits & ~(unassigned | outside)) | np.where(found, 0, unassigned) | np.where(in_county, 0, outside)
-    # A visit to a village is away from its target exactly when its point lies in another village; other targets
-    # are judged by distance, which a reassignment does not change.
+    # The flags that follow from the place; a visit to another kind of target is judged by distance, which a
+    # reassignment does not change, so its far_from_target bit is kept.
+    place = flags.place_flags(villages, np.strings.slice(home, 0, 6), target_village)
     to_village = np.not_equal(target_village, None)
-    away = to_village & (new_division != np.where(to_village, target_village, NO_CODE).astype(str))
-    new_bits = np.where(to_village, (new_bits & ~far) | np.where(away, far, 0), new_bits)
+    recomputed = np.where(to_village, PLACE_BITS, PLACE_BITS & ~FAR_BIT)
+    new_bits = (bits & ~recomputed) | (flags.flag_bits(place) & recomputed)
     old_division = np.where(np.not_equal(division, None), division, NO_CODE).astype(str)
     moved = (
         (new_division != old_division)

@@ -11,15 +11,17 @@ import json
 import logging
 import uuid
 from dataclasses import dataclass
-from datetime import timedelta
 
 import numpy as np
 from django.conf import settings
 from django.db import InterfaceError, OperationalError, transaction
 from django.db.models import F
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
-from agri.models import TARGET_FIELDS, Visit, VisitEvent, VisitFlag
+from agri import errors
+from agri.models import TARGET_FIELDS, Visit, VisitEvent, VisitFlag, VisitKind
+from agri.services.flags import visit_flag_bits
 from agri.services.rollups import rollup_add, rollup_move, rollup_snapshot
 from geo.assign import assign_points
 from geo.crs import to_wgs84
@@ -115,7 +117,6 @@ def _target_points(items: list[dict]) -> tuple[np.ndarray, np.ndarray]:
 
 def visit_enrich(items: list[dict], actor: Actor, now) -> list[dict]:
     """Server-set fields for validated items, computed for the whole batch at once."""
-    checks = settings.VISIT_CHECKS
     client_lon = np.array([item["lon"] for item in items], dtype=float)
     client_lat = np.array([item["lat"] for item in items], dtype=float)
     crs = np.array([item.get("source_crs") or "wgs84" for item in items])
@@ -128,30 +129,19 @@ def visit_enrich(items: list[dict], actor: Actor, now) -> list[dict]:
     target_lon, target_lat = _target_points(items)
     distance = distance_m(lon, lat, target_lon, target_lat)
     accuracy = np.array([item.get("accuracy_m") if item.get("accuracy_m") is not None else np.nan for item in items])
-    skew = timedelta(minutes=checks["clock_skew_minutes"])
-    oldest = now - timedelta(days=checks["max_age_days"])
+    bits = visit_flag_bits(
+        villages=villages,
+        county_prefix=np.full(len(items), actor.county_prefix),
+        target_village=np.array([v.pk if (v := item.get("village")) else None for item in items], dtype=object),
+        target_distance_m=distance,
+        accuracy_m=accuracy,
+        mock_location=np.array([bool(item.get("mock_location")) for item in items]),
+        started_after_receipt_s=np.array([(item["started_at"] - now).total_seconds() for item in items]),
+    )
 
     out = []
     for i, item in enumerate(items):
         village = villages[i]
-        bits = 0
-        target_village = item.get("village")
-        if (np.isfinite(distance[i]) and distance[i] > checks["max_target_distance_m"]) or (
-            target_village is not None and village != target_village.pk
-        ):
-            bits |= VisitFlag.BITS[VisitFlag.FAR_FROM_TARGET]
-        if np.isfinite(accuracy[i]) and accuracy[i] > checks["max_accuracy_m"]:
-            bits |= VisitFlag.BITS[VisitFlag.POOR_ACCURACY]
-        if item.get("mock_location"):
-            bits |= VisitFlag.BITS[VisitFlag.MOCK_LOCATION]
-        if village is None:
-            bits |= VisitFlag.BITS[VisitFlag.UNASSIGNED]
-        if village is None or not village.startswith(actor.county_prefix):
-            bits |= VisitFlag.BITS[VisitFlag.OUTSIDE_COUNTY]
-        if item["started_at"] > now + skew:
-            bits |= VisitFlag.BITS[VisitFlag.FUTURE_START]
-        if item["started_at"] < oldest:
-            bits |= VisitFlag.BITS[VisitFlag.STALE_START]
         out.append(
             {
                 "lat": float(lat[i]),
@@ -164,7 +154,7 @@ def visit_enrich(items: list[dict], actor: Actor, now) -> list[dict]:
                 "h3_r5": int(h3[5][i]) or None,
                 "h3_r7": int(h3[7][i]) or None,
                 "h3_r9": int(h3[9][i]) or None,
-                "flag_bits": bits,
+                "flag_bits": int(bits[i]),
                 "visit_date": timezone.localtime(item["started_at"]).date(),
             }
         )
@@ -294,10 +284,6 @@ def _store_chunk(user, items: list[dict], objs: list[Visit], token: uuid.UUID) -
     return stored
 
 
-class StaleVersion(Exception):
-    """The visit changed since the client read it (its If-Match no longer matches)."""
-
-
 def visit_client_data(visit: Visit) -> dict:
     """The stored visit as the validated payload the client would send (for merging a PATCH)."""
     data = {name: getattr(visit, name) for name in TARGET_FIELDS}
@@ -322,40 +308,73 @@ def visit_client_data(visit: Visit) -> dict:
     return data
 
 
-class LeavesScope(Exception):
+class LeavesScope(errors.InvalidInput):
     """The edit would move the visit out of the visits its editor may see; nothing was changed."""
 
+    default_code = "outside_jurisdiction"
 
-def visit_update(*, visit: Visit, user, merged: dict, changed: list[str], expected_version: int, scope=None) -> Visit:
-    """Apply a validated, merged payload if the visit is still at ``expected_version``; audit what changed.
+    def __init__(self):
+        message = _("This point lies outside your jurisdiction: the visit would leave it.")
+        super().__init__(message, fields={"lat": [message], "lon": [message]})
 
-    ``scope``, a queryset of the visits the editor may see, keeps the edit from moving the visit out of it: the
-    transaction is rolled back and :class:`LeavesScope` raised.
+
+INTRODUCING_KINDS = (VisitKind.NEW_VARIETY, VisitKind.NEW_TECHNIQUE)
+
+
+def visit_check(data: dict) -> dict:
+    """Whole-visit rules, on a complete payload: exactly one target, ends after it starts, introductions named.
+    Raises :class:`agri.errors.InvalidInput` naming the fields at fault."""
+    targets = [name for name in TARGET_FIELDS if data.get(name) is not None]
+    if len(targets) != 1:
+        message = _("Give exactly one target: household, farmer, base, station or village.")
+        raise errors.InvalidInput(code="one_target", fields={name: [message] for name in (targets or ["household"])})
+    ended = data.get("ended_at")
+    if ended is not None and ended < data["started_at"]:
+        raise errors.InvalidInput(code="invalid", fields={"ended_at": [_("A visit cannot end before it starts.")]})
+    if data["kind"] in INTRODUCING_KINDS and not data["introduced"]:
+        message = _("Name the varieties or techniques introduced.")
+        raise errors.InvalidInput(code="required", fields={"introduced": [message]})
+    return data
+
+
+def visit_update(*, visit: Visit, user, changes: dict, expected_version: int, scope=None) -> int:
+    """Apply a validated partial payload (``changes``) if the visit is still at ``expected_version``; audit what
+    changed. Returns the visit's new version.
+
+    Naming a new target replaces the old one (a visit has exactly one). The merged visit is checked as a whole
+    (:func:`visit_check`). ``scope``, a queryset of the visits the editor may see, keeps the edit from moving
+    the visit out of it: the transaction is rolled back and :class:`LeavesScope` raised. A visit changed since
+    ``expected_version`` raises :class:`agri.errors.StaleVersion`.
     """
-    actor = visit_actor(visit.user) or Actor("worker", None, visit.scope_code[:6], visit.scope_code)
+    changes = {name: value for name, value in changes.items() if name != "id"}
     before = visit_client_data(visit)
+    merged = dict(before)
+    if any(changes.get(name) is not None for name in TARGET_FIELDS):
+        merged.update(dict.fromkeys(TARGET_FIELDS))
+    merged.update(changes)
+    visit_check(merged)
+    actor = visit_actor(visit.user) or Actor("worker", None, visit.scope_code[:6], visit.scope_code)
     server = visit_enrich([merged], actor, timezone.now())[0]
     # The photo flags are the photos' to set (agri.services.photos); an edit of the visit keeps them.
     server["flag_bits"] = F("flag_bits").bitand(VisitFlag.PHOTO_MASK).bitor(server["flag_bits"])
     fields = {**_model_fields(merged), **server, "payload_sha256": payload_hash(visit.user_id, merged)}
-    changes = {
+    audit = {
         name: [_plain(before.get(name)), _plain(merged.get(name))]
         for name in CLIENT_FIELDS
         if _plain(before.get(name)) != _plain(merged.get(name))
     }
     with transaction.atomic():
         current = Visit.objects.filter(pk=visit.pk, version=expected_version, deleted_at__isnull=True)
-        before = rollup_snapshot(current)
-        updated = current.update(**fields, version=F("version") + 1, updated_at=timezone.now())
-        if not updated:
-            raise StaleVersion()
+        snapshot = rollup_snapshot(current)
+        if not current.update(**fields, version=F("version") + 1, updated_at=timezone.now()):
+            raise errors.StaleVersion()
         if scope is not None and not scope.filter(pk=visit.pk).exists():
             raise LeavesScope()
-        rollup_move(before, Visit.objects.filter(pk=visit.pk))
-        if "attendees" in changed:
+        rollup_move(snapshot, Visit.objects.filter(pk=visit.pk))
+        if "attendees" in changes:
             visit.attendees.set(merged["attendees"])
-        VisitEvent.objects.create(visit=visit, user=user, action=VisitEvent.Action.UPDATE, changes=changes)
-    return Visit.objects.get(pk=visit.pk)
+        VisitEvent.objects.create(visit=visit, user=user, action=VisitEvent.Action.UPDATE, changes=audit)
+    return expected_version + 1
 
 
 def visit_delete(*, visit: Visit, user, expected_version: int | None = None) -> None:
@@ -367,6 +386,6 @@ def visit_delete(*, visit: Visit, user, expected_version: int | None = None) -> 
         now = timezone.now()
         before = rollup_snapshot(query)
         if not query.update(deleted_at=now, updated_at=now, version=F("version") + 1):
-            raise StaleVersion()
+            raise errors.StaleVersion()
         rollup_move(before, Visit.objects.filter(pk=visit.pk))
         VisitEvent.objects.create(visit=visit, user=user, action=VisitEvent.Action.DELETE)

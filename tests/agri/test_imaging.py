@@ -8,7 +8,8 @@ from zoneinfo import ZoneInfo
 import pytest
 from PIL import ExifTags, Image, JpegImagePlugin
 
-from agri.imaging import ImageRejected, process_photo
+from agri.errors import UnsupportedContent
+from agri.imaging import process_photo
 from tests.agri.photo_support import sample
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -70,9 +71,9 @@ def test_damaged_exif_never_fails_the_photo(name):
 
 
 def test_rejections_carry_status_and_code():
-    with pytest.raises(ImageRejected) as info:
+    with pytest.raises(UnsupportedContent) as info:
         process_photo(b"GIF89a" + bytes(100), **LIMITS)
-    assert (info.value.status_code, info.value.get_codes()) == (415, "unsupported_format")
+    assert info.value.code == "unsupported_format"
 
 
 def exif_time(raw: str, offset: str | None) -> bytes:

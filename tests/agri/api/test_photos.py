@@ -699,7 +699,7 @@ def test_zip_of_display_images(world, clients):
     assert name.endswith(f"/{photo['id']}.jpg")
     assert Image.open(io.BytesIO(archive.read(name))).size == (1239, 1600)
     bad = clients["viewer"].get("/api/v1/exports/photos/", {"variant": "thumbnail"})
-    assert bad.status_code == 400 and bad.json()["fields"]["variant"][0]["code"] == "invalid"
+    assert bad.status_code == 400 and bad.json()["fields"]["variant"][0]["code"] == "invalid_choice"
     bad_filter = clients["viewer"].get("/api/v1/exports/photos/", {"date_from": "yesterday"})
     assert bad_filter.status_code == 400 and "date_from" in bad_filter.json()["fields"]
 

@@ -1,42 +1,27 @@
-from django.contrib.auth import authenticate
-from django.contrib.auth.password_validation import validate_password
+"""The extension network: industries, divisions, stations, bases and field schools, experts, workers,
+commissioners, model households and farmers; the network tree and summary (responses only)."""
+
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 from rest_framework.validators import UniqueValidator
 
 from agri.api.crs import convert_geojson, convert_point, output_crs
-from agri.api.exceptions import LoginLocked
-from agri.api.fields import DivisionCodeField, ScopedPrimaryKeyRelatedField, StrictJSONTypesMixin
-from agri.auth import login_failure_record, login_locked_seconds
+from agri.api.fields import DivisionCodeField, QuerySerializer, ScopedPrimaryKeyRelatedField, StrictJSONTypesMixin
 from agri.models import (
     DemonstrationBase,
-    DeviceToken,
     Expert,
     ExtensionWorker,
     Farmer,
     FieldSchool,
     Industry,
     ModelHousehold,
-    Role,
     Station,
     TechCommissioner,
-    User,
 )
-from agri.validators import mask
+from agri.privacy import mask_personal
 from geo.codes import Level
 from geo.models import AdminDivision
-
-MASKED_FIELDS = ("phone", "id_number")
-
-
-def can_see_personal_data(user, owner_user_id) -> bool:
-    """Bureau admins and the worker who owns the record see phone and ID numbers; everyone else sees them masked."""
-    if user is None or not user.is_authenticated:
-        return False
-    return (
-        user.is_superuser or user.role == Role.BUREAU_ADMIN or (owner_user_id is not None and owner_user_id == user.pk)
-    )
 
 
 class MaskedPersonalDataMixin:
@@ -48,11 +33,7 @@ class MaskedPersonalDataMixin:
     def to_representation(self, instance):
         data = super().to_representation(instance)
         request = self.context.get("request")
-        if not can_see_personal_data(getattr(request, "user", None), self.owner_user_id(instance)):
-            for name in MASKED_FIELDS:
-                if data.get(name):
-                    data[name] = mask(data[name])
-        return data
+        return mask_personal(data, getattr(request, "user", None), self.owner_user_id(instance))
 
 
 class IndustryRef(serializers.SlugRelatedField):
@@ -407,62 +388,6 @@ class FarmerSerializer(StrictJSONTypesMixin, MaskedPersonalDataMixin, ClientIdMi
         return instance.household.worker.user_id
 
 
-# --- accounts ---------------------------------------------------------------------------------
-
-
-class LoginSerializer(StrictJSONTypesMixin, serializers.Serializer):
-    username = serializers.CharField()
-    password = serializers.CharField(style={"input_type": "password"}, trim_whitespace=False, write_only=True)
-    device = serializers.CharField(
-        required=False, allow_blank=True, max_length=100, help_text=_("A name for this device, shown in device lists.")
-    )
-
-    def validate(self, attrs):
-        request = self.context["request"]
-        wait = login_locked_seconds(request, attrs["username"])
-        if wait:
-            raise LoginLocked(wait=wait)
-        user = authenticate(request, username=attrs["username"], password=attrs["password"])
-        if user is None:
-            raise serializers.ValidationError(_("Wrong username or password."), code="invalid_credentials")
-        attrs["user"] = user
-        return attrs
-
-
-class PasswordChangeSerializer(StrictJSONTypesMixin, serializers.Serializer):
-    old_password = serializers.CharField(style={"input_type": "password"}, trim_whitespace=False, write_only=True)
-    new_password = serializers.CharField(
-        style={"input_type": "password"},
-        trim_whitespace=False,
-        write_only=True,
-        max_length=128,
-        help_text=_("Checked by the password validators: length, similarity to the account, common, all digits."),
-    )
-
-    def validate_old_password(self, value):
-        # A stolen token must not become a way to guess the password: wrong guesses count as failed logins.
-        request = self.context["request"]
-        username = request.user.get_username()
-        wait = login_locked_seconds(request, username)
-        if wait:
-            raise LoginLocked(wait=wait)
-        if not request.user.check_password(value):
-            login_failure_record(request, username)
-            raise serializers.ValidationError(_("The current password is wrong."), code="wrong_password")
-        return value
-
-    def validate_new_password(self, value):
-        validate_password(value, self.context["request"].user)  # Django's ValidationError keeps the codes
-        return value
-
-    def validate(self, attrs):
-        if attrs["new_password"] == attrs["old_password"]:
-            raise serializers.ValidationError(
-                {"new_password": [_("The new password must differ from the current one.")]}, code="password_unchanged"
-            )
-        return attrs
-
-
 class PersonalDataRevealSerializer(StrictJSONTypesMixin, serializers.Serializer):
     reason = serializers.CharField(
         max_length=500, allow_blank=True, default="", help_text=_("Why the data is needed; kept in the audit record.")
@@ -476,51 +401,23 @@ class RevealedPersonalDataSerializer(serializers.Serializer):
     id_number = serializers.CharField(allow_blank=True)
 
 
-class LinkedPersonSerializer(serializers.Serializer):
-    type = serializers.ChoiceField(choices=["expert", "extension_worker", "tech_commissioner", "station"])
-    id = serializers.CharField()
-    name = serializers.CharField()
+class DivisionBoundaryQuerySerializer(QuerySerializer):
+    detail = serializers.ChoiceField(
+        choices=["display", "full"], default="display", help_text=_("Simplified or full geometry.")
+    )
 
 
-class HealthSerializer(serializers.Serializer):
-    status = serializers.CharField(help_text=_('Always "ok" in a 200.'))
-    database = serializers.CharField(help_text=_('Always "ok" in a 200: the database answered.'))
+YEAR_RANGE = _("Give a year between 2000 and 2100.")
 
 
-class MeSerializer(serializers.ModelSerializer):
-    role_display = serializers.CharField(source="get_role_display", read_only=True)
-    person = serializers.SerializerMethodField()
-
-    class Meta:
-        model = User
-        fields = ["id", "username", "first_name", "last_name", "role", "role_display", "jurisdiction", "person"]
-
-    def get_person(self, user) -> LinkedPersonSerializer(allow_null=True):
-        for attr in ("expert", "extension_worker", "tech_commissioner"):
-            person = user.linked(attr)
-            if person is not None:
-                return {"type": attr, "id": str(person.pk), "name": person.name}
-        if user.station_id:
-            return {"type": "station", "id": str(user.station_id), "name": user.station.name}
-        return None
-
-
-class TokenSerializer(serializers.Serializer):
-    token = serializers.CharField(help_text=_("Send as `Authorization: Token <token>`. Shown only once."))
-    expiry = serializers.DateTimeField(allow_null=True)
-    user = MeSerializer()
-
-
-class DeviceTokenSerializer(serializers.ModelSerializer):
-    current = serializers.SerializerMethodField()
-
-    class Meta:
-        model = DeviceToken
-        fields = ["token_key", "device", "created", "expiry", "current"]
-
-    def get_current(self, token) -> bool:
-        request = self.context.get("request")
-        return bool(request and request.auth is not None and getattr(request.auth, "digest", None) == token.digest)
+class NetworkSummaryQuerySerializer(QuerySerializer):
+    year = serializers.IntegerField(
+        min_value=2000,
+        max_value=2100,
+        required=False,
+        help_text=_("Year for commissioners in service."),
+        error_messages={code: YEAR_RANGE for code in ("invalid", "min_value", "max_value", "max_string_length")},
+    )
 
 
 # --- network tree and summary (responses only) ------------------------------------------------

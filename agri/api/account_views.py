@@ -1,0 +1,133 @@
+"""Accounts: log in and out with per-device tokens, the caller's devices and account, password changes, and the
+health check."""
+
+from django.contrib.auth import update_session_auth_hash, user_logged_in
+from django.db import connection
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from knox.settings import knox_settings
+from rest_framework import mixins, status, viewsets
+from rest_framework.authentication import SessionAuthentication
+from rest_framework.generics import GenericAPIView
+from rest_framework.permissions import AllowAny
+from rest_framework.response import Response
+from rest_framework.throttling import ScopedRateThrottle
+from rest_framework.views import APIView
+
+from agri import services
+from agri.api import account_serializers as serializers
+from agri.api.permissions import ANY_ROLE
+from agri.models import DeviceToken
+
+
+class LoginView(GenericAPIView):
+    """Exchange a username and password for a per-device token."""
+
+    permission_classes = [AllowAny]
+    authentication_classes = []
+    serializer_class = serializers.LoginSerializer
+    throttle_classes = [ScopedRateThrottle]
+    throttle_scope = "login"
+
+    @extend_schema(summary="Log in and get a device token", responses={200: serializers.TokenSerializer})
+    def post(self, request):
+        serializer = self.get_serializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        user = serializer.validated_data["user"]
+        token, raw = DeviceToken.objects.create(
+            user=user, expiry=knox_settings.TOKEN_TTL, device=serializer.validated_data.get("device", "")
+        )
+        limit = knox_settings.TOKEN_LIMIT_PER_USER
+        if limit:
+            stale = DeviceToken.objects.filter(user=user).order_by("-created").values_list("digest", flat=True)[limit:]
+            DeviceToken.objects.filter(digest__in=list(stale)).delete()
+        user_logged_in.send(sender=user.__class__, request=request, user=user)
+        return Response({"token": raw, "expiry": token.expiry, "user": serializers.MeSerializer(user).data})
+
+
+class LogoutView(APIView):  # no body: a GenericAPIView without a serializer breaks OPTIONS
+    write_roles = {"*": ANY_ROLE}
+
+    @extend_schema(summary="Revoke this device's token", request=None, responses={204: None})
+    def post(self, request):
+        if isinstance(request.auth, DeviceToken):
+            request.auth.delete()
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class LogoutAllView(APIView):  # no body: a GenericAPIView without a serializer breaks OPTIONS
+    write_roles = {"*": ANY_ROLE}
+
+    @extend_schema(summary="Revoke every token of this account (all devices)", request=None, responses={204: None})
+    def post(self, request):
+        DeviceToken.objects.filter(user=request.user).delete()
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class PasswordChangeView(GenericAPIView):
+    """Change one's own password; every other device of the account is logged out."""
+
+    serializer_class = serializers.PasswordChangeSerializer
+    write_roles = {"*": ANY_ROLE}
+
+    @extend_schema(summary="Change your password (other devices are logged out)", responses={204: None})
+    def post(self, request):
+        serializer = self.get_serializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        token = request.auth if isinstance(request.auth, DeviceToken) else None
+        services.user_password_change(
+            user=request.user,
+            new_password=serializer.validated_data["new_password"],
+            keep_token_digest=token.digest if token else None,
+        )
+        if isinstance(request.successful_authenticator, SessionAuthentication):
+            update_session_auth_hash(request, request.user)  # keep this browser session, drop the others
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class HealthView(GenericAPIView):
+    """For load balancers and monitoring: answers without a login, and only when the database answers too."""
+
+    permission_classes = [AllowAny]
+    authentication_classes = []
+    throttle_classes = []
+    serializer_class = serializers.HealthSerializer
+
+    @extend_schema(
+        summary="Health check (no login)",
+        description=(
+            "200 when this process can serve requests: the database answered `SELECT 1`. When it does not, 503 "
+            "`retry_later` with `Retry-After`, like every other endpoint. Never cached. Point the load balancer's "
+            "health check here."
+        ),
+        responses={
+            200: serializers.HealthSerializer,
+            503: OpenApiResponse(description="The database does not answer: `retry_later`, see `Retry-After`."),
+        },
+    )
+    def get(self, request):
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+        return Response({"status": "ok", "database": "ok"}, headers={"Cache-Control": "no-store"})
+
+
+class MeView(GenericAPIView):
+    serializer_class = serializers.MeSerializer
+
+    @extend_schema(summary="The current account: role, jurisdiction and linked person")
+    def get(self, request):
+        return Response(self.get_serializer(request.user).data)
+
+
+class DeviceTokenViewSet(mixins.ListModelMixin, mixins.DestroyModelMixin, viewsets.GenericViewSet):
+    """The caller's own device tokens; delete one to cut off a lost phone."""
+
+    queryset = DeviceToken.objects.all()  # narrowed to the caller in get_queryset
+    serializer_class = serializers.DeviceTokenSerializer
+    lookup_field = "token_key"
+    lookup_value_regex = r"[0-9a-zA-Z]+"  # the token's first characters (any other key is a 404 before any query)
+    write_roles = {"*": ANY_ROLE}
+
+    def get_queryset(self):
+        if not self.request.user.is_authenticated:
+            return DeviceToken.objects.none()
+        return DeviceToken.objects.filter(user=self.request.user).order_by("-created")

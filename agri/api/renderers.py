@@ -1,0 +1,92 @@
+"""Renderers and format negotiation for the whole API.
+
+One JSON renderer (orjson, byte-compatible with DRF's); GeoJSON is the same renderer under its own media type.
+Files that a view writes itself (xlsx, csv, GIS formats, PNG, ZIP) are named by a :class:`DownloadRenderer`, so
+that ``?format=`` can choose them and the schema can list them, while errors stay JSON.
+"""
+
+import orjson
+from django.utils.translation import gettext_lazy as _
+from rest_framework import renderers
+from rest_framework.exceptions import ValidationError
+from rest_framework.negotiation import BaseContentNegotiation, DefaultContentNegotiation
+from rest_framework.utils import encoders
+
+XLSX_MEDIA_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+# Dates, times and dataclasses go through DRF's encoder (e.g. "Z" for UTC), and keys are stringified as json does.
+_ORJSON_OPTIONS = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS | orjson.OPT_NON_STR_KEYS
+_ENCODER = encoders.JSONEncoder()
+
+
+def _json_default(obj):
+    """What orjson does not know natively (lazy translations, Decimals, ...), as DRF's encoder converts it."""
+    return _ENCODER.default(obj)
+
+
+class JSONRenderer(renderers.JSONRenderer):
+    """DRF's JSON renderer, with orjson doing the work (about 10x faster than ``json.dumps`` on large pages).
+
+    The output is the same JSON: compact separators, UTF-8 rather than ASCII escapes, U+2028/U+2029 escaped.
+    Pretty-printed output (the browsable API, ``; indent=``) and non-default JSON settings go to DRF's renderer.
+    """
+
+    def render(self, data, accepted_media_type=None, renderer_context=None):
+        if (
+            data is None
+            or self.ensure_ascii
+            or not self.compact
+            or self.get_indent(accepted_media_type, renderer_context or {}) is not None
+        ):
+            return super().render(data, accepted_media_type, renderer_context)
+        out = orjson.dumps(data, default=_json_default, option=_ORJSON_OPTIONS)
+        if b"\xe2\x80\xa8" in out or b"\xe2\x80\xa9" in out:
+            out = out.replace(b"\xe2\x80\xa8", b"\\u2028").replace(b"\xe2\x80\xa9", b"\\u2029")
+        return out
+
+
+class GeoJSONRenderer(JSONRenderer):
+    media_type = "application/geo+json"
+    format = "geojson"
+
+
+class DownloadRenderer(renderers.BaseRenderer):
+    """Names a file format for ``?format=``; the view writes the file itself, so this never renders."""
+
+    charset = None
+
+    def render(self, data, accepted_media_type=None, renderer_context=None):
+        raise NotImplementedError("the view returns the file itself")
+
+
+def download_renderer(fmt: str, media_type: str) -> type[DownloadRenderer]:
+    return type(f"{fmt.capitalize()}DownloadRenderer", (DownloadRenderer,), {"format": fmt, "media_type": media_type})
+
+
+XLSXRenderer = download_renderer("xlsx", XLSX_MEDIA_TYPE)
+CSVRenderer = download_renderer("csv", "text/csv")
+PNGRenderer = download_renderer("png", "image/png")
+
+
+class QueryFormatNegotiation(DefaultContentNegotiation):
+    """``?format=`` picks the renderer, the first one by default; an unknown format is a 400."""
+
+    def select_renderer(self, request, renderers, format_suffix=None):
+        fmt = request.query_params.get("format")
+        if not fmt:
+            return renderers[0], renderers[0].media_type
+        for renderer in renderers:
+            if renderer.format == fmt:
+                return renderer, renderer.media_type
+        choices = ", ".join(r.format for r in renderers)
+        raise ValidationError({"format": [_("Use one of: %(choices)s.") % {"choices": choices}]}, code="invalid")
+
+
+class FirstRendererNegotiation(BaseContentNegotiation):
+    """The URL names the format: an Accept header cannot turn map.png into something else."""
+
+    def select_renderer(self, request, renderers, format_suffix=None):
+        return renderers[0], renderers[0].media_type
+
+    def select_parser(self, request, parsers):
+        return None

@@ -1,0 +1,89 @@
+"""Domain errors: what went wrong, as a stable machine code and a message in the request's language.
+
+They carry no HTTP. Services, selectors, imaging and geo raise them; ``agri.api.exceptions.exception_handler`` is
+the one place that maps each kind to a status code and the API's error shape (other interfaces, such as the
+management commands, print the message).
+"""
+
+from django.utils.translation import gettext_lazy as _
+
+
+class ApplicationError(Exception):
+    """Base of every domain error. ``fields`` names the inputs at fault: ``{name: [message, ...]}``."""
+
+    default_code = "error"
+    default_message = _("The request could not be carried out.")
+
+    def __init__(self, message=None, *, code: str | None = None, fields: dict[str, list] | None = None):
+        self.message = message if message is not None else self.default_message
+        self.code = code or self.default_code
+        self.fields = fields or {}
+        super().__init__(str(self.message))
+
+
+class InvalidInput(ApplicationError):
+    """The input breaks a rule the domain checks (the API answers 400)."""
+
+    default_code = "invalid"
+    default_message = _("The request contains invalid data.")
+
+
+class NotAllowed(ApplicationError):
+    """The account may not do this (403)."""
+
+    default_code = "permission_denied"
+    default_message = _("You do not have permission to perform this action.")
+
+
+class NotFoundError(ApplicationError):
+    """The record does not exist or is outside the caller's scope (404: both look the same)."""
+
+    default_code = "not_found"
+    default_message = _("Not found.")
+
+
+class Conflict(ApplicationError):
+    """A client id is already used by a different record (409); nothing was changed."""
+
+    default_code = "conflict"
+    default_message = _("This id is already used by a different record.")
+
+
+class StaleVersion(ApplicationError):
+    """The record changed since the client read it: its If-Match no longer matches (412)."""
+
+    default_code = "precondition_failed"
+    default_message = _("The visit was changed since you read it. Fetch it again and reapply your edit.")
+
+
+class TooLarge(ApplicationError):
+    """An upload over a size limit (413)."""
+
+    default_code = "too_large"
+
+
+class UnsupportedContent(ApplicationError):
+    """An upload of a kind that is not accepted (415)."""
+
+    default_code = "unsupported_format"
+
+
+class Unprocessable(ApplicationError):
+    """Well-formed, but its content cannot be used (422): a corrupt image, a full visit."""
+
+    default_code = "unprocessable"
+
+
+class Unavailable(ApplicationError):
+    """A backing service (database, photo store, cache) cannot take the request just now; retrying later may
+    succeed (503 with Retry-After). Nothing was kept."""
+
+    default_code = "retry_later"
+    default_message = _("The database is unavailable just now. Send the request again later.")
+
+
+class InUse(ApplicationError):
+    """The record is still referenced by other records, so it cannot be deleted (409)."""
+
+    default_code = "protected"
+    default_message = _("This record is still referenced by other records and cannot be deleted.")

@@ -1,0 +1,76 @@
+"""Writes of records that phones create offline with their own ids (model households, farmers).
+
+Idempotency follows the rule that visits follow (``agri.services.visits.visits_ingest``): the client's UUID is the
+primary key, so a duplicate is impossible; a replay of the same data answers ``unchanged`` with the stored record,
+other data under the same id is a :class:`agri.errors.Conflict` that changes nothing. Visits take the set-based
+path (one INSERT ... ON CONFLICT for a batch); these records come one at a time.
+"""
+
+from django.db import IntegrityError, transaction
+from django.db.models import Model, QuerySet
+from django.utils import timezone
+
+from agri import errors
+from agri.models import ModelHousehold
+
+CREATED, UNCHANGED = "created", "unchanged"
+# Live rows that keep a record from being deleted: a household with farmers still registered.
+LIVE_DEPENDANTS = {ModelHousehold: "farmers"}
+
+
+def record_create(*, model: type[Model], data: dict) -> Model:
+    """Create a row from validated data; many-to-many values are set after the row exists."""
+    data = dict(data)
+    many = {f.name: data.pop(f.name) for f in model._meta.many_to_many if f.name in data}
+    record = model.objects.create(**data)
+    for name, values in many.items():
+        getattr(record, name).set(values)
+    return record
+
+
+def record_create_once(*, model: type[Model], data: dict, scope: QuerySet | None = None) -> tuple[str, Model]:
+    """Create the record, or answer a replay: ``(CREATED | UNCHANGED, record)``; :class:`agri.errors.Conflict`
+    for another payload under the same id, or for an id stored outside ``scope`` (the caller's visible rows)."""
+    pk = data.get("id")
+    if pk is not None and model.objects.filter(pk=pk).exists():
+        return UNCHANGED, _replay(model, pk, data, scope)
+    try:
+        with transaction.atomic():
+            return CREATED, record_create(model=model, data=data)
+    except IntegrityError:
+        # A concurrent request stored the same id first.
+        if pk is None or not model.objects.filter(pk=pk).exists():
+            raise
+        return UNCHANGED, _replay(model, pk, data, scope)
+
+
+def _replay(model, pk, data: dict, scope: QuerySet | None) -> Model:
+    stored = (scope if scope is not None else model.objects).filter(pk=pk).first()
+    if stored is None or not same_as_stored(stored, data):
+        raise errors.Conflict()
+    return stored
+
+
+def same_as_stored(instance, validated_data: dict) -> bool:
+    """Whether a replayed create carries the same data as the stored record (many-to-many compared as sets)."""
+    for name, value in validated_data.items():
+        if name == "id":
+            continue
+        field = instance._meta.get_field(name)
+        if field.many_to_many:
+            if {obj.pk for obj in value} != set(getattr(instance, name).values_list("pk", flat=True)):
+                return False
+        elif getattr(instance, field.attname if field.is_relation else name) != (
+            value.pk if field.is_relation and value is not None else value
+        ):
+            return False
+    return True
+
+
+def record_soft_delete(*, record: Model) -> None:
+    """Keep the row as a tombstone (``deleted_at``) so that phones pulling changes remove it too."""
+    dependants = LIVE_DEPENDANTS.get(type(record))
+    if dependants and getattr(record, dependants).filter(deleted_at__isnull=True).exists():
+        raise errors.InUse()
+    now = timezone.now()
+    type(record).objects.filter(pk=record.pk).update(deleted_at=now, updated_at=now)
