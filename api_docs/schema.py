@@ -10,6 +10,7 @@ import json
 from pathlib import Path
 
 from drf_spectacular import openapi
+from drf_spectacular.contrib.knox_auth_token import KnoxTokenScheme
 from drf_spectacular.extensions import OpenApiSerializerFieldExtension
 from drf_spectacular.plumbing import build_basic_type, force_instance, is_patched_serializer, is_serializer
 from drf_spectacular.types import OpenApiTypes
@@ -230,3 +231,9 @@ class LookupFieldExtension(OpenApiSerializerFieldExtension):
         if kind in ("base", "station"):
             return build_basic_type(OpenApiTypes.INT)
         return build_basic_type(OpenApiTypes.STR)
+
+
+class TokenScheme(KnoxTokenScheme):
+    """The OpenAPI security scheme of the API's token authentication: knox's, under the same name."""
+
+    target_class = "agri.api.authentication.TokenAuthentication"

@@ -8,7 +8,7 @@ from rest_framework.validators import UniqueValidator
 from agri.api.crs import convert_geojson, convert_point, output_crs
 from agri.api.exceptions import LoginLocked
 from agri.api.fields import DivisionCodeField, ScopedPrimaryKeyRelatedField, StrictJSONTypesMixin
-from agri.auth import login_failure_record, login_locked_seconds
+from agri.lockout import login_failure_record, login_locked_seconds
 from agri.models import (
     DemonstrationBase,
     DeviceToken,
