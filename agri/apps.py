@@ -34,7 +34,7 @@ class AgriConfig(AppConfig):
 
         from django.contrib.auth.signals import user_logged_in, user_login_failed
 
-        from agri.auth import on_logged_in, on_login_failed
+        from agri.lockout import on_logged_in, on_login_failed
 
         user_login_failed.connect(on_login_failed, dispatch_uid="agri.login_lockout_failed")
         user_logged_in.connect(on_logged_in, dispatch_uid="agri.login_lockout_success")

@@ -7,6 +7,9 @@ management commands, print the message).
 
 from django.utils.translation import gettext_lazy as _
 
+# Seconds a client is asked to wait (Retry-After) before sending again what an Unavailable refused.
+RETRY_AFTER_SECONDS = 30
+
 
 class ApplicationError(Exception):
     """Base of every domain error. ``fields`` names the inputs at fault: ``{name: [message, ...]}``."""

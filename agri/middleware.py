@@ -9,7 +9,7 @@ from django.utils.translation import gettext as _
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from agri.api.exceptions import RETRY_AFTER_SECONDS
+from agri.errors import RETRY_AFTER_SECONDS
 
 UNAVAILABLE = (OperationalError, InterfaceError, RedisConnectionError, RedisTimeoutError)
 logger = logging.getLogger(__name__)

@@ -3,7 +3,8 @@
 - a resource's views (``agri/api/*_views.py``) import the API's floor, serializers and services/selectors, never
   another views module;
 - nothing under ``agri/`` outside ``agri/api/`` imports DRF or drf-spectacular (domain code raises
-  ``agri.errors``; the API maps them to HTTP). The one exception is knox's token model base class;
+  ``agri.errors``; the API maps them to HTTP), nor ``agri.api`` itself. The one exception is knox's token
+  model base class;
 - ``geo`` is a library: it imports nothing from ``agri`` or ``api_docs``.
 """
 
@@ -61,6 +62,15 @@ def test_only_the_api_package_imports_drf(path):
         and not any(rel(path) == where and (name + ".").startswith(allowed + ".") for where, allowed in ALLOWED_DRF)
     )
     assert offending == [], f"{rel(path)} imports DRF outside agri/api"
+
+
+@pytest.mark.parametrize(
+    "path", [p for p in python_files("agri") if "api" not in p.relative_to(ROOT / "agri").parts[:1]], ids=rel
+)
+def test_the_domain_does_not_import_the_api(path):
+    """Models, services, selectors, imaging and the rest of agri know nothing of the API built on them."""
+    offending = sorted(name for name in imports(path) if name == "agri.api" or name.startswith("agri.api."))
+    assert offending == [], f"{rel(path)} imports from agri/api"
 
 
 @pytest.mark.parametrize("path", python_files("geo"), ids=rel)

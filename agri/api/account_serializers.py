@@ -7,7 +7,7 @@ from rest_framework import serializers
 
 from agri.api.exceptions import LoginLocked
 from agri.api.fields import StrictJSONTypesMixin
-from agri.auth import login_failure_record, login_locked_seconds
+from agri.lockout import login_failure_record, login_locked_seconds
 from agri.models import DeviceToken, User
 
 

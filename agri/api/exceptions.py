@@ -43,8 +43,7 @@ class LoginLocked(exceptions.Throttled):
     default_code = "login_locked"
 
 
-# Seconds a client is asked to wait (Retry-After) before sending again what a 503 refused.
-RETRY_AFTER_SECONDS = 30
+RETRY_AFTER_SECONDS = errors.RETRY_AFTER_SECONDS
 
 
 class DatabaseUnavailable(exceptions.APIException):

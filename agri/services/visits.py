@@ -64,8 +64,8 @@ class Actor:
 
 def visit_actor(user) -> Actor | None:
     """The person ``user`` records visits as, or None. At most one query: none when the user came with its linked
-    people already read (the token authentication, ``agri.auth``, reads them with the token), else one for all
-    three instead of one per kind of person."""
+    people already read (the token authentication, ``agri.api.authentication``, reads them with the token), else
+    one for all three instead of one per kind of person."""
     links = ("expert", "extension_worker", "tech_commissioner")
     relations = [user._meta.get_field(name) for name in links]
     if not all(relation.is_cached(user) for relation in relations):

@@ -86,8 +86,8 @@ KNOX_TOKEN_MODEL = "agri.DeviceToken"
 # orphan table would reference agri_user and block TRUNCATE. knox has no other models to migrate.
 MIGRATION_MODULES = {"knox": None}
 
-# Every authenticate() call (API, admin, session logins) goes through the failed-login lockout (agri/auth.py).
-AUTHENTICATION_BACKENDS = ["agri.auth.LockoutModelBackend"]
+# Every authenticate() call (API, admin, session logins) goes through the failed-login lockout (agri/lockout.py).
+AUTHENTICATION_BACKENDS = ["agri.lockout.LockoutModelBackend"]
 # Failed logins in a window lock the account (any IP), or the client IP (any account); see README "Security".
 LOGIN_LOCKOUT = {
     "account_failures": env.int("LOGIN_LOCKOUT_ACCOUNT_FAILURES", default=10),
@@ -164,7 +164,7 @@ CACHES = {"default": env.cache("CACHE_URL", default="locmemcache://nongji")}
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "agri.auth.TokenAuthentication",  # knox's, in one query per request
+        "agri.api.authentication.TokenAuthentication",  # knox's, in one query per request
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["agri.api.permissions.RolePermission"],

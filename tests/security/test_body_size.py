@@ -8,10 +8,11 @@ from django.conf import settings
 from rest_framework.test import APIClient
 
 from agri.models import ModelHousehold, Visit
-from api_docs.schema import VISIT_REQUEST
+from api_docs.schema import EXAMPLES
 from tests.conftest import login
 from tests.factories import PASSWORD
 
+VISIT_REQUEST = EXAMPLES["VisitWriteRequest"]
 LIMIT = 4096
 
 

@@ -2,6 +2,7 @@
 
 from datetime import timedelta
 
+import pytest
 import time_machine
 from django.test import Client, override_settings
 from django.utils import timezone
@@ -157,3 +158,26 @@ def test_admin_login_failures_count_towards_the_api_lock(world):
         _client, response = _admin_login("boss", f"wrong-{n}")
         assert response.status_code == 200
     assert_locked(attempt("boss", PASSWORD))
+
+
+@pytest.mark.parametrize("proxies", [None, 0, 1, 2])
+@pytest.mark.parametrize(
+    "meta",
+    [
+        {"REMOTE_ADDR": "10.0.0.9"},
+        {"REMOTE_ADDR": "10.0.0.9", "HTTP_X_FORWARDED_FOR": "203.0.113.7"},
+        {"REMOTE_ADDR": "10.0.0.9", "HTTP_X_FORWARDED_FOR": "198.51.100.1, 203.0.113.7"},
+        {"REMOTE_ADDR": "10.0.0.9", "HTTP_X_FORWARDED_FOR": "192.0.2.5, 198.51.100.1 , 203.0.113.7"},
+    ],
+)
+def test_the_lockout_counts_by_the_address_the_api_throttles_see(settings, proxies, meta):
+    """agri.lockout has no DRF import; its client address is DRF's throttle identity all the same."""
+    from django.test import RequestFactory
+    from rest_framework.request import Request
+    from rest_framework.throttling import BaseThrottle
+
+    from agri.lockout import client_ip
+
+    settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "NUM_PROXIES": proxies}
+    request = RequestFactory().get("/", **meta)
+    assert client_ip(request) == (BaseThrottle().get_ident(Request(request)) or None)

@@ -9,7 +9,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import DEFAULT_DB_ALIAS
 from tqdm import tqdm
 
-from agri.services.backup import BackupError, backup_create, default_archive_path
+from agri.operations.backup import BackupError, backup_create, default_archive_path
 
 
 def progress_bars(show: bool):

@@ -5,7 +5,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import DEFAULT_DB_ALIAS
 
 from agri.management.commands.backup import progress_bars, show_progress
-from agri.services.backup import BackupError, backup_restore
+from agri.operations.backup import BackupError, backup_restore
 
 
 class Command(BaseCommand):

@@ -166,7 +166,7 @@ def test_rows_written_in_small_chunks_are_all_there(visits, clients, tmp_path, f
 
 @pytest.mark.parametrize("fmt", ["geojson", "gpkg"])
 def test_visit_export_query_count_does_not_grow_with_rows(mapped, clients, tmp_path, fmt, django_assert_num_queries):
-    # One query authenticates (the token with its user, agri.auth); one reads the visits (chunked cursor).
+    # One query authenticates (the token with its user, agri.api.authentication); one reads the visits (chunked cursor).
     admin = clients["admin"]
     for n in (1, 12):
         Visit.objects.all().delete()

@@ -642,7 +642,8 @@ def test_visit_photo_list_query_count_does_not_grow(world, clients, django_asser
     _bulk_photos(visit["id"], world.users["worker"], n)
     worker = clients["worker"]
     worker.get(f"/api/v1/visits/{visit['id']}/photos/")  # token refresh out of the way
-    # the token with its user and linked worker (agri.auth) is one query; the rest reads the visit and its photos
+    # the token with its user and linked worker (agri.api.authentication) is one query; the rest reads the visit
+    # and its photos
     with django_assert_num_queries(3):
         response = worker.get(f"/api/v1/visits/{visit['id']}/photos/")
     assert response.status_code == 200

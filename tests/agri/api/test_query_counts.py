@@ -2,8 +2,9 @@
 
 Each case starts from the shared world, tops the list up to 5 rows visible to the bureau admin, requests it,
 tops it up to 50 and requests it again under the same hard-coded query budget. The budget includes the
-authentication itself: one query for the token with its user and the user's linked person (``agri.auth``; the
-user's other expired tokens are cleared when the token's expiry is renewed, not on every request).
+authentication itself: one query for the token with its user and the user's linked person
+(``agri.api.authentication``; the user's other expired tokens are cleared when the token's expiry is renewed, not on
+every request).
 """
 
 from collections.abc import Callable

@@ -1,5 +1,6 @@
-"""What one request costs in queries: the token with its user and linked person in one read (``agri.auth``), the
-actor of a visit from that read, and a single visit POST within a fixed budget for every kind of actor."""
+"""What one request costs in queries: the token with its user and linked person in one read
+(``agri.api.authentication``), the actor of a visit from that read, and a single visit POST within a fixed budget for
+every kind of actor."""
 
 from datetime import timedelta
 

@@ -1,89 +1,26 @@
-"""Token authentication in one query per request (:class:`TokenAuthentication`), and the failed-login lockout.
+"""The failed-login lockout.
 
 The lockout is kept in Django's cache (per-process memory, or Redis shared by every app process). Two counters,
 each over a window that starts at its first failure: one per account (whatever the IP) and one per client IP
 (whatever the account). When a counter reaches its limit, that account or IP is locked for a whole window: every
 login, even with the right password, is refused until it ends. Every ``authenticate()`` call goes through
 :class:`LockoutModelBackend`, so the API, the admin and the session logins share the counters; the API's login
-view also checks first, to answer 429 ``login_locked`` instead of "wrong password".
+view also checks first, to answer 429 ``login_locked`` instead of "wrong password". The client IP is the one the
+API's throttles see (:func:`agri.api.authentication.client_ip`).
 """
 
-import binascii
 import hashlib
 import logging
 import math
 import time
-from datetime import timedelta
-from hmac import compare_digest
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.backends import ModelBackend
 from django.core.cache import cache
 from django.core.exceptions import PermissionDenied
-from django.utils import timezone
-from drf_spectacular.contrib.knox_auth_token import KnoxTokenScheme
-from knox import auth as knox_auth
-from knox.crypto import hash_token
-from knox.models import get_token_model
-from knox.settings import CONSTANTS, knox_settings
-from rest_framework.throttling import BaseThrottle
 
 logger = logging.getLogger(__name__)
-
-# The user's reverse one-to-ones to the person who records visits (see User.linked and visit_actor).
-LINKED_PEOPLE = ("expert", "extension_worker", "tech_commissioner")
-
-
-class TokenAuthentication(knox_auth.TokenAuthentication):
-    """knox's token authentication, in one query for a valid token instead of two or more.
-
-    - The token is read with its user and the user's linked person (expert, extension worker or tech
-      commissioner): row scoping and ``visit_actor`` then need no query of their own.
-    - knox deletes the user's other expired tokens on every request, which is one more query each time. Here that
-      clean-up runs when the token's expiry is renewed, at most once per ``MIN_REFRESH_INTERVAL`` (60 s) of use,
-      and on every request when tokens are not renewed. An expired token is refused as before: its own expiry is
-      checked on every request.
-
-    A token that does not match, or has expired, goes through knox's own code, which refuses it (and deletes
-    and reports an expired one) exactly as knox does.
-    """
-
-    def authenticate_credentials(self, token: bytes):
-        raw = token.decode("utf-8")
-        candidates = (
-            get_token_model()
-            .objects.filter(token_key=raw[: CONSTANTS.TOKEN_KEY_LENGTH])
-            .select_related("user", *(f"user__{name}" for name in LINKED_PEOPLE))
-        )
-        for auth_token in candidates:
-            if auth_token.expiry is not None and auth_token.expiry < timezone.now():
-                break
-            try:
-                digest = hash_token(raw)
-            except (TypeError, binascii.Error):
-                break
-            if compare_digest(digest, auth_token.digest):
-                if knox_settings.AUTO_REFRESH and auth_token.expiry:
-                    self.renew_token(auth_token)
-                else:
-                    self._cleanup_token(auth_token)
-                return self.validate_user(auth_token)
-        return super().authenticate_credentials(token)
-
-    def renew_token(self, auth_token) -> None:
-        """knox's renewal; when it writes the new expiry, the user's other expired tokens are deleted too."""
-        before = auth_token.expiry
-        super().renew_token(auth_token)
-        if auth_token.expiry - before > timedelta(seconds=knox_settings.MIN_REFRESH_INTERVAL):
-            self._cleanup_token(auth_token)
-
-
-class TokenScheme(KnoxTokenScheme):
-    """The OpenAPI security scheme of :class:`TokenAuthentication`: knox's, under the same name."""
-
-    target_class = "agri.auth.TokenAuthentication"
-
 
 # Set on a request whose login was refused while locked: that attempt never reached a password check,
 # so it does not count as one more failure.
@@ -91,10 +28,20 @@ LOCKED_ATTR = "_login_locked"
 
 
 def client_ip(request) -> str | None:
-    """The client's address as DRF's throttles see it (REMOTE_ADDR, or X-Forwarded-For behind NUM_PROXIES)."""
+    """The client's address as the API's throttles see it: ``REMOTE_ADDR``, or, behind ``NUM_PROXIES`` reverse
+    proxies, the address the outermost of them appended to ``X-Forwarded-For`` (DRF's rule, which
+    ``tests/security/test_login_lockout.py`` checks this against)."""
     if request is None:
         return None
-    return BaseThrottle().get_ident(request) or None
+    meta = request.META
+    forwarded, remote = meta.get("HTTP_X_FORWARDED_FOR"), meta.get("REMOTE_ADDR")
+    proxies = settings.REST_FRAMEWORK.get("NUM_PROXIES")
+    if proxies is None:
+        return ("".join(forwarded.split()) if forwarded else remote) or None
+    if proxies == 0 or forwarded is None:
+        return remote or None
+    addresses = forwarded.split(",")
+    return addresses[-min(proxies, len(addresses))].strip() or None
 
 
 def _scopes(request, username: str | None) -> list[tuple[str, str, int]]:
