@@ -308,7 +308,13 @@ class TechCommissionerSerializer(StrictJSONTypesMixin, MaskedPersonalDataMixin, 
 
 
 class ClientIdMixin(serializers.Serializer):
+    """Records phones create offline: a client-generated id, and ``deleted`` for the tombstones of a pull."""
+
     id = serializers.UUIDField(required=False, help_text=_("Client-generated UUID; posting it again is idempotent."))
+    deleted = serializers.SerializerMethodField(help_text=_("True for a tombstone in a pull (?updated_since=)."))
+
+    def get_deleted(self, obj) -> bool:
+        return obj.deleted_at is not None
 
     def update(self, instance, validated_data):
         validated_data.pop("id", None)  # a record's id never changes
@@ -325,8 +331,6 @@ class ModelHouseholdSerializer(
     )
     industries = IndustryRef(many=True, required=False)
     farmers_count = serializers.IntegerField(read_only=True)
-    deleted = serializers.SerializerMethodField(help_text=_("True for a tombstone in a pull (?updated_since=)."))
-
     class Meta:
         model = ModelHousehold
         fields = [
@@ -345,9 +349,6 @@ class ModelHouseholdSerializer(
             "updated_at",
         ]
 
-    def get_deleted(self, obj) -> bool:
-        return obj.deleted_at is not None
-
     def owner_user_id(self, instance):
         return instance.worker.user_id
 
@@ -365,8 +366,6 @@ class FarmerSerializer(StrictJSONTypesMixin, MaskedPersonalDataMixin, ClientIdMi
     household = ScopedPrimaryKeyRelatedField(queryset=ModelHousehold.objects.all())
     village_code = DivisionCodeField(Level.VILLAGE, source="village")
 
-    deleted = serializers.SerializerMethodField(help_text=_("True for a tombstone in a pull (?updated_since=)."))
-
     class Meta:
         model = Farmer
         fields = [
@@ -380,9 +379,6 @@ class FarmerSerializer(StrictJSONTypesMixin, MaskedPersonalDataMixin, ClientIdMi
             "created_at",
             "updated_at",
         ]
-
-    def get_deleted(self, obj) -> bool:
-        return obj.deleted_at is not None
 
     def owner_user_id(self, instance):
         return instance.household.worker.user_id

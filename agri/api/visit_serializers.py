@@ -14,6 +14,7 @@ from agri.api.exceptions import api_exception
 from agri.api.fields import StrictJSONTypesMixin
 from agri.models import SourceCrs, Visit, VisitFlag, VisitKind
 from agri.models.base import EARLIEST_TIME, LATEST_TIME
+from agri.models.visits import POINT_FIELDS, TARGET_COLUMNS
 from agri.services.visits import visit_check
 from geo.crs import from_wgs84
 
@@ -187,19 +188,10 @@ VISIT_VALUES = (
     "id",
     "kind",
     "industry__code",
-    "household_id",
-    "farmer_id",
-    "base_id",
-    "station_id",
-    "village_id",
+    *TARGET_COLUMNS,
     "started_at",
     "ended_at",
-    "lat",
-    "lon",
-    "accuracy_m",
-    "altitude_m",
-    "source_crs",
-    "mock_location",
+    *POINT_FIELDS,
     "notes",
     "participants",
     "introduced",

@@ -13,6 +13,23 @@ from agri.validators import validate_id_number
 phone_validator = RegexValidator(PHONE_REGEX, _("Enter a valid phone number."), code="invalid_phone")
 
 
+def phone_field() -> models.CharField:
+    """A person's phone number (optional); personal data, masked for most readers (``agri.privacy``)."""
+    return models.CharField(_("phone"), max_length=20, blank=True, validators=[phone_validator])
+
+
+def linked_account(related_name: str) -> models.OneToOneField:
+    """The login account of a person who records visits (optional), reached from it as ``user.<related_name>``."""
+    return models.OneToOneField(
+        "agri.User",
+        verbose_name=_("account"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name=related_name,
+    )
+
+
 class ExpertQuerySet(CountyScopedQuerySet):
     def for_expert(self, expert):
         return self.filter(pk=expert.pk)
@@ -31,11 +48,9 @@ class Expert(TimeStamped):
     )
     title = models.CharField(_("professional title"), max_length=50, blank=True)
     organization = models.CharField(_("organisation"), max_length=100, blank=True)
-    phone = models.CharField(_("phone"), max_length=20, blank=True, validators=[phone_validator])
+    phone = phone_field()
     active = models.BooleanField(_("active"), default=True)
-    user = models.OneToOneField(
-        "agri.User", verbose_name=_("account"), null=True, blank=True, on_delete=models.SET_NULL, related_name="expert"
-    )
+    user = linked_account("expert")
 
     objects = ExpertQuerySet.as_manager()
 
@@ -72,16 +87,9 @@ class ExtensionWorker(TimeStamped):
     home_township = models.ForeignKey(
         "geo.AdminDivision", verbose_name=_("home township"), on_delete=models.PROTECT, related_name="+"
     )
-    phone = models.CharField(_("phone"), max_length=20, blank=True, validators=[phone_validator])
+    phone = phone_field()
     active = models.BooleanField(_("active"), default=True)
-    user = models.OneToOneField(
-        "agri.User",
-        verbose_name=_("account"),
-        null=True,
-        blank=True,
-        on_delete=models.SET_NULL,
-        related_name="extension_worker",
-    )
+    user = linked_account("extension_worker")
 
     objects = ExtensionWorkerQuerySet.as_manager()
 
@@ -129,7 +137,7 @@ class TechCommissioner(TimeStamped):
     )
     service_start_year = models.PositiveSmallIntegerField(_("first service year"))
     service_end_year = models.PositiveSmallIntegerField(_("last service year"), null=True, blank=True)
-    phone = models.CharField(_("phone"), max_length=20, blank=True, validators=[phone_validator])
+    phone = phone_field()
     active = models.BooleanField(_("active"), default=True)
     stations = models.ManyToManyField(
         Station, verbose_name=_("stations served"), related_name="commissioners", blank=True
@@ -137,14 +145,7 @@ class TechCommissioner(TimeStamped):
     bases = models.ManyToManyField(
         DemonstrationBase, verbose_name=_("bases served"), related_name="commissioners", blank=True
     )
-    user = models.OneToOneField(
-        "agri.User",
-        verbose_name=_("account"),
-        null=True,
-        blank=True,
-        on_delete=models.SET_NULL,
-        related_name="tech_commissioner",
-    )
+    user = linked_account("tech_commissioner")
 
     objects = TechCommissionerQuerySet.as_manager()
 
@@ -182,7 +183,7 @@ class ModelHousehold(Located, TimeStamped):
         ExtensionWorker, verbose_name=_("extension worker"), on_delete=models.PROTECT, related_name="households"
     )
     head_name = models.CharField(_("head of household"), max_length=50)
-    phone = models.CharField(_("phone"), max_length=20, blank=True, validators=[phone_validator])
+    phone = phone_field()
     address = models.CharField(_("address"), max_length=200, blank=True)
     industries = models.ManyToManyField(
         Industry, verbose_name=_("main industries"), related_name="households", blank=True
@@ -224,7 +225,7 @@ class Farmer(TimeStamped):
         "geo.AdminDivision", verbose_name=_("village"), on_delete=models.PROTECT, related_name="+"
     )
     name = models.CharField(_("name"), max_length=50)
-    phone = models.CharField(_("phone"), max_length=20, blank=True, validators=[phone_validator])
+    phone = phone_field()
     id_number = models.CharField(_("ID number"), max_length=18, blank=True, validators=[validate_id_number])
 
     deleted_at = models.DateTimeField(_("deleted at"), null=True, blank=True)

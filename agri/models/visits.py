@@ -63,6 +63,10 @@ class VisitFlag:
 
 
 TARGET_FIELDS = ("household", "farmer", "base", "station", "village")
+# Their foreign-key columns, as ``.values()`` reads them.
+TARGET_COLUMNS = tuple(f"{name}_id" for name in TARGET_FIELDS)
+# Where and how the phone took the visit's point, as it sent it.
+POINT_FIELDS = ("lat", "lon", "accuracy_m", "altitude_m", "source_crs", "mock_location")
 
 
 class VisitQuerySet(ScopedQuerySet):

@@ -9,6 +9,7 @@ import shapely
 from django.db.models import Count, Q, QuerySet
 
 from agri.models import ModelHousehold, VisitFlag
+from agri.models.visits import POINT_FIELDS, TARGET_COLUMNS
 from agri.privacy import mask_personal
 from geo.exports import Chunk, Field, Layer
 from geo.geometry import from_geojson
@@ -70,23 +71,14 @@ VISIT_EXPORT_VALUES = (
     "expert__name",
     "commissioner_id",
     "commissioner__name",
-    "household_id",
-    "farmer_id",
-    "base_id",
-    "station_id",
-    "village_id",
+    *TARGET_COLUMNS,
     "division_id",
     "division__name",
     "township_code",
     "started_at",
     "ended_at",
     "visit_date",
-    "lat",
-    "lon",
-    "accuracy_m",
-    "altitude_m",
-    "source_crs",
-    "mock_location",
+    *POINT_FIELDS,
     "participants",
     "photos_expected",
     "photos_present",

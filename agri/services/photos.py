@@ -20,7 +20,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy as _lazy
+from django.utils.translation import gettext_lazy
 
 from agri import errors
 from agri.imaging import ProcessedPhoto, process_photo
@@ -41,7 +41,7 @@ class StorageUnavailable(errors.Unavailable):
     """The photo store refused a write (disk full, read-only, gone). Nothing of the upload was kept."""
 
     default_code = "storage_unavailable"
-    default_message = _lazy(
+    default_message = gettext_lazy(
         "The photo store cannot take files just now. Nothing was kept; upload the photo again later."
     )
 

@@ -21,6 +21,7 @@ from django.utils.translation import gettext as _
 
 from agri import errors
 from agri.models import TARGET_FIELDS, Visit, VisitEvent, VisitFlag, VisitKind
+from agri.models.visits import POINT_FIELDS
 from agri.services.flags import visit_flag_bits
 from agri.services.rollups import rollup_add, rollup_move, rollup_snapshot
 from geo.assign import assign_points
@@ -34,12 +35,7 @@ CLIENT_FIELDS = (
     *TARGET_FIELDS,
     "started_at",
     "ended_at",
-    "lat",
-    "lon",
-    "accuracy_m",
-    "altitude_m",
-    "source_crs",
-    "mock_location",
+    *POINT_FIELDS,
     "notes",
     "participants",
     "introduced",
