@@ -331,6 +331,7 @@ class ModelHouseholdSerializer(
     )
     industries = IndustryRef(many=True, required=False)
     farmers_count = serializers.IntegerField(read_only=True)
+
     class Meta:
         model = ModelHousehold
         fields = [
