@@ -220,11 +220,7 @@ class ModelHouseholdViewSet(ClientRecordMixin, ScopedModelViewSet):
     write_roles = {"*": (Role.BUREAU_ADMIN, Role.WORKER)}
 
     def optimize(self, queryset):
-        return (
-            queryset.select_related("worker")
-            .prefetch_related("industries")
-            .annotate(farmers_count=Count("farmers", filter=Q(farmers__deleted_at__isnull=True)))
-        )
+        return queryset.with_details()
 
 
 class FarmerViewSet(ClientRecordMixin, ScopedModelViewSet):

@@ -8,6 +8,7 @@ from agri.api import (
     map_views,
     network_views,
     photo_views,
+    sync_views,
     visit_views,
 )
 
@@ -40,6 +41,7 @@ urlpatterns = [
     path("coverage/hexagons/", coverage_views.HexagonCoverageView.as_view(), name="coverage-hexagons"),
     path("coverage/gaps/", coverage_views.CoverageGapsView.as_view(), name="coverage-gaps"),
     path("indicators/", coverage_views.PlanIndicatorsView.as_view(), name="indicators"),
+    path("sync/", sync_views.SyncView.as_view(), name="sync"),
     path("sync/visits/", visit_views.VisitSyncView.as_view(), name="visit-sync"),
     path("visits.geojson", visit_views.VisitGeoJSONView.as_view(), name="visit-geojson"),
     path("visits/<uuid:visit_id>/photos/", photo_views.VisitPhotosView.as_view(), name="visit-photos"),

@@ -1,5 +1,6 @@
 from agri.models.accounts import BUREAU_ROLES, DeviceToken, Role, User
 from agri.models.audit import PersonalDataAccess
+from agri.models.changes import Change, ChangeKind
 from agri.models.organizations import BaseStatus, DemonstrationBase, FieldSchool, HostType, Industry, Station
 from agri.models.people import AffiliationType, Expert, ExtensionWorker, Farmer, ModelHousehold, TechCommissioner
 from agri.models.photos import Photo, PhotoFlag
@@ -7,6 +8,8 @@ from agri.models.rollups import VisitRollup
 from agri.models.visits import TARGET_FIELDS, SourceCrs, Visit, VisitEvent, VisitFlag, VisitKind
 
 __all__ = [
+    "Change",
+    "ChangeKind",
     "BUREAU_ROLES",
     "AffiliationType",
     "BaseStatus",

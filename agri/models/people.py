@@ -168,6 +168,14 @@ class ModelHouseholdQuerySet(ScopedQuerySet):
     def alive(self):
         return self.filter(deleted_at__isnull=True)
 
+    def with_details(self):
+        """With what the API shows of each household: its worker, industries and live farmers' count."""
+        return (
+            self.select_related("worker")
+            .prefetch_related("industries")
+            .annotate(farmers_count=models.Count("farmers", filter=Q(farmers__deleted_at__isnull=True)))
+        )
+
     def for_expert(self, expert):
         return self.filter(worker__expert=expert)
 

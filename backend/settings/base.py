@@ -222,6 +222,8 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "TargetStatusEnum": ["under", "met", "over"],
         "BaseStatusEnum": "agri.models.organizations.BaseStatus",
+        "VisitFlagEnum": "agri.models.visits.VisitFlag.CODES",
+        "PhotoFlagEnum": "agri.models.photos.PhotoFlag.CODES",
     },
     "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums"],
 }
