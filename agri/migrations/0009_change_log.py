@@ -49,34 +49,68 @@ TABLES = {
 }
 
 
-# A write to a parent that moves its children in or out of someone's slice logs the children too:
-# (parent kind, parent table, child kind, child table, child's key to the parent, the parent's columns that decide
-# who sees the children, the child's codes(child, parent), the people of the children(parent)).
+# A write to a parent that moves its children in or out of someone's slice logs the children too: (trigger name,
+# parent table, the parent's columns that decide who sees the children, child kind, the children as
+# "FROM ... WHERE ..." with the child aliased c, the child's codes(child), who sees the children(parent row)).
+def worker_people(r: str) -> str:
+    return f"'w' || {text(r + '.id')} || ' e' || {text(r + '.expert_id')}"
+
+
+def household_worker_people(r: str) -> str:
+    return f"'w' || {text(r + '.worker_id')} || ' e' || {worker_expert(r + '.worker_id')}"
+
+
 CASCADES = (
     (
-        "household",
+        "household_farmers",
         "agri_modelhousehold",
-        "farmer",
-        "agri_farmer",
-        "household_id",
         ("worker_id", "deleted_at"),
-        lambda c, r: text(f"{c}.village_id"),
-        lambda r: f"'w' || {text(r + '.worker_id')} || ' e' || {worker_expert(r + '.worker_id')}",
+        "farmer",
+        "FROM agri_farmer c WHERE c.household_id = NEW.id",
+        lambda c: text(f"{c}.village_id"),
+        household_worker_people,
     ),
     (
-        "visit",
+        "visit_photos",
         "agri_visit",
-        "photo",
-        "agri_photo",
-        "visit_id",
         ("scope_code", "worker_id", "expert_id", "commissioner_id", "station_id", "deleted_at"),
-        lambda c, r: text(f"{r}.scope_code"),
+        "photo",
+        "FROM agri_photo c WHERE c.visit_id = NEW.id",
+        lambda c: text(f"(SELECT scope_code FROM agri_visit WHERE id = {c}.visit_id)"),
         visit_people,
+    ),
+    # A worker moved to another expert: the experts' slices of the worker's households, farmers and visits.
+    (
+        "worker_households",
+        "agri_extensionworker",
+        ("expert_id",),
+        "household",
+        "FROM agri_modelhousehold c WHERE c.worker_id = NEW.id",
+        lambda c: text(f"{c}.village_id"),
+        worker_people,
+    ),
+    (
+        "worker_farmers",
+        "agri_extensionworker",
+        ("expert_id",),
+        "farmer",
+        "FROM agri_farmer c JOIN agri_modelhousehold h ON h.id = c.household_id WHERE h.worker_id = NEW.id",
+        lambda c: text(f"{c}.village_id"),
+        worker_people,
+    ),
+    (
+        "worker_visits",
+        "agri_extensionworker",
+        ("expert_id",),
+        "visit",
+        "FROM agri_visit c WHERE c.worker_id = NEW.id",
+        lambda c: text(f"{c}.scope_code"),
+        worker_people,
     ),
 )
 
 
-def cascade_sql(vendor, parent, parent_table, child, child_table, fk, watched, codes, people) -> tuple[str, str]:
+def cascade_sql(vendor, name, parent_table, watched, child, source, codes, people) -> tuple[str, str]:
     changed = " OR ".join(
         f"OLD.{col} IS DISTINCT FROM NEW.{col}" if vendor == "postgresql" else f"OLD.{col} IS NOT NEW.{col}"
         for col in watched
@@ -84,12 +118,10 @@ def cascade_sql(vendor, parent, parent_table, child, child_table, fk, watched, c
     txid = "CAST(CAST(pg_current_xact_id() AS TEXT) AS BIGINT)" if vendor == "postgresql" else "NULL"
     insert = (
         f"INSERT INTO agri_change (kind, record_id, txid, codes, people) "
-        f"SELECT '{child}', CAST(c.id AS TEXT), {txid}, "
-        f"' ' || {codes('c', 'OLD')} || ' ' || {codes('c', 'NEW')} || ' ', "
-        f"' ' || {people('OLD')} || ' ' || {people('NEW')} || ' ' "
-        f"FROM {child_table} c WHERE c.{fk} = NEW.id;"
+        f"SELECT '{child}', CAST(c.id AS TEXT), {txid}, ' ' || {codes('c')} || ' ', "
+        f"' ' || {people('OLD')} || ' ' || {people('NEW')} || ' ' {source};"
     )
-    name = f"agri_change_{parent}_{child}s"
+    name = f"agri_change_{name}"
     if vendor == "postgresql":
         create = f"""
 CREATE OR REPLACE FUNCTION {name}() RETURNS trigger LANGUAGE plpgsql AS $$

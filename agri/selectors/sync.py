@@ -17,9 +17,11 @@ since, the pull sends tombstones for what left the scope and the records that en
 argument in full.
 """
 
+import time
 import uuid
 from dataclasses import dataclass, field
 
+from django.conf import settings
 from django.core import signing
 from django.db import connection
 from django.db.models import Q, QuerySet
@@ -161,7 +163,20 @@ def unseen(seen: list[int]) -> Q:
     return Q(seq__gt=seen[0])
 
 
+class SyncTokenExpired(errors.InvalidInput):
+    """A token older than the change log's retention: the changes after it may be pruned."""
+
+    default_code = "sync_token_expired"
+
+    def __init__(self):
+        from django.utils.translation import gettext as _
+
+        message = _("This sync token is too old. Start again with a pull without a token.")
+        super().__init__(message, fields={"sync_token": [message]})
+
+
 def token_encode(state: dict) -> str:
+    """The pull's state, signed and compressed: ``t`` is when its horizon ``h`` (or ``n``) was taken."""
     return signing.dumps({**state, "v": TOKEN_VERSION}, salt=TOKEN_SALT, compress=True)
 
 
@@ -172,6 +187,8 @@ def token_decode(user, token: str) -> dict:
         raise SyncTokenInvalid() from None
     if not isinstance(state, dict) or state.get("v") != TOKEN_VERSION or state.get("u") != user.pk:
         raise SyncTokenInvalid()
+    if state.get("t", 0) < time.time() - (settings.SYNC_RETENTION_DAYS - 1) * 86400:
+        raise SyncTokenExpired()
     return state
 
 
@@ -191,7 +208,8 @@ class SyncPage:
 def sync_page(*, user, token: str | None, size: int) -> SyncPage:
     """The next page of the caller's pull. ``token`` is the ``sync_token`` of the previous page or pull."""
     if not token:
-        state = {"u": user.pk, "p": "snap", "k": 0, "i": None, "n": horizon(), "s": scope_of(user)}
+        now = int(time.time())
+        state = {"u": user.pk, "p": "snap", "k": 0, "i": None, "n": horizon(), "t": now, "s": scope_of(user)}
     else:
         state = token_decode(user, token)
     if state["p"] == "snap":
@@ -217,7 +235,9 @@ def _snapshot_page(user, state: dict, size: int) -> SyncPage:
             last = str(keys[-1])
         left -= len(keys)
     if kind_index >= len(KINDS):
-        page.token = token_encode({"u": user.pk, "p": "log", "h": state["n"], "c": 0, "n": None, "s": state["s"]})
+        page.token = token_encode(
+            {"u": user.pk, "p": "log", "h": state["n"], "t": state["t"], "c": 0, "n": None, "s": state["s"]}
+        )
     else:
         page.token = token_encode({**state, "k": kind_index, "i": last})
         page.more = True
@@ -227,7 +247,8 @@ def _snapshot_page(user, state: dict, size: int) -> SyncPage:
 def _log_page(user, state: dict, size: int) -> SyncPage:
     page = SyncPage()
     now_scope = scope_of(user)
-    next_horizon = state["n"] if state["n"] is not None else horizon()
+    if state["n"] is None:  # the first page of this pull: what it will have seen, for the next pull
+        state = {**state, "n": horizon(), "nt": int(time.time())}
     if state["s"] != now_scope:
         _scope_change(user, state["s"], page)
         state = {**state, "s": now_scope}
@@ -255,10 +276,10 @@ def _log_page(user, state: dict, size: int) -> SyncPage:
         ]
     if len(rows) == size:
         cursor = rows[-1][0]
-        page.token = token_encode({**state, "c": cursor, "n": next_horizon})
+        page.token = token_encode({**state, "c": cursor})
         page.more = True
     else:
-        page.token = token_encode({**state, "h": next_horizon, "c": 0, "n": None})
+        page.token = token_encode({**state, "h": state["n"], "t": state["nt"], "c": 0, "n": None, "nt": None})
     return page
 
 

@@ -195,6 +195,10 @@ REST_FRAMEWORK = {
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
 }
 
+# Sync pulls (agri.selectors.sync): the change log is kept this long (manage.py prune_changes); a token older
+# than the retention less a day must start a first sync (400 sync_token_expired).
+SYNC_RETENTION_DAYS = env.int("SYNC_RETENTION_DAYS", default=90)
+
 REST_KNOX = {
     # A phone keeps working offline for weeks; each sync refreshes the expiry.
     "TOKEN_TTL": timedelta(days=env.int("TOKEN_TTL_DAYS", default=30)),

@@ -318,3 +318,19 @@ def test_random_interleavings_of_writers_and_a_puller_end_exactly_on_the_scope(s
     phone.pull(page_size=rng.choice([3, 500]))
     for kind, model in (("household", ModelHousehold), ("farmer", Farmer), ("visit", Visit)):
         assert phone.ids(kind) == server_ids(model, user), (seed, kind)
+
+
+def test_a_worker_moved_to_another_expert_leaves_the_first_experts_phone(world, clients):
+    body = visit_body(world["H1"])
+    assert clients["worker"].post("/api/v1/visits/", body).status_code == 201
+    phone = Phone(clients["expert"])  # E1, the citrus expert of W1
+    phone.pull()
+    assert {str(world["H1"].pk), str(world["H2"].pk)} <= phone.ids("household")
+    assert ("visit", body["id"]) in phone.records
+    world["W1"].expert = world["E2"]
+    world["W1"].save(update_fields=["expert"])
+    gone = {(i["type"], i["id"]) for i in phone.pull() if i.get("deleted") is True}
+    assert gone == {("household", str(world["H1"].pk)), ("farmer", str(world["F1"].pk)), ("visit", body["id"])}
+    user = world.users["expert"]
+    for kind, model in (("household", ModelHousehold), ("farmer", Farmer), ("visit", Visit)):
+        assert phone.ids(kind) == server_ids(model, user), kind
