@@ -6,6 +6,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.core.management import call_command
 from django.utils import timezone
 from PIL import ExifTags, Image
 
@@ -26,6 +27,13 @@ def use_private_storage(settings, root: Path) -> Path:
 
 def stored_files(root: Path) -> list[Path]:
     return sorted(p for p in root.rglob("*") if p.is_file())
+
+
+def cleanup_orphans(*args) -> str:
+    """Run ``manage.py cleanup_orphan_photos`` with ``args``; what it printed."""
+    out = io.StringIO()
+    call_command("cleanup_orphan_photos", *args, stdout=out)
+    return out.getvalue()
 
 
 def sample(name: str) -> bytes:

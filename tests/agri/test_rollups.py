@@ -18,7 +18,7 @@ from agri.services.rollups import visits_reassign
 from geo.services import DivisionRow, division_upsert_many
 from tests.agri.api import test_visits
 from tests.agri.api.test_visits import visit
-from tests.conftest import build_world, login
+from tests.support import build_world, login
 
 mapped_world = test_visits.mapped_world  # the fixture: villages with polygons
 

@@ -18,7 +18,7 @@ from django.test import override_settings
 
 from agri.models import DeviceToken
 from tests.agri.photo_support import image_bytes, new_visit, upload
-from tests.conftest import build_world, login
+from tests.support import build_world, login
 
 # Hypothesis examples per operation in the fuzzing phase (the examples and coverage phases take every case the
 # schema defines). The CI default keeps the whole fuzz run to a few minutes per database; a deep local run:

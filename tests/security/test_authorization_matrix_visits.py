@@ -74,7 +74,7 @@ from tests import factories as f
 from tests.agri.api import test_authorization_matrix as network_matrix
 from tests.agri.map_support import map_world
 from tests.agri.photo_support import stored_files
-from tests.conftest import build_world, login
+from tests.support import build_world, login
 
 API = "/api/v1"
 ROLES = network_matrix.ROLES  # admin, viewer, township_viewer, expert, worker, worker2, commissioner, station

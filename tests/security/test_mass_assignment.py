@@ -33,9 +33,9 @@ from geo.crs import wgs84_to_gcj02
 from geo.h3cells import to_hex
 from geo.models import AdminDivision
 from geo.services import DivisionRow, division_upsert_many
-from tests.agri.photo_support import image_bytes, new_visit, use_private_storage
-from tests.conftest import login
+from tests.agri.photo_support import image_bytes, new_visit
 from tests.factories import PASSWORD
+from tests.support import login
 
 FORGED_TIME = "2001-01-01T00:00:00+08:00"
 FORGED_TIMESTAMPS = {"created_at": FORGED_TIME, "updated_at": FORGED_TIME}
@@ -494,12 +494,7 @@ def assert_photo_server_fields(world, photo_id, visit_id, data, root):
     return photo
 
 
-@pytest.fixture
-def photo_root(settings, tmp_path):
-    return use_private_storage(settings, tmp_path / "photos")
-
-
-def test_photo_post_ignores_every_server_set_field(world, photo_root):
+def test_photo_post_ignores_every_server_set_field(world, private_root):
     client = login(world.users["worker"])
     visit = new_visit(client, world)
     other = new_visit(client, world)  # the client's own other visit: the path names the visit, not the body
@@ -514,11 +509,11 @@ def test_photo_post_ignores_every_server_set_field(world, photo_root):
     response = client.post(f"/api/v1/visits/{visit['id']}/photos/", body, format="multipart")
     assert response.status_code == 201, response.content
     assert response.json()["visit"] == visit["id"] and response.json()["sha256"] == hashlib.sha256(data).hexdigest()
-    assert_photo_server_fields(world, body["id"], visit["id"], data, photo_root)
+    assert_photo_server_fields(world, body["id"], visit["id"], data, private_root)
     assert Visit.objects.get(pk=other["id"]).photos_present == 0
 
 
-def test_photo_put_ignores_every_server_set_field(world, photo_root):
+def test_photo_put_ignores_every_server_set_field(world, private_root):
     client = login(world.users["worker"])
     visit = new_visit(client, world)
     data = image_bytes("JPEG", size=(64, 48), color=(200, 30, 30))
@@ -533,4 +528,4 @@ def test_photo_put_ignores_every_server_set_field(world, photo_root):
     response = client.put(f"/api/v1/photos/{photo_id}/", body, format="multipart")
     assert response.status_code == 201, response.content
     assert response.json()["id"] == photo_id and not Photo.objects.filter(pk=body["id"]).exists()
-    assert_photo_server_fields(world, photo_id, visit["id"], data, photo_root)
+    assert_photo_server_fields(world, photo_id, visit["id"], data, private_root)

@@ -7,8 +7,8 @@ from rest_framework.test import APIClient
 
 from agri.demo import DEMO_USERNAMES, demo_accounts, demo_password_check
 from agri.models import DeviceToken, User
-from tests.conftest import login
 from tests.factories import PASSWORD
+from tests.support import login
 
 CHANGE = "/api/v1/auth/password/"
 NEW_PASSWORD = "脐橙-溃疡病-防治-2026"

@@ -32,7 +32,7 @@ from agri.models import (
     Station,
     TechCommissioner,
 )
-from tests.conftest import login
+from tests.support import login
 
 API = "/api/v1"
 

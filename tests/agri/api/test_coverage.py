@@ -24,7 +24,7 @@ from geo.models import AdminDivision
 from tests import factories as f
 from tests.agri.api import test_visits
 from tests.agri.api.test_visits import visit
-from tests.conftest import login
+from tests.support import login
 
 mapped_world = test_visits.mapped_world  # the fixture: villages with polygons
 EARTH_RADIUS_KM = 6371.0088

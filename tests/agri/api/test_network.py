@@ -8,7 +8,7 @@ from django.utils import timezone
 
 from agri.models import DemonstrationBase, Expert, ExtensionWorker, Farmer, Industry, ModelHousehold, TechCommissioner
 from agri.selectors import target_status
-from tests.conftest import login
+from tests.support import login
 
 
 @pytest.fixture

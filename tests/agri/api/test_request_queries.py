@@ -10,7 +10,7 @@ from rest_framework.test import APIClient
 from agri.models import DeviceToken, Visit, VisitEvent, VisitRollup
 from tests.agri.api import test_visits
 from tests.agri.api.test_visits import visit
-from tests.conftest import login
+from tests.support import login
 
 mapped_world = test_visits.mapped_world  # the fixture: villages with polygons
 

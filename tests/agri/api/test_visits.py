@@ -14,7 +14,7 @@ from rest_framework.test import APIClient
 from agri.models import Visit, VisitEvent
 from geo.crs import wgs84_to_bd09, wgs84_to_gcj02
 from geo.services import DivisionRow, division_upsert_many
-from tests.conftest import build_world, login
+from tests.support import build_world, login
 
 # Registered location of the world's households (tests/factories.py): lon 108.7, lat 30.95.
 HOME_LON, HOME_LAT = 108.7, 30.95
