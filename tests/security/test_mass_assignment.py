@@ -10,7 +10,6 @@ from datetime import timedelta
 
 import h3
 import pytest
-import shapely
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.utils import timezone
 
@@ -32,7 +31,7 @@ from agri.models import (
 from geo.crs import wgs84_to_gcj02
 from geo.h3cells import to_hex
 from geo.models import AdminDivision
-from geo.services import DivisionRow, division_upsert_many
+from tests.agri.map_support import map_villages
 from tests.agri.photo_support import image_bytes, new_visit
 from tests.factories import PASSWORD
 from tests.support import login
@@ -251,16 +250,7 @@ SERVER_SET_VISIT_FIELDS = {
 @pytest.fixture
 def mapped_world(world):
     """Village polygons, so that the server assigns a division to the point."""
-    division_upsert_many(
-        [
-            DivisionRow(
-                "500235001001", "杏家湾社区", "village", "500235001000", shapely.box(108.69, 30.94, 108.71, 30.96)
-            ),
-            DivisionRow(
-                "500236001001", "永安社区", "village", "500236001000", shapely.box(109.40, 31.00, 109.50, 31.10)
-            ),
-        ]
-    )
+    map_villages("500235001001", "500236001001")
     return world
 
 
