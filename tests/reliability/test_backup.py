@@ -262,6 +262,7 @@ def test_photo_uploaded_after_the_snapshot_is_left_out(
     monkeypatch.setattr(backup_command, "progress_bars", upload_during_the_file_copy)
     archive = tmp_path / "nongji.tar"
     run("backup", str(archive))
+    assert "response" in late, "the patched progress_bars never ran: no upload was made during the file copy"
     assert late["response"].status_code == 201, late["response"].content
     assert Photo.objects.filter(pk=late["response"].json()["id"]).exists()  # stored, but after the snapshot
     assert len(stored_files(private_root)) == len(files) + 3

@@ -291,9 +291,11 @@ def test_object_store_failing_on_a_write_is_a_503_and_leaves_no_row_and_no_file(
     state_before = visit_state(visit["id"])
     storage = photo_storage()
     real_save = storage.save
+    refused = []
 
     def save(name, content, max_length=None):
         if "-display." in name:
+            refused.append(name)
             raise error()
         return real_save(name, content, max_length)
 
@@ -302,6 +304,7 @@ def test_object_store_failing_on_a_write_is_a_503_and_leaves_no_row_and_no_file(
     data = image_bytes("JPEG", color=(30, 30, 200))
     response = upload(client, visit["id"], data, photo_id=photo_id, HTTP_ACCEPT_LANGUAGE="en")
     assert (response.status_code, response.json(), response["Retry-After"]) == (503, STORAGE_UNAVAILABLE, "30")
+    assert len(refused) == 1, "the patched save never refused the display: the upload writes through another storage"
     assert stored_files(private_root) == []  # the original, written before the display failed, was removed
     assert not Photo.objects.exists() and visit_state(visit["id"]) == state_before
     monkeypatch.undo()
@@ -457,8 +460,10 @@ def test_two_phones_editing_from_the_same_etag_at_once_one_wins_the_other_gets_4
     etag = phones[0].post("/api/v1/visits/", body, format="json")["ETag"]
     both_checked = threading.Barrier(2)
     real_update = visit_views.visit_update
+    held = []  # one entry per edit that went through the patched visit_update
 
     def update_after_both_checked(**kwargs):
+        held.append(threading.current_thread().name)
         both_checked.wait(timeout=30)
         return real_update(**kwargs)
 
@@ -485,6 +490,8 @@ def test_two_phones_editing_from_the_same_etag_at_once_one_wins_the_other_gets_4
     for thread in threads:
         thread.join(timeout=120)
     assert errors == []
+    # Both edits waited in the patch before writing: the race was real, not two edits one after the other.
+    assert len(held) == 2, f"the patched visit_update ran {len(held)} times: the view no longer calls it"
     assert sorted(r.status_code for r in responses.values()) == [200, 412]
     winner = next(n for n, r in responses.items() if r.status_code == 200)
     loser = responses[14 - winner]
