@@ -112,6 +112,12 @@ def login(user, device: str = "pytest") -> APIClient:
     return client
 
 
+def attempt_login(username: str, password: str, **extra):
+    """One POST /auth/login/ from a fresh client without a device name (``extra``: headers such as REMOTE_ADDR); the
+    response, whatever it says."""
+    return APIClient().post("/api/v1/auth/login/", {"username": username, "password": password}, **extra)
+
+
 def demo_client(username: str) -> APIClient:
     """Log in as a seeded demo account (``seed_demo``) with its password, as a phone or browser would."""
     client = APIClient()
