@@ -1,4 +1,5 @@
-"""Helpers for the export and map tests: the shared world with division polygons, and visits pushed through the API."""
+"""Helpers for the visit, coverage, export and map tests: the shared world with division polygons, and visits
+pushed through the API."""
 
 import uuid
 from datetime import timedelta
@@ -9,6 +10,8 @@ from django.utils import timezone
 from geo.crs import wgs84_to_gcj02
 from geo.services import DivisionRow, division_upsert_many
 
+# Where the world's households are (tests/factories.py), in WGS-84: in village 500235001001's box below.
+HOME_LON, HOME_LAT = 108.7, 30.95
 NOTES = "柑橘溃疡病防治指导：剪除病枝，喷施铜制剂"
 BOX = shapely.box
 VILLAGES = {
@@ -33,6 +36,46 @@ def map_world(world, synthetic: bool = False):
     return world
 
 
+def map_villages(*codes: str) -> None:
+    """Give the world's villages (``codes``, or all four) polygons, and leave the townships without any."""
+    division_upsert_many(
+        [
+            DivisionRow(code, name, "village", parent, box)
+            for code, (name, parent, box) in VILLAGES.items()
+            if not codes or code in codes
+        ]
+    )
+
+
+def visit(world, **overrides) -> dict:
+    """A visit's body: guidance at household H1, started two hours ago, at the household."""
+    body = {
+        "id": str(uuid.uuid4()),
+        "kind": "guidance",
+        "industry": "citrus",
+        "household": str(world["H1"].pk),
+        "started_at": (timezone.now() - timedelta(hours=2)).isoformat(),
+        "ended_at": (timezone.now() - timedelta(hours=1)).isoformat(),
+        "lat": HOME_LAT,
+        "lon": HOME_LON,
+        "accuracy_m": 8.5,
+        "altitude_m": 310.0,
+        "source_crs": "wgs84",
+        "mock_location": False,
+        "notes": "柑橘溃疡病防治指导",
+        "participants": 2,
+        "photos_expected": 1,
+    }
+    body.update(overrides)
+    return body
+
+
+def days_ago(n: int, hour: int = 10) -> str:
+    """``hour`` o'clock local time ``n`` days ago. Not for n=0: today's ``hour`` may not have come yet."""
+    assert n > 0
+    return (timezone.localtime() - timedelta(days=n)).replace(hour=hour, minute=0).isoformat()
+
+
 def visit_body(world, household, lon, lat, days_ago=1, **overrides) -> dict:
     start = (timezone.now() - timedelta(days=days_ago, hours=2)).replace(microsecond=0)
     body = {
@@ -54,10 +97,12 @@ def visit_body(world, household, lon, lat, days_ago=1, **overrides) -> dict:
     return body
 
 
-def push(client, items):
-    response = client.post("/api/v1/sync/visits/", {"visits": items}, format="json")
-    assert response.status_code == 200, response.content
-    assert {r["status"] for r in response.json()["results"]} == {"created"}
+def push(client, items) -> None:
+    """Sync ``items`` in batches of 500 (the most one request takes); every one must be created."""
+    for start in range(0, len(items), 500):
+        response = client.post("/api/v1/sync/visits/", {"visits": items[start : start + 500]}, format="json")
+        assert response.status_code == 200, response.content
+        assert {r["status"] for r in response.json()["results"]} == {"created"}
 
 
 def push_visits(world, clients):

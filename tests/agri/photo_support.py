@@ -6,13 +6,14 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.core.management import call_command
 from django.utils import timezone
 from PIL import ExifTags, Image
 
+from tests.agri.map_support import HOME_LAT, HOME_LON  # the visits below are made at the world's households
+
 DATA = Path(__file__).resolve().parents[1] / "data" / "photos"
 SAMPLES = sorted(p.name for p in DATA.iterdir() if p.suffix.lower() in (".jpg", ".heic", ".heif"))
-# Where the world's households are (tests/factories.py), in WGS-84: the visits below are made there.
-HOME_LON, HOME_LAT = 108.7, 30.95
 
 
 def use_private_storage(settings, root: Path) -> Path:
@@ -26,6 +27,13 @@ def use_private_storage(settings, root: Path) -> Path:
 
 def stored_files(root: Path) -> list[Path]:
     return sorted(p for p in root.rglob("*") if p.is_file())
+
+
+def cleanup_orphans(*args) -> str:
+    """Run ``manage.py cleanup_orphan_photos`` with ``args``; what it printed."""
+    out = io.StringIO()
+    call_command("cleanup_orphan_photos", *args, stdout=out)
+    return out.getvalue()
 
 
 def sample(name: str) -> bytes:

@@ -3,7 +3,6 @@
 import threading
 import uuid
 from collections import Counter
-from datetime import timedelta
 
 import pytest
 import shapely
@@ -16,11 +15,8 @@ from agri.models import Visit, VisitFlag, VisitRollup
 from agri.models.rollups import NO_HOUSEHOLD
 from agri.services.rollups import visits_reassign
 from geo.services import DivisionRow, division_upsert_many
-from tests.agri.api import test_visits
-from tests.agri.api.test_visits import visit
-from tests.conftest import build_world, login
-
-mapped_world = test_visits.mapped_world  # the fixture: villages with polygons
+from tests.agri.map_support import days_ago, map_villages, visit
+from tests.support import build_world, login
 
 
 def independent_rollup() -> dict:
@@ -63,10 +59,6 @@ def stored_rollup() -> dict:
     out = {row[:-2]: row[-2:] for row in rows}
     assert len(out) == len(rows)
     return out
-
-
-def days_ago(n: int, hour: int = 10) -> str:
-    return (timezone.localtime() - timedelta(days=n)).replace(hour=hour, minute=0).isoformat()
 
 
 def push(client, items):
@@ -232,13 +224,7 @@ def test_rebuild_of_an_empty_table_and_of_a_wiped_rollup(history):
 def test_concurrent_writers_to_the_same_keys_lose_no_count():
     """Ten phones syncing at once, every visit on the same rollup keys, while another edits and deletes."""
     world = build_world()
-    division_upsert_many(
-        [
-            DivisionRow(
-                "500235001001", "杏家湾社区", "village", "500235001000", shapely.box(108.69, 30.94, 108.71, 30.96)
-            )
-        ]
-    )
+    map_villages("500235001001")
     headers = [login(world.users["worker"], device=f"phone-{n}")._credentials["HTTP_AUTHORIZATION"] for n in range(10)]
     started = days_ago(2)
     batches = [

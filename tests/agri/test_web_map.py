@@ -20,7 +20,7 @@ from django.test import Client
 from geo.crs import wgs84_to_gcj02
 from tests import factories as f
 from tests.agri.map_support import map_world, push_visits
-from tests.conftest import build_world, login
+from tests.support import build_world, login
 
 CHROMIUM_ARGS = [
     "--no-sandbox",

@@ -1,13 +1,11 @@
 """Fixtures for the schema fuzzing: one seeded world per module, real device tokens, one savepoint per request.
 
-The world (tests/conftest.py ``build_world`` plus a visit with a photo) is built once, inside a transaction that is
+The world (tests/support.py ``build_world`` plus a visit with a photo) is built once, inside a transaction that is
 rolled back when the module ends; every test adds pytest-django's own transaction on top, and every request sent by
 schemathesis runs in a savepoint of its own that is rolled back after its checks. So each generated request meets
 the same world, and nothing a request writes reaches another request, another test or another module.
 """
 
-import os
-from collections import Counter
 from dataclasses import dataclass, field
 
 import pytest
@@ -18,25 +16,8 @@ from django.test import override_settings
 
 from agri.models import DeviceToken
 from tests.agri.photo_support import image_bytes, new_visit, upload
-from tests.conftest import build_world, login
-
-# Hypothesis examples per operation in the fuzzing phase (the examples and coverage phases take every case the
-# schema defines). The CI default keeps the whole fuzz run to a few minutes per database; a deep local run:
-#   FUZZ_MAX_EXAMPLES=500 FUZZ_STATEFUL_EXAMPLES=200 FUZZ_COVERAGE_ROLES=admin,worker \
-#   .venv/bin/python -m pytest tests/fuzz
-MAX_EXAMPLES = int(os.environ.get("FUZZ_MAX_EXAMPLES", "10"))
-STATEFUL_EXAMPLES = int(os.environ.get("FUZZ_STATEFUL_EXAMPLES", "10"))
-# The coverage phase (every boundary and every kind of invalid value the schema implies, about 6000 requests) takes
-# about 2.5 minutes per role; its inputs do not depend on the role, and the bureau admin's requests go furthest
-# (workers stop at 403 on most writes), so CI runs it as the admin. FUZZ_COVERAGE_ROLES=admin,worker runs both.
-COVERAGE_ROLES = os.environ.get("FUZZ_COVERAGE_ROLES", "admin").split(",")
-# A fixed seed makes CI reproducible; FUZZ_SEED=<another number> explores other inputs.
-SEED = int(os.environ.get("FUZZ_SEED", "20260101"))
-
-ROLES = ("worker", "admin")
-
-# Requests sent, by (role, phase, generation mode): printed at the end of the run (see pytest_terminal_summary).
-CASES: Counter = Counter()
+from tests.fuzz.fuzz_support import CASES, MAX_EXAMPLES, ROLES, SEED, hold_connection
+from tests.support import build_world, login
 
 
 @dataclass
@@ -65,14 +46,6 @@ def _keys(world, visit_id: str, photo_id: str) -> dict[str, list]:
         "visit": [visit_id],
         "photo": [photo_id],
     }
-
-
-def hold_connection() -> None:
-    """Django's test client does this around each of its requests; schemathesis calls the WSGI handler itself,
-    whose request signals would otherwise close the connection that holds these transactions. Call it again after
-    using the test client: it reconnects the receivers."""
-    request_started.disconnect(close_old_connections)
-    request_finished.disconnect(close_old_connections)
 
 
 @pytest.fixture(scope="module")

@@ -5,8 +5,9 @@ default checks: no 5xx, status codes, content types, headers and bodies as docum
 data accepted, auth enforced, unsupported methods refused. The stateful test chains operations along the links
 schemathesis infers from the schema (a created record's id into its reads, updates and deletes).
 
-The app runs in-process (WSGI) against pytest-django's test database; see conftest.py for the world, the tokens,
-the transactions and the knobs (FUZZ_MAX_EXAMPLES, FUZZ_STATEFUL_EXAMPLES, FUZZ_COVERAGE_ROLES, FUZZ_SEED).
+The app runs in-process (WSGI) against pytest-django's test database; see conftest.py for the world, the tokens
+and the transactions, and fuzz_support.py for the knobs (FUZZ_MAX_EXAMPLES, FUZZ_STATEFUL_EXAMPLES,
+FUZZ_COVERAGE_ROLES, FUZZ_SEED).
 The schema is loaded when the module is collected and the tests come from ``schema.parametrize()``: schemathesis'
 fixture-based loader (``schemathesis.pytest.from_fixture``) relies on a pytest attribute (``Node._nodeid``) that
 pytest 9.2 no longer has.
@@ -24,7 +25,7 @@ from schemathesis.core.failures import AcceptedNegativeData
 from schemathesis.core.parameters import ParameterLocation
 from schemathesis.openapi.checks import RejectedPositiveData, UseAfterFree
 
-from tests.fuzz.conftest import CASES, COVERAGE_ROLES, MAX_EXAMPLES, ROLES, SEED, STATEFUL_EXAMPLES, hold_connection
+from tests.fuzz.fuzz_support import CASES, COVERAGE_ROLES, MAX_EXAMPLES, ROLES, SEED, STATEFUL_EXAMPLES, hold_connection
 
 SCHEMA_URL = "/api/schema/?format=json"
 

@@ -85,11 +85,6 @@ def build(world, clients, samples: list[str]) -> list[dict]:
 
 
 @pytest.fixture
-def store(settings, tmp_path):
-    return use_private_storage(settings, tmp_path / "photos")
-
-
-@pytest.fixture
 def fresh_database(tmp_path):
     """A second database alias on a new, never-migrated database: a second SQLite file, or on PostgreSQL a
     database created for the test (and dropped after it)."""
@@ -116,18 +111,18 @@ def fresh_database(tmp_path):
 
 
 def test_drill_restores_every_row_and_photo_into_a_fresh_installation(
-    world, clients, store, settings, tmp_path, fresh_database
+    world, clients, private_root, settings, tmp_path, fresh_database
 ):
     photos = build(world, clients, [NIKON, "ianare_heic_mobile_iphone_13_pro_max.HEIC", "ianare_jpg_gps_DSCN0012.jpg"])
     counts = row_counts()
     assert counts["agri.Photo"] == 3 and counts["agri.Visit"] == 3 and counts["agri.PersonalDataAccess"] == 1
-    files = file_hashes(store)
+    files = file_hashes(private_root)
     assert set(files) == photo_names() and len(files) == 9
     visits = list(Visit._base_manager.values().order_by("pk"))
     photo_rows = list(Photo._base_manager.values().order_by("pk"))
     # A file no row refers to (an upload that crashed before its commit) is not part of the installation.
-    (store / "zz").mkdir()
-    (store / "zz" / "orphan-original.jpg").write_bytes(b"left by a crash")
+    (private_root / "zz").mkdir()
+    (private_root / "zz" / "orphan-original.jpg").write_bytes(b"left by a crash")
 
     archive = tmp_path / "nongji.tar"
     out = run("backup", str(archive), "--quiet")
@@ -158,10 +153,10 @@ def test_drill_restores_every_row_and_photo_into_a_fresh_installation(
         assert (restored_root / row.original.name).read_bytes() == sample(photo["sample"])
 
 
-def test_restore_after_a_wipe_serves_the_same_photos_through_the_api(world, clients, store, settings, tmp_path):
+def test_restore_after_a_wipe_serves_the_same_photos_through_the_api(world, clients, private_root, settings, tmp_path):
     photos = build(world, clients, [NIKON])
     counts = row_counts()
-    files = file_hashes(store)
+    files = file_hashes(private_root)
     settings.BACKUP_DIR = tmp_path / "backups"
     run("backup", "--gzip", "--quiet")
     [archive] = list((tmp_path / "backups").iterdir())
@@ -180,7 +175,7 @@ def test_restore_after_a_wipe_serves_the_same_photos_through_the_api(world, clie
     assert b"".join(response.streaming_content) == sample(NIKON)
 
 
-def test_restore_refuses_a_database_with_data_and_force_replaces_it(world, clients, store, tmp_path):
+def test_restore_refuses_a_database_with_data_and_force_replaces_it(world, clients, private_root, tmp_path):
     build(world, clients, [NIKON])
     counts = row_counts()
     archive = tmp_path / "nongji.tar"
@@ -200,7 +195,7 @@ def test_restore_refuses_a_database_with_data_and_force_replaces_it(world, clien
     assert not Visit._base_manager.filter(pk=later["id"]).exists()
 
 
-def test_restore_refuses_a_tampered_photo_and_writes_nothing(world, clients, store, settings, tmp_path):
+def test_restore_refuses_a_tampered_photo_and_writes_nothing(world, clients, private_root, settings, tmp_path):
     [photo] = build(world, clients, [NIKON])
     archive = tmp_path / "nongji.tar"
     run("backup", str(archive), "--quiet")
@@ -222,7 +217,7 @@ def test_restore_refuses_a_tampered_photo_and_writes_nothing(world, clients, sto
     assert not restored_root.exists() or stored_files(restored_root) == []
 
 
-def test_restore_refuses_an_archive_of_newer_migrations(world, clients, store, settings, tmp_path):
+def test_restore_refuses_an_archive_of_newer_migrations(world, clients, private_root, settings, tmp_path):
     build(world, clients, [NIKON])
     archive = tmp_path / "nongji.tar"
     run("backup", str(archive), "--quiet")
@@ -248,11 +243,11 @@ def test_restore_refuses_an_archive_of_newer_migrations(world, clients, store, s
 
 
 def test_photo_uploaded_after_the_snapshot_is_left_out(
-    world, clients, store, settings, tmp_path, fresh_database, monkeypatch
+    world, clients, private_root, settings, tmp_path, fresh_database, monkeypatch
 ):
     build(world, clients, [NIKON])
     counts = row_counts()
-    files = file_hashes(store)
+    files = file_hashes(private_root)
     visit = Visit.objects.first()
     late = {}
 
@@ -267,9 +262,10 @@ def test_photo_uploaded_after_the_snapshot_is_left_out(
     monkeypatch.setattr(backup_command, "progress_bars", upload_during_the_file_copy)
     archive = tmp_path / "nongji.tar"
     run("backup", str(archive))
+    assert "response" in late, "the patched progress_bars never ran: no upload was made during the file copy"
     assert late["response"].status_code == 201, late["response"].content
     assert Photo.objects.filter(pk=late["response"].json()["id"]).exists()  # stored, but after the snapshot
-    assert len(stored_files(store)) == len(files) + 3
+    assert len(stored_files(private_root)) == len(files) + 3
 
     restored_root = use_private_storage(settings, tmp_path / "restored-photos")
     run("restore", str(archive), "--database", fresh_database, "--quiet")
@@ -277,10 +273,10 @@ def test_photo_uploaded_after_the_snapshot_is_left_out(
     assert file_hashes(restored_root) == files
 
 
-def test_backup_with_a_photo_file_missing_fails_and_leaves_no_archive(world, clients, store, tmp_path):
+def test_backup_with_a_photo_file_missing_fails_and_leaves_no_archive(world, clients, private_root, tmp_path):
     [photo] = build(world, clients, [NIKON])
     lost = Photo.objects.get(pk=photo["id"]).display.name
-    (store / lost).unlink()
+    (private_root / lost).unlink()
     archive = tmp_path / "nongji.tar"
 
     with pytest.raises(CommandError, match="missing from the photo store") as refused:

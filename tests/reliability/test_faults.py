@@ -11,13 +11,11 @@ import signal
 import threading
 import traceback
 import uuid
-from io import StringIO
 from pathlib import Path
 
 import pytest
 from botocore.exceptions import ClientError, EndpointConnectionError
 from django.core.files.base import ContentFile
-from django.core.management import call_command
 from django.db import OperationalError, connection, connections
 from rest_framework.test import APIClient
 
@@ -30,13 +28,13 @@ from tests.agri.map_support import map_world, visit_body
 from tests.agri.photo_support import (
     HOME_LAT,
     HOME_LON,
+    cleanup_orphans,
     image_bytes,
     new_visit,
     stored_files,
     upload,
-    use_private_storage,
 )
-from tests.conftest import build_world, login
+from tests.support import build_world, login
 
 RETRY_LATER = {
     "code": "retry_later",
@@ -73,11 +71,6 @@ class FailingDatabase:
         return execute(sql, params, many, context)
 
 
-@pytest.fixture
-def root(settings, tmp_path) -> Path:
-    return use_private_storage(settings, tmp_path / "photos")
-
-
 def rollup_rows() -> list[tuple]:
     fields = [f.name for f in VisitRollup._meta.concrete_fields if f.name != "id"]
     return sorted(VisitRollup.objects.values_list(*fields))
@@ -106,11 +99,11 @@ def photo_files(photo: Photo) -> list[str]:
     return sorted([photo.original.name, photo.display.name, photo.thumbnail.name])
 
 
-def assert_every_photo_has_its_files(root: Path) -> None:
+def assert_every_photo_has_its_files(private_root: Path) -> None:
     """No row points at a missing file, and each visit counts exactly its photo rows."""
     for photo in Photo.objects.all():
         for name in photo_files(photo):
-            assert (root / name).is_file(), name
+            assert (private_root / name).is_file(), name
     for visit in Visit.objects.all():
         assert visit.photos_present == Photo.objects.filter(visit=visit).count()
 
@@ -290,7 +283,7 @@ def test_pages_outside_the_api_answer_a_503_page_while_the_database_is_down(worl
     ],
 )
 def test_object_store_failing_on_a_write_is_a_503_and_leaves_no_row_and_no_file(
-    world, clients, root, monkeypatch, error
+    world, clients, private_root, monkeypatch, error
 ):
     """An S3 store that is unreachable or refuses answers like a full disk: 503, nothing kept, retry works."""
     client = clients["worker"]
@@ -298,9 +291,11 @@ def test_object_store_failing_on_a_write_is_a_503_and_leaves_no_row_and_no_file(
     state_before = visit_state(visit["id"])
     storage = photo_storage()
     real_save = storage.save
+    refused = []
 
     def save(name, content, max_length=None):
         if "-display." in name:
+            refused.append(name)
             raise error()
         return real_save(name, content, max_length)
 
@@ -309,23 +304,24 @@ def test_object_store_failing_on_a_write_is_a_503_and_leaves_no_row_and_no_file(
     data = image_bytes("JPEG", color=(30, 30, 200))
     response = upload(client, visit["id"], data, photo_id=photo_id, HTTP_ACCEPT_LANGUAGE="en")
     assert (response.status_code, response.json(), response["Retry-After"]) == (503, STORAGE_UNAVAILABLE, "30")
-    assert stored_files(root) == []  # the original, written before the display failed, was removed
+    assert len(refused) == 1, "the patched save never refused the display: the upload writes through another storage"
+    assert stored_files(private_root) == []  # the original, written before the display failed, was removed
     assert not Photo.objects.exists() and visit_state(visit["id"]) == state_before
     monkeypatch.undo()
     retry = upload(client, visit["id"], data, photo_id=photo_id)
     assert retry.status_code == 201 and Photo.objects.filter(pk=photo_id).count() == 1
-    assert_every_photo_has_its_files(root)
+    assert_every_photo_has_its_files(private_root)
 
 
 @pytest.mark.parametrize("variant", ["original", "display", "thumbnail"])
 def test_disk_full_during_a_photo_write_is_a_503_and_leaves_no_row_and_no_file(
-    world, clients, root, monkeypatch, variant
+    world, clients, private_root, monkeypatch, variant
 ):
     client = clients["worker"]
     visit = new_visit(client, world)
     kept = upload(client, visit["id"], image_bytes("JPEG", color=(200, 30, 30)))
     assert kept.status_code == 201
-    files_before = stored_files(root)
+    files_before = stored_files(private_root)
     state_before = visit_state(visit["id"])
 
     storage = photo_storage()
@@ -346,7 +342,9 @@ def test_disk_full_during_a_photo_write_is_a_503_and_leaves_no_row_and_no_file(
         try:
             return real_save(name, FillsTheDisk(data), max_length)
         finally:
-            partial.extend((name, path.stat().st_size) for path in stored_files(root) if path == root / name)
+            partial.extend(
+                (name, path.stat().st_size) for path in stored_files(private_root) if path == private_root / name
+            )
 
     monkeypatch.setattr(storage, "save", save)
     photo_id = str(uuid.uuid4())
@@ -356,7 +354,7 @@ def test_disk_full_during_a_photo_write_is_a_503_and_leaves_no_row_and_no_file(
     assert response.json() == STORAGE_UNAVAILABLE
     assert response["Retry-After"] == "30"
     assert len(partial) == 1 and partial[0][1] > 0  # the failed write had really left part of a file
-    assert stored_files(root) == files_before  # ... and the upload removed it with its other files
+    assert stored_files(private_root) == files_before  # ... and the upload removed it with its other files
     assert [str(p) for p in Photo.objects.values_list("id", flat=True)] == [kept.json()["id"]]
     assert visit_state(visit["id"]) == state_before
 
@@ -364,14 +362,16 @@ def test_disk_full_during_a_photo_write_is_a_503_and_leaves_no_row_and_no_file(
     retry = upload(client, visit["id"], data, photo_id=photo_id)
     assert retry.status_code == 201 and retry.json()["id"] == photo_id
     photo = Photo.objects.get(pk=photo_id)
-    assert sorted(stored_files(root)) == sorted([*files_before, *(root / name for name in photo_files(photo))])
-    assert (root / photo.original.name).read_bytes() == data
+    assert sorted(stored_files(private_root)) == sorted(
+        [*files_before, *(private_root / name for name in photo_files(photo))]
+    )
+    assert (private_root / photo.original.name).read_bytes() == data
     after = visit_state(visit["id"])
     assert (after["photos_present"], after["version"]) == (2, state_before["version"] + 1)
-    assert_every_photo_has_its_files(root)
+    assert_every_photo_has_its_files(private_root)
 
 
-def test_database_failing_at_the_photo_insert_is_a_503_and_removes_the_files(world, clients, root):
+def test_database_failing_at_the_photo_insert_is_a_503_and_removes_the_files(world, clients, private_root):
     client = clients["worker"]
     visit = new_visit(client, world)
     state_before = visit_state(visit["id"])
@@ -384,12 +384,14 @@ def test_database_failing_at_the_photo_insert_is_a_503_and_removes_the_files(wor
     assert response.status_code == 503
     assert response.json() == RETRY_LATER
     assert Photo.objects.count() == 0
-    assert stored_files(root) == []
+    assert stored_files(private_root) == []
     assert visit_state(visit["id"]) == state_before
 
     retry = upload(client, visit["id"], data, photo_id=photo_id)
     assert retry.status_code == 201
-    assert stored_files(root) == sorted(root / name for name in photo_files(Photo.objects.get(pk=photo_id)))
+    assert stored_files(private_root) == sorted(
+        private_root / name for name in photo_files(Photo.objects.get(pk=photo_id))
+    )
     assert visit_state(visit["id"])["photos_present"] == 1
 
 
@@ -422,19 +424,23 @@ def test_lost_reply_to_a_sync_batch_then_retry_gives_one_row_each_and_the_same_a
     assert sum(VisitRollup.objects.values_list("visits", flat=True)) == 5
 
 
-def test_lost_reply_to_a_photo_upload_then_retry_gives_one_row_and_the_same_body(world, clients, root):
+def test_lost_reply_to_a_photo_upload_then_retry_gives_one_row_and_the_same_body(world, clients, private_root):
     client = clients["worker"]
     visit = new_visit(client, world)
     photo_id = str(uuid.uuid4())
     data = image_bytes("JPEG", color=(120, 120, 20))
     lost = upload(client, visit["id"], data, photo_id=photo_id)
     state = visit_state(visit["id"])
-    files = stored_files(root)
+    files = stored_files(private_root)
     retry = upload(client, visit["id"], data, photo_id=photo_id)
     assert (lost.status_code, retry.status_code) == (201, 200)
     assert retry.json() == lost.json()
     assert [str(p) for p in Photo.objects.values_list("id", flat=True)] == [photo_id]
-    assert stored_files(root) == files == sorted(root / n for n in photo_files(Photo.objects.get(pk=photo_id)))
+    assert (
+        stored_files(private_root)
+        == files
+        == sorted(private_root / n for n in photo_files(Photo.objects.get(pk=photo_id)))
+    )
     assert visit_state(visit["id"]) == state  # the replay changed nothing, not even the version
     assert state["photos_present"] == 1
 
@@ -454,8 +460,10 @@ def test_two_phones_editing_from_the_same_etag_at_once_one_wins_the_other_gets_4
     etag = phones[0].post("/api/v1/visits/", body, format="json")["ETag"]
     both_checked = threading.Barrier(2)
     real_update = visit_views.visit_update
+    held = []  # one entry per edit that went through the patched visit_update
 
     def update_after_both_checked(**kwargs):
+        held.append(threading.current_thread().name)
         both_checked.wait(timeout=30)
         return real_update(**kwargs)
 
@@ -482,6 +490,8 @@ def test_two_phones_editing_from_the_same_etag_at_once_one_wins_the_other_gets_4
     for thread in threads:
         thread.join(timeout=120)
     assert errors == []
+    # Both edits waited in the patch before writing: the race was real, not two edits one after the other.
+    assert len(held) == 2, f"the patched visit_update ran {len(held)} times: the view no longer calls it"
     assert sorted(r.status_code for r in responses.values()) == [200, 412]
     winner = next(n for n, r in responses.items() if r.status_code == 200)
     loser = responses[14 - winner]
@@ -537,22 +547,15 @@ def upload_in_a_worker_killed_midway(header: str, visit_id: str, photo_id: str, 
     return json.loads(written)
 
 
-def cleanup(*args) -> str:
-    out = StringIO()
-    call_command("cleanup_orphan_photos", *args, stdout=out)
-    return out.getvalue()
-
-
 @pytest.mark.parametrize("kill_point", ["files_written", "before_commit"])
 @pytest.mark.django_db(transaction=True)
-def test_worker_killed_mid_upload_leaves_only_orphan_files_that_cleanup_removes(settings, tmp_path, kill_point):
-    root = use_private_storage(settings, tmp_path / "photos")
+def test_worker_killed_mid_upload_leaves_only_orphan_files_that_cleanup_removes(private_root, kill_point):
     world = build_world()
     client = login(world.users["worker"])
     visit = new_visit(client, world)
     kept = upload(client, visit["id"], image_bytes("JPEG", color=(10, 160, 90)))
     assert kept.status_code == 201
-    kept_files = stored_files(root)
+    kept_files = stored_files(private_root)
     state_before = visit_state(visit["id"])
 
     photo_id = str(uuid.uuid4())
@@ -560,34 +563,34 @@ def test_worker_killed_mid_upload_leaves_only_orphan_files_that_cleanup_removes(
     header = client._credentials["HTTP_AUTHORIZATION"]
     written = upload_in_a_worker_killed_midway(header, visit["id"], photo_id, data, kill_point)
 
-    strays = sorted(root / name for name in written)
+    strays = sorted(private_root / name for name in written)
     assert len(strays) == 3 and all(path.is_file() for path in strays)
     assert all(name.startswith(f"{photo_id[:2]}/{photo_id}-") for name in written)
-    assert stored_files(root) == sorted([*kept_files, *strays])
+    assert stored_files(private_root) == sorted([*kept_files, *strays])
     assert [str(p) for p in Photo.objects.values_list("id", flat=True)] == [kept.json()["id"]]
     assert visit_state(visit["id"]) == state_before
-    assert_every_photo_has_its_files(root)
+    assert_every_photo_has_its_files(private_root)
 
     # The worker might still be committing as far as the sweep can tell: young orphans are left alone.
-    young = cleanup()
+    young = cleanup_orphans()
     assert "6 files checked: 3 in use, 3 orphans younger than 24 h kept, 0 orphans deleted (0 bytes)." in young
-    assert stored_files(root) == sorted([*kept_files, *strays])
+    assert stored_files(private_root) == sorted([*kept_files, *strays])
     # A day later every file is old; only the ones no row refers to go.
-    for path in stored_files(root):
+    for path in stored_files(private_root):
         then = path.stat().st_mtime - 25 * 3600
         os.utime(path, (then, then))
     size = sum(path.stat().st_size for path in strays)
-    report = cleanup()
+    report = cleanup_orphans()
     assert f"6 files checked: 3 in use, 0 orphans younger than 24 h kept, 3 orphans deleted ({size} bytes)." in report
-    assert stored_files(root) == kept_files
-    assert_every_photo_has_its_files(root)
+    assert stored_files(private_root) == kept_files
+    assert_every_photo_has_its_files(private_root)
 
     # The phone never got an answer, so it uploads the photo again: stored once, with its files.
     retry = upload(client, visit["id"], data, photo_id=photo_id)
     assert retry.status_code == 201
     photo = Photo.objects.get(pk=photo_id)
-    assert stored_files(root) == sorted([*kept_files, *(root / name for name in photo_files(photo))])
-    assert (root / photo.original.name).read_bytes() == data
+    assert stored_files(private_root) == sorted([*kept_files, *(private_root / name for name in photo_files(photo))])
+    assert (private_root / photo.original.name).read_bytes() == data
     after = visit_state(visit["id"])
     assert (after["photos_present"], after["version"]) == (2, state_before["version"] + 1)
-    assert_every_photo_has_its_files(root)
+    assert_every_photo_has_its_files(private_root)

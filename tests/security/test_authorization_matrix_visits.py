@@ -1,11 +1,12 @@
 """Authorization matrix for field evidence (OWASP API1, API3, API5): every role x every operation on visits, photos,
 exports, coverage, indicators, the network summary, personal data, devices and reference data, against own,
-sibling and out-of-county objects. ``tests/agri/api/test_authorization_matrix.py`` covers the network endpoints
+sibling and out-of-county objects. ``test_authorization_matrix_network.py`` covers the network endpoints
 (GET, POST, PATCH, DELETE); this module covers everything else, and ``test_every_operation_is_in_a_matrix``
 fails when the OpenAPI schema gains an operation that no matrix classifies.
 
-The expected outcomes are the INTENDED rules, written out as explicit tables below (``VISIBLE_VISITS``,
-``RECORDED``, ``PHOTOS``, the network matrix's ``VISIBLE``); nothing is derived from the app's querysets. A cell is
+The expected outcomes are the INTENDED rules, written out as explicit tables in ``matrix_support.py``
+(``VISIBLE_VISITS``, ``RECORDED``, ``PHOTOS``, the network's ``VISIBLE``) and below; nothing is derived from the app's
+querysets. A cell is
 one request checked three ways:
 
 - the exact status (and, for 200s, the exact set of ids or codes in the body);
@@ -13,191 +14,88 @@ one request checked three ways:
   scope: no id, marker name or notes of an object it may not see, and no code or name of the other county;
 - a refused write changed nothing: every table involved and the photo storage are identical before and after.
 
-The world: the shared two-county world (``tests/conftest.py``) with every object renamed to carry a marker
-(``[H2]``), village polygons, and nine visits recorded through the API by eight accounts, one of them deleted, with
-photos. The actors' own visits only ever target objects in their own scope, so a visible body never needs to name an
-invisible object; a marker in a body is a leak. The world is built once per module and committed; each test runs in
-a transaction that is rolled back, so every test starts from the same world.
+The world (``matrix_support.build_evidence``, the fixture ``ev`` of tests/security/conftest.py): the shared
+two-county world (``tests/support.py``) with every object renamed to carry a marker (``[H2]``), village polygons, and
+nine visits recorded through the API by eight accounts, one of them deleted, with photos. The actors' own visits only
+ever target objects in their own scope, so a visible body never needs to name an invisible object; a marker in a body
+is a leak. The world is built once per module and committed; each test runs in a transaction that is rolled back, so
+every test starts from the same world.
 
 Cells are counted as they run and must match the tables (``CELLS``), so no cell can be skipped silently;
 ``test_matrix_size`` prints them per test: 3,604 in all (``TOTAL_CELLS``), 3,508 for the eight roles and 96 for an
 anonymous client (every operation of the schema).
 """
 
-import csv
-import io
-import json
 import re
 import uuid
-import zipfile
-from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 
 import h3
-import numpy as np
-import openpyxl
-import pyogrio
 import pytest
-from django.apps import apps
-from django.conf import settings
 from django.core.files.uploadedfile import SimpleUploadedFile
-from django.core.management.color import no_style
-from django.db import connection
-from django.test import override_settings
 from django.utils import timezone
 from drf_spectacular.generators import SchemaGenerator
-from PIL import Image
 from rest_framework.test import APIClient
 
 from agri.models import (
-    DemonstrationBase,
     DeviceToken,
-    Expert,
-    ExtensionWorker,
-    Farmer,
-    FieldSchool,
     Industry,
-    ModelHousehold,
     PersonalDataAccess,
     Photo,
     Role,
-    Station,
-    TechCommissioner,
     User,
     Visit,
-    VisitEvent,
-    VisitRollup,
 )
-from geo.models import AdminDivision
 from tests import factories as f
-from tests.agri.api import test_authorization_matrix as network_matrix
-from tests.agri.map_support import map_world
-from tests.agri.photo_support import stored_files
-from tests.conftest import build_world, login
+from tests.security.matrix_support import (
+    API,
+    DELETED,
+    ENDPOINTS,
+    JURISDICTION,
+    NETWORK_VISIBLE,
+    PHOTOS,
+    RECORDED,
+    RECORDERS,
+    ROLES,
+    TARGET_FIELD,
+    TOMBSTONE_READERS,
+    TOWNSHIPS,
+    VILLAGES,
+    VISIBLE_VISITS,
+    VISITS,
+    WRITABLE,
+    WRITE_ACTIONS,
+    Evidence,
+    Matrix,
+    defined_tests,
+    fresh_jpeg,
+    may_read,
+    parse_csv,
+    parse_gis,
+    parse_image,
+    parse_png,
+    parse_xlsx,
+    parse_zip,
+    snapshot,
+)
+from tests.support import login
 
-API = "/api/v1"
-ROLES = network_matrix.ROLES  # admin, viewer, township_viewer, expert, worker, worker2, commissioner, station
-NETWORK_VISIBLE = network_matrix.VISIBLE  # role -> network endpoint -> world objects it may read
 BUREAU = {"admin", "viewer", "township_viewer"}
 ACTORS = {"expert", "worker", "worker2", "commissioner"}  # roles linked to a person who records visits
 VIEWERS = {"viewer", "township_viewer"}  # their coverage positions are coarsened: only scope is asserted
-JURISDICTION = {
-    "admin": "500235",
-    "viewer": "500235",
-    "township_viewer": "500235001",
-    "expert": "500235",
-    "worker": "500235001",
-    "worker2": "500235002",
-    "commissioner": "500235",
-    "station": "500235",
-}
-
-VILLAGES = {"v1": "500235001001", "v1b": "500235001003", "v2": "500235002001", "v9": "500236001001"}
-TOWNSHIPS = {"T1": "500235001000", "T2": "500235002000", "T9": "500236001000"}
-
-# Accounts that record the world's visits, and the person each is linked to. Only the first four are matrix roles.
-RECORDERS = {
-    "worker": "W1",
-    "worker2": "W2",
-    "expert": "E1",
-    "commissioner": "C1",
-    "worker3": "W3",  # township T1, but the goats expert's team
-    "commissioner2": "C2",
-    "worker9": "W9",  # Fengjie
-    "commissioner9": "C9",
-}
-EXTRA_ACCOUNTS = {  # account -> (role, jurisdiction) for the recorders that are not matrix roles
-    "worker3": (Role.WORKER, "500235001"),
-    "commissioner2": (Role.COMMISSIONER, "500235"),
-    "worker9": (Role.WORKER, "500236001"),
-    "commissioner9": (Role.COMMISSIONER, "500236"),
-}
-
-
-@dataclass(frozen=True)
-class V:
-    recorder: str
-    target: str  # a world object or a village key
-    lon: float
-    lat: float
-    village: str  # the village the point lies in
-    kind: str = "guidance"
-    introduced: tuple = ()
-    participants: int = 0
-
-
-VISITS = {
-    "V_W1": V("worker", "H1", 108.700, 30.950, "v1", "new_variety", ("脐橙新品种甲",)),
-    "V_E1": V("expert", "B1", 108.701, 30.951, "v1"),
-    "V_C1": V("commissioner", "S1", 108.702, 30.952, "v1"),
-    "V_GONE": V("worker", "H1", 108.703, 30.953, "v1"),  # deleted by its recorder: a tombstone
-    "V_W3": V("worker3", "H3", 108.720, 30.950, "v1b", "new_variety", ("山羊新品种乙",)),
-    "V_W2": V("worker2", "F2", 108.700, 30.930, "v2", "training", participants=12),
-    "V_C2": V("commissioner2", "v2", 108.710, 30.930, "v2"),
-    "V_W9": V("worker9", "H9", 109.450, 31.050, "v9", "new_variety", ("奉节品种丙",)),
-    "V_C9": V("commissioner9", "S9", 109.460, 31.060, "v9", "training", participants=30),
-}
-DELETED = {"V_GONE"}
-
-# role -> the live visits it may read. A bureau account: those that happened in its jurisdiction; an expert: its
-# own and its team's; a worker or commissioner: its own; a station manager: those at its station.
-VISIBLE_VISITS = {
-    "admin": {"V_W1", "V_E1", "V_C1", "V_W3", "V_W2", "V_C2"},
-    "viewer": {"V_W1", "V_E1", "V_C1", "V_W3", "V_W2", "V_C2"},
-    "township_viewer": {"V_W1", "V_E1", "V_C1", "V_W3"},
-    "expert": {"V_E1", "V_W1", "V_W2"},
-    "worker": {"V_W1"},
-    "worker2": {"V_W2"},
-    "commissioner": {"V_C1"},
-    "station": {"V_C1"},
-}
-# Roles whose pull (?updated_since=) includes the deleted visit as a tombstone: those that could read it alive.
-TOMBSTONE_READERS = {"admin", "viewer", "township_viewer", "expert", "worker"}
-# role -> visits it recorded: the only ones an actor may edit, delete or add photos to.
-RECORDED = {"worker": {"V_W1", "V_GONE"}, "worker2": {"V_W2"}, "expert": {"V_E1"}, "commissioner": {"V_C1"}}
 # Coverage and indicators count each role's slice: for these roles it is exactly the visits it may read.
 COVERAGE_ROLES = set(ROLES) - {"station"}
 
-PHOTOS = {
-    "P_W1": "V_W1",
-    "P_E1": "V_E1",
-    "P_C1": "V_C1",
-    "P_GONE": "V_GONE",
-    "P_W3": "V_W3",
-    "P_W2": "V_W2",
-    "P_W9": "V_W9",
-}
-
 # Targets a visit may name: the world objects and villages. A role may name exactly those it may read.
 TARGETS = ["H1", "H2", "H3", "H9", "F1", "F2", "F3", "F9", "B1", "B2", "B9", "S1", "S2", "S9", "v1", "v1b", "v2", "v9"]
-TARGET_FIELD = {"H": "household", "F": "farmer", "B": "base", "S": "station", "v": "village"}
-NETWORK_ENDPOINT = {
-    "E": "experts",
-    "W": "extension-workers",
-    "C": "tech-commissioners",
-    "H": "model-households",
-    "F": "farmers",
-    "B": "demonstration-bases",
-    "S": "stations",
-}
 ACTOR_FIELD = {"W": "worker", "E": "expert", "C": "commissioner"}
 INDUSTRY = {"E1": "citrus", "E2": "goats", "E9": "citrus"}
 EXPERT_OF = {"W1": "E1", "W2": "E1", "W3": "E2", "W9": "E9"}
 HOUSEHOLD_VILLAGE = {"H1": "v1", "H2": "v2", "H3": "v1b", "H9": "v9"}
 
-FENGJIE = (re.compile(r"(?<![\d.])500236\d{6}(?!\d)"), re.compile("奉节|永安"))
-
 
 # --- the tables' consequences ---------------------------------------------------------------------------------
-
-
-def may_read(role: str, name: str) -> bool:
-    """Whether ``role`` may read world object or village ``name`` (the network matrix's table, and jurisdictions)."""
-    if name.startswith("v"):
-        return VILLAGES[name].startswith(JURISDICTION[role])
-    endpoint = "field-schools" if name.startswith("FS") else NETWORK_ENDPOINT[name[0]]
-    return name in NETWORK_VISIBLE[role].get(endpoint, set())
 
 
 def actor_of(visit: str) -> str:
@@ -242,350 +140,10 @@ def township_of(village: str) -> str:
 
 
 # --- the world ------------------------------------------------------------------------------------------------
-
-MARKED_FIELD = {
-    Expert: "name",
-    ExtensionWorker: "name",
-    TechCommissioner: "name",
-    ModelHousehold: "head_name",
-    Farmer: "name",
-    Station: "name",
-    DemonstrationBase: "name",
-    FieldSchool: "name",
-}
-
-
-@dataclass
-class Evidence:
-    world: object
-    root: Path
-    visits: dict = field(default_factory=dict)  # name -> visit id (str)
-    photos: dict = field(default_factory=dict)  # name -> photo id (str)
-    photo_bytes: dict = field(default_factory=dict)
-    accounts: dict = field(default_factory=dict)  # recorder account -> User
-    year: int = 0
-
-    def __getitem__(self, name):
-        return self.world[name]
-
-    def pk(self, name: str):
-        """The id a client sends for a world object, a village, a visit or a photo."""
-        if name in VILLAGES:
-            return VILLAGES[name]
-        if name in self.visits:
-            return self.visits[name]
-        if name in self.photos:
-            return self.photos[name]
-        pk = self.world[name].pk
-        return str(pk) if isinstance(pk, uuid.UUID) else pk
-
-
-_image_seed = iter(range(1, 1_000_000))
-
-
-def fresh_jpeg() -> bytes:
-    """A small JPEG of random noise: its own bytes and perceptual hash, so that no evidence check links two."""
-    rng = np.random.default_rng(next(_image_seed))
-    buf = io.BytesIO()
-    Image.fromarray(rng.integers(0, 255, (48, 64, 3), dtype=np.uint8)).save(buf, "JPEG", quality=90)
-    return buf.getvalue()
-
-
-def visit_body(ev: Evidence, name: str, **overrides) -> dict:
-    v = VISITS[name]
-    started = timezone.localtime() - timedelta(hours=3)
-    body = {
-        "id": str(uuid.uuid4()),
-        "kind": v.kind,
-        "industry": "citrus",
-        "started_at": started.isoformat(),
-        "ended_at": (started + timedelta(hours=1)).isoformat(),
-        "lat": v.lat,
-        "lon": v.lon,
-        "accuracy_m": 8.0,
-        "source_crs": "wgs84",
-        "notes": f"服务记录[{name}]",
-        "participants": v.participants,
-        "introduced": list(v.introduced),
-        "photos_expected": 1,
-        TARGET_FIELD[v.target[0]]: ev.pk(v.target),
-    }
-    body.update(overrides)
-    return body
-
-
-def build_evidence(root: Path) -> Evidence:
-    world = map_world(build_world())
-    for key, obj in world.objects.items():
-        name_field = MARKED_FIELD[type(obj)]
-        setattr(obj, name_field, f"{type(obj)._meta.verbose_name}[{key}]")
-        updates = [name_field]
-        if isinstance(obj, Station):
-            obj.host_org = "示范合作社"
-            updates.append("host_org")
-        obj.save(update_fields=updates)
-    ev = Evidence(world=world, root=root)
-    ev.accounts = {name: world.users[name] for name in RECORDERS if name in world.users}
-    for name, (role, jurisdiction) in EXTRA_ACCOUNTS.items():
-        user = f.UserFactory(username=name, role=role, jurisdiction=jurisdiction)
-        person = world[RECORDERS[name]]
-        person.user = user
-        person.save(update_fields=["user"])
-        ev.accounts[name] = user
-    recorders = {name: login(user, device="recorder") for name, user in ev.accounts.items()}
-    for name, v in VISITS.items():
-        body = visit_body(ev, name)
-        response = recorders[v.recorder].post(f"{API}/visits/", body, format="json")
-        assert response.status_code == 201, (name, response.content)
-        ev.visits[name] = body["id"]
-    ev.year = Visit.objects.get(pk=ev.visits["V_W1"]).visit_date.year
-    for photo, visit in PHOTOS.items():
-        data = fresh_jpeg()
-        response = upload(recorders[VISITS[visit].recorder], ev.visits[visit], data)
-        assert response.status_code == 201, (photo, response.content)
-        ev.photos[photo] = response.json()["id"]
-        ev.photo_bytes[photo] = data
-    for name in DELETED:
-        response = recorders[VISITS[name].recorder].delete(f"{API}/visits/{ev.visits[name]}/")
-        assert response.status_code == 204, response.content
-    return ev
-
-
-def flush_project_tables() -> None:
-    """Empty every table of the project's apps (the module's world is committed, outside any test's transaction)."""
-    models = [m for label in ("agri", "geo") for m in apps.get_app_config(label).get_models(include_auto_created=True)]
-    connection.ops.execute_sql_flush(
-        connection.ops.sql_flush(no_style(), [m._meta.db_table for m in models], allow_cascade=True)
-    )
-    assert not any(m.objects.exists() for m in models)
-
-
-@pytest.fixture(scope="module")
-def evidence(django_db_setup, django_db_blocker, tmp_path_factory):
-    """The world, built once for the module through the API and committed; every test runs in a transaction that is
-    rolled back, so each one starts from it unchanged. The photo files written by tests stay (their rows do not)."""
-    root = tmp_path_factory.mktemp("photos")
-    storage = {"BACKEND": "django.core.files.storage.FileSystemStorage", "OPTIONS": {"location": str(root)}}
-    private = override_settings(STORAGES={**settings.STORAGES, "photos": storage})
-    private.enable()
-    try:
-        with django_db_blocker.unblock():
-            try:
-                built = build_evidence(root)
-            except BaseException:
-                flush_project_tables()
-                raise
-        yield built
-        with django_db_blocker.unblock():
-            flush_project_tables()
-    finally:
-        private.disable()
-
-
-@pytest.fixture
-def ev(evidence, db) -> Evidence:
-    return evidence
-
-
-def upload(client, visit_id: str, data: bytes, photo_id: str | None = None):
-    body = {"id": photo_id or str(uuid.uuid4()), "file": SimpleUploadedFile("IMG.jpg", data, content_type="image/jpeg")}
-    return client.post(f"{API}/visits/{visit_id}/photos/", body, format="multipart")
-
-
-# --- one cell: a request, its status, its body and the database -----------------------------------------------
-
-SNAPSHOT_MODELS = (
-    Visit,
-    VisitEvent,
-    VisitRollup,
-    Visit.attendees.through,
-    Photo,
-    PersonalDataAccess,
-    ModelHousehold,
-    ModelHousehold.industries.through,
-    Farmer,
-    Station,
-    Station.industries.through,
-    DemonstrationBase,
-    FieldSchool,
-    Expert,
-    ExtensionWorker,
-    TechCommissioner,
-    TechCommissioner.stations.through,
-    TechCommissioner.bases.through,
-    Industry,
-    AdminDivision,
-)
-
-
-def snapshot(root: Path):
-    """Every row a write of these endpoints could touch, the accounts' tokens and the stored photo files."""
-    tables = tuple(tuple(model.objects.order_by("pk").values_list()) for model in SNAPSHOT_MODELS)
-    accounts = tuple(User.objects.order_by("pk").values_list("pk", "username", "password", "role", "jurisdiction"))
-    tokens = tuple(DeviceToken.objects.order_by("digest").values_list("digest", "user_id"))
-    return tables, accounts, tokens, tuple(p.relative_to(root).as_posix() for p in stored_files(root))
-
-
-def _diff(before, after) -> str:
-    names = [m._meta.label for m in SNAPSHOT_MODELS]
-    changed = [names[i] for i, (a, b) in enumerate(zip(before[0], after[0], strict=True)) if a != b]
-    changed += [what for what, i in (("users", 1), ("tokens", 2), ("photo files", 3)) if before[i] != after[i]]
-    return ", ".join(changed)
-
-
-class Matrix:
-    """Runs the cells of one role and collects every failure, so that one run reports them all."""
-
-    def __init__(self, ev: Evidence, role: str, tmp_path: Path, client=None):
-        self.ev, self.role, self.tmp_path = ev, role, tmp_path
-        self.client = client or login(ev.world.users[role])
-        self.cells = 0
-        self.failures: list[str] = []
-        self.forbidden = forbidden_tokens(ev, role)
-
-    def fail(self, label: str, message: str) -> None:
-        self.failures.append(f"{label}: {message}")
-
-    def request(
-        self, label, method, url, expected, *, data=None, fmt="json", write=None, headers=None, parse=None, allow=""
-    ):
-        """One cell. ``write``: True for a write, whose refusal must change nothing. ``parse`` decodes the body into
-        (text to scan, parsed value); ``allow``: text the body may name although the role may not read it (what the
-        request itself made it). Returns the parsed body (None when empty), or None when the status is wrong."""
-        write = method not in ("get", "head") if write is None else write
-        before = snapshot(self.ev.root) if write and expected >= 400 else None
-        kwargs = {"format": fmt} if data is not None else {}
-        response = getattr(self.client, method)(url, data, **kwargs, **(headers or {}))
-        self.cells += 1
-        sent = url + (json.dumps(data, ensure_ascii=False, default=str) if data is not None else "") + allow
-        raw = b"".join(response.streaming_content) if response.streaming else response.content
-        if response.status_code != expected:
-            self.fail(label, f"{response.status_code}, expected {expected}: {raw[:300]!r}")
-            return None
-        if before is not None:
-            after = snapshot(self.ev.root)
-            if after != before:
-                self.fail(label, f"refused with {response.status_code} but changed: {_diff(before, after)}")
-        if expected >= 400:
-            try:
-                body = json.loads(raw)
-            except ValueError:
-                self.fail(label, f"error body is not JSON: {raw[:200]!r}")
-                return None
-            if set(body) != {"code", "message", "fields"}:
-                self.fail(label, f"error body is not the API's error shape: {body}")
-            self.scan(label, json.dumps(body, ensure_ascii=False), sent)
-            return body
-        text, parsed = (parse or parse_json)(raw, self.tmp_path)
-        self.scan(label, text, sent)
-        return parsed
-
-    def scan(self, label: str, text: str, sent: str = "") -> None:
-        """Leaks in ``text``. A token the request itself sent (``sent``) may come back: an error naming the id the
-        client gave, or a batch result keyed by it, tells the client nothing it did not know."""
-        leaks = sorted({token for token in self.forbidden if token in text and token not in sent})
-        leaks += [m.group() for pattern in FENGJIE for m in pattern.finditer(text) if m.group() not in sent][:5]
-        if leaks:
-            self.fail(label, f"body names out-of-scope objects: {leaks}")
-
-    def ids(self, label: str, got, expected_names, lookup) -> None:
-        """``got`` (ids from a body) must be exactly the ids of ``expected_names``."""
-        names = {str(lookup(name)): name for name in expected_names}
-        got = [str(g) for g in got]
-        if len(got) != len(set(got)):
-            self.fail(label, f"duplicate rows: {got}")
-        if set(got) != set(names):
-            unknown = sorted(set(got) - set(names))
-            self.fail(
-                label, f"got {sorted(names.get(g, g) for g in got)}, expected {sorted(expected_names)}: {unknown}"
-            )
-
-    def done(self, expected_cells: int) -> None:
-        assert not self.failures, f"{self.role}: {len(self.failures)} failing cells:\n  " + "\n  ".join(self.failures)
-        assert self.cells == expected_cells, f"{self.role}: ran {self.cells} cells, the tables give {expected_cells}"
-
-
-def forbidden_tokens(ev: Evidence, role: str) -> set[str]:
-    """Strings that must never appear in a body ``role`` gets: markers and ids of what it may not read. An anonymous
-    client may read nothing."""
-    if role == "anonymous":
-        everything = {f"[{key}]" for key in [*ev.world.objects, *ev.visits]} | set(ev.visits.values())
-        everything |= set(ev.photos.values()) | {
-            str(o.pk) for o in ev.world.objects.values() if isinstance(o.pk, uuid.UUID)
-        }
-        return everything
-    tokens = set()
-    for key, obj in ev.world.objects.items():
-        if not may_read(role, key):
-            tokens.add(f"[{key}]")
-            if isinstance(obj.pk, uuid.UUID):
-                tokens.add(str(obj.pk))
-    readable = VISIBLE_VISITS[role] | ({"V_GONE"} if role in TOMBSTONE_READERS else set())
-    for name, visit_id in ev.visits.items():
-        if name not in readable:
-            tokens |= {visit_id, f"[{name}]"}
-    for name, photo_id in ev.photos.items():
-        if PHOTOS[name] not in VISIBLE_VISITS[role]:
-            tokens.add(photo_id)
-    return tokens
-
-
-# --- body decoders: (text to scan, parsed value) --------------------------------------------------------------
-
-
-def parse_json(raw: bytes, _tmp=None):
-    data = json.loads(raw) if raw else None
-    return json.dumps(data, ensure_ascii=False), data
-
-
-def parse_gis(suffix: str):
-    def parse(raw: bytes, tmp_path: Path):
-        path = tmp_path / f"{uuid.uuid4().hex}.{suffix}"
-        path.write_bytes(raw)
-        frame = pyogrio.read_dataframe(path)
-        attributes = frame.drop(columns="geometry").to_json(
-            force_ascii=False, orient="records", date_format="iso", default_handler=str
-        )
-        text = attributes + (raw.decode() if suffix in ("geojson", "kml") else "")
-        return text, frame
-
-    return parse
-
-
-def parse_zip(raw: bytes, _tmp=None):
-    archive = zipfile.ZipFile(io.BytesIO(raw))
-    manifest = archive.read("manifest.csv").decode("utf-8-sig")
-    rows = list(csv.DictReader(io.StringIO(manifest)))
-    return manifest + "\n".join(archive.namelist()), rows
-
-
-def parse_xlsx(raw: bytes, _tmp=None):
-    book = openpyxl.load_workbook(io.BytesIO(raw), read_only=True)
-    rows = [list(row) for sheet in book.worksheets for row in sheet.iter_rows(values_only=True)]
-    return "\n".join(",".join("" if c is None else str(c) for c in row) for row in rows), rows
-
-
-def parse_csv(raw: bytes, _tmp=None):
-    text = raw.decode("utf-8-sig")
-    return text, list(csv.reader(io.StringIO(text)))
-
-
-def parse_image(content_type: str):
-    def parse(raw: bytes, _tmp=None):
-        Image.open(io.BytesIO(raw)).verify()
-        return "", content_type  # pixels: nothing to scan
-
-    return parse
-
-
-def parse_png(raw: bytes, _tmp=None):
-    assert raw.startswith(b"\x89PNG\r\n\x1a\n")
-    return "", raw
-
-
 # --- the schema: every operation must be in a matrix ------------------------------------------------------------
 
-N = "network:"  # a test of tests/agri/api/test_authorization_matrix.py
+N = "network:"  # a test of test_authorization_matrix_network.py
+NETWORK_TESTS = Path(__file__).with_name("test_authorization_matrix_network.py")
 OPERATIONS = {
     "POST /api/v1/auth/login/": ["test_accounts_and_devices"],  # anonymous; see also tests/agri/api/test_auth.py
     "POST /api/v1/auth/logout/": ["test_accounts_and_devices"],
@@ -644,7 +202,7 @@ OPERATIONS = {
     "DELETE /api/v1/divisions/{code}/": ["test_reference_data"],
     "GET /api/v1/divisions/{code}/boundary/": ["test_reference_data"],
 }
-for _endpoint in network_matrix.ENDPOINTS:
+for _endpoint in ENDPOINTS:
     OPERATIONS[f"GET /api/v1/{_endpoint}/"] = [
         N + "test_reads",
         N + "test_list_filter_on_out_of_scope_id_leaks_nothing",
@@ -676,10 +234,11 @@ def test_every_operation_is_in_a_matrix(db):
     assert not missing, f"operations in no authorization matrix: {missing}"
     assert not stale, f"matrix entries for operations the schema no longer has: {stale}"
     here = globals()
+    network = defined_tests(NETWORK_TESTS)
     for operation, tests in OPERATIONS.items():
         for name in tests:
-            module, test = (network_matrix, name[len(N) :]) if name.startswith(N) else (None, name)
-            assert callable(getattr(module, test, None) if module else here.get(test)), (operation, name)
+            defined = name[len(N) :] in network if name.startswith(N) else callable(here.get(name))
+            assert defined, (operation, name)
 
 
 # --- visits: reads --------------------------------------------------------------------------------------------
@@ -1465,13 +1024,13 @@ def test_network_put(ev, role, tmp_path):
     """PUT (the network matrix covers PATCH) on every network object with its full representation: the same rules."""
     root = login(f.UserFactory(username="root", role=Role.BUREAU_ADMIN, jurisdiction="", is_superuser=True))
     m = Matrix(ev, role, tmp_path)
-    permitted = network_matrix.WRITE_ACTIONS.get(role, {})
-    for endpoint, (model, name_field, names) in network_matrix.ENDPOINTS.items():
+    permitted = WRITE_ACTIONS.get(role, {})
+    for endpoint, (model, name_field, names) in ENDPOINTS.items():
         for name in names:
             url = f"{API}/{endpoint}/{ev.world[name].pk}/"
             body = root.get(url).json()
             body[name_field] = f"PUT[{name}]"
-            if name in network_matrix.WRITABLE.get(role, set()):
+            if name in WRITABLE.get(role, set()):
                 expected = 200
             else:
                 expected = 404 if "update" in permitted.get(endpoint, set()) else 403
@@ -1563,7 +1122,7 @@ CELLS = {
     "test_accounts_and_devices": lambda role: FOREIGN_TOKENS[role] + 7,
     "test_reference_data": lambda role: 6 + 1 + 4 + 2 + 4 + 2,
     "test_expert_network_tree": lambda role: 3,
-    "test_network_put": lambda role: sum(len(names) for _, _, names in network_matrix.ENDPOINTS.values()),
+    "test_network_put": lambda role: sum(len(names) for _, _, names in ENDPOINTS.values()),
 }
 TOTAL_CELLS = 3604  # 8 roles' cells plus the anonymous client's; test_matrix_size prints them per test
 

@@ -9,8 +9,8 @@ from rest_framework.test import APIClient
 
 from agri.models import ModelHousehold, Visit
 from api_docs.schema import EXAMPLES
-from tests.conftest import login
 from tests.factories import PASSWORD
+from tests.support import login
 
 VISIT_REQUEST = EXAMPLES["VisitWriteRequest"]
 LIMIT = 4096

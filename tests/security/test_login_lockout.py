@@ -6,21 +6,18 @@ import pytest
 import time_machine
 from django.test import Client, override_settings
 from django.utils import timezone
-from rest_framework.test import APIClient
 
 from agri.models import DeviceToken, Role
 from tests import factories as f
 from tests.factories import PASSWORD
+from tests.support import attempt_login
 
-LOGIN = "/api/v1/auth/login/"
 VILLAGE_NAT = "203.0.113.7"
 ELSEWHERE = "198.51.100.20"
 
 
 def attempt(username, password, ip=VILLAGE_NAT, lang="en", **extra):
-    return APIClient().post(
-        LOGIN, {"username": username, "password": password}, REMOTE_ADDR=ip, HTTP_ACCEPT_LANGUAGE=lang, **extra
-    )
+    return attempt_login(username, password, REMOTE_ADDR=ip, HTTP_ACCEPT_LANGUAGE=lang, **extra)
 
 
 def fail(username, times, ip=VILLAGE_NAT, **extra):

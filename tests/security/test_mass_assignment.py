@@ -10,7 +10,6 @@ from datetime import timedelta
 
 import h3
 import pytest
-import shapely
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.utils import timezone
 
@@ -32,10 +31,10 @@ from agri.models import (
 from geo.crs import wgs84_to_gcj02
 from geo.h3cells import to_hex
 from geo.models import AdminDivision
-from geo.services import DivisionRow, division_upsert_many
-from tests.agri.photo_support import image_bytes, new_visit, use_private_storage
-from tests.conftest import login
+from tests.agri.map_support import map_villages
+from tests.agri.photo_support import image_bytes, new_visit
 from tests.factories import PASSWORD
+from tests.support import login
 
 FORGED_TIME = "2001-01-01T00:00:00+08:00"
 FORGED_TIMESTAMPS = {"created_at": FORGED_TIME, "updated_at": FORGED_TIME}
@@ -251,16 +250,7 @@ SERVER_SET_VISIT_FIELDS = {
 @pytest.fixture
 def mapped_world(world):
     """Village polygons, so that the server assigns a division to the point."""
-    division_upsert_many(
-        [
-            DivisionRow(
-                "500235001001", "杏家湾社区", "village", "500235001000", shapely.box(108.69, 30.94, 108.71, 30.96)
-            ),
-            DivisionRow(
-                "500236001001", "永安社区", "village", "500236001000", shapely.box(109.40, 31.00, 109.50, 31.10)
-            ),
-        ]
-    )
+    map_villages("500235001001", "500236001001")
     return world
 
 
@@ -494,12 +484,7 @@ def assert_photo_server_fields(world, photo_id, visit_id, data, root):
     return photo
 
 
-@pytest.fixture
-def photo_root(settings, tmp_path):
-    return use_private_storage(settings, tmp_path / "photos")
-
-
-def test_photo_post_ignores_every_server_set_field(world, photo_root):
+def test_photo_post_ignores_every_server_set_field(world, private_root):
     client = login(world.users["worker"])
     visit = new_visit(client, world)
     other = new_visit(client, world)  # the client's own other visit: the path names the visit, not the body
@@ -514,11 +499,11 @@ def test_photo_post_ignores_every_server_set_field(world, photo_root):
     response = client.post(f"/api/v1/visits/{visit['id']}/photos/", body, format="multipart")
     assert response.status_code == 201, response.content
     assert response.json()["visit"] == visit["id"] and response.json()["sha256"] == hashlib.sha256(data).hexdigest()
-    assert_photo_server_fields(world, body["id"], visit["id"], data, photo_root)
+    assert_photo_server_fields(world, body["id"], visit["id"], data, private_root)
     assert Visit.objects.get(pk=other["id"]).photos_present == 0
 
 
-def test_photo_put_ignores_every_server_set_field(world, photo_root):
+def test_photo_put_ignores_every_server_set_field(world, private_root):
     client = login(world.users["worker"])
     visit = new_visit(client, world)
     data = image_bytes("JPEG", size=(64, 48), color=(200, 30, 30))
@@ -533,4 +518,4 @@ def test_photo_put_ignores_every_server_set_field(world, photo_root):
     response = client.put(f"/api/v1/photos/{photo_id}/", body, format="multipart")
     assert response.status_code == 201, response.content
     assert response.json()["id"] == photo_id and not Photo.objects.filter(pk=body["id"]).exists()
-    assert_photo_server_fields(world, photo_id, visit["id"], data, photo_root)
+    assert_photo_server_fields(world, photo_id, visit["id"], data, private_root)

@@ -7,15 +7,11 @@ from rest_framework.test import APIClient
 
 from agri.demo import DEMO_USERNAMES, demo_accounts, demo_password_check
 from agri.models import DeviceToken, User
-from tests.conftest import login
 from tests.factories import PASSWORD
+from tests.support import attempt_login, login
 
 CHANGE = "/api/v1/auth/password/"
 NEW_PASSWORD = "脐橙-溃疡病-防治-2026"
-
-
-def log_in(username, password):
-    return APIClient().post("/api/v1/auth/login/", {"username": username, "password": password})
 
 
 def test_change_password_keeps_this_device_and_logs_out_the_others(world):
@@ -28,8 +24,8 @@ def test_change_password_keeps_this_device_and_logs_out_the_others(world):
     assert tablet.get("/api/v1/me/").status_code == 401
     assert other_user.get("/api/v1/me/").status_code == 200
     assert list(DeviceToken.objects.filter(user=world.users["worker"]).values_list("device", flat=True)) == ["phone"]
-    assert log_in("worker", PASSWORD).json()["code"] == "invalid_credentials"
-    assert log_in("worker", NEW_PASSWORD).json()["user"]["username"] == "worker"
+    assert attempt_login("worker", PASSWORD).json()["code"] == "invalid_credentials"
+    assert attempt_login("worker", NEW_PASSWORD).json()["user"]["username"] == "worker"
 
 
 @pytest.mark.parametrize(
@@ -49,7 +45,7 @@ def test_weak_new_password_is_refused_with_the_validators_codes(world, new_passw
     assert body["code"] == "invalid"
     assert list(body["fields"]) == ["new_password"]
     assert {e["code"] for e in body["fields"]["new_password"]} == codes
-    assert log_in("worker", PASSWORD).status_code == 200
+    assert attempt_login("worker", PASSWORD).status_code == 200
 
 
 def test_validator_messages_follow_the_request_language(world):
@@ -68,7 +64,7 @@ def test_wrong_old_password_is_refused_and_nothing_changes(world):
         "old_password": [{"code": "wrong_password", "message": "The current password is wrong."}]
     }
     assert other.get("/api/v1/me/").status_code == 200
-    assert log_in("worker", PASSWORD).status_code == 200
+    assert attempt_login("worker", PASSWORD).status_code == 200
 
 
 def test_new_password_must_differ_from_the_old(world):
@@ -86,7 +82,7 @@ def test_guessing_the_old_password_with_a_stolen_token_locks_the_account(world):
     response = client.post(CHANGE, {"old_password": PASSWORD, "new_password": NEW_PASSWORD})
     assert response.status_code == 429
     assert response.json()["code"] == "login_locked"
-    assert log_in("worker", PASSWORD).json()["code"] == "login_locked"
+    assert attempt_login("worker", PASSWORD).json()["code"] == "login_locked"
     world.users["worker"].refresh_from_db()
     assert world.users["worker"].check_password(PASSWORD)
 

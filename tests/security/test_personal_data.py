@@ -12,7 +12,7 @@ from agri.models import Farmer, PersonalDataAccess
 from agri.validators import with_check_digit
 from backend.log_redaction import RedactingFormatter
 from tests import factories as f
-from tests.conftest import login
+from tests.support import login
 
 OTHER_ROLES = ["viewer", "township_viewer", "expert", "worker", "worker2", "commissioner", "station"]
 

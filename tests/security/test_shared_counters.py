@@ -9,9 +9,9 @@ import environ
 import pytest
 from django.core.cache import caches
 from django.test import override_settings
-from rest_framework.test import APIClient
 
 from tests.factories import PASSWORD
+from tests.support import attempt_login
 
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 
@@ -26,8 +26,9 @@ def redis_cache():
         caches["default"].clear()
 
 
-def login(username, password):
-    return APIClient().post("/api/v1/auth/login/", {"username": username, "password": password}, REMOTE_ADDR="10.0.0.9")
+def attempt(username, password):
+    """A login attempt from the village network every attempt of this module comes from."""
+    return attempt_login(username, password, REMOTE_ADDR="10.0.0.9")
 
 
 def in_another_worker(fn):
@@ -41,12 +42,12 @@ def in_another_worker(fn):
 
 def test_a_lock_taken_in_one_worker_holds_in_another(world, redis_cache):
     for n in range(10):
-        assert login("worker", f"wrong-{n}").json()["code"] == "invalid_credentials"
-    locked = in_another_worker(lambda: login("worker", PASSWORD))
+        assert attempt("worker", f"wrong-{n}").json()["code"] == "invalid_credentials"
+    locked = in_another_worker(lambda: attempt("worker", PASSWORD))
     assert locked.status_code == 429 and locked.json()["code"] == "login_locked"
     keys = redis_cache._cache.get_client().keys(f"{redis_cache.key_prefix}:*")
     assert any(b"locked" in key for key in keys)  # the lock lives in Redis, not in a process
-    assert login("worker2", PASSWORD).status_code == 200  # same network, another account: still in
+    assert attempt("worker2", PASSWORD).status_code == 200  # same network, another account: still in
 
 
 @pytest.fixture
@@ -64,9 +65,7 @@ def test_without_its_cache_the_api_refuses_logins_and_writes_with_503_and_still_
 
     tokens, households = DeviceToken.objects.count(), ModelHousehold.objects.count()
     refused = [
-        APIClient().post(
-            "/api/v1/auth/login/", {"username": "worker", "password": PASSWORD}, HTTP_ACCEPT_LANGUAGE="en"
-        ),
+        attempt_login("worker", PASSWORD, HTTP_ACCEPT_LANGUAGE="en"),
         clients["worker"].post(
             "/api/v1/model-households/",
             {"head_name": "x", "lat": 30.95, "lon": 108.7, "village_code": "500235001001"},
@@ -85,7 +84,7 @@ def test_without_its_cache_the_api_refuses_logins_and_writes_with_503_and_still_
     assert (DeviceToken.objects.count(), ModelHousehold.objects.count()) == (tokens, households)
     listed = clients["worker"].get("/api/v1/model-households/")
     assert listed.status_code == 200 and listed.json()["count"] == 1
-    chinese = APIClient().post("/api/v1/auth/login/", {"username": "worker", "password": PASSWORD})
+    chinese = attempt_login("worker", PASSWORD)
     assert chinese.status_code == 503
     assert chinese.json()["message"] == "服务器的共享缓存暂时不可用，请稍后重新发送请求。"
 

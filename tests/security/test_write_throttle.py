@@ -5,7 +5,7 @@ import uuid
 import pytest
 
 from agri.models import ModelHousehold
-from tests.conftest import login
+from tests.support import login
 
 LOW_RATES = {"login": "1000000/min", "write": "3/min"}
 

@@ -4,8 +4,8 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from agri.models import DeviceToken
-from tests.conftest import login
 from tests.factories import PASSWORD
+from tests.support import login
 
 
 def test_login_returns_token_that_authenticates_me(world):

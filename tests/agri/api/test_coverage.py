@@ -11,7 +11,6 @@ from datetime import timedelta
 
 import h3
 import pytest
-from django.conf import settings
 from django.core.management import call_command
 from django.utils import timezone
 from rest_framework.test import APIClient
@@ -22,33 +21,13 @@ from geo.crs import wgs84_to_gcj02
 from geo.h3cells import to_hex
 from geo.models import AdminDivision
 from tests import factories as f
-from tests.agri.api import test_visits
-from tests.agri.api.test_visits import visit
-from tests.conftest import login
+from tests.agri.map_support import days_ago, push, visit
+from tests.support import demo_client, login
 
-mapped_world = test_visits.mapped_world  # the fixture: villages with polygons
 EARTH_RADIUS_KM = 6371.0088
 
 
 # --- helpers ------------------------------------------------------------------------------------------
-
-
-def demo_client(username: str) -> APIClient:
-    """Log in as a seeded demo account with its password, as a phone or browser would."""
-    client = APIClient()
-    response = client.post("/api/v1/auth/login/", {"username": username, "password": settings.DEMO_PASSWORD})
-    assert response.status_code == 200, response.content
-    client.credentials(HTTP_AUTHORIZATION=f"Token {response.json()['token']}")
-    return client
-
-
-@pytest.fixture
-def seeded(db):
-    call_command("seed_demo", verbosity=0)
-    return {
-        "visits": list(Visit.objects.select_related("industry")),
-        "households": list(ModelHousehold.objects.select_related("worker__expert__industry", "village")),
-    }
 
 
 def live(visits, date_from=None, date_to=None, industry=None, kind=None, keep=lambda v: True):
@@ -116,19 +95,6 @@ def haversine_km(lon1, lat1, lon2, lat2) -> float:
     p1, p2 = math.radians(lat1), math.radians(lat2)
     a = math.sin((p2 - p1) / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(math.radians(lon2 - lon1) / 2) ** 2
     return 2 * EARTH_RADIUS_KM * math.asin(math.sqrt(a))
-
-
-def days_ago(n: int, hour: int = 10) -> str:
-    """``hour`` o'clock local time ``n`` days ago. Not for n=0: today's ``hour`` may not have come yet."""
-    assert n > 0
-    return (timezone.localtime() - timedelta(days=n)).replace(hour=hour, minute=0).isoformat()
-
-
-def push(client, items) -> None:
-    for start in range(0, len(items), 500):
-        response = client.post("/api/v1/sync/visits/", {"visits": items[start : start + 500]}, format="json")
-        assert response.status_code == 200, response.content
-        assert {r["status"] for r in response.json()["results"]} == {"created"}
 
 
 # --- seeded county: every number against an independent count ---------------------------------------

@@ -32,6 +32,7 @@ def drawn(client, **params):
     with mock.patch("geo.maps.render_choropleth", wraps=maps.render_choropleth) as render:
         response = client.get(PNG, params)
     assert response.status_code == 200, response.content
+    assert render.called, "geo.maps.render_choropleth was not called through the patch"
     assert response["Content-Type"] == "image/png"
     image = Image.open(io.BytesIO(response.content))
     image.load()

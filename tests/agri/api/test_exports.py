@@ -15,7 +15,7 @@ from django.utils import timezone
 from agri.models import Visit
 from tests import factories as f
 from tests.agri.map_support import NOTES, map_world, push, push_visits, visit_body
-from tests.conftest import login
+from tests.support import login
 
 FORMATS = ["geojson", "gpkg", "shp", "kml"]
 SUFFIX = {"geojson": "geojson", "gpkg": "gpkg", "shp": "zip", "kml": "kml"}

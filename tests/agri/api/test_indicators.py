@@ -11,12 +11,9 @@ from openpyxl import load_workbook
 
 from agri.models import DemonstrationBase, Expert, ExtensionWorker, Farmer, Industry, ModelHousehold, TechCommissioner
 from geo.models import AdminDivision
-from tests.agri.api import test_coverage, test_visits
-from tests.agri.api.test_coverage import demo_client, push
-from tests.agri.api.test_visits import visit
+from tests.agri.map_support import push, visit
+from tests.support import demo_client
 
-mapped_world = test_visits.mapped_world  # the fixtures: villages with polygons, and the seeded demo county
-seeded = test_coverage.seeded
 HEADERS = [
     "指标代码",
     "指标",

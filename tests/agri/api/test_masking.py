@@ -10,7 +10,7 @@ import pytest
 
 from agri.models import Farmer, ModelHousehold
 from agri.validators import mask
-from tests.conftest import login
+from tests.support import login
 
 ROLES = ["admin", "viewer", "township_viewer", "expert", "worker", "worker2", "commissioner", "station"]
 

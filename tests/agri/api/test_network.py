@@ -8,12 +8,7 @@ from django.utils import timezone
 
 from agri.models import DemonstrationBase, Expert, ExtensionWorker, Farmer, Industry, ModelHousehold, TechCommissioner
 from agri.selectors import target_status
-from tests.conftest import login
-
-
-@pytest.fixture
-def seeded(db):
-    call_command("seed_demo", verbosity=0)
+from tests.support import login
 
 
 def _status(value, low, high=None):
@@ -30,7 +25,7 @@ def test_target_status_boundaries():
     assert target_status(7, 3, 6) == "over"
 
 
-def test_summary_of_seeded_county_matches_independent_counts(seeded):
+def test_summary_of_seeded_county_matches_independent_counts(demo_county):
     from agri.models import User
 
     admin = User.objects.get(username="demo-admin")
@@ -90,7 +85,7 @@ def test_summary_of_seeded_county_matches_independent_counts(seeded):
     assert "under" in {row["workers"]["status"] for row in by_industry.values()}
 
 
-def test_seed_demo_is_deterministic_and_safe_to_run_twice(seeded):
+def test_seed_demo_is_deterministic_and_safe_to_run_twice(demo_county):
     def snapshot():
         return (
             ModelHousehold.objects.count(),
@@ -106,7 +101,7 @@ def test_seed_demo_is_deterministic_and_safe_to_run_twice(seeded):
     assert before[0] > 500 and before[1] > 5000
 
 
-def test_seed_demo_stops_when_visits_could_not_be_stored_and_a_rerun_completes(seeded, monkeypatch):
+def test_seed_demo_stops_when_visits_could_not_be_stored_and_a_rerun_completes(demo_county, monkeypatch):
     """A chunk rolled back by a database error is reported, and the whole history with it, so that the next run
     does not take a partial history for a complete one."""
     from django.core.management.base import CommandError
@@ -135,7 +130,7 @@ def test_seed_demo_stops_when_visits_could_not_be_stored_and_a_rerun_completes(s
     assert Visit.objects.count() == seeded_visits
 
 
-def test_seeded_demo_worker_sees_only_own_households_in_one_township(seeded):
+def test_seeded_demo_worker_sees_only_own_households_in_one_township(demo_county):
     from agri.models import User
 
     user = User.objects.get(username="demo-worker")

@@ -10,7 +10,7 @@ from rest_framework.test import APIClient
 
 from agri.models import Photo, Visit
 from tests.agri.photo_support import image_bytes, new_visit, sample, stored_files, use_private_storage
-from tests.conftest import build_world, login
+from tests.support import build_world, login
 
 BOUNDARY = "photo-test-boundary"
 

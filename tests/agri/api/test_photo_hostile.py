@@ -10,15 +10,13 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from PIL import Image, PngImagePlugin
 
 from agri.models import Photo, Visit
-from tests.agri.photo_support import image_bytes, new_visit, sample, stored_files, upload, use_private_storage
+from tests.agri.photo_support import image_bytes, new_visit, sample, stored_files, upload
 
 NIKON = "ianare_jpg_gps_DSCN0010.jpg"
 HTML = b"<html><body><script>alert(document.cookie)</script></body></html>"
 
 
-@pytest.fixture(autouse=True)
-def private_root(settings, tmp_path):
-    return use_private_storage(settings, tmp_path / "photos")
+pytestmark = pytest.mark.usefixtures("private_root")  # every test stores its photos in a store of its own
 
 
 @pytest.fixture

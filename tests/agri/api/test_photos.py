@@ -22,16 +22,13 @@ from tests.agri.photo_support import (
     sample,
     stored_files,
     upload,
-    use_private_storage,
     with_exif,
 )
 
 NIKON = "ianare_jpg_gps_DSCN0010.jpg"
 
 
-@pytest.fixture(autouse=True)
-def private_root(settings, tmp_path):
-    return use_private_storage(settings, tmp_path / "photos")
+pytestmark = pytest.mark.usefixtures("private_root")  # every test stores its photos in a store of its own
 
 
 def read_back(client, url: str) -> Image.Image:
@@ -724,7 +721,7 @@ def test_zip_is_scoped_to_the_jurisdiction(world, clients, worker_photo):
 def login_fengjie_viewer():
     from agri.models import Role
     from tests import factories as f
-    from tests.conftest import login
+    from tests.support import login
 
     return login(f.UserFactory(username="fengjie-viewer", role=Role.BUREAU_VIEWER, jurisdiction="500236"))
 

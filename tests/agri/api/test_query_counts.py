@@ -19,7 +19,7 @@ from agri.validators import with_check_digit
 from geo.codes import Level
 from geo.models import AdminDivision
 from tests import factories as f
-from tests.conftest import login
+from tests.support import login
 
 PAGE = "?page_size=100"
 

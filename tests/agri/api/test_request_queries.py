@@ -9,11 +9,8 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from agri.models import DeviceToken, Visit, VisitEvent, VisitRollup
-from tests.agri.api import test_visits
-from tests.agri.api.test_visits import visit
-from tests.conftest import login
-
-mapped_world = test_visits.mapped_world  # the fixture: villages with polygons
+from tests.agri.map_support import visit
+from tests.support import login
 
 # A single POST with a token: the token with its user and linked person (1); the industry and the target household
 # or station (2); the stored ids (1); the village index's fingerprint (1: every request under the test settings,

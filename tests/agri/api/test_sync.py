@@ -16,7 +16,7 @@ from django.utils import timezone
 
 from agri.models import Farmer, ModelHousehold, Visit
 from tests import factories as f
-from tests.conftest import build_world, login
+from tests.support import build_world, login
 
 # Every write commits, as a phone's requests do: a pull cannot see into a transaction that is still open (on
 # PostgreSQL it sends that transaction's changes again on every pull until it ends, which a test that runs inside

@@ -6,56 +6,14 @@ import uuid
 from datetime import datetime, timedelta
 
 import pytest
-import shapely
 from django.db import connection
 from django.utils import timezone
 from rest_framework.test import APIClient
 
 from agri.models import Visit, VisitEvent
 from geo.crs import wgs84_to_bd09, wgs84_to_gcj02
-from geo.services import DivisionRow, division_upsert_many
-from tests.conftest import build_world, login
-
-# Registered location of the world's households (tests/factories.py): lon 108.7, lat 30.95.
-HOME_LON, HOME_LAT = 108.7, 30.95
-
-
-def visit(world, **overrides) -> dict:
-    body = {
-        "id": str(uuid.uuid4()),
-        "kind": "guidance",
-        "industry": "citrus",
-        "household": str(world["H1"].pk),
-        "started_at": (timezone.now() - timedelta(hours=2)).isoformat(),
-        "ended_at": (timezone.now() - timedelta(hours=1)).isoformat(),
-        "lat": HOME_LAT,
-        "lon": HOME_LON,
-        "accuracy_m": 8.5,
-        "altitude_m": 310.0,
-        "source_crs": "wgs84",
-        "mock_location": False,
-        "notes": "柑橘溃疡病防治指导",
-        "participants": 2,
-        "photos_expected": 1,
-    }
-    body.update(overrides)
-    return body
-
-
-@pytest.fixture
-def mapped_world(world):
-    """Give the world's villages real polygons, so that points can be assigned."""
-    box = shapely.box
-    division_upsert_many(
-        [
-            DivisionRow("500235001001", "杏家湾社区", "village", "500235001000", box(108.69, 30.94, 108.71, 30.96)),
-            DivisionRow("500235001003", "黄金包社区", "village", "500235001000", box(108.71, 30.94, 108.73, 30.96)),
-            DivisionRow("500235002001", "青龙社区", "village", "500235002000", box(108.69, 30.92, 108.73, 30.94)),
-            DivisionRow("500236001001", "永安社区", "village", "500236001000", box(109.40, 31.00, 109.50, 31.10)),
-        ]
-    )
-    return world
-
+from tests.agri.map_support import HOME_LAT, HOME_LON, visit
+from tests.support import build_world, login
 
 # --- push -------------------------------------------------------------------------------------
 

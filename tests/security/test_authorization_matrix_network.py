@@ -1,9 +1,9 @@
 """Authorization matrix: every role x every scoped endpoint x own, sibling and out-of-county objects.
 
-The expected outcomes are the INTENDED rules, written out below as explicit tables (``VISIBLE``,
-``WRITABLE``, ``DELETABLE``, ``WRITE_ACTIONS``); nothing is derived from the app's querysets or
-``write_roles``. A cell is one request checked against the table; every refused write is also
-checked in the database (row still there, field unchanged) and must never be a 5xx.
+The expected outcomes are the INTENDED rules, written out as explicit tables in ``matrix_support.py`` (``VISIBLE``,
+``WRITABLE``, ``DELETABLE``, ``WRITE_ACTIONS``, shared with ``test_authorization_matrix_visits.py``); nothing is
+derived from the app's querysets or ``write_roles``. A cell is one request checked against the table; every refused
+write is also checked in the database (row still there, field unchanged) and must never be a 5xx.
 
 Cells covered (8 roles, 8 endpoints, 27 world objects across those endpoints):
 
@@ -22,122 +22,17 @@ import uuid
 
 import pytest
 
-from agri.models import (
-    DemonstrationBase,
-    Expert,
-    ExtensionWorker,
-    Farmer,
-    FieldSchool,
-    ModelHousehold,
-    Station,
-    TechCommissioner,
+from tests.security.matrix_support import (
+    API,
+    DELETABLE,
+    ENDPOINTS,
+    NO_ROUTE,
+    ROLES,
+    VISIBLE,
+    WRITABLE,
+    WRITE_ACTIONS,
 )
-from tests.conftest import login
-
-API = "/api/v1"
-
-# endpoint -> (model, the harmless text field a PATCH changes, the world objects of that endpoint)
-ENDPOINTS = {
-    "experts": (Expert, "name", ("E1", "E2", "E9")),
-    "extension-workers": (ExtensionWorker, "name", ("W1", "W2", "W3", "W9")),
-    "model-households": (ModelHousehold, "head_name", ("H1", "H2", "H3", "H9")),
-    "farmers": (Farmer, "name", ("F1", "F2", "F3", "F9")),
-    "stations": (Station, "name", ("S1", "S2", "S9")),
-    "demonstration-bases": (DemonstrationBase, "name", ("B1", "B2", "B9")),
-    "field-schools": (FieldSchool, "name", ("FS1", "FS2", "FS9")),
-    "tech-commissioners": (TechCommissioner, "name", ("C1", "C2", "C9")),
-}
-ROLES = ("admin", "viewer", "township_viewer", "expert", "worker", "worker2", "commissioner", "station")
-
-_YUNYANG = {
-    "experts": {"E1", "E2"},
-    "extension-workers": {"W1", "W2", "W3"},
-    "model-households": {"H1", "H2", "H3"},
-    "farmers": {"F1", "F2", "F3"},
-    "stations": {"S1", "S2"},
-    "demonstration-bases": {"B1", "B2"},
-    "field-schools": {"FS1", "FS2"},
-    "tech-commissioners": {"C1", "C2"},
-}
-
-# role -> endpoint -> the world objects the role may read. Absent endpoint: nothing.
-VISIBLE = {
-    "admin": _YUNYANG,
-    "viewer": _YUNYANG,
-    "township_viewer": {
-        "experts": {"E1", "E2"},  # county-wide people of its county
-        "extension-workers": {"W1", "W3"},  # home township T1
-        "model-households": {"H1", "H3"},  # villages in T1
-        "farmers": {"F1", "F3"},
-        "stations": {"S1"},
-        "demonstration-bases": {"B1"},
-        "field-schools": {"FS1"},
-        "tech-commissioners": {"C1", "C2"},
-    },
-    "expert": {
-        "experts": {"E1"},
-        "extension-workers": {"W1", "W2"},
-        "model-households": {"H1", "H2"},
-        "farmers": {"F1", "F2"},
-        "stations": {"S1"},  # citrus stations in Yunyang (S9 is citrus too, but in Fengjie)
-        "demonstration-bases": {"B1"},
-        "field-schools": {"FS1"},
-    },
-    "worker": {
-        "experts": {"E1"},
-        "extension-workers": {"W1"},
-        "model-households": {"H1"},
-        "farmers": {"F1"},
-        "stations": {"S1"},  # stations in the home township
-        "demonstration-bases": {"B1"},  # bases of the own industry in the own county
-        "field-schools": {"FS1"},
-    },
-    "worker2": {
-        "experts": {"E1"},
-        "extension-workers": {"W2"},
-        "model-households": {"H2"},
-        "farmers": {"F2"},
-        "stations": {"S2"},
-        "demonstration-bases": {"B1"},
-        "field-schools": {"FS1"},
-    },
-    "commissioner": {
-        "stations": {"S1"},
-        "demonstration-bases": {"B1"},
-        "field-schools": {"FS1"},
-        "tech-commissioners": {"C1"},
-    },
-    "station": {
-        "stations": {"S1"},
-        "tech-commissioners": {"C1"},
-    },
-}
-
-# role -> endpoint -> actions the role may perform on that endpoint at all (within its scope).
-# Out-of-scope targets of a permitted action answer 404; actions not permitted answer 403.
-_ALL = {"create", "update", "destroy"}
-WRITE_ACTIONS = {
-    "admin": {endpoint: _ALL for endpoint in ENDPOINTS},
-    "worker": {"model-households": _ALL, "farmers": _ALL},
-    "worker2": {"model-households": _ALL, "farmers": _ALL},
-    "station": {"stations": {"update"}},
-}
-# Field schools are created and deleted with their base: no POST or DELETE route (405) for anyone allowed to write.
-NO_ROUTE = {("field-schools", "create"), ("field-schools", "destroy")}
-
-# role -> the world objects a PATCH must succeed on (200 and the row changed). Everything else: refused.
-WRITABLE = {
-    "admin": set().union(*_YUNYANG.values()),
-    "worker": {"H1", "F1"},
-    "worker2": {"H2", "F2"},
-    "station": {"S1"},
-}
-# role -> the world objects a DELETE may succeed on (204, or 409 "protected" while still referenced).
-DELETABLE = {
-    "admin": WRITABLE["admin"] - _YUNYANG["field-schools"],
-    "worker": {"H1", "F1"},
-    "worker2": {"H2", "F2"},
-}
+from tests.support import login
 
 
 def _ids(world, names):
