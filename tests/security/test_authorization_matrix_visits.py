@@ -173,6 +173,7 @@ OPERATIONS = {
     "DELETE /api/v1/visits/{id}/": ["test_visit_edits"],
     "GET /api/v1/visits/{id}/history/": ["test_visit_reads"],
     "POST /api/v1/sync/visits/": ["test_visit_creates"],
+    "GET /api/v1/sync/": ["test_sync_reads"],
     "GET /api/v1/visits/{visit_id}/photos/": ["test_photo_reads"],
     "POST /api/v1/visits/{visit_id}/photos/": ["test_photo_uploads"],
     "GET /api/v1/photos/{id}/": ["test_photo_reads"],
@@ -285,6 +286,29 @@ def test_visit_reads(ev, role, tmp_path):
     if body is not None:
         m.ids("visits.geojson", feature_ids(body), visible, ev.pk)
     m.done(CELLS["test_visit_reads"](role))
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_sync_reads(ev, role, tmp_path):
+    """A first sync holds exactly the households, farmers, stations, bases and live visits the role may read."""
+    m = Matrix(ev, role, tmp_path)
+    body = m.request("GET /sync/", "get", f"{API}/sync/?page_size=1000", 200)
+    if body is not None:
+        if body["next"] is not None:
+            m.fail("GET /sync/", "one page of 1000 expected")
+        by_type: dict[str, list] = {}
+        for item in body["results"]:
+            by_type.setdefault(item["type"], []).append(item["id"])
+        visible = NETWORK_VISIBLE.get(role, {})
+        for kind, endpoint in (
+            ("household", "model-households"),
+            ("farmer", "farmers"),
+            ("station", "stations"),
+            ("base", "demonstration-bases"),
+        ):
+            m.ids(f"sync {kind}", by_type.get(kind, []), visible.get(endpoint, set()), ev.pk)
+        m.ids("sync visit", by_type.get("visit", []), VISIBLE_VISITS[role], ev.pk)
+    m.done(CELLS["test_sync_reads"](role))
 
 
 # Every filter of the visit list that takes an id or a code, with own, sibling and out-of-county values.
@@ -1123,8 +1147,9 @@ CELLS = {
     "test_reference_data": lambda role: 6 + 1 + 4 + 2 + 4 + 2,
     "test_expert_network_tree": lambda role: 3,
     "test_network_put": lambda role: sum(len(names) for _, _, names in ENDPOINTS.values()),
+    "test_sync_reads": lambda role: 1,
 }
-TOTAL_CELLS = 3604  # 8 roles' cells plus the anonymous client's; test_matrix_size prints them per test
+TOTAL_CELLS = 3613  # 8 roles' cells plus the anonymous client's; test_matrix_size prints them per test
 
 
 def anonymous_cells() -> int:
