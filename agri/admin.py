@@ -5,6 +5,7 @@ from django.utils.html import format_html_join
 from django.utils.translation import gettext_lazy as _
 
 from agri.models import (
+    Change,
     DemonstrationBase,
     DeviceToken,
     Expert,
@@ -172,13 +173,8 @@ class VisitEventAdmin(admin.ModelAdmin):
     readonly_fields = ["visit", "action", "user", "at", "changes"]
 
 
-@admin.register(VisitRollup)
-class VisitRollupAdmin(admin.ModelAdmin):
-    """Derived counts, kept by the visit services and ``rebuild_rollups``: read-only here."""
-
-    list_display = ["day", "division_code", "township_code", "kind", "industry_key", "household_key", "visits"]
-    list_filter = ["kind", "day"]
-    search_fields = ["division_code", "township_code", "scope_code"]
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Rows the system derives and keeps itself: shown, never edited here."""
 
     def has_add_permission(self, request):
         return False
@@ -188,6 +184,30 @@ class VisitRollupAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+@admin.register(Change)
+class ChangeAdmin(ReadOnlyAdmin):
+    """The sync change log, written by database triggers (docs/sync.md); superusers only: it names who sees what."""
+
+    list_display = ["seq", "kind", "record_id", "at", "txid"]
+    list_filter = ["kind"]
+    search_fields = ["record_id"]
+
+    def has_view_permission(self, request, obj=None):
+        return request.user.is_superuser
+
+    def has_module_permission(self, request):
+        return request.user.is_superuser
+
+
+@admin.register(VisitRollup)
+class VisitRollupAdmin(ReadOnlyAdmin):
+    """Derived counts, kept by the visit services and ``rebuild_rollups``: read-only here."""
+
+    list_display = ["day", "division_code", "township_code", "kind", "industry_key", "household_key", "visits"]
+    list_filter = ["kind", "day"]
+    search_fields = ["division_code", "township_code", "scope_code"]
 
 
 @admin.register(Photo)

@@ -220,6 +220,7 @@ class Migration(migrations.Migration):
                             ("farmer", "Farmer"),
                             ("visit", "Visit"),
                             ("photo", "Photo"),
+                            ("epoch", "Epoch"),
                         ],
                         max_length=16,
                     ),

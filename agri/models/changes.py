@@ -19,6 +19,8 @@ class ChangeKind(models.TextChoices):
     FARMER = "farmer"
     VISIT = "visit"
     PHOTO = "photo"
+    # Not a record: a restore from a backup wrote it. Every sync token issued before it starts a first sync.
+    EPOCH = "epoch"
 
 
 class Change(models.Model):

@@ -31,7 +31,7 @@ from django.db.migrations.loader import MigrationLoader
 from django.db.utils import ConnectionDoesNotExist
 from django.utils import timezone
 
-from agri.models import Photo
+from agri.models import Change, ChangeKind, Photo
 from agri.models.photos import photo_storage
 
 FORMAT = "nongji-backup"
@@ -49,6 +49,9 @@ MANIFEST_FIELDS = {
 }
 # Tables that `migrate` fills by itself: a target holding rows only there is still an empty installation.
 MIGRATE_TABLES = frozenset({"django_migrations", "django_content_type", "auth_permission"})
+# Derived from the data, and replaced by the restore: the sync change log (on SQLite, emptying a database with
+# DELETEs logs the deletes).
+DERIVED_TABLES = frozenset({"agri_change"})
 PHOTO_FILE_FIELDS = ("original", "display", "thumbnail")
 CHUNK_BYTES = 1024 * 1024
 
@@ -316,6 +319,8 @@ def backup_restore(*, path: Path, using: str = "default", force: bool = False, p
         _restore_photos(path, storage, manifest, present, progress)
         _restore_database(connection, database_file, manifest["database_vendor"])
     summary = _verify_restored(connection, storage, manifest, photo_names, progress)
+    # The data went back in time: every phone's sync token now points past the restored change log.
+    Change.objects.using(using).create(kind=ChangeKind.EPOCH, record_id="restore")
     summary["seconds"] = round(time.monotonic() - started, 2)
     summary["migrations_behind"] = _migrations_behind(manifest["migrations"])
     return summary
@@ -326,7 +331,7 @@ def _rows_present(connection) -> dict[str, int]:
         tables = connection.introspection.table_names(cursor)
         rows = {}
         for table in tables:
-            if table in MIGRATE_TABLES:
+            if table in MIGRATE_TABLES | DERIVED_TABLES:
                 continue
             cursor.execute(f"SELECT COUNT(*) FROM {_quote(table)}")
             if n := cursor.fetchone()[0]:

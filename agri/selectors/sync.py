@@ -180,6 +180,11 @@ def token_encode(state: dict) -> str:
     return signing.dumps({**state, "v": TOKEN_VERSION}, salt=TOKEN_SALT, compress=True)
 
 
+def epoch() -> int:
+    """The change log's epoch: the last restore from a backup (0 before any). Tokens from another are stale."""
+    return Change.objects.filter(kind=ChangeKind.EPOCH).order_by("-seq").values_list("seq", flat=True).first() or 0
+
+
 def token_decode(user, token: str) -> dict:
     try:
         state = signing.loads(token, salt=TOKEN_SALT)
@@ -187,7 +192,7 @@ def token_decode(user, token: str) -> dict:
         raise SyncTokenInvalid() from None
     if not isinstance(state, dict) or state.get("v") != TOKEN_VERSION or state.get("u") != user.pk:
         raise SyncTokenInvalid()
-    if state.get("t", 0) < time.time() - (settings.SYNC_RETENTION_DAYS - 1) * 86400:
+    if state.get("t", 0) < time.time() - (settings.SYNC_RETENTION_DAYS - 1) * 86400 or state.get("e") != epoch():
         raise SyncTokenExpired()
     return state
 
@@ -209,7 +214,8 @@ def sync_page(*, user, token: str | None, size: int) -> SyncPage:
     """The next page of the caller's pull. ``token`` is the ``sync_token`` of the previous page or pull."""
     if not token:
         now = int(time.time())
-        state = {"u": user.pk, "p": "snap", "k": 0, "i": None, "n": horizon(), "t": now, "s": scope_of(user)}
+        state = {"u": user.pk, "e": epoch(), "p": "snap", "k": 0, "i": None, "n": horizon(), "t": now}
+        state["s"] = scope_of(user)
     else:
         state = token_decode(user, token)
     if state["p"] == "snap":
@@ -236,7 +242,7 @@ def _snapshot_page(user, state: dict, size: int) -> SyncPage:
         left -= len(keys)
     if kind_index >= len(KINDS):
         page.token = token_encode(
-            {"u": user.pk, "p": "log", "h": state["n"], "t": state["t"], "c": 0, "n": None, "s": state["s"]}
+            {**state, "p": "log", "h": state["n"], "c": 0, "n": None, "k": None, "i": None}
         )
     else:
         page.token = token_encode({**state, "k": kind_index, "i": last})

@@ -14,7 +14,7 @@ import pytest
 from django.db import connection, transaction
 from django.utils import timezone
 
-from agri.models import Farmer, ModelHousehold, Visit
+from agri.models import Change, ChangeKind, Farmer, ModelHousehold, Visit
 from tests import factories as f
 from tests.support import build_world, login
 
@@ -334,3 +334,37 @@ def test_a_worker_moved_to_another_expert_leaves_the_first_experts_phone(world, 
     user = world.users["expert"]
     for kind, model in (("household", ModelHousehold), ("farmer", Farmer), ("visit", Visit)):
         assert phone.ids(kind) == server_ids(model, user), kind
+
+
+def test_a_token_from_before_a_restore_or_past_the_retention_starts_a_first_sync(world, clients, settings):
+    settings.SYNC_RETENTION_DAYS = 10  # within the device token's lifetime
+    phone = Phone(clients["worker"])
+    phone.pull()
+    token = phone.token
+    import time_machine
+
+    with time_machine.travel(timezone.now() + timedelta(days=settings.SYNC_RETENTION_DAYS), tick=False):
+        old = clients["worker"].get("/api/v1/sync/", {"sync_token": token}, HTTP_ACCEPT_LANGUAGE="en")
+    assert old.status_code == 400 and old.json()["fields"]["sync_token"][0]["code"] == "sync_token_expired"
+    assert clients["worker"].get("/api/v1/sync/", {"sync_token": token}).status_code == 200
+    Change.objects.create(kind=ChangeKind.EPOCH, record_id="restore")  # what manage.py restore writes last
+    restored = clients["worker"].get("/api/v1/sync/", {"sync_token": token})
+    assert restored.status_code == 400 and restored.json()["fields"]["sync_token"][0]["code"] == "sync_token_expired"
+    fresh = Phone(clients["worker"])
+    fresh.pull()
+    assert fresh.ids("household") == server_ids(ModelHousehold, world.users["worker"])
+
+
+def test_prune_changes_keeps_the_retention(world, settings):
+    from io import StringIO
+
+    from django.core.management import CommandError, call_command
+
+    Change.objects.update(at=timezone.now() - timedelta(days=settings.SYNC_RETENTION_DAYS + 1))
+    ModelHousehold.objects.filter(pk=world["H1"].pk).update(updated_at=timezone.now())  # a fresh row
+    out = StringIO()
+    call_command("prune_changes", stdout=out)
+    assert list(Change.objects.values_list("kind", flat=True)) == ["household"]
+    assert "change rows older than" in out.getvalue()
+    with pytest.raises(CommandError):
+        call_command("prune_changes", "--days", "1")
