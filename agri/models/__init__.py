@@ -1,4 +1,4 @@
-from agri.models.accounts import BUREAU_ROLES, DeviceToken, Role, User
+from agri.models.accounts import BUREAU_ROLES, DeviceToken, RetiredToken, Role, TokenEnd, User
 from agri.models.audit import PersonalDataAccess
 from agri.models.organizations import BaseStatus, DemonstrationBase, FieldSchool, HostType, Industry, Station
 from agri.models.people import AffiliationType, Expert, ExtensionWorker, Farmer, ModelHousehold, TechCommissioner
@@ -22,9 +22,11 @@ __all__ = [
     "PersonalDataAccess",
     "Photo",
     "PhotoFlag",
+    "RetiredToken",
     "Role",
     "Station",
     "TechCommissioner",
+    "TokenEnd",
     "User",
     "TARGET_FIELDS",
     "SourceCrs",
