@@ -13,9 +13,9 @@ from django.test import override_settings
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from agri.models import DeviceToken, RetiredToken
+from agri.models import DeviceToken, RetiredToken, Role
 from tests.conftest import login
-from tests.factories import PASSWORD
+from tests.factories import PASSWORD, UserFactory
 
 TTL = settings.REST_KNOX["TOKEN_TTL"]
 
@@ -300,3 +300,22 @@ def test_the_sync_batch_items_are_visit_write_requests_in_the_schema(db):
     assert visits["items"] == {"$ref": "#/components/schemas/VisitWriteRequest"}
     assert (visits["minItems"], visits["maxItems"]) == (1, 500)
     assert "409" in schema["paths"]["/api/v1/auth/login/"]["post"]["responses"]
+
+
+# The Django admin revokes too
+
+
+@pytest.mark.parametrize("how", ["delete-view", "bulk-action"])
+def test_a_token_deleted_in_the_admin_is_token_revoked(world, client, how):
+    client.force_login(UserFactory(username="staff", role=Role.BUREAU_ADMIN, is_staff=True, is_superuser=True))
+    phone = login(world.users["worker"], "phone")
+    digest = DeviceToken.objects.get(user=world.users["worker"]).digest
+    if how == "delete-view":
+        response = client.post(f"/admin/agri/devicetoken/{digest}/delete/", {"post": "yes"})
+    else:
+        response = client.post(
+            "/admin/agri/devicetoken/", {"action": "delete_selected", "_selected_action": [digest], "post": "yes"}
+        )
+    assert response.status_code == 302
+    assert not DeviceToken.objects.exists()
+    assert_refused(phone, "token_revoked")
