@@ -319,3 +319,13 @@ def test_a_token_deleted_in_the_admin_is_token_revoked(world, client, how):
     assert response.status_code == 302
     assert not DeviceToken.objects.exists()
     assert_refused(phone, "token_revoked")
+
+
+def test_a_refusal_costs_one_more_query_than_a_valid_token(world, django_assert_num_queries):
+    """A valid token is one query (tests/agri/api/test_request_queries.py); a refused one adds the retired record."""
+    phone = login(world.users["worker"], "phone")
+    assert phone.post("/api/v1/auth/logout/").status_code == 204
+    with django_assert_num_queries(2):  # the token key's rows (none), the retired record
+        assert phone.get("/api/v1/me/").json()["code"] == "token_revoked"
+    with django_assert_num_queries(2):
+        assert with_token("0" * 64).get("/api/v1/me/").json()["code"] == "token_invalid"
