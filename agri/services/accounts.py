@@ -28,8 +28,8 @@ def user_password_change(*, user: User, new_password: str, keep_token_digest: st
 
 
 def retired_token_retention() -> timedelta:
-    """How long a retired token is remembered: the token lifetime (``REST_KNOX["TOKEN_TTL"]``). A token is renewed
-    at most that long before it would expire, so after that it would have expired unused anyway."""
+    """How long a retired token is remembered: the token lifetime (``REST_KNOX["TOKEN_TTL"]``). A token left unused
+    expires within that time, so after it a retired token would have expired anyway."""
     return getattr(settings, "REST_KNOX", {}).get("TOKEN_TTL") or timedelta(days=30)
 
 
