@@ -16,13 +16,16 @@ from agri.models import (
     ModelHousehold,
     PersonalDataAccess,
     Photo,
+    RetiredToken,
     Station,
     TechCommissioner,
+    TokenEnd,
     User,
     Visit,
     VisitEvent,
     VisitRollup,
 )
+from agri.services import device_tokens_retire
 
 
 @admin.register(User)
@@ -43,6 +46,28 @@ class DeviceTokenAdmin(admin.ModelAdmin):
     list_filter = ["created"]
     search_fields = ["token_key", "user__username", "device"]
     readonly_fields = ["digest", "token_key", "user", "created"]
+
+    # Deleting here revokes, as the device list does: the phone is told token_revoked, not token_invalid.
+    def delete_model(self, request, obj):
+        device_tokens_retire(tokens=DeviceToken.objects.filter(digest=obj.digest), reason=TokenEnd.DEVICE_DELETED)
+
+    def delete_queryset(self, request, queryset):
+        device_tokens_retire(tokens=queryset, reason=TokenEnd.DEVICE_DELETED)
+
+
+@admin.register(RetiredToken)
+class RetiredTokenAdmin(admin.ModelAdmin):
+    """Tokens that stopped working, and why: written by the server only, pruned after the token lifetime."""
+
+    list_display = ["user", "device", "reason", "retired_at"]
+    list_filter = ["reason", "retired_at"]
+    search_fields = ["user__username", "device"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
 
 
 @admin.register(Industry)

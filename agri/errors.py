@@ -5,6 +5,8 @@ the one place that maps each kind to a status code and the API's error shape (ot
 management commands, print the message).
 """
 
+from django.utils import timezone
+from django.utils.text import format_lazy
 from django.utils.translation import gettext_lazy as _
 
 # Seconds a client is asked to wait (Retry-After) before sending again what an Unavailable refused.
@@ -12,10 +14,13 @@ RETRY_AFTER_SECONDS = 30
 
 
 class ApplicationError(Exception):
-    """Base of every domain error. ``fields`` names the inputs at fault: ``{name: [message, ...]}``."""
+    """Base of every domain error. ``fields`` names the inputs at fault: ``{name: [message, ...]}``; ``extra`` holds
+    machine-readable facts about the error, which the API adds to its error body next to ``code``, ``message`` and
+    ``fields``."""
 
     default_code = "error"
     default_message = _("The request could not be carried out.")
+    extra: dict = {}
 
     def __init__(self, message=None, *, code: str | None = None, fields: dict[str, list] | None = None):
         self.message = message if message is not None else self.default_message
@@ -90,3 +95,27 @@ class InUse(ApplicationError):
 
     default_code = "protected"
     default_message = _("This record is still referenced by other records and cannot be deleted.")
+
+
+class TokenLimitReached(Conflict):
+    """A login from a new device name when the account already has its limit of device tokens (409). Nothing was
+    revoked: the caller frees a slot (logs a device out) and logs in again. ``extra`` gives the limit and the
+    oldest device."""
+
+    default_code = "token_limit"
+
+    def __init__(self, *, limit: int, oldest_token_key: str, oldest_device: str, oldest_created):
+        message = format_lazy(
+            _(
+                "This account is already logged in on {limit} devices, the most allowed. Log a device out first "
+                '(the oldest is "{device}", logged in on {created}), then log in again.'
+            ),
+            limit=limit,
+            device=oldest_device or _("(no name)"),
+            created=timezone.localtime(oldest_created).strftime("%Y-%m-%d %H:%M"),
+        )
+        super().__init__(message)
+        self.extra = {
+            "limit": limit,
+            "oldest_device": {"token_key": oldest_token_key, "device": oldest_device, "created": oldest_created},
+        }

@@ -77,7 +77,8 @@ class ErrorSerializer(serializers.Serializer):
 # Error statuses every operation may answer, by what the operation takes (see AutoSchema._error_statuses).
 ERROR_DESCRIPTIONS = {
     "400": "Invalid parameters or body: `fields` says which and why.",
-    "401": "No token, or an expired or revoked one.",
+    "401": "No token (`not_authenticated`), or a refused one: `token_expired`, `token_revoked` or `token_invalid`. "
+    "Log in again.",
     "403": "The caller's role may not do this.",
     "404": "No such record within the caller's jurisdiction (or no such page).",
     "409": "The record conflicts with a stored one, or is still referenced by others.",

@@ -16,7 +16,7 @@ from rest_framework.views import APIView
 from agri import services
 from agri.api import account_serializers as serializers
 from agri.api.permissions import ANY_ROLE
-from agri.models import DeviceToken
+from agri.models import DeviceToken, TokenEnd
 
 
 class LoginView(GenericAPIView):
@@ -28,18 +28,34 @@ class LoginView(GenericAPIView):
     throttle_classes = [ScopedRateThrottle]
     throttle_scope = "login"
 
-    @extend_schema(summary="Log in and get a device token", responses={200: serializers.TokenSerializer})
+    @extend_schema(
+        summary="Log in and get a device token",
+        description=(
+            "One token per named device: a login with a `device` name the account already has replaces that "
+            "device's token (the old one then answers 401 `token_revoked`). An empty name never replaces one. A login "
+            "that would pass the account's limit of devices (`TOKEN_LIMIT_PER_USER`, 20) is refused with 409 "
+            "`token_limit`, whose body adds `limit` and `oldest_device` (`token_key`, `device`, `created`): log a "
+            "device out (`DELETE /api/v1/auth/devices/{token_key}/`, or `POST /api/v1/auth/logout-all/`) and log in "
+            "again. Expired tokens hold no slot."
+        ),
+        responses={
+            200: serializers.TokenSerializer,
+            409: OpenApiResponse(
+                description="`token_limit`: the account is logged in on its limit of devices; the body adds "
+                "`limit` and `oldest_device` (`token_key`, `device`, `created`)."
+            ),
+        },
+    )
     def post(self, request):
         serializer = self.get_serializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         user = serializer.validated_data["user"]
-        token, raw = DeviceToken.objects.create(
-            user=user, expiry=knox_settings.TOKEN_TTL, device=serializer.validated_data.get("device", "")
+        token, raw = services.device_token_issue(
+            user=user,
+            device=serializer.validated_data.get("device", ""),
+            ttl=knox_settings.TOKEN_TTL,
+            limit=knox_settings.TOKEN_LIMIT_PER_USER,
         )
-        limit = knox_settings.TOKEN_LIMIT_PER_USER
-        if limit:
-            stale = DeviceToken.objects.filter(user=user).order_by("-created").values_list("digest", flat=True)[limit:]
-            DeviceToken.objects.filter(digest__in=list(stale)).delete()
         user_logged_in.send(sender=user.__class__, request=request, user=user)
         return Response({"token": raw, "expiry": token.expiry, "user": serializers.MeSerializer(user).data})
 
@@ -50,7 +66,9 @@ class LogoutView(APIView):  # no body: a GenericAPIView without a serializer bre
     @extend_schema(summary="Revoke this device's token", request=None, responses={204: None})
     def post(self, request):
         if isinstance(request.auth, DeviceToken):
-            request.auth.delete()
+            services.device_tokens_retire(
+                tokens=DeviceToken.objects.filter(digest=request.auth.digest), reason=TokenEnd.LOGOUT
+            )
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -59,7 +77,7 @@ class LogoutAllView(APIView):  # no body: a GenericAPIView without a serializer 
 
     @extend_schema(summary="Revoke every token of this account (all devices)", request=None, responses={204: None})
     def post(self, request):
-        DeviceToken.objects.filter(user=request.user).delete()
+        services.device_tokens_retire(tokens=DeviceToken.objects.filter(user=request.user), reason=TokenEnd.LOGOUT_ALL)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -131,3 +149,9 @@ class DeviceTokenViewSet(mixins.ListModelMixin, mixins.DestroyModelMixin, viewse
         if not self.request.user.is_authenticated:
             return DeviceToken.objects.none()
         return DeviceToken.objects.filter(user=self.request.user).order_by("-created")
+
+    def perform_destroy(self, instance):
+        """The phone that holds it is answered 401 ``token_revoked`` from now on."""
+        services.device_tokens_retire(
+            tokens=DeviceToken.objects.filter(digest=instance.digest), reason=TokenEnd.DEVICE_DELETED
+        )

@@ -6,6 +6,7 @@ en); ``fields`` maps each offending field (dotted path for nested items) to a li
 """
 
 import logging
+from datetime import datetime
 
 from django.core.exceptions import PermissionDenied, RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent
 from django.db import InterfaceError, OperationalError
@@ -15,7 +16,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
-from rest_framework import exceptions, status
+from rest_framework import exceptions, serializers, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
@@ -129,8 +130,19 @@ def api_exception(exc: errors.ApplicationError) -> exceptions.APIException:
     return error
 
 
+def _facts(value):
+    """An ApplicationError's ``extra`` as JSON: times as the API writes them."""
+    if isinstance(value, dict):
+        return {key: _facts(item) for key, item in value.items()}
+    if isinstance(value, datetime):
+        return serializers.DateTimeField().to_representation(value)
+    return value
+
+
 def exception_handler(exc, context):
+    extra = {}
     if isinstance(exc, errors.ApplicationError):
+        extra = _facts(exc.extra)
         exc = api_exception(exc)
     elif isinstance(exc, Http404):
         exc = exceptions.NotFound()
@@ -156,6 +168,7 @@ def exception_handler(exc, context):
         detail = exc.detail if isinstance(exc, exceptions.APIException) else str(exc)
         code = getattr(detail, "code", None) or getattr(exc, "default_code", "error")
         response.data = error_body(code, str(detail))
+    response.data.update(extra)
     return response
 
 

@@ -128,6 +128,22 @@ class VisitBatchSerializer(serializers.Serializer):
     )
 
 
+# The batch as the schema documents it (``VisitBatchRequest``): each item a ``VisitWriteRequest``, so that generated
+# clients send their visit objects as they are. For the schema only (no docstring: it would become the component's
+# description): VisitBatchSerializer reads the items as plain objects and the view validates each on its own, so one
+# bad item never blocks the others.
+class VisitBatchSchemaSerializer(serializers.Serializer):
+    visits = serializers.ListField(
+        child=VisitWriteSerializer(),
+        min_length=1,
+        max_length=500,
+        help_text=_("Up to 500 visits, as for POST /visits/."),
+    )
+
+    class Meta:
+        ref_name = "VisitBatch"  # the component of VisitBatchSerializer it documents
+
+
 class VisitBatchResultSerializer(serializers.Serializer):
     id = serializers.CharField(allow_null=True)
     status = serializers.ChoiceField(

@@ -22,6 +22,7 @@ from agri.api.permissions import ACTOR_ROLES
 from agri.api.visit_serializers import (
     VISIT_VALUES,
     VisitBatchResponseSerializer,
+    VisitBatchSchemaSerializer,
     VisitBatchSerializer,
     VisitHistorySerializer,
     VisitSerializer,
@@ -209,6 +210,7 @@ class VisitSyncView(GenericAPIView):
             "database fails part-way, the items already answered `created` stay stored and the rest are `failed`. "
             "Replaying a batch is always safe: the stored items answer `unchanged`, the missing ones are created."
         ),
+        request=VisitBatchSchemaSerializer,
         responses={
             200: VisitBatchResponseSerializer,
             503: OpenApiResponse(

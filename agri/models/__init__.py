@@ -1,4 +1,4 @@
-from agri.models.accounts import BUREAU_ROLES, DeviceToken, Role, User
+from agri.models.accounts import BUREAU_ROLES, DeviceToken, RetiredToken, Role, TokenEnd, User
 from agri.models.audit import PersonalDataAccess
 from agri.models.changes import Change, ChangeKind
 from agri.models.organizations import BaseStatus, DemonstrationBase, FieldSchool, HostType, Industry, Station
@@ -25,9 +25,11 @@ __all__ = [
     "PersonalDataAccess",
     "Photo",
     "PhotoFlag",
+    "RetiredToken",
     "Role",
     "Station",
     "TechCommissioner",
+    "TokenEnd",
     "User",
     "TARGET_FIELDS",
     "SourceCrs",

@@ -90,3 +90,40 @@ class DeviceToken(AbstractAuthToken):
         verbose_name = _("device token")
         verbose_name_plural = _("device tokens")
         ordering = ["-created"]
+
+
+class TokenEnd(models.TextChoices):
+    """Why a device token stopped working. Every reason but ``expired`` is a revocation."""
+
+    EXPIRED = "expired", _("expired")
+    LOGOUT = "logout", _("logged out")
+    LOGOUT_ALL = "logout_all", _("every device logged out")
+    DEVICE_DELETED = "device_deleted", _("removed from the device list")
+    PASSWORD_CHANGE = "password_change", _("password changed")
+    REPLACED = "replaced", _("replaced by a new login with the same device name")
+
+
+class RetiredToken(models.Model):
+    """A device token that no longer works, remembered for a while so that a phone sending it is told why
+    (``token_expired`` or ``token_revoked``) instead of ``token_invalid``.
+
+    Only the token's digest is kept (the same hash as ``DeviceToken.digest``), never the token. Rows are written and
+    pruned by ``agri.services.accounts.device_tokens_retire``: each is kept for the token lifetime (``TOKEN_TTL``),
+    after which the token would have expired unused anyway.
+    """
+
+    digest = models.CharField(_("digest"), max_length=128, primary_key=True)  # knox's DIGEST_LENGTH
+    user = models.ForeignKey(User, verbose_name=_("user"), on_delete=models.CASCADE, related_name="retired_tokens")
+    device = models.CharField(_("device"), max_length=100, blank=True)
+    reason = models.CharField(_("reason"), max_length=20, choices=TokenEnd.choices)
+    retired_at = models.DateTimeField(_("retired at"), db_index=True)
+
+    class Meta:
+        verbose_name = _("retired device token")
+        verbose_name_plural = _("retired device tokens")
+        constraints = [
+            models.CheckConstraint(condition=Q(reason__in=TokenEnd.values), name="retiredtoken_reason_valid")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user_id} {self.device or '-'}: {self.reason}"

@@ -1,9 +1,15 @@
-"""Account writes: password changes and audited disclosures of personal data."""
+"""Account writes: device tokens (issued, retired), password changes and audited disclosures of personal data."""
 
+from datetime import timedelta
+
+from django.conf import settings
 from django.contrib.auth.password_validation import validate_password
 from django.db import transaction
+from django.db.models import QuerySet
+from django.utils import timezone
 
-from agri.models import DeviceToken, Farmer, PersonalDataAccess, User
+from agri import errors
+from agri.models import DeviceToken, Farmer, PersonalDataAccess, RetiredToken, TokenEnd, User
 
 REVEALED_FIELDS = ("phone", "id_number")
 
@@ -15,8 +21,64 @@ def user_password_change(*, user: User, new_password: str, keep_token_digest: st
     validate_password(new_password, user)
     user.set_password(new_password)
     user.save(update_fields=["password"])
-    DeviceToken.objects.filter(user=user).exclude(digest=keep_token_digest).delete()
+    device_tokens_retire(
+        tokens=DeviceToken.objects.filter(user=user).exclude(digest=keep_token_digest), reason=TokenEnd.PASSWORD_CHANGE
+    )
     return user
+
+
+def retired_token_retention() -> timedelta:
+    """How long a retired token is remembered: the token lifetime (``REST_KNOX["TOKEN_TTL"]``). A token left unused
+    expires within that time, so after it a retired token would have expired anyway."""
+    return getattr(settings, "REST_KNOX", {}).get("TOKEN_TTL") or timedelta(days=30)
+
+
+def device_tokens_retire(*, tokens: QuerySet[DeviceToken], reason: str) -> int:
+    """Delete ``tokens``, remembering each one's digest, user, device and ``reason`` (a ``TokenEnd``) in
+    ``RetiredToken``, so that a phone sending one later is told it expired or was revoked. Records older than
+    ``retired_token_retention()`` are pruned on the way. Returns how many tokens were retired; with none, this is
+    one query."""
+    rows = list(tokens.values_list("digest", "user_id", "device"))
+    if not rows:
+        return 0
+    now = timezone.now()
+    with transaction.atomic():
+        RetiredToken.objects.bulk_create(
+            [
+                RetiredToken(digest=digest, user_id=user_id, device=device, reason=reason, retired_at=now)
+                for digest, user_id, device in rows
+            ],
+            ignore_conflicts=True,  # two requests retiring the same token at once
+        )
+        DeviceToken.objects.filter(digest__in=[digest for digest, _user, _device in rows]).delete()
+        RetiredToken.objects.filter(retired_at__lt=now - retired_token_retention()).delete()
+    return len(rows)
+
+
+@transaction.atomic
+def device_token_issue(*, user: User, device: str, ttl: timedelta | None, limit: int | None) -> tuple[DeviceToken, str]:
+    """A new token for ``user``'s ``device``: returns the stored token and the token itself (shown once).
+
+    - A login with a device name the account already has a token for replaces that token (retired as
+      ``replaced``): one token per named device. An empty name never replaces anything.
+    - The account's expired tokens are retired (as ``expired``) first: they hold no slot.
+    - Past ``limit`` live tokens, nothing is revoked: ``TokenLimitReached`` names the limit and the oldest device.
+
+    Logins of one account are serialised on its row, so two at once cannot both take the last slot.
+    """
+    list(User.objects.select_for_update().filter(pk=user.pk).values_list("pk", flat=True))
+    mine = DeviceToken.objects.filter(user=user)
+    device_tokens_retire(tokens=mine.filter(expiry__lt=timezone.now()), reason=TokenEnd.EXPIRED)
+    if device:
+        device_tokens_retire(tokens=mine.filter(device=device), reason=TokenEnd.REPLACED)
+    if limit:
+        live = list(mine.order_by("created", "token_key").values_list("token_key", "device", "created")[:limit])
+        if len(live) >= limit:
+            token_key, oldest_device, created = live[0]
+            raise errors.TokenLimitReached(
+                limit=limit, oldest_token_key=token_key, oldest_device=oldest_device, oldest_created=created
+            )
+    return DeviceToken.objects.create(user=user, expiry=ttl, device=device)
 
 
 def farmer_personal_data_reveal(*, user: User, farmer: Farmer, reason: str = "") -> PersonalDataAccess:

@@ -103,4 +103,4 @@ def test_expired_inactive_and_unknown_tokens_are_refused(world):
     unknown.credentials(HTTP_AUTHORIZATION="Token " + "0" * 64)
     response = unknown.get("/api/v1/me/")
     assert response.status_code == 401
-    assert response.json()["code"] == "authentication_failed"
+    assert response.json()["code"] == "token_invalid"  # a token this server does not know
