@@ -8,7 +8,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('agri', '0008_base_area_min_validator'),
+        ('agri', '0009_change_log'),
     ]
 
     operations = [
