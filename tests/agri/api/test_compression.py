@@ -113,6 +113,7 @@ def test_if_none_match_with_the_etag_of_a_gzipped_page_gets_a_304(world, visits,
     again = worker.get(PULL, PULL_QUERY, HTTP_IF_NONE_MATCH=packed["ETag"], **GZIP)
     assert again.status_code == 304 and again.content == b""
     assert again["ETag"] == packed["ETag"] and not again.has_header("Content-Encoding")
+    assert "accept-encoding" in vary(again)
     # Weakened by a proxy on the way, it still matches (If-None-Match compares weakly).
     weak = worker.get(PULL, PULL_QUERY, HTTP_IF_NONE_MATCH="W/" + packed["ETag"], **GZIP)
     assert weak.status_code == 304
