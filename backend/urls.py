@@ -4,13 +4,19 @@ from django.urls import include, path
 from django.views.generic import RedirectView
 
 from agri.api.map_views import WebMapView
+from agri.middleware import never_compress_view
 
 urlpatterns = [
     path("", RedirectView.as_view(url="/api/docs/", permanent=False)),
     path("admin/", admin.site.urls),
     # The bureau's web map, behind Django's session login.
     path("map/", WebMapView.as_view(), name="web-map"),
-    path("accounts/login/", auth_views.LoginView.as_view(template_name="agri/login.html"), name="login"),
+    # The session login page carries a CSRF token: never compressed (BREACH).
+    path(
+        "accounts/login/",
+        never_compress_view(auth_views.LoginView.as_view(template_name="agri/login.html")),
+        name="login",
+    ),
     path("accounts/logout/", auth_views.LogoutView.as_view(next_page="login"), name="logout"),
     path("api/v1/", include("agri.api.urls")),
     path("api/", include("api_docs.urls")),

@@ -16,6 +16,7 @@ from rest_framework.views import APIView
 from agri import services
 from agri.api import account_serializers as serializers
 from agri.api.permissions import ANY_ROLE
+from agri.middleware import never_compress
 from agri.models import DeviceToken, TokenEnd
 
 
@@ -57,7 +58,10 @@ class LoginView(GenericAPIView):
             limit=knox_settings.TOKEN_LIMIT_PER_USER,
         )
         user_logged_in.send(sender=user.__class__, request=request, user=user)
-        return Response({"token": raw, "expiry": token.expiry, "user": serializers.MeSerializer(user).data})
+        # The token is a secret: never compressed, so that the response's length cannot leak it (BREACH).
+        return never_compress(
+            Response({"token": raw, "expiry": token.expiry, "user": serializers.MeSerializer(user).data})
+        )
 
 
 class LogoutView(APIView):  # no body: a GenericAPIView without a serializer breaks OPTIONS

@@ -44,6 +44,11 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # zstd/Brotli/gzip for clients that ask, ETags kept strong. Below the CSRF middleware, so that it still sees
+    # that a response handed out a CSRF token (those are never compressed: BREACH).
+    "agri.middleware.CompressionMiddleware",
+    # Below it: GETs without an ETag of their own get the hash of their uncompressed body, and 304s for it.
+    "agri.middleware.ContentETagMiddleware",
     # Last, so that it sees the views' exceptions first: a database or cache outage is a 503 page, not a 500.
     "agri.middleware.ServiceUnavailableMiddleware",
 ]
