@@ -241,9 +241,7 @@ def _snapshot_page(user, state: dict, size: int) -> SyncPage:
             last = str(keys[-1])
         left -= len(keys)
     if kind_index >= len(KINDS):
-        page.token = token_encode(
-            {**state, "p": "log", "h": state["n"], "c": 0, "n": None, "k": None, "i": None}
-        )
+        page.token = token_encode({**state, "p": "log", "h": state["n"], "c": 0, "n": None, "k": None, "i": None})
     else:
         page.token = token_encode({**state, "k": kind_index, "i": last})
         page.more = True
