@@ -14,7 +14,7 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from agri.models import DeviceToken, RetiredToken, Role
-from tests.conftest import login
+from tests.support import login
 from tests.factories import PASSWORD, UserFactory
 
 TTL = settings.REST_KNOX["TOKEN_TTL"]
