@@ -13,7 +13,7 @@ from rest_framework.generics import GenericAPIView, get_object_or_404
 from rest_framework.response import Response
 
 from agri import errors, selectors
-from agri.api.base import IfMatchMixin
+from agri.api.base import ConditionalGetMixin, IfMatchMixin
 from agri.api.crs import CRS_PARAMETER, output_crs
 from agri.api.exceptions import DatabaseUnavailable, NoLinkedPerson, validation_error_body
 from agri.api.filters import VisitFilterSet
@@ -80,6 +80,7 @@ POST_DESCRIPTION = (
     destroy=extend_schema(summary="Delete a visit (kept as a tombstone for sync)"),
 )
 class VisitViewSet(
+    ConditionalGetMixin,
     IfMatchMixin,
     mixins.ListModelMixin,
     mixins.RetrieveModelMixin,
@@ -95,6 +96,8 @@ class VisitViewSet(
     search_fields = ["notes"]
     http_method_names = ["get", "post", "patch", "delete", "head", "options"]
     pagination_class = PullablePagination  # ?updated_since= pulls with SyncCursorPagination
+    precondition_message = _("Send If-Match with the visit's ETag to edit it.")
+    stale_error = errors.StaleVisit
     write_roles = {
         "create": ACTOR_ROLES,
         "update": (Role.BUREAU_ADMIN, *ACTOR_ROLES),
