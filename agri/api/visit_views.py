@@ -206,7 +206,7 @@ class VisitSyncView(GenericAPIView):
         description=(
             "Each item is validated and stored on its own: one bad item never blocks the others. Each result is "
             "`created`, `unchanged` (same id and payload already stored), `conflict` (same id, other payload; "
-            "the stored visit is kept), `invalid` (with field errors) or `failed` (code `retry_later`, with a "
+            "the stored visit is kept, and the result gives its `version` and `etag`), `invalid` (with field errors) or `failed` (code `retry_later`, with a "
             "`message`: the database failed before this item was stored, and nothing of it was written; send it "
             "again later). New visits are committed in chunks (`VISIT_SYNC_CHUNK_SIZE`, 100 by default): when the "
             "database fails part-way, the items already answered `created` stay stored and the rest are `failed`. "
@@ -254,7 +254,19 @@ class VisitSyncView(GenericAPIView):
                     }
                 else:
                     results[i] = {"id": str(item["id"]), "status": outcome, "code": outcome, "errors": {}}
+        _add_stored_versions(request.user, results)
         return Response({"results": results})
+
+
+def _add_stored_versions(user, results: list[dict]) -> None:
+    """A conflict names the stored visit's version and ETag, so that the phone can show both sides; all of them
+    are read in one query."""
+    conflicts = [result for result in results if result["status"] == "conflict"]
+    versions = selectors.visit_versions(user, [result["id"] for result in conflicts])
+    for result in conflicts:
+        version = versions.get(result["id"])
+        result["version"] = version
+        result["etag"] = None if version is None else Visit(id=result["id"], version=version).etag
 
 
 def _raw_id(raw) -> str | None:
