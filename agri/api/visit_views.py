@@ -205,12 +205,13 @@ class VisitSyncView(GenericAPIView):
         summary="Push a batch of visits (idempotent per item)",
         description=(
             "Each item is validated and stored on its own: one bad item never blocks the others. Each result is "
-            "`created`, `unchanged` (same id and payload already stored), `conflict` (same id, other payload; "
-            "the stored visit is kept, and the result gives its `version` and `etag`), `invalid` (with field "
-            "errors) or `failed` (code `retry_later`, with a `message`: the database failed before this item was stored, and nothing of it was written; send it "
-            "again later). New visits are committed in chunks (`VISIT_SYNC_CHUNK_SIZE`, 100 by default): when the "
-            "database fails part-way, the items already answered `created` stay stored and the rest are `failed`. "
-            "Replaying a batch is always safe: the stored items answer `unchanged`, the missing ones are created."
+            "`created`, `unchanged` (same id and payload already stored), `conflict` (same id, other payload; the "
+            "stored visit is kept, and the result gives its `version` and `etag`), `invalid` (with field errors) or "
+            "`failed` (code `retry_later`, with a `message`: the database failed before this item was stored, and "
+            "nothing of it was written; send it again later). New visits are committed in chunks "
+            "(`VISIT_SYNC_CHUNK_SIZE`, 100 by default): when the database fails part-way, the items already answered "
+            "`created` stay stored and the rest are `failed`. Replaying a batch is always safe: the stored items "
+            "answer `unchanged`, the missing ones are created."
         ),
         responses={
             200: VisitBatchResponseSerializer,
