@@ -1,6 +1,8 @@
 """Conditional requests wherever a phone edits or re-reads: If-Match on households and farmers (428, 412, `*`),
 If-None-Match on every detail and pull page (304), and the stored side of a sync conflict."""
 
+import threading
+import traceback
 import uuid
 from datetime import timedelta
 
@@ -10,8 +12,10 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from agri import errors
+from agri.api import base
 from agri.models import Farmer, ModelHousehold, Visit
 from agri.services.records import record_update
+from tests.conftest import build_world, login
 
 EN = {"HTTP_ACCEPT_LANGUAGE": "en"}
 PRECONDITION_REQUIRED = {
@@ -171,6 +175,47 @@ def test_an_edit_from_a_stale_copy_is_refused_by_the_write_itself(world, clients
     with pytest.raises(errors.StaleVersion):
         record_update(record=household, data={"head_name": "后到"}, expected_version=1)
     assert stored(ModelHousehold, household.pk, "head_name") == ("先到", 2)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_phones_editing_a_household_from_the_same_etag_at_once_one_wins(monkeypatch):
+    """Both edits pass the view's ETag check before either writes: the conditional UPDATE decides."""
+    world = build_world()
+    pk = world["H1"].pk
+    phones = [login(world.users["worker"], "phone a"), login(world.users["worker"], "phone b")]
+    etag = phones[0].get(f"/api/v1/model-households/{pk}/")["ETag"]
+    both_checked = threading.Barrier(2)
+    real_update = base.record_update
+
+    def update_after_both_checked(**kwargs):
+        both_checked.wait(timeout=30)
+        return real_update(**kwargs)
+
+    monkeypatch.setattr(base, "record_update", update_after_both_checked)
+    responses, failures = {}, []
+
+    def edit(phone, name):
+        try:
+            responses[name] = phone.patch(
+                f"/api/v1/model-households/{pk}/", {"head_name": name}, format="json", HTTP_IF_MATCH=etag, **EN
+            )
+        except Exception:  # recorded, so the assertion below names it
+            failures.append(traceback.format_exc())
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=edit, args=pair) for pair in zip(phones, ("甲", "乙"), strict=True)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert failures == []
+    assert sorted(r.status_code for r in responses.values()) == [200, 412]
+    winner = next(name for name, r in responses.items() if r.status_code == 200)
+    loser = next(r for r in responses.values() if r.status_code == 412)
+    assert loser.json() == PRECONDITION_FAILED
+    assert responses[winner]["ETag"] == f'"{pk}-2"'
+    assert stored(ModelHousehold, pk, "head_name") == (winner, 2)
 
 
 def test_visits_keep_their_own_words(world, clients):
