@@ -161,6 +161,8 @@ class ClientRecordMixin(IfMatchMixin):
 
     def update(self, request, *args, **kwargs):
         partial = kwargs.pop("partial", False)
+        if not request.headers.get("If-Match"):  # before the lookup: a missing If-Match is a 428 for any id
+            raise PreconditionRequired(self.precondition_message)
         record = self.get_object()
         expected = self.expected_version(record, required=True)
         serializer = self.get_serializer(record, data=request.data, partial=partial)
@@ -184,7 +186,7 @@ IF_MATCH_REQUIRED = OpenApiParameter(
 )
 IF_MATCH_OPTIONAL = OpenApiParameter(
     "If-Match",
-    {"type": "string", "minLength": 1},
+    {"type": "string"},  # empty is the same as not sent
     OpenApiParameter.HEADER,
     description="The record's ETag: when sent, a record changed since is not deleted (412).",
 )
