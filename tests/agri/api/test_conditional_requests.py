@@ -15,6 +15,7 @@ from agri import errors
 from agri.api import base
 from agri.models import Farmer, ModelHousehold, Visit
 from agri.services.records import record_update
+from tests.agri.photo_support import image_bytes, new_visit, upload, use_private_storage
 from tests.conftest import build_world, login
 
 EN = {"HTTP_ACCEPT_LANGUAGE": "en"}
@@ -264,6 +265,31 @@ def test_every_detail_answers_304_to_its_etag(world, clients):
         assert client.head(url, HTTP_IF_NONE_MATCH=etag).status_code == 304, name
         other = client.get(url, HTTP_IF_NONE_MATCH='"something-else"')
         assert other.status_code == 200 and other["ETag"] == etag and other.content == first.content, name
+
+
+def test_photo_metadata_answers_304(world, clients, settings, tmp_path):
+    use_private_storage(settings, tmp_path / "photos")
+    visit = new_visit(clients["worker"], world)
+    uploaded = upload(clients["worker"], visit["id"], image_bytes("JPEG"))
+    assert uploaded.status_code == 201, uploaded.content
+    url = f"/api/v1/photos/{uploaded.json()['id']}/"
+    first = clients["worker"].get(url)
+    assert first.status_code == 200
+    cached = clients["worker"].get(url, HTTP_IF_NONE_MATCH=first["ETag"])
+    assert cached.status_code == 304 and cached.content == b""
+
+
+def test_a_missing_if_match_is_428_whatever_the_id(world, clients):
+    """Checked before the lookup: an unknown or out-of-scope id says nothing more than a visible one."""
+    for pk in (uuid.uuid4(), world["H9"].pk, world["H1"].pk):
+        response = clients["worker"].patch(f"/api/v1/model-households/{pk}/", {"address": "八组"}, format="json")
+        assert response.status_code == 428
+    assert (
+        clients["worker"]
+        .patch(f"/api/v1/model-households/{world['H9'].pk}/", {"address": "八组"}, format="json", HTTP_IF_MATCH="*")
+        .status_code
+        == 404
+    )
 
 
 def test_version_etags_stay_version_etags(world, clients):
