@@ -61,6 +61,12 @@ class StaleVersion(ApplicationError):
     """The record changed since the client read it: its If-Match no longer matches (412)."""
 
     default_code = "precondition_failed"
+    default_message = _("The record was changed since you read it. Fetch it again and reapply your edit.")
+
+
+class StaleVisit(StaleVersion):
+    """A visit changed since the client read it (412), said in the words of visits."""
+
     default_message = _("The visit was changed since you read it. Fetch it again and reapply your edit.")
 
 

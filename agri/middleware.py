@@ -201,8 +201,8 @@ class CompressionMiddleware:
 
 class ContentETagMiddleware:
     """A GET answered 200 without an ETag of its own (lists, pulls, coverage) gets ``"<hash of the body>"``, strong,
-    computed before any compression; ``If-None-Match`` with it gets a 304 and no body. Views that set an ETag (a
-    visit's version, a photo's stored name) keep theirs and their own rules. Streaming responses, ``no-store`` ones
+    computed before any compression; one with its own (a record's version) keeps it. ``If-None-Match`` naming the
+    ETag gets a 304 and no body: the one place the API answers 304 for its JSON (photo files answer their own). Streaming responses, ``no-store`` ones
     and those carrying a secret get none. Sits below :class:`CompressionMiddleware`, so that it hashes the body as
     the view wrote it, and the 304 is decided before anything is compressed."""
 
@@ -215,10 +215,10 @@ class ContentETagMiddleware:
             request.method != "GET"
             or response.status_code != 200
             or response.streaming
-            or response.has_header("ETag")
             or "no-store" in response.get("Cache-Control", "")
             or carries_secret(request, response)
         ):
             return response
-        response.headers["ETag"] = f'"{hashlib.blake2b(response.content, digest_size=16).hexdigest()}"'
+        if not response.has_header("ETag"):
+            response.headers["ETag"] = f'"{hashlib.blake2b(response.content, digest_size=16).hexdigest()}"'
         return get_conditional_response(request, etag=response.headers["ETag"], response=response)

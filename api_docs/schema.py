@@ -18,6 +18,7 @@ from drf_spectacular.utils import OpenApiExample
 from rest_framework import serializers
 from rest_framework.permissions import SAFE_METHODS, AllowAny
 
+from agri.api.base import ConditionalGetMixin
 from agri.api.network_serializers import MaskedPersonalDataMixin
 from agri.api.throttling import WriteRateThrottle
 from agri.privacy import MASKED_FIELDS
@@ -92,8 +93,36 @@ class AutoSchema(openapi.AutoSchema):
     def get_operation(self, path, path_regex, path_prefix, method, registry):
         operation = super().get_operation(path, path_regex, path_prefix, method, registry)
         if operation is not None:
+            self._add_conditional_get(operation)
             self._add_error_responses(operation)
         return operation
+
+    def _add_conditional_get(self, operation) -> None:
+        """The GETs that carry an ETag and answer 304 to a current If-None-Match (``ConditionalGetMixin``): one
+        record, and a pull page (a list with ``updated_since``)."""
+        if self.method != "GET" or not isinstance(self.view, ConditionalGetMixin):
+            return
+        action = getattr(self.view, "action", None)
+        parameters = operation.setdefault("parameters", [])
+        if action in self.view.conditional_actions:
+            description = "The ETag of an earlier answer: 304 (no body) if the record is unchanged."
+        elif action == "list" and any(p["name"] == "updated_since" for p in parameters):
+            description = (
+                "On a pull (`updated_since`), the ETag of an earlier answer: 304 (no body) if the page is unchanged."
+            )
+        else:
+            return
+        parameters.append(
+            {"in": "header", "name": "If-None-Match", "schema": {"type": "string"}, "description": description}
+        )
+        responses = operation.setdefault("responses", {})
+        if "200" in responses:
+            responses["200"].setdefault("headers", {})["ETag"] = {
+                "schema": {"type": "string"},
+                "description": "The answer's ETag (a record's id and version for visits, households and farmers)."
+                + (" Pulls only." if action == "list" else ""),
+            }
+        responses["304"] = {"description": "Not modified: the ETag in If-None-Match is current."}
 
     def _get_parameters(self):
         parameters = super()._get_parameters()

@@ -3,10 +3,12 @@
 - :class:`ScopedModelViewSet`: every queryset is the model's ``visible_to(user)``.
 - :class:`ClientRecordMixin`: create by a client-generated id (idempotent), soft delete, pulls with tombstones.
 - :class:`IfMatchMixin`: optimistic locking of edits with ``If-Match``.
+- :class:`ConditionalGetMixin`: an ETag on every detail and pull page, and 304 for a matching ``If-None-Match``.
 - :class:`QueryAPIView` and :class:`FileView`: reads whose query is a serializer, and reads that answer a file;
   their errors are the API's JSON whatever format was asked for.
 """
 
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import status, viewsets
 from rest_framework.generics import GenericAPIView
 from rest_framework.response import Response
@@ -16,10 +18,19 @@ from agri.api.exceptions import PreconditionRequired
 from agri.api.pagination import PullablePagination, SyncCursorPagination, is_pull
 from agri.api.permissions import ADMIN, IsBureauStaff
 from agri.api.renderers import DownloadRenderer, JSONRenderer, QueryFormatNegotiation
-from agri.services.records import CREATED, record_create_once, record_soft_delete
+from agri.services.records import CREATED, record_create_once, record_soft_delete, record_update
 
 
-class ScopedModelViewSet(viewsets.ModelViewSet):
+class ConditionalGetMixin:
+    """A GET of one record (``conditional_actions``), or of a pull page, carries an ``ETag`` and answers ``304 Not
+    Modified`` (no body) when ``If-None-Match`` names it. A view that sets its own ETag (a record's version, for
+    ``If-Match``) keeps it; otherwise it is a strong hash of the rendered body. The work is done for every GET by
+    ``agri.middleware.ContentETagMiddleware``; this marks the views whose schema documents it (``api_docs``)."""
+
+    conditional_actions = ("retrieve",)
+
+
+class ScopedModelViewSet(ConditionalGetMixin, viewsets.ModelViewSet):
     """Every queryset is the model's ``visible_to(user)``: out-of-scope rows answer 404, never 403."""
 
     write_roles = {"*": ADMIN}
@@ -50,13 +61,33 @@ class ScopedModelViewSet(viewsets.ModelViewSet):
         return Response(self.get_serializer(self.stored(serializer.instance.pk)).data)
 
 
-class ClientRecordMixin:
+class IfMatchMixin:
+    """Edits carry ``If-Match`` with the record's ETag: missing is a 428 where required, stale a 412; ``*`` matches
+    the record as read (the write itself still compares its version)."""
+
+    precondition_message = None  # PreconditionRequired's own words unless a resource has its own
+    stale_error = errors.StaleVersion
+
+    def expected_version(self, record, *, required: bool) -> int | None:
+        header = self.request.headers.get("If-Match")
+        if not header:
+            if required:
+                raise PreconditionRequired(self.precondition_message)
+            return None
+        if header.strip() not in (record.etag, "*"):
+            raise self.stale_error()
+        return record.version
+
+
+class ClientRecordMixin(IfMatchMixin):
     """Records that phones create offline (households, farmers):
 
     - POST with a client-generated ``id``: a replay of the same data returns the stored record (200); different
       data under the same id is a 409 and leaves the stored record untouched (``agri.services.records``);
     - ``?updated_since=`` turns the list into a pull: cursor pages in change order, deleted rows included as
       tombstones (``deleted: true``); otherwise only live rows are listed;
+    - the detail and every write answer the record's ``ETag`` (its id and version); PATCH and PUT need it in
+      ``If-Match`` (428 without, 412 when stale), a DELETE that sends it is refused when stale (412);
     - DELETE keeps a tombstone.
     """
 
@@ -72,29 +103,75 @@ class ClientRecordMixin:
             self._paginator = SyncCursorPagination() if is_pull(self) else super().paginator
         return self._paginator
 
+    def retrieve(self, request, *args, **kwargs):
+        record = self.get_object()
+        return Response(self.get_serializer(record).data, headers={"ETag": record.etag})
+
     def create(self, request, *args, **kwargs):
         serializer = self.get_serializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         outcome, record = record_create_once(model=self.queryset.model, data=serializer.validated_data)
         code = status.HTTP_201_CREATED if outcome == CREATED else status.HTTP_200_OK
-        return Response(self.get_serializer(self.get_queryset().get(pk=record.pk)).data, status=code)
+        stored = self.stored(record.pk)
+        return Response(self.get_serializer(stored).data, status=code, headers={"ETag": stored.etag})
 
-    def perform_destroy(self, instance):
-        record_soft_delete(record=instance)
+    def update(self, request, *args, **kwargs):
+        partial = kwargs.pop("partial", False)
+        if not request.headers.get("If-Match"):  # before the lookup: a missing If-Match is a 428 for any id
+            raise PreconditionRequired(self.precondition_message)
+        record = self.get_object()
+        expected = self.expected_version(record, required=True)
+        serializer = self.get_serializer(record, data=request.data, partial=partial)
+        serializer.is_valid(raise_exception=True)
+        record_update(record=record, data=serializer.validated_data, expected_version=expected)
+        stored = self.stored(record.pk)
+        return Response(self.get_serializer(stored).data, headers={"ETag": stored.etag})
+
+    def destroy(self, request, *args, **kwargs):
+        record = self.get_object()
+        record_soft_delete(record=record, expected_version=self.expected_version(record, required=False))
+        return Response(status=status.HTTP_204_NO_CONTENT)
 
 
-class IfMatchMixin:
-    """Edits carry ``If-Match`` with the record's ETag: missing is a 428 where required, stale a 412."""
+IF_MATCH_REQUIRED = OpenApiParameter(
+    "If-Match",
+    {"type": "string", "minLength": 1},
+    OpenApiParameter.HEADER,
+    required=True,
+    description="The record's ETag, as its detail or last write answered it; `*` for the record as it is.",
+)
+IF_MATCH_OPTIONAL = OpenApiParameter(
+    "If-Match",
+    {"type": "string"},  # empty is the same as not sent
+    OpenApiParameter.HEADER,
+    description="The record's ETag: when sent, a record changed since is not deleted (412).",
+)
+PRECONDITION_RESPONSES = {
+    412: OpenApiResponse(description="stale ETag (code `precondition_failed`): the record was changed since"),
+    428: OpenApiResponse(description="If-Match missing (code `precondition_required`)"),
+}
 
-    def expected_version(self, record, *, required: bool) -> int | None:
-        header = self.request.headers.get("If-Match")
-        if not header:
-            if required:
-                raise PreconditionRequired()
-            return None
-        if header.strip() not in (record.etag, "*"):
-            raise errors.StaleVersion()
-        return record.version
+
+def client_record_schema(noun: str, serializer) -> dict:
+    """``extend_schema_view`` arguments for the If-Match writes of a :class:`ClientRecordMixin` view."""
+    return {
+        "retrieve": extend_schema(summary=f"Get one {noun} (with its ETag)"),
+        "update": extend_schema(
+            summary=f"Replace a {noun} (If-Match required)",
+            parameters=[IF_MATCH_REQUIRED],
+            responses={200: serializer, **PRECONDITION_RESPONSES},
+        ),
+        "partial_update": extend_schema(
+            summary=f"Edit a {noun} (If-Match required)",
+            parameters=[IF_MATCH_REQUIRED],
+            responses={200: serializer, **PRECONDITION_RESPONSES},
+        ),
+        "destroy": extend_schema(
+            summary=f"Delete a {noun} (kept as a tombstone for sync)",
+            parameters=[IF_MATCH_OPTIONAL],
+            responses={204: None, 412: PRECONDITION_RESPONSES[412]},
+        ),
+    }
 
 
 class JSONErrorsMixin:

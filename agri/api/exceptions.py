@@ -27,7 +27,7 @@ logger = logging.getLogger(__name__)
 
 class PreconditionRequired(exceptions.APIException):
     status_code = 428
-    default_detail = gettext_lazy("Send If-Match with the visit's ETag to edit it.")
+    default_detail = gettext_lazy("Send If-Match with the record's ETag to edit it.")
     default_code = "precondition_required"
 
 

@@ -3,7 +3,7 @@ field schools, experts, extension workers, tech commissioners, model households 
 
 from django.db.models import Count, Prefetch, Q
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import viewsets
 from rest_framework.decorators import action
 from rest_framework.generics import GenericAPIView
@@ -12,7 +12,13 @@ from rest_framework.response import Response
 from agri import selectors, services
 from agri.api import filters
 from agri.api import network_serializers as ns
-from agri.api.base import ClientRecordMixin, ScopedModelViewSet, validated_query
+from agri.api.base import (
+    ClientRecordMixin,
+    ConditionalGetMixin,
+    ScopedModelViewSet,
+    client_record_schema,
+    validated_query,
+)
 from agri.api.coverage_serializers import ServiceAreaQuerySerializer, ServiceAreaSerializer
 from agri.api.crs import CRS_PARAMETER, convert_geojson, output_crs
 from agri.api.permissions import ADMIN
@@ -34,7 +40,7 @@ from geo.codes import full_code
 from geo.models import AdminDivision
 
 
-class IndustryViewSet(viewsets.ModelViewSet):
+class IndustryViewSet(ConditionalGetMixin, viewsets.ModelViewSet):
     queryset = Industry.objects.all()
     serializer_class = ns.IndustrySerializer
     lookup_field = "code"
@@ -44,7 +50,7 @@ class IndustryViewSet(viewsets.ModelViewSet):
     ordering_fields = ["sort_order", "code", "name"]
 
 
-class DivisionViewSet(viewsets.ModelViewSet):
+class DivisionViewSet(ConditionalGetMixin, viewsets.ModelViewSet):
     """Administrative divisions: everything inside the caller's jurisdiction, plus its ancestors."""
 
     queryset = AdminDivision.objects.all()
@@ -211,6 +217,7 @@ class TechCommissionerViewSet(ScopedModelViewSet):
         )
 
 
+@extend_schema_view(**client_record_schema("model household", ns.ModelHouseholdSerializer))
 class ModelHouseholdViewSet(ClientRecordMixin, ScopedModelViewSet):
     queryset = ModelHousehold.objects.all()
     serializer_class = ns.ModelHouseholdSerializer
@@ -223,6 +230,7 @@ class ModelHouseholdViewSet(ClientRecordMixin, ScopedModelViewSet):
         return queryset.with_details()
 
 
+@extend_schema_view(**client_record_schema("farmer", ns.FarmerSerializer))
 class FarmerViewSet(ClientRecordMixin, ScopedModelViewSet):
     queryset = Farmer.objects.all()
     serializer_class = ns.FarmerSerializer

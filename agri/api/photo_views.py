@@ -17,7 +17,7 @@ from rest_framework.generics import GenericAPIView
 from rest_framework.parsers import MultiPartParser
 from rest_framework.response import Response
 
-from agri.api.base import FileView
+from agri.api.base import ConditionalGetMixin, FileView
 from agri.api.fields import QuerySerializer
 from agri.api.filters import FilterBackend, VisitFilterSet
 from agri.api.permissions import ACTOR_ROLES
@@ -125,7 +125,7 @@ def _serve_schema(variant: str, description: str, content_types=("image/jpeg",))
     )
 
 
-class PhotoViewSet(UploadLimitMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+class PhotoViewSet(ConditionalGetMixin, UploadLimitMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     """One photo: its metadata, an upload by PUT, and its three files."""
 
     queryset = Photo.objects.all()

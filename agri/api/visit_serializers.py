@@ -159,6 +159,16 @@ class VisitBatchResultSerializer(serializers.Serializer):
         required=False, help_text=_("Only for failed items: what happened, in the request's language.")
     )
     errors = serializers.DictField(help_text=_("Field errors, as in the error shape's fields."))
+    version = serializers.IntegerField(
+        required=False,
+        allow_null=True,
+        help_text=_("Only for conflict: the stored visit's version (null if you may not see it)."),
+    )
+    etag = serializers.CharField(
+        required=False,
+        allow_null=True,
+        help_text=_("Only for conflict: the stored visit's ETag, for If-Match (null if you may not see it)."),
+    )
 
 
 class VisitBatchResponseSerializer(serializers.Serializer):

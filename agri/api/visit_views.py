@@ -13,7 +13,7 @@ from rest_framework.generics import GenericAPIView, get_object_or_404
 from rest_framework.response import Response
 
 from agri import errors, selectors
-from agri.api.base import IfMatchMixin
+from agri.api.base import ConditionalGetMixin, IfMatchMixin
 from agri.api.crs import CRS_PARAMETER, output_crs
 from agri.api.exceptions import DatabaseUnavailable, NoLinkedPerson, validation_error_body
 from agri.api.filters import VisitFilterSet
@@ -81,6 +81,7 @@ POST_DESCRIPTION = (
     destroy=extend_schema(summary="Delete a visit (kept as a tombstone for sync)"),
 )
 class VisitViewSet(
+    ConditionalGetMixin,
     IfMatchMixin,
     mixins.ListModelMixin,
     mixins.RetrieveModelMixin,
@@ -96,6 +97,8 @@ class VisitViewSet(
     search_fields = ["notes"]
     http_method_names = ["get", "post", "patch", "delete", "head", "options"]
     pagination_class = PullablePagination  # ?updated_since= pulls with SyncCursorPagination
+    precondition_message = _("Send If-Match with the visit's ETag to edit it.")
+    stale_error = errors.StaleVisit
     write_roles = {
         "create": ACTOR_ROLES,
         "update": (Role.BUREAU_ADMIN, *ACTOR_ROLES),
@@ -203,12 +206,13 @@ class VisitSyncView(GenericAPIView):
         summary="Push a batch of visits (idempotent per item)",
         description=(
             "Each item is validated and stored on its own: one bad item never blocks the others. Each result is "
-            "`created`, `unchanged` (same id and payload already stored), `conflict` (same id, other payload; "
-            "the stored visit is kept), `invalid` (with field errors) or `failed` (code `retry_later`, with a "
-            "`message`: the database failed before this item was stored, and nothing of it was written; send it "
-            "again later). New visits are committed in chunks (`VISIT_SYNC_CHUNK_SIZE`, 100 by default): when the "
-            "database fails part-way, the items already answered `created` stay stored and the rest are `failed`. "
-            "Replaying a batch is always safe: the stored items answer `unchanged`, the missing ones are created."
+            "`created`, `unchanged` (same id and payload already stored), `conflict` (same id, other payload; the "
+            "stored visit is kept, and the result gives its `version` and `etag`), `invalid` (with field errors) or "
+            "`failed` (code `retry_later`, with a `message`: the database failed before this item was stored, and "
+            "nothing of it was written; send it again later). New visits are committed in chunks "
+            "(`VISIT_SYNC_CHUNK_SIZE`, 100 by default): when the database fails part-way, the items already answered "
+            "`created` stay stored and the rest are `failed`. Replaying a batch is always safe: the stored items "
+            "answer `unchanged`, the missing ones are created."
         ),
         request=VisitBatchSchemaSerializer,
         responses={
@@ -253,7 +257,19 @@ class VisitSyncView(GenericAPIView):
                     }
                 else:
                     results[i] = {"id": str(item["id"]), "status": outcome, "code": outcome, "errors": {}}
+        _add_stored_versions(request.user, results)
         return Response({"results": results})
+
+
+def _add_stored_versions(user, results: list[dict]) -> None:
+    """A conflict names the stored visit's version and ETag, so that the phone can show both sides; all of them
+    are read in one query."""
+    conflicts = [result for result in results if result["status"] == "conflict"]
+    versions = selectors.visit_versions(user, [result["id"] for result in conflicts])
+    for result in conflicts:
+        version = versions.get(result["id"])
+        result["version"] = version
+        result["etag"] = None if version is None else Visit(id=result["id"], version=version).etag
 
 
 def _raw_id(raw) -> str | None:

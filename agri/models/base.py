@@ -21,6 +21,20 @@ class TimeStamped(models.Model):
         abstract = True
 
 
+class Versioned(models.Model):
+    """A record that phones edit with ``If-Match``: every write through the API adds one to ``version``, compared and
+    set in one conditional UPDATE, so that an edit made from a stale copy is refused instead of lost."""
+
+    version = models.PositiveIntegerField(_("version"), default=1)
+
+    class Meta:
+        abstract = True
+
+    @property
+    def etag(self) -> str:
+        return f'"{self.pk}-{self.version}"'
+
+
 class Located(models.Model):
     """A record with a WGS-84 point and the village-level division it lies in."""
 

@@ -5,7 +5,7 @@ from django.db import models
 from django.db.models import F, Q
 from django.utils.translation import gettext_lazy as _
 
-from agri.models.base import PHONE_REGEX, Located, TimeStamped
+from agri.models.base import PHONE_REGEX, Located, TimeStamped, Versioned
 from agri.models.organizations import DemonstrationBase, Industry, Station
 from agri.models.scoping import CountyScopedQuerySet, ScopedQuerySet
 from agri.validators import validate_id_number
@@ -183,7 +183,7 @@ class ModelHouseholdQuerySet(ScopedQuerySet):
         return self.filter(worker=worker)
 
 
-class ModelHousehold(Located, TimeStamped):
+class ModelHousehold(Located, TimeStamped, Versioned):
     """A science and technology model household (科技示范户), linked to one extension worker."""
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
@@ -222,7 +222,7 @@ class FarmerQuerySet(ScopedQuerySet):
         return self.filter(household__worker=worker)
 
 
-class Farmer(TimeStamped):
+class Farmer(TimeStamped, Versioned):
     """A farmer (农户) reached by a model household. Farmers have no login."""
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)

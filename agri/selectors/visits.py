@@ -1,6 +1,6 @@
 import uuid
 
-from agri.models import DemonstrationBase, Farmer, Industry, ModelHousehold, Station
+from agri.models import DemonstrationBase, Farmer, Industry, ModelHousehold, Station, Visit
 from agri.models.base import BIGINT_MAX
 from geo.models import AdminDivision
 
@@ -80,3 +80,12 @@ def visit_lookups(user, raw_items: list) -> dict[str, dict]:
         if wanted["village"]
         else {},
     }
+
+
+def visit_versions(user, ids) -> dict[str, int]:
+    """The stored version of each of these visits that ``user`` may see, by id as a string: one query for them all
+    (a batch's conflicts, whatever their number)."""
+    if not ids:
+        return {}
+    rows = Visit.objects.visible_to(user).filter(pk__in=_uuids(ids)).order_by().values_list("id", "version")
+    return {str(pk): version for pk, version in rows}

@@ -7,7 +7,7 @@ from agri.services.accounts import (
     user_password_change,
 )
 from agri.services.network import base_create
-from agri.services.records import record_create_once, record_soft_delete, same_as_stored
+from agri.services.records import record_create_once, record_soft_delete, record_update, same_as_stored
 
 __all__ = [
     "base_create",
@@ -16,6 +16,7 @@ __all__ = [
     "farmer_personal_data_reveal",
     "record_create_once",
     "record_soft_delete",
+    "record_update",
     "same_as_stored",
     "user_password_change",
 ]

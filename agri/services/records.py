@@ -4,10 +4,14 @@ Idempotency follows the rule that visits follow (``agri.services.visits.visits_i
 primary key, so a duplicate is impossible; a replay of the same data answers ``unchanged`` with the stored record,
 other data under the same id is a :class:`agri.errors.Conflict` that changes nothing. Visits take the set-based
 path (one INSERT ... ON CONFLICT for a batch); these records come one at a time.
+
+Edits and deletes are compare-and-swap on ``version`` (``agri.models.base.Versioned``): one conditional UPDATE
+``... SET version = version + 1 WHERE version = <the version the client read>`` decides, so that of two phones
+editing from the same copy one wins and the other gets :class:`agri.errors.StaleVersion`, never a lost update.
 """
 
 from django.db import IntegrityError, transaction
-from django.db.models import Model, QuerySet
+from django.db.models import F, Model, QuerySet
 from django.utils import timezone
 
 from agri import errors
@@ -67,10 +71,42 @@ def same_as_stored(instance, validated_data: dict) -> bool:
     return True
 
 
-def record_soft_delete(*, record: Model) -> None:
-    """Keep the row as a tombstone (``deleted_at``) so that phones pulling changes remove it too."""
+def record_update(*, record: Model, data: dict, expected_version: int | None) -> Model:
+    """Write validated data to a live record if it is still at ``expected_version`` (``None``: whatever version it
+    is at), and add one to its version; :class:`agri.errors.StaleVersion` if it changed or was deleted meanwhile.
+
+    The version is bumped first, by a conditional UPDATE, and the fields are written in the same transaction: the
+    UPDATE holds the row until the commit, so a concurrent writer's own check waits and then fails."""
+    model = type(record)
+    data = {name: value for name, value in data.items() if name != "id"}  # a record's id never changes
+    many = {f.name: data.pop(f.name) for f in model._meta.many_to_many if f.name in data}
+    with transaction.atomic():
+        current = model.objects.filter(pk=record.pk, deleted_at__isnull=True)
+        if expected_version is not None:
+            current = current.filter(version=expected_version)
+        if not current.update(version=F("version") + 1):
+            raise errors.StaleVersion()
+        for name, value in data.items():
+            setattr(record, name, value)
+        record.save(update_fields=[*data, "updated_at"])
+        for name, values in many.items():
+            getattr(record, name).set(values)
+    if expected_version is None:
+        record.version = model.objects.values_list("version", flat=True).get(pk=record.pk)
+    else:
+        record.version = expected_version + 1
+    return record
+
+
+def record_soft_delete(*, record: Model, expected_version: int | None = None) -> None:
+    """Keep the row as a tombstone (``deleted_at``) so that phones pulling changes remove it too. With
+    ``expected_version``, only if the record is still at it (:class:`agri.errors.StaleVersion` otherwise)."""
     dependants = LIVE_DEPENDANTS.get(type(record))
     if dependants and getattr(record, dependants).filter(deleted_at__isnull=True).exists():
         raise errors.InUse()
     now = timezone.now()
-    type(record).objects.filter(pk=record.pk).update(deleted_at=now, updated_at=now)
+    current = type(record).objects.filter(pk=record.pk, deleted_at__isnull=True)
+    if expected_version is not None:
+        current = current.filter(version=expected_version)
+    if not current.update(deleted_at=now, updated_at=now, version=F("version") + 1) and expected_version is not None:
+        raise errors.StaleVersion()

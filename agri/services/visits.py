@@ -340,7 +340,7 @@ def visit_update(*, visit: Visit, user, changes: dict, expected_version: int, sc
     Naming a new target replaces the old one (a visit has exactly one). The merged visit is checked as a whole
     (:func:`visit_check`). ``scope``, a queryset of the visits the editor may see, keeps the edit from moving
     the visit out of it: the transaction is rolled back and :class:`LeavesScope` raised. A visit changed since
-    ``expected_version`` raises :class:`agri.errors.StaleVersion`.
+    ``expected_version`` raises :class:`agri.errors.StaleVisit`.
     """
     changes = {name: value for name, value in changes.items() if name != "id"}
     before = visit_client_data(visit)
@@ -363,7 +363,7 @@ def visit_update(*, visit: Visit, user, changes: dict, expected_version: int, sc
         current = Visit.objects.filter(pk=visit.pk, version=expected_version, deleted_at__isnull=True)
         snapshot = rollup_snapshot(current)
         if not current.update(**fields, version=F("version") + 1, updated_at=timezone.now()):
-            raise errors.StaleVersion()
+            raise errors.StaleVisit()
         if scope is not None and not scope.filter(pk=visit.pk).exists():
             raise LeavesScope()
         rollup_move(snapshot, Visit.objects.filter(pk=visit.pk))
@@ -382,6 +382,6 @@ def visit_delete(*, visit: Visit, user, expected_version: int | None = None) -> 
         now = timezone.now()
         before = rollup_snapshot(query)
         if not query.update(deleted_at=now, updated_at=now, version=F("version") + 1):
-            raise errors.StaleVersion()
+            raise errors.StaleVisit()
         rollup_move(before, Visit.objects.filter(pk=visit.pk))
         VisitEvent.objects.create(visit=visit, user=user, action=VisitEvent.Action.DELETE)

@@ -100,7 +100,7 @@ def test_writes(world, role, endpoint):
         pk = world[name].pk
         before = _field_value(model, pk, field)
         new = f"patched-{role}-{name}"
-        response = client.patch(f"{API}/{endpoint}/{pk}/", {field: new}, format="json")
+        response = client.patch(f"{API}/{endpoint}/{pk}/", {field: new}, format="json", HTTP_IF_MATCH="*")
         after = _field_value(model, pk, field)
         if name in writable:
             if response.status_code != 200 or after != new:
@@ -228,11 +228,15 @@ def test_out_of_scope_foreign_key_is_400_does_not_exist(world, role, endpoint, b
 def test_admin_cannot_move_a_household_to_an_out_of_county_worker(world):
     client = login(world.users["admin"])
     h1 = world["H1"]
-    response = client.patch(f"{API}/model-households/{h1.pk}/", {"worker": world["W9"].pk}, format="json")
+    response = client.patch(
+        f"{API}/model-households/{h1.pk}/", {"worker": world["W9"].pk}, format="json", HTTP_IF_MATCH="*"
+    )
     _assert_does_not_exist(response, "worker")
     h1.refresh_from_db()
     assert h1.worker_id == world["W1"].pk
-    response = client.patch(f"{API}/model-households/{h1.pk}/", {"worker": world["W2"].pk}, format="json")
+    response = client.patch(
+        f"{API}/model-households/{h1.pk}/", {"worker": world["W2"].pk}, format="json", HTTP_IF_MATCH="*"
+    )
     assert response.status_code == 200, response.content
     h1.refresh_from_db()
     assert h1.worker_id == world["W2"].pk

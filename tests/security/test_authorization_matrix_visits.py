@@ -1058,7 +1058,7 @@ def test_network_put(ev, role, tmp_path):
                 expected = 200
             else:
                 expected = 404 if "update" in permitted.get(endpoint, set()) else 403
-            m.request(f"PUT {name}", "put", url, expected, data=body)
+            m.request(f"PUT {name}", "put", url, expected, data=body, headers={"HTTP_IF_MATCH": "*"})
             stored = model.objects.filter(pk=ev.world[name].pk).values_list(name_field, flat=True).get()
             if expected == 200 and stored != f"PUT[{name}]":
                 m.fail(f"PUT {name}", f"stored {stored!r}")

@@ -198,12 +198,14 @@ def test_household_patch_cannot_forge_the_tombstone_move_the_id_or_take_a_siblin
     client = login(world.users["worker"])
     url = f"/api/v1/model-households/{world['H1'].pk}/"
     new_id = str(uuid.uuid4())
-    response = client.patch(url, {"id": new_id, "deleted": True, "farmers_count": 0, "address": "五组"})
+    response = client.patch(
+        url, {"id": new_id, "deleted": True, "farmers_count": 0, "address": "五组"}, HTTP_IF_MATCH="*"
+    )
     assert response.status_code == 200, response.content
     household = ModelHousehold.objects.get(pk=world["H1"].pk)
     assert (household.address, household.deleted_at) == ("五组", None)
     assert not ModelHousehold.objects.filter(pk=new_id).exists()
-    response = client.patch(url, {"worker": world["W2"].pk})
+    response = client.patch(url, {"worker": world["W2"].pk}, HTTP_IF_MATCH="*")
     assert response.status_code == 400
     assert ModelHousehold.objects.get(pk=world["H1"].pk).worker == world["W1"]
 
@@ -224,7 +226,9 @@ def test_farmer_tombstone_and_timestamps_are_server_set(world):
     farmer = Farmer.objects.get(pk=body["id"])
     assert farmer.deleted_at is None
     assert_fresh(farmer, "created_at", "updated_at")
-    response = client.patch(f"/api/v1/farmers/{body['id']}/", {"id": str(uuid.uuid4()), "deleted": True})
+    response = client.patch(
+        f"/api/v1/farmers/{body['id']}/", {"id": str(uuid.uuid4()), "deleted": True}, HTTP_IF_MATCH="*"
+    )
     assert response.status_code == 200
     assert Farmer.objects.filter(pk=body["id"], deleted_at__isnull=True).exists()
 

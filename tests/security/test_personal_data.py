@@ -134,7 +134,10 @@ def test_no_log_record_carries_a_planted_phone_id_number_or_name(world, all_logs
     bad_id = {**farmer, "id": str(uuid.uuid4()), "id_number": CANARY_ID[:-1] + ("0" if CANARY_ID[-1] != "0" else "1")}
     assert worker.post("/api/v1/farmers/", bad_id).status_code == 400
     assert worker.post("/api/v1/farmers/", {**farmer, "household": str(world["H9"].pk)}).status_code == 400
-    assert worker.patch(f"/api/v1/farmers/{farmer['id']}/", {"name": CANARY_NAME * 20}).status_code == 400
+    assert (
+        worker.patch(f"/api/v1/farmers/{farmer['id']}/", {"name": CANARY_NAME * 20}, HTTP_IF_MATCH="*").status_code
+        == 400
+    )
     assert worker.post("/api/v1/sync/visits/", {"visits": [{"notes": CANARY_PHONE, "lat": 999}]}).status_code == 200
     # The same replayed id with other data: a 409.
     assert worker.post("/api/v1/farmers/", {**farmer, "phone": "13000000000"}).status_code == 409

@@ -56,7 +56,7 @@ def test_every_unsafe_method_counts_and_reads_do_not(world, low_write_rate):
     url = f"/api/v1/model-households/{created['id']}/"
     for _ in range(20):
         assert client.get(url).status_code == 200
-    assert client.patch(url, {"address": "三组"}).status_code == 200
+    assert client.patch(url, {"address": "三组"}, HTTP_IF_MATCH="*").status_code == 200
     assert client.delete(url).status_code == 204
     response = client.post("/api/v1/auth/logout/")
     assert response.status_code == 429

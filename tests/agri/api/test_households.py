@@ -106,7 +106,7 @@ def test_farmer_id_number_checksum_is_validated(world, clients):
 def test_update_never_changes_the_id(world, clients):
     h1 = world["H1"]
     response = clients["worker"].patch(
-        f"/api/v1/model-households/{h1.pk}/", {"id": str(uuid.uuid4()), "head_name": "新户主"}
+        f"/api/v1/model-households/{h1.pk}/", {"id": str(uuid.uuid4()), "head_name": "新户主"}, HTTP_IF_MATCH="*"
     )
     assert response.status_code == 200
     assert response.json()["id"] == str(h1.pk)

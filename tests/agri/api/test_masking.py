@@ -119,14 +119,14 @@ def test_owner_patch_without_phone_keeps_stored_numbers(world):
     household, farmer = world["H1"], world["F1"]
     phone, farmer_phone, id_number = household.phone, farmer.phone, farmer.id_number
 
-    response = client.patch(f"/api/v1/model-households/{household.pk}/", {"address": "三组12号"})
+    response = client.patch(f"/api/v1/model-households/{household.pk}/", {"address": "三组12号"}, HTTP_IF_MATCH="*")
     assert response.status_code == 200, response.content
     assert response.json()["phone"] == phone
     household.refresh_from_db()
     assert household.address == "三组12号"
     assert household.phone == phone
 
-    response = client.patch(f"/api/v1/farmers/{farmer.pk}/", {"name": "刘小兰"})
+    response = client.patch(f"/api/v1/farmers/{farmer.pk}/", {"name": "刘小兰"}, HTTP_IF_MATCH="*")
     assert response.status_code == 200, response.content
     assert (response.json()["phone"], response.json()["id_number"]) == (farmer_phone, id_number)
     farmer.refresh_from_db()
@@ -136,7 +136,7 @@ def test_owner_patch_without_phone_keeps_stored_numbers(world):
 def test_a_masked_number_sent_back_is_refused_not_stored(world):
     household = world["H1"]
     response = login(world.users["worker"]).patch(
-        f"/api/v1/model-households/{household.pk}/", {"phone": masked(household.phone)}
+        f"/api/v1/model-households/{household.pk}/", {"phone": masked(household.phone)}, HTTP_IF_MATCH="*"
     )
     assert response.status_code == 400
     assert response.json()["fields"]["phone"][0]["code"] == "invalid_phone"

@@ -14,8 +14,8 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from agri.models import DeviceToken, RetiredToken, Role
-from tests.support import login
 from tests.factories import PASSWORD, UserFactory
+from tests.support import login
 
 TTL = settings.REST_KNOX["TOKEN_TTL"]
 
