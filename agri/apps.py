@@ -2,6 +2,24 @@ from django.apps import AppConfig
 from django.utils.translation import gettext_lazy as _
 
 
+def change_triggers_drop(sender, using="default", **kwargs) -> None:
+    """Before ``migrate``: SQLite rebuilds altered tables, which the change-log triggers would break."""
+    from django.db import connections
+
+    from agri.changelog import triggers_drop
+
+    triggers_drop(connections[using])
+
+
+def change_triggers_install(sender, using="default", **kwargs) -> None:
+    """After ``migrate``: the change-log triggers as ``agri.changelog`` defines them now."""
+    from django.db import connections
+
+    from agri.changelog import triggers_install
+
+    triggers_install(connections[using])
+
+
 def reassign_visits_after_import(sender, codes, level, bounds, **kwargs) -> str:
     """``geo.signals.divisions_imported`` receiver: reassign the stored visits the new boundaries may move.
 
@@ -27,7 +45,12 @@ class AgriConfig(AppConfig):
     verbose_name = _("Extension network")
 
     def ready(self):
+        from django.db.models.signals import post_migrate, pre_migrate
+
         from agri import checks  # noqa: F401 - registers the system checks
+
+        pre_migrate.connect(change_triggers_drop, sender=self, dispatch_uid="agri.change_triggers_drop")
+        post_migrate.connect(change_triggers_install, sender=self, dispatch_uid="agri.change_triggers_install")
         from geo.signals import divisions_imported
 
         divisions_imported.connect(reassign_visits_after_import, dispatch_uid="agri.reassign_visits_after_import")

@@ -202,9 +202,10 @@ class CompressionMiddleware:
 class ContentETagMiddleware:
     """A GET answered 200 without an ETag of its own (lists, pulls, coverage) gets ``"<hash of the body>"``, strong,
     computed before any compression; one with its own (a record's version) keeps it. ``If-None-Match`` naming the
-    ETag gets a 304 and no body: the one place the API answers 304 for its JSON (photo files answer their own). Streaming responses, ``no-store`` ones
-    and those carrying a secret get none. Sits below :class:`CompressionMiddleware`, so that it hashes the body as
-    the view wrote it, and the 304 is decided before anything is compressed."""
+    ETag gets a 304 and no body: the one place the API answers 304 for its JSON (photo files answer their own).
+    Streaming responses, ``no-store`` ones and those carrying a secret get none. Sits below
+    :class:`CompressionMiddleware`, so that it hashes the body as the view wrote it, and the 304 is decided before
+    anything is compressed."""
 
     def __init__(self, get_response):
         self.get_response = get_response
