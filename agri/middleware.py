@@ -213,7 +213,7 @@ class ContentETagMiddleware:
     def __call__(self, request):
         response = self.get_response(request)
         if (
-            request.method != "GET"
+            request.method not in ("GET", "HEAD")
             or response.status_code != 200
             or response.streaming
             or "no-store" in response.get("Cache-Control", "")

@@ -2,8 +2,9 @@
 
     BENCH_SCALE=small|full   data sets of 5k and 20k, or 100k and 1M visits (default full)
     --db sqlite,postgresql   which databases (default: SQLite, plus PostgreSQL when reachable)
-    --only a,b               only these scenarios (list_page, pull_sync, coverage, export_geojson, sync_ingest,
-                             post_load, post_inprocess, point_assignment, photo_pipeline, startup, storage)
+    --only a,b               only these scenarios (list_page, pull_sync, sync_feed, coverage, export_geojson,
+                             sync_ingest, post_load, post_inprocess, point_assignment, photo_pipeline, startup,
+                             storage)
     --profile a,b            also profile these scenarios with pyinstrument (prints where the time goes)
     --runs N                 timed runs per scenario (default 5, at least 5 for a recorded table)
     --sizes 1m               only some of the scale's data sets (100k,1m or 5k,20k)

@@ -14,6 +14,7 @@ LABELS = {
     "coverage_hexagons": "hexagons r7 (1 year)",
     "list_page": "list page (page_size=100)",
     "pull_sync": "pull sync (cursor pages of 1,000)",
+    "sync_feed": "sync feed (GET /sync/, pages of 1,000)",
     "export_geojson": "GeoJSON export (streamed)",
     "export_rss": "GeoJSON export peak RSS growth",
     "point_assignment": "point assignment (STRtree)",
@@ -78,8 +79,8 @@ def judge(r: dict) -> tuple[float | None, str, bool | None]:
         return None, "<=1.5", m <= 1.5
     if name == "list_page":
         return m / lm, "ratio <=4", m / lm <= 4
-    if name == "pull_sync":
-        return lm / m, ">=20,000/s", m >= 20_000
+    if name in ("pull_sync", "sync_feed"):
+        return lm / m, ">=20,000/s or ratio <=1.5", m >= 20_000 or lm / m <= 1.5
     if name == "export_geojson":
         return m / lm, "ratio <=3", m / lm <= 3
     if name == "export_rss":

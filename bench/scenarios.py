@@ -163,6 +163,62 @@ def pull_sync(ctx: Context) -> list[Result]:
     ]
 
 
+def sync_feed(ctx: Context) -> list[Result]:
+    """The token protocol's pull: ``GET /sync/`` pages of 1,000 read from the change log, from a horizon just
+    before the first visit's change, until ``want`` visits (records and tombstones) have come."""
+    from django.db import connection
+
+    from agri.api.visit_serializers import VISIT_VALUES
+    from agri.models import Change, ChangeKind, Visit
+    from agri.selectors.sync import epoch, scope_of, token_encode
+
+    client = ctx.client("admin")
+    admin = ctx.users["admin"]
+    want = min(5_000 if ctx.small else 100_000, Visit.objects.count())
+    visits = Change.objects.filter(kind=ChangeKind.VISIT)
+    if connection.vendor == "postgresql":
+        horizon = [visits.order_by("txid").values_list("txid", flat=True).first()]
+    else:
+        horizon = [visits.order_by("seq").values_list("seq", flat=True).first() - 1]
+    state = {"u": admin.pk, "e": epoch(), "p": "log", "h": horizon, "t": int(time.time()), "c": 0, "n": None}
+    token = token_encode({**state, "k": None, "i": None, "s": scope_of(admin)})
+
+    def measured() -> int:
+        response = client.get("/api/v1/sync/", {"sync_token": token, "page_size": 1000})
+        pulled = 0
+        while True:
+            page = orjson.loads(_ok(response).content)
+            pulled += sum(1 for item in page["results"] if item["type"] == "visit")
+            if pulled >= want or not page["next"]:
+                return pulled
+            response = client.get(page["next"])
+
+    def limit() -> int:
+        rows = Visit.objects.visible_to(admin).order_by("updated_at", "id").values(*VISIT_VALUES)[:want]
+        return sum(1 for _row in rows.iterator(chunk_size=1000))
+
+    got = measured()
+    if got < want:
+        raise RuntimeError(f"sync feed: {got} visits, expected {want}")
+    values, limits = [], []
+    for _ in range(ctx.runs):
+        values.append(want / timed(measured))
+        limits.append(want / timed(limit))
+    maybe_profile(ctx, "sync_feed", measured)
+    return [
+        Result(
+            "sync_feed",
+            ctx.db,
+            ctx.scale,
+            "visits/s",
+            values,
+            limits,
+            ".values() over the same rows",
+            note=f"{want:,} visits from the change log in pages of 1,000 (GET /sync/ with a token)",
+        )
+    ]
+
+
 # ---------------------------------------------------------------- coverage
 
 
@@ -573,6 +629,7 @@ def storage(ctx: Context) -> list[Result]:
 SCENARIOS = {
     "list_page": list_page,
     "pull_sync": pull_sync,
+    "sync_feed": sync_feed,
     "coverage": coverage,
     "export_geojson": export_geojson,
     "sync_ingest": sync_ingest,
@@ -583,7 +640,7 @@ SCENARIOS = {
     "photo_pipeline": photo_pipeline,
     "storage": storage,
 }
-PER_SCALE = ("storage", "list_page", "pull_sync", "coverage", "export_geojson", "sync_ingest")
+PER_SCALE = ("storage", "list_page", "pull_sync", "sync_feed", "coverage", "export_geojson", "sync_ingest")
 # At the larger scale only: a single POST does not depend on the table's size.
 PER_DATABASE = ("post_load", "post_inprocess")
 ONCE = ("point_assignment", "photo_pipeline", "startup")  # no database involved

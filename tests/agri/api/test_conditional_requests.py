@@ -16,7 +16,7 @@ from agri.api import base
 from agri.models import Farmer, ModelHousehold, Visit
 from agri.services.records import record_update
 from tests.agri.photo_support import image_bytes, new_visit, upload, use_private_storage
-from tests.conftest import build_world, login
+from tests.support import build_world, login
 
 EN = {"HTTP_ACCEPT_LANGUAGE": "en"}
 PRECONDITION_REQUIRED = {
@@ -351,11 +351,19 @@ def test_a_pull_page_changes_its_etag_when_a_row_changes(world, clients):
     assert fresh.json()["results"][0]["address"] == "七组"
 
 
-def test_plain_lists_and_writes_are_not_conditional(world, clients):
+def test_lists_carry_a_content_etag_and_writes_are_never_304(world, clients):
+    """One rule for every GET (agri.middleware.ContentETagMiddleware): a list's ETag is the hash of its body."""
     client = clients["admin"]
     listed = client.get("/api/v1/stations/")
-    assert listed.status_code == 200 and not listed.has_header("ETag")
-    assert client.get("/api/v1/stations/", HTTP_IF_NONE_MATCH="*").status_code == 200
+    assert listed.status_code == 200 and listed.has_header("ETag")
+    assert client.get("/api/v1/stations/", HTTP_IF_NONE_MATCH=listed["ETag"]).status_code == 304
+    world["S1"].name = "改名的工作站"
+    world["S1"].save(update_fields=["name"])
+    changed = client.get("/api/v1/stations/", HTTP_IF_NONE_MATCH=listed["ETag"])
+    assert changed.status_code == 200 and changed["ETag"] != listed["ETag"]
+    body = {"head_name": "陈大富", "lat": 30.95, "lon": 108.76, "village_code": world.divisions["v1"].code}
+    created = clients["worker"].post("/api/v1/model-households/", body, format="json", HTTP_IF_NONE_MATCH="*")
+    assert created.status_code == 201
 
 
 # --- the stored side of a sync conflict ---------------------------------------------------------------------------
