@@ -28,6 +28,23 @@ from agri.models import (
 from agri.services import device_tokens_retire
 
 
+class NoEditAdmin(admin.ModelAdmin):
+    """Rows only the server writes: shown, never added or changed here."""
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+class ReadOnlyAdmin(NoEditAdmin):
+    """Rows only the server writes or derives, which nobody deletes here either."""
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
 @admin.register(User)
 class UserAdmin(DjangoUserAdmin):
     list_display = ["username", "role", "jurisdiction", "is_active", "last_login"]
@@ -56,18 +73,12 @@ class DeviceTokenAdmin(admin.ModelAdmin):
 
 
 @admin.register(RetiredToken)
-class RetiredTokenAdmin(admin.ModelAdmin):
+class RetiredTokenAdmin(NoEditAdmin):
     """Tokens that stopped working, and why: written by the server only, pruned after the token lifetime."""
 
     list_display = ["user", "device", "reason", "retired_at"]
     list_filter = ["reason", "retired_at"]
     search_fields = ["user__username", "device"]
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(Industry)
@@ -198,19 +209,6 @@ class VisitEventAdmin(admin.ModelAdmin):
     readonly_fields = ["visit", "action", "user", "at", "changes"]
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
-    """Rows the system derives and keeps itself: shown, never edited here."""
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
-
 @admin.register(Change)
 class ChangeAdmin(ReadOnlyAdmin):
     """The sync change log, written by database triggers (docs/sync.md); superusers only: it names who sees what."""
@@ -236,7 +234,7 @@ class VisitRollupAdmin(ReadOnlyAdmin):
 
 
 @admin.register(Photo)
-class PhotoAdmin(admin.ModelAdmin):
+class PhotoAdmin(NoEditAdmin):
     """Evidence: read-only. The files open through the API's permission-checked views, never a media URL."""
 
     list_display = ["id", "visit", "user", "content_type", "taken_at", "camera", "flag_list", "created_at"]
@@ -256,15 +254,9 @@ class PhotoAdmin(admin.ModelAdmin):
         links = [(reverse(f"agri:photo-{v}", kwargs={"pk": obj.pk}), v) for v in ("thumbnail", "display", "original")]
         return format_html_join(" · ", '<a href="{}">{}</a>', links)
 
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
 
 @admin.register(PersonalDataAccess)
-class PersonalDataAccessAdmin(admin.ModelAdmin):
+class PersonalDataAccessAdmin(ReadOnlyAdmin):
     """The PIPL audit trail of unmasked personal data: read-only, nobody edits or deletes it here."""
 
     list_display = ["at", "user", "farmer", "fields", "reason"]
@@ -272,12 +264,3 @@ class PersonalDataAccessAdmin(admin.ModelAdmin):
     search_fields = ["user__username", "farmer__id", "reason"]
     list_select_related = ["user", "farmer"]
     date_hierarchy = "at"
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False

@@ -113,12 +113,32 @@ def list_page(ctx: Context) -> list[Result]:
 PULL_SINCE = "2000-01-01T00:00:00Z"
 
 
-def pull_sync(ctx: Context) -> list[Result]:
+def _pull_result(ctx: Context, name: str, measured: Callable[[], int], want: int, note: str) -> list[Result]:
+    """Visits per second of a pull (``measured`` returns how many came) against ``.values()`` over the same rows."""
     from agri.api.visit_serializers import VISIT_VALUES
     from agri.models import Visit
 
-    client = ctx.client("admin")
     admin = ctx.users["admin"]
+
+    def limit() -> int:
+        rows = Visit.objects.visible_to(admin).order_by("updated_at", "id").values(*VISIT_VALUES)[:want]
+        return sum(1 for _row in rows.iterator(chunk_size=1000))
+
+    got = measured()  # a warm-up of the code path, and the check that the pull gives what it should
+    if got < want or limit() != want:
+        raise RuntimeError(f"{name}: {got} visits pulled, {want} expected")
+    values, limits = [], []
+    for _ in range(ctx.runs):
+        values.append(want / timed(measured))
+        limits.append(want / timed(limit))
+    maybe_profile(ctx, name, measured)
+    return [Result(name, ctx.db, ctx.scale, "visits/s", values, limits, ".values() over the same rows", note=note)]
+
+
+def pull_sync(ctx: Context) -> list[Result]:
+    from agri.models import Visit
+
+    client = ctx.client("admin")
     want = min(5_000 if ctx.small else 100_000, Visit.objects.count())
 
     def measured() -> int:
@@ -130,37 +150,7 @@ def pull_sync(ctx: Context) -> list[Result]:
             url = page["next"]
         return pulled
 
-    def limit() -> int:
-        rows = (
-            Visit.objects.visible_to(admin)
-            .filter(updated_at__gte="2000-01-01T00:00:00+00:00")
-            .order_by("updated_at", "id")
-            .values(*VISIT_VALUES)[:want]
-        )
-        return sum(1 for _row in rows.iterator(chunk_size=1000))
-
-    if limit() != want:
-        raise RuntimeError("pull limit: row count")
-    page = orjson.loads(_ok(client.get(f"/api/v1/visits/?updated_since={PULL_SINCE}&page_size=1000")).content)
-    if len(page["results"]) != min(1000, want):  # warm-up of the code path; the limit above warmed the rows
-        raise RuntimeError("pull: short first page")
-    values, limits = [], []
-    for _ in range(ctx.runs):
-        values.append(want / timed(measured))
-        limits.append(want / timed(limit))
-    maybe_profile(ctx, "pull_sync", measured)
-    return [
-        Result(
-            "pull_sync",
-            ctx.db,
-            ctx.scale,
-            "visits/s",
-            values,
-            limits,
-            ".values() over the same rows",
-            note=f"{want:,} visits in cursor pages of 1,000",
-        )
-    ]
+    return _pull_result(ctx, "pull_sync", measured, want, f"{want:,} visits in cursor pages of 1,000")
 
 
 def sync_feed(ctx: Context) -> list[Result]:
@@ -168,7 +158,6 @@ def sync_feed(ctx: Context) -> list[Result]:
     before the first visit's change, until ``want`` visits (records and tombstones) have come."""
     from django.db import connection
 
-    from agri.api.visit_serializers import VISIT_VALUES
     from agri.models import Change, ChangeKind, Visit
     from agri.selectors.sync import epoch, scope_of, token_encode
 
@@ -193,30 +182,8 @@ def sync_feed(ctx: Context) -> list[Result]:
                 return pulled
             response = client.get(page["next"])
 
-    def limit() -> int:
-        rows = Visit.objects.visible_to(admin).order_by("updated_at", "id").values(*VISIT_VALUES)[:want]
-        return sum(1 for _row in rows.iterator(chunk_size=1000))
-
-    got = measured()
-    if got < want:
-        raise RuntimeError(f"sync feed: {got} visits, expected {want}")
-    values, limits = [], []
-    for _ in range(ctx.runs):
-        values.append(want / timed(measured))
-        limits.append(want / timed(limit))
-    maybe_profile(ctx, "sync_feed", measured)
-    return [
-        Result(
-            "sync_feed",
-            ctx.db,
-            ctx.scale,
-            "visits/s",
-            values,
-            limits,
-            ".values() over the same rows",
-            note=f"{want:,} visits from the change log in pages of 1,000 (GET /sync/ with a token)",
-        )
-    ]
+    note = f"{want:,} visits from the change log in pages of 1,000 (GET /sync/ with a token)"
+    return _pull_result(ctx, "sync_feed", measured, want, note)
 
 
 # ---------------------------------------------------------------- coverage

@@ -1,7 +1,7 @@
 """The sync feed's shapes: every kind of record a phone keeps, typed by ``type``, and tombstones."""
 
 from django.utils.translation import gettext_lazy as _
-from drf_spectacular.utils import PolymorphicProxySerializer
+from drf_spectacular.utils import PolymorphicProxySerializer, extend_schema_field
 from rest_framework import serializers
 
 from agri.api.fields import QuerySerializer
@@ -28,7 +28,7 @@ class SyncQuerySerializer(QuerySerializer):
     )
 
 
-class SyncDivisionSerializer(serializers.Serializer):
+class DivisionRecordSerializer(serializers.Serializer):
     id = serializers.CharField(help_text=_("The 12-digit code, as tombstones name it."))
     code = serializers.CharField()
     name = serializers.CharField()
@@ -39,10 +39,15 @@ class SyncDivisionSerializer(serializers.Serializer):
     )
 
 
+@extend_schema_field({"type": "boolean", "enum": [True]})
+class TrueField(serializers.BooleanField):
+    """Always true (what tells a tombstone from a record, whose ``deleted`` is false or absent)."""
+
+
 class SyncTombstoneSerializer(serializers.Serializer):
     id = serializers.CharField(help_text=_("The record's id (a division's code)."))
-    type = serializers.ChoiceField(choices=ChangeKind.choices)
-    deleted = serializers.BooleanField(help_text=_("Always true: delete this record and what hangs on it."))
+    type = serializers.ChoiceField(choices=[c for c in ChangeKind.choices if c[0] != ChangeKind.EPOCH])
+    deleted = TrueField(help_text=_("Always true: delete this record and what hangs on it."))
     updated_at = serializers.DateTimeField()
 
 
@@ -57,7 +62,7 @@ def _typed(kind: str, base: type[serializers.Serializer]) -> type[serializers.Se
 
 SYNC_RECORD_SERIALIZERS = {
     ChangeKind.INDUSTRY: IndustrySerializer,
-    ChangeKind.DIVISION: SyncDivisionSerializer,
+    ChangeKind.DIVISION: DivisionRecordSerializer,
     ChangeKind.STATION: StationSerializer,
     ChangeKind.BASE: DemonstrationBaseSerializer,
     ChangeKind.HOUSEHOLD: ModelHouseholdSerializer,
