@@ -31,6 +31,6 @@ preload_app = os.environ.get("GUNICORN_PRELOAD", "true").lower() == "true"
 # Photo uploads are written to a temporary file past Django's memory limit: keep them off a small /tmp if needed.
 worker_tmp_dir = os.environ.get("GUNICORN_WORKER_TMP_DIR") or None
 accesslog = os.environ.get("GUNICORN_ACCESS_LOG", "-")
-# The access log records query strings (?search=<name>): treat it as personal data (README, "Security").
+# The access log records query strings (?search=<name>): treat it as personal data (docs/security.md).
 access_log_format = '%(h)s "%(r)s" %(s)s %(B)s %(M)sms'
 errorlog = "-"

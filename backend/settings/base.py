@@ -93,7 +93,7 @@ MIGRATION_MODULES = {"knox": None}
 
 # Every authenticate() call (API, admin, session logins) goes through the failed-login lockout (agri/lockout.py).
 AUTHENTICATION_BACKENDS = ["agri.lockout.LockoutModelBackend"]
-# Failed logins in a window lock the account (any IP), or the client IP (any account); see README "Security".
+# Failed logins in a window lock the account (any IP), or the client IP (any account); see docs/security.md.
 LOGIN_LOCKOUT = {
     "account_failures": env.int("LOGIN_LOCKOUT_ACCOUNT_FAILURES", default=10),
     # Much higher than per account: a village or carrier NAT puts many honest users behind one address.
@@ -136,7 +136,7 @@ STORAGES = {
 }
 # Visit photos are private evidence: their own storage, outside any URL route, served only by permission-checked
 # views. Local files under PHOTO_ROOT by default; any S3-compatible store (MinIO, OSS, COS, OBS) with
-# STORAGE_BACKEND=s3 and the AWS_* variables (see README).
+# STORAGE_BACKEND=s3 and the AWS_* variables (see docs/operations.md).
 if env("STORAGE_BACKEND", default="local") == "s3":
     STORAGES["photos"] = {
         "BACKEND": "storages.backends.s3.S3Storage",
