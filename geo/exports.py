@@ -97,8 +97,9 @@ def geojson_stream(layer: Layer, chunks: Iterable[Chunk]) -> Iterator[bytes]:
 
 def feature_collection_stream(chunks: Iterable[tuple[list[dict], list, list | None]], name: str | None = None):
     """An RFC 7946 FeatureCollection, streamed: each chunk is ``(properties, geometries, ids)``, lists of the same
-    length (shapely geometries, ``None`` for none; ``ids`` may be ``None``: features without an id). Properties
-    must already be JSON types."""
+    length; ``ids`` may be ``None`` (features without an id). Geometries are shapely geometries, or GeoJSON dicts
+    (points built from columns: one orjson call writes the whole chunk); ``None`` for none. Properties must
+    already be JSON types."""
     yield (
         b'{"type":"FeatureCollection",' + (b'"name":' + orjson.dumps(name) + b"," if name else b"") + b'"features":[\n'
     )
@@ -106,10 +107,15 @@ def feature_collection_stream(chunks: Iterable[tuple[list[dict], list, list | No
     for properties, geometries, ids in chunks:
         if not properties:
             continue
-        geojson = shapely.to_geojson(np.asarray(geometries, dtype=object)).tolist()
-        parts = []
-        for i, (props, geometry) in enumerate(zip(properties, geojson, strict=True)):
-            parts.append(
+        if all(g is None or isinstance(g, dict) for g in geometries):
+            features = [
+                {"type": "Feature", **({"id": ids[i]} if ids is not None else {}), "geometry": g, "properties": p}
+                for i, (p, g) in enumerate(zip(properties, geometries, strict=True))
+            ]
+            part = orjson.dumps(features)[1:-1]  # the list's brackets dropped: chunks join into one array
+        else:
+            geojson = shapely.to_geojson(np.asarray(geometries, dtype=object)).tolist()
+            part = b",\n".join(
                 b'{"type":"Feature",'
                 + (b'"id":' + orjson.dumps(ids[i]) + b"," if ids is not None else b"")
                 + b'"geometry":'
@@ -117,8 +123,9 @@ def feature_collection_stream(chunks: Iterable[tuple[list[dict], list, list | No
                 + b',"properties":'
                 + orjson.dumps(props)
                 + b"}"
+                for i, (props, geometry) in enumerate(zip(properties, geojson, strict=True))
             )
-        yield (b"" if first else b",\n") + b",\n".join(parts)
+        yield (b"" if first else b",\n") + part
         first = False
     yield b"\n]}\n"
 

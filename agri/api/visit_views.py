@@ -1,6 +1,5 @@
 """Visits: single and batch push, cursor pull with tombstones, If-Match edits, history, GeoJSON export."""
 
-import shapely
 from django.http import StreamingHttpResponse
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
@@ -313,5 +312,5 @@ def visit_features(queryset, crs: str):
 
 def _features(rows: list[dict], crs: str):
     objects = render_rows(rows, crs)
-    points = shapely.points([o.pop("lon") for o in objects], [o.pop("lat") for o in objects])
-    return objects, list(points), [o["id"] for o in objects]
+    points = [{"type": "Point", "coordinates": [o.pop("lon"), o.pop("lat")]} for o in objects]
+    return objects, points, [o["id"] for o in objects]
