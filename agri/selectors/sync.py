@@ -256,7 +256,7 @@ def _log_page(user, state: dict, size: int) -> SyncPage:
     if state["s"] != now_scope:
         _scope_change(user, state["s"], page)
         state = {**state, "s": now_scope}
-    changes = Change.objects.filter(unseen(state["h"]), seq__gt=state["c"])
+    changes = Change.objects.filter(unseen(state["h"]), seq__gt=state["c"]).exclude(kind=ChangeKind.EPOCH)
     rows = list(changes.filter(audience(user)).order_by("seq").values_list("seq", "kind", "record_id", "at")[:size])
     latest: dict[tuple[str, str], object] = {}
     for _seq, kind, raw, at in rows:
