@@ -484,3 +484,39 @@ def new_ids(rng, n: int) -> list[uuid.UUID]:
 
 def recent(hours: float) -> datetime:
     return now_utc() - timedelta(hours=hours)
+
+
+def phone_visits(rng, households: list[tuple], n: int) -> list[dict]:
+    """``n`` visit payloads to ``households`` ((id, lat, lon) tuples) as a phone records them: within 40 m of the
+    household, GCJ-02 or BD-09 mostly (``CRS_WEIGHTS``), started in the last 3 days, ended 45 minutes later."""
+    from geo.crs import from_wgs84
+
+    pick = rng.integers(0, len(households), n)
+    lat = np.array([households[i][1] for i in pick]) + rng.normal(0, 40, n) / 111_320
+    lon = np.array([households[i][2] for i in pick]) + rng.normal(0, 40, n) / 95_000
+    crs = CRS[rng.choice(CRS.size, size=n, p=CRS_WEIGHTS)]
+    for name in ("gcj02", "bd09"):
+        mask = crs == name
+        lon[mask], lat[mask] = from_wgs84(lon[mask], lat[mask], name)
+    kinds = KINDS[rng.choice(KINDS.size, size=n, p=KIND_WEIGHTS)]
+    now = now_utc()
+    items = []
+    for i, visit_id in enumerate(new_ids(rng, n)):
+        started = now - timedelta(minutes=int(rng.integers(30, 72 * 60)))
+        item = {
+            "id": str(visit_id),
+            "kind": str(kinds[i]),
+            "household": str(households[pick[i]][0]),
+            "started_at": started.astimezone(SHANGHAI).isoformat(),
+            "ended_at": (started + timedelta(minutes=45)).astimezone(SHANGHAI).isoformat(),
+            "lat": round(float(lat[i]), 7),
+            "lon": round(float(lon[i]), 7),
+            "accuracy_m": round(float(rng.lognormal(np.log(8), 0.6)), 1),
+            "source_crs": str(crs[i]),
+            "notes": str(NOTES[int(rng.integers(0, NOTES.size))]),
+            "photos_expected": int(rng.integers(0, 5)),
+        }
+        if item["kind"] in ("new_variety", "new_technique"):
+            item["introduced"] = ["晚熟脐橙新品种"]
+        items.append(item)
+    return items

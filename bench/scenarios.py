@@ -10,7 +10,7 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from datetime import date, timedelta
+from datetime import date
 from pathlib import Path
 
 import numpy as np
@@ -282,41 +282,10 @@ def export_geojson(ctx: Context) -> list[Result]:
 
 def _payloads(ctx: Context, rng, n: int) -> list[dict]:
     from agri.models import ModelHousehold
-    from geo.crs import from_wgs84
 
     worker = ctx.users["sync"].extension_worker
     households = list(ModelHousehold.objects.filter(worker=worker).order_by("pk").values_list("pk", "lat", "lon"))
-    now = data.now_utc()
-    pick = rng.integers(0, len(households), n)
-    lat = np.array([households[i][1] for i in pick]) + rng.normal(0, 40, n) / 111_320
-    lon = np.array([households[i][2] for i in pick]) + rng.normal(0, 40, n) / 95_000
-    crs = data.CRS[rng.choice(data.CRS.size, size=n, p=data.CRS_WEIGHTS)]
-    for name in ("gcj02", "bd09"):
-        mask = crs == name
-        lon[mask], lat[mask] = from_wgs84(lon[mask], lat[mask], name)
-    kinds = data.KINDS[rng.choice(data.KINDS.size, size=n, p=data.KIND_WEIGHTS)]
-    ids = data.new_ids(rng, n)
-    items = []
-    for i in range(n):
-        started = now - timedelta(minutes=int(rng.integers(30, 72 * 60)))
-        item = {
-            "id": str(ids[i]),
-            "kind": str(kinds[i]),
-            "industry": None,
-            "household": str(households[pick[i]][0]),
-            "started_at": started.astimezone(data.SHANGHAI).isoformat(),
-            "ended_at": (started + timedelta(minutes=45)).astimezone(data.SHANGHAI).isoformat(),
-            "lat": round(float(lat[i]), 7),
-            "lon": round(float(lon[i]), 7),
-            "accuracy_m": round(float(rng.lognormal(np.log(8), 0.6)), 1),
-            "source_crs": str(crs[i]),
-            "notes": str(data.NOTES[i % data.NOTES.size]),
-            "photos_expected": int(rng.integers(0, 5)),
-        }
-        if item["kind"] in ("new_variety", "new_technique"):
-            item["introduced"] = ["晚熟脐橙新品种"]
-        items.append(item)
-    return items
+    return data.phone_visits(rng, [(str(pk), lat, lon) for pk, lat, lon in households], n)
 
 
 def cleanup_api_visits() -> int:

@@ -40,7 +40,7 @@ import time
 import uuid
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import quote, urlsplit
 
@@ -317,39 +317,8 @@ class Phone(Client):
             self.pause()
 
     def new_items(self, n: int) -> list[dict]:
-        """``n`` visits to own households, as a phone records them: GCJ-02 mostly, started in the last 3 days."""
-        from geo.crs import from_wgs84
-
-        rng = self.np_rng
-        pick = rng.integers(0, len(self.households), n)
-        lat = np.array([self.households[i][1] for i in pick]) + rng.normal(0, 40, n) / 111_320
-        lon = np.array([self.households[i][2] for i in pick]) + rng.normal(0, 40, n) / 95_000
-        crs = data.CRS[rng.choice(data.CRS.size, size=n, p=data.CRS_WEIGHTS)]
-        for name in ("gcj02", "bd09"):
-            mask = crs == name
-            lon[mask], lat[mask] = from_wgs84(lon[mask], lat[mask], name)
-        kinds = data.KINDS[rng.choice(data.KINDS.size, size=n, p=data.KIND_WEIGHTS)]
-        now = data.now_utc()
-        items = []
-        for i, visit_id in enumerate(data.new_ids(rng, n)):
-            started = now - timedelta(minutes=int(rng.integers(30, 72 * 60)))
-            item = {
-                "id": str(visit_id),
-                "kind": str(kinds[i]),
-                "household": self.households[pick[i]][0],
-                "started_at": started.astimezone(data.SHANGHAI).isoformat(),
-                "ended_at": (started + timedelta(minutes=45)).astimezone(data.SHANGHAI).isoformat(),
-                "lat": round(float(lat[i]), 7),
-                "lon": round(float(lon[i]), 7),
-                "accuracy_m": round(float(rng.lognormal(np.log(8), 0.6)), 1),
-                "source_crs": str(crs[i]),
-                "notes": str(data.NOTES[int(rng.integers(0, data.NOTES.size))]),
-                "photos_expected": int(rng.integers(0, 4)),
-            }
-            if item["kind"] in ("new_variety", "new_technique"):
-                item["introduced"] = ["晚熟脐橙新品种"]
-            items.append(item)
-        return items
+        """``n`` visits to own households, as a phone records them (``bench.data.phone_visits``)."""
+        return data.phone_visits(self.np_rng, self.households, n)
 
     def push(self) -> list[dict] | None:
         items = self.new_items(self.rng.randint(20, 100))

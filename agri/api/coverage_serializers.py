@@ -10,6 +10,7 @@ from rest_framework import serializers
 from agri.api.crs import OUTPUT_CRS
 from agri.api.network_serializers import StatusChoice
 from agri.models import Industry, VisitKind
+from agri.selectors.coverage import CoverageFilter
 from geo.codes import Level
 from geo.h3cells import H3_RESOLUTIONS
 
@@ -40,6 +41,17 @@ class CoverageFilterSerializer(CrsQuerySerializer):
         if attrs.get("date_from") and attrs.get("date_to") and attrs["date_from"] > attrs["date_to"]:
             raise serializers.ValidationError({"date_to": [_("date_to is before date_from.")]}, code="invalid")
         return attrs
+
+
+def coverage_filter(params: dict) -> CoverageFilter:
+    """The validated filters of a coverage query as the selectors take them."""
+    industry = params.get("industry")
+    return CoverageFilter(
+        date_from=params.get("date_from"),
+        date_to=params.get("date_to"),
+        industry=industry.code if industry else None,
+        kind=params.get("kind"),
+    )
 
 
 class DivisionCoverageQuerySerializer(CoverageFilterSerializer):

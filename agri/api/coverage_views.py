@@ -34,17 +34,6 @@ def feature(fid, geometry, properties: dict) -> dict:
     return {"type": "Feature", "id": fid, "geometry": geometry, "properties": properties}
 
 
-def _filters(params: dict) -> dict:
-    industry = params.get("industry")
-    return {
-        "date_from": params.get("date_from"),
-        "date_to": params.get("date_to"),
-        "industry": industry.code if industry else None,
-        "kind": params.get("kind"),
-        "crs": params["crs"],
-    }
-
-
 # --- coverage ---------------------------------------------------------------------------------------
 
 
@@ -70,7 +59,9 @@ class DivisionCoverageView(QueryAPIView):
     )
     def get(self, request):
         params = self.query()
-        rows = coverage_by_division(user=request.user, level=params["level"], **_filters(params))
+        rows = coverage_by_division(
+            user=request.user, level=params["level"], only=cs.coverage_filter(params), crs=params["crs"]
+        )
         return Response(
             feature_collection(feature(row["code"], row.pop("geometry"), row) for row in rows),
         )
@@ -96,7 +87,11 @@ class HexagonCoverageView(QueryAPIView):
     def get(self, request):
         params = self.query()
         rows = coverage_hexagons(
-            user=request.user, resolution=params["resolution"], bbox=params.get("bbox"), **_filters(params)
+            user=request.user,
+            resolution=params["resolution"],
+            bbox=params.get("bbox"),
+            only=cs.coverage_filter(params),
+            crs=params["crs"],
         )
         return Response(feature_collection(feature(row["h3"], row.pop("geometry"), row) for row in rows))
 

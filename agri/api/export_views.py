@@ -19,7 +19,7 @@ from rest_framework import serializers
 from rest_framework.filters import SearchFilter
 
 from agri.api.base import FileView
-from agri.api.coverage_serializers import CoverageFileQuerySerializer
+from agri.api.coverage_serializers import CoverageFileQuerySerializer, coverage_filter
 from agri.api.fields import QuerySerializer
 from agri.api.filters import DemonstrationBaseFilterSet, FilterBackend, ModelHouseholdFilterSet, VisitFilterSet
 from agri.api.renderers import QueryFormatNegotiation, download_renderer
@@ -172,12 +172,5 @@ class CoverageExportView(ExportView):
 
     def get(self, request):
         q = self.query()
-        features = coverage_by_division(
-            user=request.user,
-            level=q["level"],
-            date_from=q.get("date_from"),
-            date_to=q.get("date_to"),
-            industry=q["industry"].code if q.get("industry") else None,
-            kind=q.get("kind"),
-        )
+        features = coverage_by_division(user=request.user, level=q["level"], only=coverage_filter(q))
         return export_response(COVERAGE_LAYER, coverage_export_chunks(features), request.accepted_renderer.format)

@@ -18,7 +18,7 @@ from rest_framework import serializers
 from rest_framework.exceptions import NotFound
 
 from agri.api.base import FileView, validated_query
-from agri.api.coverage_serializers import CoverageFileQuerySerializer
+from agri.api.coverage_serializers import CoverageFileQuerySerializer, coverage_filter
 from agri.api.crs import OUTPUT_CRS
 from agri.api.permissions import RolePermission
 from agri.api.renderers import FirstRendererNegotiation, PNGRenderer
@@ -91,14 +91,7 @@ class CoverageMapView(FileView):
 
         q = validated_query(CoverageMapQuerySerializer, request)
         industry = q.get("industry")
-        features = coverage_by_division(
-            user=request.user,
-            level=q["level"],
-            date_from=q.get("date_from"),
-            date_to=q.get("date_to"),
-            industry=industry.code if industry else None,
-            kind=q.get("kind"),
-        )
+        features = coverage_by_division(user=request.user, level=q["level"], only=coverage_filter(q))
         wording, legend_title, percent = MAP_VALUES[q["value"]]
         jurisdiction = request.user.jurisdiction
         spec = ChoroplethSpec(

@@ -7,7 +7,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from agri.models import Photo, PhotoFlag
-from agri.models.photos import taken_at_iso
+from agri.models.photos import EXIF_COLUMNS, taken_at_iso
 
 FILE_HELP = _("The photo: JPEG, PNG, WebP or HEIC/HEIF, decided by its content. The file name is ignored.")
 
@@ -74,12 +74,7 @@ class PhotoSerializer(serializers.ModelSerializer):
             "sha256",
             "width",
             "height",
-            "content_type",
-            "taken_at",
-            "exif_lat",
-            "exif_lon",
-            "exif_alt_m",
-            "camera",
+            *EXIF_COLUMNS,
             "orientation",
             "flags",
             "created_at",

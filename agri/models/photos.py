@@ -59,6 +59,10 @@ class PhotoFlag:
         return out
 
 
+# What a photo says about itself, as the API and the archive manifest name it.
+EXIF_COLUMNS = ("content_type", "taken_at", "exif_lat", "exif_lon", "exif_alt_m", "camera")
+
+
 class PhotoQuerySet(models.QuerySet):
     def visible_to(self, user):
         """A photo is visible exactly when its (live) visit is."""

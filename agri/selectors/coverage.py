@@ -42,6 +42,17 @@ from geo.models import AdminDivision
 GROUP_FIELD = {Level.VILLAGE: "division_code", Level.TOWNSHIP: "township_code"}
 
 
+@dataclass(frozen=True)
+class CoverageFilter:
+    """Which visits a coverage counts: local dates from and to (inclusive), an industry code and a visit kind;
+    None counts all."""
+
+    date_from: date | None = None
+    date_to: date | None = None
+    industry: str | None = None
+    kind: str | None = None
+
+
 class NoCoverageSlice(NotAllowed):
     """The account has no slice of the visits to count (a station manager, or no linked person)."""
 
@@ -113,13 +124,13 @@ def _period(date_from: date | None, date_to: date | None, field: str = "day") ->
     return q
 
 
-def _visit_filters(date_from, date_to, industry: str | None, kind: str | None) -> Q:
+def _visit_filters(only: CoverageFilter) -> Q:
     """Rollup filters for a period, an industry code and a visit kind."""
-    q = _period(date_from, date_to)
-    if industry:
-        q &= Q(industry_key__in=_industry_ids(industry))
-    if kind:
-        q &= Q(kind=kind)
+    q = _period(only.date_from, only.date_to)
+    if only.industry:
+        q &= Q(industry_key__in=_industry_ids(only.industry))
+    if only.kind:
+        q &= Q(kind=only.kind)
     return q
 
 
@@ -154,26 +165,18 @@ def _share(part: int, whole: int) -> float | None:
     return round(part / whole, 4) if whole else None
 
 
-def coverage_by_division(
-    *,
-    user,
-    level: str,
-    date_from: date | None = None,
-    date_to: date | None = None,
-    industry: str | None = None,
-    kind: str | None = None,
-    crs: str = "wgs84",
-) -> list[dict]:
+def coverage_by_division(*, user, level: str, only: CoverageFilter | None = None, crs: str = "wgs84") -> list[dict]:
     """One dict per township or village in the caller's jurisdiction, in code order.
 
     Keys: code, name, level, visits, households_visited, households, coverage (0-1, or None without households),
     workers_active, commissioners_active, last_visit (a date or None) and geometry (the simplified boundary as
-    GeoJSON, in ``crs``; None where the division has none). ``industry`` is an industry code; households are
-    then those whose worker's expert leads that industry. Three queries, whatever the number of visits.
+    GeoJSON, in ``crs``; None where the division has none). With an industry in ``only``, households are those
+    whose worker's expert leads that industry. Three queries, whatever the number of visits.
     """
+    only = only or CoverageFilter()
     sl = coverage_slice(user)
     group = GROUP_FIELD[level]
-    filters = _visit_filters(date_from, date_to, industry, kind)
+    filters = _visit_filters(only)
     activity = {
         row[group]: row
         for row in VisitRollup.objects.filter(sl.rollup, filters)
@@ -188,8 +191,8 @@ def coverage_by_division(
         .order_by()
     }
     households = sl.households
-    if industry:
-        households = households.filter(worker__expert__industry__code=industry)
+    if only.industry:
+        households = households.filter(worker__expert__industry__code=only.industry)
     visited = VisitRollup.objects.filter(sl.household_visits, filters, household_key=OuterRef("pk"))
     household_group = "village_id" if level == Level.VILLAGE else "village__parent_id"
     registered = {
@@ -234,10 +237,7 @@ def coverage_hexagons(
     user,
     resolution: int,
     bbox: tuple[float, float, float, float] | None = None,
-    date_from: date | None = None,
-    date_to: date | None = None,
-    industry: str | None = None,
-    kind: str | None = None,
+    only: CoverageFilter | None = None,
     crs: str = "wgs84",
 ) -> list[dict]:
     """Visits per H3 cell at ``resolution`` (5, 7 or 9), from the cells stored on each visit: one GROUP BY.
@@ -253,11 +253,12 @@ def coverage_hexagons(
     if grid is not None and resolution > grid:
         resolution = max([r for r in H3_RESOLUTIONS if r <= grid], default=min(H3_RESOLUTIONS))
     field = f"h3_r{resolution}"
-    visits = Visit.objects.visible_to(user).alive().filter(_period(date_from, date_to, "visit_date"))
-    if industry:
-        visits = visits.filter(industry__code=industry)
-    if kind:
-        visits = visits.filter(kind=kind)
+    only = only or CoverageFilter()
+    visits = Visit.objects.visible_to(user).alive().filter(_period(only.date_from, only.date_to, "visit_date"))
+    if only.industry:
+        visits = visits.filter(industry__code=only.industry)
+    if only.kind:
+        visits = visits.filter(kind=only.kind)
     if bbox:
         min_lon, min_lat, max_lon, max_lat = bbox
         visits = visits.filter(lat__gte=min_lat, lat__lte=max_lat, lon__gte=min_lon, lon__lte=max_lon)

@@ -10,7 +10,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from agri.models import Photo, PhotoFlag, VisitFlag
-from agri.models.photos import photo_storage, taken_at_iso
+from agri.models.photos import EXIF_COLUMNS, photo_storage, taken_at_iso
 
 MANIFEST_HEADER = (
     "visit",
@@ -22,12 +22,7 @@ MANIFEST_HEADER = (
     "visit_flags",
     "photo",
     "file",
-    "content_type",
-    "taken_at",
-    "exif_lat",
-    "exif_lon",
-    "exif_alt_m",
-    "camera",
+    *EXIF_COLUMNS,
     "flags",
     "sha256",
 )
