@@ -110,7 +110,9 @@ class ClientRecordMixin(IfMatchMixin):
     def create(self, request, *args, **kwargs):
         serializer = self.get_serializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        outcome, record = record_create_once(model=self.queryset.model, data=serializer.validated_data)
+        outcome, record = record_create_once(
+            model=self.queryset.model, data=serializer.validated_data, scope=self.get_queryset()
+        )
         code = status.HTTP_201_CREATED if outcome == CREATED else status.HTTP_200_OK
         stored = self.stored(record.pk)
         return Response(self.get_serializer(stored).data, status=code, headers={"ETag": stored.etag})
