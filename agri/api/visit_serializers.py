@@ -30,7 +30,10 @@ class AwareDateTimeField(serializers.DateTimeField):
 
     def to_internal_value(self, value):
         if isinstance(value, str):
-            parsed = parse_datetime(value.strip())
+            try:
+                parsed = parse_datetime(value.strip())
+            except ValueError:  # well formed but impossible: minute 60, 30 February
+                self.fail("invalid", format="YYYY-MM-DDThh:mm[:ss[.uuuuuu]]±hh:mm")
             if parsed is not None and parsed.tzinfo is None:
                 self.fail("naive")
         value = super().to_internal_value(value)

@@ -481,3 +481,20 @@ def test_visit_list_query_count_does_not_grow(mapped_world, clients, django_asse
         second = clients["worker"].get("/api/v1/visits/?page_size=100")
     assert (first.json()["count"], second.json()["count"]) == (5, 50)
     assert len(second.json()["results"]) == 50
+
+
+@pytest.mark.parametrize("value", ["2025-03-14T09:60:00+08:00", "2025-02-30T09:00:00+08:00", "2025-03-14T24:00:00Z"])
+def test_a_well_formed_but_impossible_time_is_a_400_not_a_500(world, clients, value):
+    """Django's parse_datetime raises ValueError for these (minute 60, 30 February): refused like any bad time,
+    alone and as one item of a batch whose other items are stored."""
+    single = clients["worker"].post("/api/v1/visits/", visit(world, started_at=value), format="json")
+    assert single.status_code == 400
+    assert single.json()["fields"]["started_at"][0]["code"] == "invalid"
+    good = visit(world)
+    batch = clients["worker"].post(
+        "/api/v1/sync/visits/", {"visits": [visit(world, started_at=value), good]}, format="json"
+    )
+    assert batch.status_code == 200
+    bad_result, good_result = batch.json()["results"]
+    assert bad_result["status"] == "invalid" and bad_result["errors"]["started_at"][0]["code"] == "invalid"
+    assert good_result["status"] == "created"
