@@ -4,17 +4,16 @@ If-None-Match on every detail and pull page (304), and the stored side of a sync
 import threading
 import traceback
 import uuid
-from datetime import timedelta
 
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
-from django.utils import timezone
 
 from agri import errors
 from agri.api import base
 from agri.models import Farmer, ModelHousehold, Visit
 from agri.services.records import record_update
+from tests.agri.map_support import visit as visit_body
 from tests.agri.photo_support import image_bytes, new_visit, upload, use_private_storage
 from tests.support import build_world, login
 
@@ -37,22 +36,6 @@ RECORDS = {
 }
 # Fields of a detail that a PUT does not send back.
 READ_ONLY = {"id", "deleted", "farmers_count", "created_at", "updated_at", "version"}
-
-
-def visit_payload(world, **overrides) -> dict:
-    body = {
-        "id": str(uuid.uuid4()),
-        "kind": "guidance",
-        "industry": "citrus",
-        "household": str(world["H1"].pk),
-        "started_at": (timezone.now() - timedelta(hours=2)).isoformat(),
-        "lat": 30.95,
-        "lon": 108.7,
-        "accuracy_m": 8.5,
-        "notes": "柑橘溃疡病防治指导",
-    }
-    body.update(overrides)
-    return body
 
 
 def new_household(world, client) -> dict:
@@ -220,7 +203,7 @@ def test_two_phones_editing_a_household_from_the_same_etag_at_once_one_wins(monk
 
 
 def test_visits_keep_their_own_words(world, clients):
-    created = clients["worker"].post("/api/v1/visits/", visit_payload(world), format="json")
+    created = clients["worker"].post("/api/v1/visits/", visit_body(world), format="json")
     url = f"/api/v1/visits/{created.json()['id']}/"
     missing = clients["worker"].patch(url, {"notes": "复查"}, format="json", **EN)
     assert missing.status_code == 428
@@ -234,7 +217,7 @@ def test_visits_keep_their_own_words(world, clients):
 
 
 def detail_urls(world, clients) -> dict[str, str]:
-    visit = clients["worker"].post("/api/v1/visits/", visit_payload(world), format="json").json()
+    visit = clients["worker"].post("/api/v1/visits/", visit_body(world), format="json").json()
     return {
         "household": f"/api/v1/model-households/{world['H1'].pk}/",
         "farmer": f"/api/v1/farmers/{world['F1'].pk}/",
@@ -329,7 +312,7 @@ def test_the_body_etag_follows_the_representation(world, clients):
 @pytest.mark.parametrize("endpoint", ["model-households", "farmers", "visits"])
 def test_an_unchanged_pull_page_answers_304(world, clients, endpoint):
     client = clients["worker"]
-    client.post("/api/v1/visits/", visit_payload(world), format="json")
+    client.post("/api/v1/visits/", visit_body(world), format="json")
     url = f"/api/v1/{endpoint}/?updated_since=2000-01-01T00:00:00Z"
     page = client.get(url)
     assert page.status_code == 200 and page.json()["results"]
@@ -371,12 +354,12 @@ def test_lists_carry_a_content_etag_and_writes_are_never_304(world, clients):
 
 def test_a_sync_conflict_gives_the_stored_version_and_etag(world, clients):
     client = clients["worker"]
-    first = visit_payload(world)
+    first = visit_body(world)
     assert client.post("/api/v1/sync/visits/", {"visits": [first]}, format="json").status_code == 200
     url = f"/api/v1/visits/{first['id']}/"
     assert client.patch(url, {"notes": "改过"}, format="json", HTTP_IF_MATCH=client.get(url)["ETag"]).status_code == 200
 
-    other = visit_payload(world)
+    other = visit_body(world)
     batch = [{**first, "notes": "另一份"}, other]
     results = client.post("/api/v1/sync/visits/", {"visits": batch}, format="json").json()["results"]
     conflict, created = results
@@ -389,7 +372,7 @@ def test_a_sync_conflict_gives_the_stored_version_and_etag(world, clients):
 
 def test_conflict_versions_are_read_in_one_query(world, clients):
     client = clients["worker"]
-    stored_items = [visit_payload(world) for _ in range(6)]
+    stored_items = [visit_body(world) for _ in range(6)]
     assert client.post("/api/v1/sync/visits/", {"visits": stored_items}, format="json").status_code == 200
 
     def queries(n: int) -> int:
