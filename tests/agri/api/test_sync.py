@@ -7,7 +7,6 @@ change log is filled by database triggers: an admin edit or a bulk UPDATE counts
 
 import random
 import threading
-import uuid
 from datetime import timedelta
 
 import pytest
@@ -16,6 +15,7 @@ from django.utils import timezone
 
 from agri.models import Change, ChangeKind, Farmer, ModelHousehold, Visit
 from tests import factories as f
+from tests.agri.map_support import visit
 from tests.support import build_world, login
 
 # Every write commits, as a phone's requests do: a pull cannot see into a transaction that is still open (on
@@ -24,21 +24,6 @@ from tests.support import build_world, login
 pytestmark = pytest.mark.django_db(transaction=True)
 
 TOMBSTONE_KEYS = {"id", "type", "deleted", "updated_at"}
-
-
-def visit_body(household, **overrides) -> dict:
-    body = {
-        "id": str(uuid.uuid4()),
-        "kind": "guidance",
-        "industry": "citrus",
-        "household": str(household.pk),
-        "started_at": (timezone.now() - timedelta(hours=2)).isoformat(),
-        "lat": 30.95,
-        "lon": 108.76,
-        "notes": "柑橘溃疡病防治指导",
-    }
-    body.update(overrides)
-    return body
 
 
 class Phone:
@@ -84,7 +69,7 @@ def server_ids(model, user) -> set[str]:
 
 def test_a_first_sync_holds_what_the_per_resource_pulls_hold(world, clients):
     for _ in range(3):
-        assert clients["worker"].post("/api/v1/visits/", visit_body(world["H1"])).status_code == 201
+        assert clients["worker"].post("/api/v1/visits/", visit(world)).status_code == 201
     phone = Phone(clients["worker"])
     items = phone.pull(page_size=4)  # several pages: every kind, cut across pages
     assert phone.requests > 3
@@ -106,7 +91,7 @@ def test_changes_after_a_token_arrive_and_deletes_are_tombstones(world, clients)
     phone = Phone(clients["worker"])
     phone.pull()
     assert phone.pull() == []  # nothing changed
-    body = visit_body(world["H1"])
+    body = visit(world)
     assert clients["worker"].post("/api/v1/visits/", body).status_code == 201
     household = (
         clients["worker"]
@@ -143,7 +128,7 @@ def test_a_reassigned_household_leaves_the_old_workers_phone_with_no_personal_fi
 
 
 def test_a_visit_moved_out_of_a_township_leaves_the_township_viewers_phone(world, clients):
-    body = visit_body(world["H1"])
+    body = visit(world)
     assert clients["worker"].post("/api/v1/visits/", body).status_code == 201
     viewer = Phone(clients["township_viewer"])
     viewer.pull()
@@ -191,13 +176,13 @@ def test_another_accounts_token_is_refused(world, clients):
 
 def test_the_sync_page_reads_a_fixed_number_of_queries(world, clients, django_assert_max_num_queries):
     for _ in range(5):
-        clients["worker"].post("/api/v1/visits/", visit_body(world["H1"]))
+        clients["worker"].post("/api/v1/visits/", visit(world))
     phone = Phone(clients["worker"])
     with django_assert_max_num_queries(40):
         phone.pull(page_size=1000)
     few = phone.requests
     for _ in range(20):
-        clients["worker"].post("/api/v1/visits/", visit_body(world["H1"]))
+        clients["worker"].post("/api/v1/visits/", visit(world))
     with django_assert_max_num_queries(12):  # one page of changes: constant in the number of visits
         phone.pull(page_size=1000)
     assert phone.requests == few + 1
@@ -279,7 +264,7 @@ def test_random_interleavings_of_writers_and_a_puller_end_exactly_on_the_scope(s
         else:
             mine = [h for h in households if h.worker_id == world["W1"].pk]
             if mine:
-                client.post("/api/v1/visits/", visit_body(rng.choice(mine)))
+                client.post("/api/v1/visits/", visit(world, household=str(rng.choice(mine).pk)))
 
     def open_write():
         """A write in a transaction left open across the next pulls (PostgreSQL: writers do not block there)."""
@@ -321,7 +306,7 @@ def test_random_interleavings_of_writers_and_a_puller_end_exactly_on_the_scope(s
 
 
 def test_a_worker_moved_to_another_expert_leaves_the_first_experts_phone(world, clients):
-    body = visit_body(world["H1"])
+    body = visit(world)
     assert clients["worker"].post("/api/v1/visits/", body).status_code == 201
     phone = Phone(clients["expert"])  # E1, the citrus expert of W1
     phone.pull()
