@@ -6,7 +6,10 @@ import uuid
 
 import numpy as np
 import orjson
+from django.core.exceptions import EmptyResultSet
 from django.db import connections
+from django.db.models import TextField
+from django.db.models.functions import Cast
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext_lazy as _
@@ -312,6 +315,9 @@ def render_rows(rows, crs: str) -> list[dict]:
     return _complete([visit_object(tuple(row[name] for name in VISIT_VALUES), tz) for row in rows], crs)
 
 
+UUID_TARGETS = ("household_id", "farmer_id")
+
+
 def visit_page(queryset, crs: str) -> list[dict]:
     """The visits of ``queryset`` as API objects, for pages rendered in bulk (the sync feed).
 
@@ -320,7 +326,12 @@ def visit_page(queryset, crs: str) -> list[dict]:
     for awareness, field by field and row by row, and cost more than the query.
     ``tests/agri/api/test_visit_page.py`` holds both paths equal on SQLite and PostgreSQL.
     """
-    sql, params = queryset.values_list(*VISIT_VALUES).query.get_compiler(using=queryset.db).as_sql()
+    # UUIDs as text: PostgreSQL's driver would build a ``uuid.UUID`` for each, only for it to be written out again.
+    columns = [Cast(name, TextField()) if name in ("id", *UUID_TARGETS) else name for name in VISIT_VALUES]
+    try:
+        sql, params = queryset.values_list(*columns).query.get_compiler(using=queryset.db).as_sql()
+    except EmptyResultSet:  # a filter that can match nothing (``pk__in=[]``, ``.none()``)
+        return []
     with connections[queryset.db].cursor() as cursor:
         cursor.execute(sql, params)
         rows = cursor.fetchall()
