@@ -222,7 +222,7 @@ def _to_wgs84(frame, crs_option: str | None) -> np.ndarray:
 
 
 def _check_lon_lat(values: np.ndarray, crs_name: str) -> None:
-    present = values[~shapely.is_missing(values)]
+    present = values[~shapely.is_missing(values) & ~shapely.is_empty(values)]  # an empty one has NaN bounds
     if not present.size:
         return
     min_x, min_y, max_x, max_y = shapely.total_bounds(present)

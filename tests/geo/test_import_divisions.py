@@ -450,6 +450,15 @@ def test_nan_or_infinite_coordinates_are_reported_with_their_feature_number(coun
     assert not AdminDivision.objects.filter(level=Level.TOWNSHIP).exists()
 
 
+def test_empty_polygon_is_reported_with_its_feature_number(county, tmp_path):
+    path = geojson_file(tmp_path, [("500235002", []), ("500235003", [[]])])  # no coordinates in the whole file
+    for crs in ([], ["--crs", "EPSG:4490"], ["--crs", "bd09"]):
+        message = error_of(path, "--level", "township", *crs)
+        assert "feature 1 (500235002000): has no geometry" in message, message
+        assert "feature 2 (500235003000): has no geometry" in message
+        assert "is --crs right?" not in message
+
+
 # --- overlaps with other divisions -------------------------------------------------------------------------------
 
 FENGJIE = "500236000000"
