@@ -316,7 +316,8 @@ def division_overlaps(rows: list[DivisionRow], tolerance: float = OVERLAP_TOLERA
 
     A pair overlaps when their common area is more than ``tolerance`` (a share, 0.001 = 0.1 %) of the smaller one's:
     outlines drawn from the same survey share their edges exactly, outlines from two sources leave slivers along
-    them. Stored divisions with the rows' codes are what the import replaces, and are left out. Vectorised: one
+    them. Stored divisions with the rows' codes are what the import replaces, and are left out, and so are synthetic
+    boundaries (the demo's generated cells), which official ones replace. Vectorised: one
     STRtree query per side, the intersections in one GEOS call.
     """
     if not rows:
@@ -325,7 +326,7 @@ def division_overlaps(rows: list[DivisionRow], tolerance: float = OVERLAP_TOLERA
     new_geometries = np.array([row.geometry for row in rows], dtype=object)
     new_labels = np.array([_row_label(row) for row in rows], dtype=object)
     stored = pd.DataFrame(
-        AdminDivision.objects.filter(boundary__isnull=False)
+        AdminDivision.objects.filter(boundary__isnull=False, boundary_synthetic=False)
         .annotate(text=Cast("boundary", TextField()))
         .values_list("code", "name", "level", "text"),
         columns=["code", "name", "level", "text"],

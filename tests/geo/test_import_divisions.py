@@ -503,6 +503,18 @@ def test_polygon_overlapping_a_sibling_already_stored_is_refused(two_counties, t
     run(write(tmp_path, "b.geojson", moved), "--level", "township")
 
 
+def test_synthetic_boundaries_do_not_count_as_overlaps(two_counties, tmp_path):
+    """The demo's generated cells are what official boundaries replace: they overlap them everywhere."""
+    from geo.services import DivisionRow, division_upsert_many
+
+    division_upsert_many(
+        [DivisionRow("500235003000", "某镇", Level.TOWNSHIP, COUNTY, shapely.box(108.6, 30.9, 108.7, 31.0), True)]
+    )
+    frame = small(["500235002"], geometries=[shapely.box(108.65, 30.9, 108.75, 31.0)])
+    out = run(write(tmp_path, "a.geojson", frame), "--level", "township")
+    assert "overlaps" not in out and AdminDivision.objects.filter(code="500235002000").exists()
+
+
 def test_features_of_one_file_overlapping_each_other_are_refused(two_counties, tmp_path):
     frame = small(
         ["500235002", "500235003", "500235004"],
