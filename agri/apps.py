@@ -61,3 +61,12 @@ class AgriConfig(AppConfig):
 
         user_login_failed.connect(on_login_failed, dispatch_uid="agri.login_lockout_failed")
         user_logged_in.connect(on_logged_in, dispatch_uid="agri.login_lockout_success")
+
+        from django.db.models.signals import post_save
+
+        from agri.models import User
+        from agri.services.accounts import device_tokens_retire_on_password_change
+
+        post_save.connect(
+            device_tokens_retire_on_password_change, sender=User, dispatch_uid="agri.password_change_revokes_tokens"
+        )

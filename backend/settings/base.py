@@ -42,6 +42,8 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # A session login refused by the lockout or the login throttle (agri.lockout): a 429 page that says so.
+    "agri.middleware.LoginRefusedMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # zstd/Brotli/gzip for clients that ask, ETags kept strong. Below the CSRF middleware, so that it still sees
