@@ -251,9 +251,11 @@ def _flags(bits: int) -> tuple[str, ...]:
 
 
 def _time(value, tz) -> str | None:
-    """A stored time in ``tz`` as ISO 8601; SQLite's raw rows hold naive UTC times."""
+    """A stored time in ``tz`` as ISO 8601; SQLite's raw rows hold naive UTC times, as text or parsed."""
     if value is None:
         return None
+    if isinstance(value, str):
+        value = dt.datetime.fromisoformat(value)
     if value.tzinfo is None:
         value = value.replace(tzinfo=dt.UTC)
     return value.astimezone(tz).isoformat()
@@ -316,6 +318,7 @@ def render_rows(rows, crs: str) -> list[dict]:
 
 
 UUID_TARGETS = ("household_id", "farmer_id")
+TIME_COLUMNS = ("started_at", "ended_at", "received_at", "updated_at", "deleted_at")
 
 
 def visit_page(queryset, crs: str) -> list[dict]:
@@ -327,7 +330,9 @@ def visit_page(queryset, crs: str) -> list[dict]:
     ``tests/agri/api/test_visit_page.py`` holds both paths equal on SQLite and PostgreSQL.
     """
     # UUIDs as text: PostgreSQL's driver would build a ``uuid.UUID`` for each, only for it to be written out again.
-    columns = [Cast(name, TextField()) if name in ("id", *UUID_TARGETS) else name for name in VISIT_VALUES]
+    # Times as text on SQLite, where the text is what is stored and ``fromisoformat`` parses it fastest.
+    as_text = ("id", *UUID_TARGETS, *(TIME_COLUMNS if connections[queryset.db].vendor == "sqlite" else ()))
+    columns = [Cast(name, TextField()) if name in as_text else name for name in VISIT_VALUES]
     try:
         sql, params = queryset.values_list(*columns).query.get_compiler(using=queryset.db).as_sql()
     except EmptyResultSet:  # a filter that can match nothing (``pk__in=[]``, ``.none()``)
@@ -336,16 +341,20 @@ def visit_page(queryset, crs: str) -> list[dict]:
         cursor.execute(sql, params)
         rows = cursor.fetchall()
     tz = timezone.get_current_timezone()
-    return _complete([visit_object(row, tz) for row in rows], crs)
+    return _complete([visit_object(row, tz) for row in rows], crs, queryset.values("pk"))
 
 
-def _complete(out: list[dict], crs: str) -> list[dict]:
-    """Training attendance (one query for the page) and coordinates in ``crs`` (converted for the page at once)."""
+def _complete(out: list[dict], crs: str, visits=None) -> list[dict]:
+    """Training attendance (one query for the page) and coordinates in ``crs`` (converted for the page at once).
+
+    ``visits`` is the page's query, when there is one: the attendance query then selects by it in SQL instead of
+    sending the page's ids back.
+    """
     attendance: dict[str, list[str]] = {}
     if out:
-        pairs = Visit.attendees.through.objects.filter(visit_id__in=[o["id"] for o in out]).values_list(
-            "visit_id", "farmer_id"
-        )
+        pairs = Visit.attendees.through.objects.filter(
+            visit_id__in=[o["id"] for o in out] if visits is None else visits
+        ).values_list("visit_id", "farmer_id")
         for visit_id, farmer_id in pairs.order_by("visit_id", "farmer_id"):
             attendance.setdefault(str(visit_id), []).append(str(farmer_id))
     for o in out:
