@@ -296,9 +296,11 @@ def _log_page(user, state: dict, size: int) -> SyncPage:
         on_page = changes.filter(seq__lte=rows[-1][0])
         for kind in KINDS:
             if kind in page.changed:
-                model = visible(kind, user).model
-                keys = on_page.filter(kind=kind).values(key=Cast("record_id", output_field=model._meta.pk.__class__()))
-                page.records.append((kind, visible(kind, user).filter(pk__in=keys).order_by("pk")))
+                records = visible(kind, user)
+                key = Cast("record_id", output_field=records.model._meta.pk.__class__())
+                page.records.append(
+                    (kind, records.filter(pk__in=on_page.filter(kind=kind).values(key=key)).order_by("pk"))
+                )
     if len(rows) == size:
         cursor = rows[-1][0]
         page.token = token_encode({**state, "c": cursor})
