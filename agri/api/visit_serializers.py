@@ -185,7 +185,7 @@ class VisitBatchResponseSerializer(serializers.Serializer):
 
 
 class VisitSerializer(serializers.Serializer):
-    """The read shape. Documentation only: rows are rendered by ``visit_representation`` for speed."""
+    # The read shape, for the schema only: visits are rendered by ``visit_object`` for speed.
 
     id = serializers.UUIDField()
     kind = serializers.ChoiceField(choices=VisitKind.choices)
