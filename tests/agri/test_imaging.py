@@ -10,7 +10,7 @@ from PIL import ExifTags, Image, JpegImagePlugin
 
 from agri.errors import UnsupportedContent
 from agri.imaging import process_photo
-from tests.agri.photo_support import sample
+from tests.agri.photo_support import gps_exif, jpeg_with_exif, sample
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 LIMITS = {"max_pixels": 60_000_000, "display_px": 1600, "thumbnail_px": 320, "default_tz": SHANGHAI}
@@ -117,3 +117,19 @@ def test_a_camera_time_at_the_bounds_is_kept(raw, offset, iso):
     result = process_photo(exif_time(raw, offset), **LIMITS)
     assert result.exif.taken_at.isoformat() == iso
     assert "time" not in result.exif.invalid
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        {"pointer": 0x00FFFFF0},  # the GPS IFD pointer leads past the end of the block
+        {"pointer": 8},  # ... back onto IFD0: a loop
+        {"lat_count": 2**30},  # a latitude of 2^30 rationals
+        {"lat_at": 0x00FFFF00},  # the latitude's values lie past the end of the block
+    ],
+)
+def test_a_malformed_gps_ifd_is_named_invalid_and_gives_no_position(damage):
+    assert process_photo(jpeg_with_exif(gps_exif()), **LIMITS).exif.lat == pytest.approx(30 + 50 / 60)
+    result = process_photo(jpeg_with_exif(gps_exif(**damage)), **LIMITS)
+    assert "GPSInfo" in result.exif.invalid
+    assert (result.exif.lat, result.exif.lon) == (None, None)
