@@ -214,6 +214,15 @@ DISPLAY_COPIES = 4
 CODEC_BYTES = 16 * 2**20
 
 
+def keep_decode_blocks(max_bytes: int) -> None:
+    """Let Pillow keep up to ``max_bytes`` of freed image memory for the next decode instead of handing it back to
+    the C allocator. glibc gives each thread an arena of its own, so in a threaded worker decodes taken in turn by
+    different threads would otherwise each leave their full size behind (six 36 MP PNGs, one at a time: 387 MB
+    of growth instead of 192)."""
+    blocks = -(-max_bytes // Image.core.get_block_size())
+    Image.core.set_blocks_max(max(Image.core.get_blocks_max(), blocks))
+
+
 def pixel_bytes(mode: str) -> int:
     """Bytes per pixel in Pillow's own storage: one for 1, L and P (a 1-bit pixel takes a byte), two for 16-bit
     grey, and four for everything else (RGB is kept as RGBX, LA in four bytes too)."""

@@ -335,6 +335,8 @@ def test_a_png_whose_decoded_pixels_exceed_the_memory_budget_is_refused_before_d
     assert body["message"].endswith(
         "a photo may take at most 256 MB. Send a photo with fewer pixels or a lower bit depth."
     )
+    zh = upload(clients["worker"], visit["id"], data, HTTP_ACCEPT_LANGUAGE="zh-hans").json()
+    assert zh["code"] == "image_too_large" and "256 MB" in zh["message"] and "内存" in zh["message"]
     assert decodes == []
     assert Photo.objects.count() == 0 and stored_files(private_root) == []
 
