@@ -56,6 +56,7 @@ XMP_MARKUP = re.compile(
     re.IGNORECASE,
 )
 XMP_KEYS = ("xmp", "XML:com.adobe.xmp")
+XMP_EXTENSION = b"http://ns.adobe.com/xmp/extension/\x00"
 # EXIF strings a client can write: XP* are UTF-16LE; UserComment starts with an 8-byte character code.
 XP_TAGS = (0x9C9B, 0x9C9C, 0x9C9D, 0x9C9E, 0x9C9F)
 USER_COMMENT = 0x9286
@@ -329,11 +330,16 @@ def _metadata_text(im: Image.Image):
             value = value.encode("utf-8", "replace")
         if isinstance(value, bytes):
             yield (XMP_MARKUP if key in XMP_KEYS else TEXT_MARKUP), value
+    extended = []  # extended XMP (Google's depth maps, motion photos): one packet cut into APP1 segments
     for marker, segment in getattr(im, "applist", []):
         if marker == "COM":
             yield TEXT_MARKUP, segment
-        elif marker == "APP1" and segment.startswith(b"http://ns.adobe.com/"):
-            yield XMP_MARKUP, segment
+        elif marker == "APP1" and segment.startswith(XMP_EXTENSION):
+            # namespace, a 32-digit GUID, the packet's length and this piece's offset (4 bytes each), the piece
+            start = len(XMP_EXTENSION) + 32
+            extended.append((int.from_bytes(segment[start + 4 : start + 8], "big"), segment[start + 8 :]))
+    if extended:
+        yield XMP_MARKUP, b"".join(piece for _, piece in sorted(extended))
     for item in im.info.get("metadata") or []:  # pillow-heif: the HEIF file's other metadata items
         if isinstance(item, dict) and isinstance(item.get("data"), bytes):
             yield (XMP_MARKUP if "xml" in str(item.get("content_type", "")) else TEXT_MARKUP), item["data"]
