@@ -1,4 +1,5 @@
 from django.apps import AppConfig
+from django.conf import settings
 from django.utils.translation import gettext_lazy as _
 
 
@@ -48,6 +49,10 @@ class AgriConfig(AppConfig):
         from django.db.models.signals import post_migrate, pre_migrate
 
         from agri import checks  # noqa: F401 - registers the system checks
+        from agri.imaging import keep_decode_blocks
+
+        photos = settings.PHOTOS
+        keep_decode_blocks(photos["max_decode_bytes"] * photos["decode_concurrency"])
 
         pre_migrate.connect(change_triggers_drop, sender=self, dispatch_uid="agri.change_triggers_drop")
         post_migrate.connect(change_triggers_install, sender=self, dispatch_uid="agri.change_triggers_install")

@@ -40,11 +40,18 @@ UPLOAD_RESPONSES = {
     404: OpenApiResponse(description="visit not found (not synced yet, or not visible)"),
     409: OpenApiResponse(description="this photo id is stored with another file or on another visit"),
     413: OpenApiResponse(description="file over the size limit (PHOTO_MAX_BYTES, default 25 MB)"),
-    415: OpenApiResponse(description="not a JPEG, PNG, WebP or HEIC/HEIF image, or one carrying markup"),
-    422: OpenApiResponse(description="truncated or corrupt, over the pixel limit, or the visit is full"),
+    415: OpenApiResponse(
+        description="not a JPEG, PNG, WebP or HEIC/HEIF image, or one carrying markup in its metadata or another file "
+        "(code `polyglot`)"
+    ),
+    422: OpenApiResponse(
+        description="truncated or corrupt, over the pixel limit, over the decode memory limit (code "
+        "`image_too_large`, PHOTO_MAX_DECODE_BYTES, default 256 MB), or the visit is full"
+    ),
     503: OpenApiResponse(
         description="the photo store (code `storage_unavailable`) or the database (code `retry_later`) cannot take "
-        "the upload just now; nothing was kept: upload it again later (`Retry-After`)"
+        "the upload just now, or the server is decoding as many photos as it may at once (code `decode_busy`); "
+        "nothing was kept: upload it again later (`Retry-After`)"
     ),
 }
 UPLOAD_DESCRIPTION = (

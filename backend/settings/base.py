@@ -298,6 +298,12 @@ PHOTOS = {
     "max_bytes": env.int("PHOTO_MAX_BYTES", default=25 * 1024 * 1024),
     "max_pixels": env.int("PHOTO_MAX_PIXELS", default=60_000_000),
     "max_per_visit": env.int("PHOTO_MAX_PER_VISIT", default=100),
+    # Memory one upload may take to decode (its bytes, the decoded pixels in Pillow's modes, the derivatives): a
+    # photo over it is refused (422 image_too_large) before decoding. A process decodes at most
+    # PHOTO_DECODE_CONCURRENCY photos at once; an upload that waits PHOTO_DECODE_WAIT_SECONDS for a turn gets 503.
+    "max_decode_bytes": env.int("PHOTO_MAX_DECODE_BYTES", default=256 * 1024 * 1024),
+    "decode_concurrency": env.int("PHOTO_DECODE_CONCURRENCY", default=1),
+    "decode_wait_seconds": env.float("PHOTO_DECODE_WAIT_SECONDS", default=20.0),
     "display_px": 1600,
     "thumbnail_px": 320,
 }
