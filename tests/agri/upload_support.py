@@ -105,10 +105,12 @@ class CuttingProxy:
                     upstream.sendall(block)
                     continue
                 upstream.sendall(block[: cut - start])
-                time.sleep(0.2)  # the server has the bytes before the connection ends
-                for sock in (upstream, downstream):
-                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
-                    sock.close()  # a reset, as a dropped mobile link looks to both ends
+                # The server reads the bytes up to the cut, then the end of the stream; the client gets a reset.
+                upstream.shutdown(socket.SHUT_WR)
+                downstream.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+                downstream.close()
+                time.sleep(1)
+                upstream.close()
                 return
         except OSError:
             for sock in (upstream, downstream):
