@@ -2,6 +2,7 @@
 a TCP proxy that cuts connections after given numbers of bytes, and app servers in processes of their own."""
 
 import base64
+import io
 import os
 import socket
 import subprocess
@@ -11,6 +12,8 @@ import time
 import urllib.request
 from pathlib import Path
 
+import numpy as np
+from PIL import Image
 from tusclient.client import TusClient
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -167,3 +170,11 @@ class AppServer:
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait()
+
+
+def noise_jpeg(width: int = 3200, height: int = 2400) -> bytes:
+    """A JPEG over S3's 5 MiB part size (no sample photo is that large): random pixels do not compress."""
+    pixels = np.random.default_rng(7).integers(0, 256, (height, width, 3), dtype=np.uint8)
+    out = io.BytesIO()
+    Image.fromarray(pixels).save(out, "JPEG", quality=90)
+    return out.getvalue()
