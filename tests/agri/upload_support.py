@@ -135,17 +135,18 @@ class AppServer:
     """``manage.py runserver --noreload`` in a process of its own, on a free port, with the environment given (the
     database and the photo store to share with other processes)."""
 
-    def __init__(self, env: dict[str, str]):
+    def __init__(self, env: dict[str, str], log: Path):
         self.port = free_port()
+        self.log = log
         full_env = {**os.environ, "DJANGO_SETTINGS_MODULE": "backend.settings.test", **env}
-        self.process = subprocess.Popen(
-            [sys.executable, "manage.py", "runserver", "--noreload", "--skip-checks", f"127.0.0.1:{self.port}"],
-            cwd=ROOT,
-            env=full_env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
+        with log.open("w") as out:  # a file, not a pipe that nobody reads and that would fill up
+            self.process = subprocess.Popen(
+                [sys.executable, "manage.py", "runserver", "--noreload", "--skip-checks", f"127.0.0.1:{self.port}"],
+                cwd=ROOT,
+                env=full_env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
         deadline = time.monotonic() + 90
         while True:
             try:
@@ -153,7 +154,7 @@ class AppServer:
                     return
             except OSError:
                 if self.process.poll() is not None:
-                    raise RuntimeError(f"runserver exited: {self.process.stderr.read()}") from None
+                    raise RuntimeError(f"runserver exited: {log.read_text()}") from None
                 if time.monotonic() > deadline:
                     self.stop()
                     raise RuntimeError("runserver did not answer in 90 s") from None
