@@ -257,6 +257,14 @@ class PhotoUploadsView(TusView):
 class PhotoUploadView(TusView):
     """One resumable photo upload: its offset (HEAD), its next bytes (PATCH), its end (DELETE)."""
 
+    def dispatch(self, request, *args, **kwargs):
+        # tus core: a client that cannot send PATCH, HEAD or DELETE (WeChat's wx.request has no PATCH) POSTs with
+        # X-HTTP-Method-Override naming the method meant.
+        override = request.headers.get("X-HTTP-Method-Override", "").upper()
+        if request.method == "POST" and override in ("PATCH", "HEAD", "DELETE"):
+            request.method = override
+        return super().dispatch(request, *args, **kwargs)
+
     def get_upload(self, pk) -> PhotoUpload:
         upload = PhotoUpload.objects.filter(pk=pk, user=self.request.user).select_related("visit", "user").first()
         if upload is None:
