@@ -243,7 +243,7 @@ class PhotoUploadsView(TusView):
             visit=visit,
             photo_id=serializer.validated_data["id"],
             length=length,
-            metadata={**metadata, "header": request.headers.get("Upload-Metadata", "")},
+            metadata={"pairs": metadata, "header": request.headers.get("Upload-Metadata", "")},
         )
         if request.content_type == OFFSET_STREAM:
             upload = self.append(request, upload, 0)

@@ -36,7 +36,8 @@ def referenced(names: list[str]) -> set[str]:
     for field in FILE_FIELDS:
         found.update(Photo.objects.filter(**{f"{field}__in": names}).values_list(field, flat=True))
     # A live upload's pieces are in use: uploads/<upload id>/<piece>.
-    pieces = {name: name.split("/")[1] for name in names if name.startswith(f"{UPLOADS_PREFIX}/") and "/" in name[8:]}
+    prefix = f"{UPLOADS_PREFIX}/"
+    pieces = {name: name.split("/")[1] for name in names if name.startswith(prefix) and "/" in name[len(prefix) :]}
     live = live_upload_ids(set(pieces.values()))
     found.update(name for name, upload_id in pieces.items() if upload_id in live)
     return found

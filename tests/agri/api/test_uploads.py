@@ -303,3 +303,41 @@ def test_pieces_count_against_the_write_throttle_and_heads_do_not(world, clients
     assert response.status_code == 429 and response.json()["code"] == "throttled"
     assert int(response["Retry-After"]) > 0 and response["Tus-Resumable"] == "1.0.0"
     assert worker.head(url, **TUS)["Upload-Offset"] == "4000"
+
+
+def test_a_request_that_loses_a_race_for_its_offset_is_a_409_and_leaves_no_bytes(
+    world, clients, private_root, monkeypatch
+):
+    """Two requests for the same offset (a phone retrying while its old request still runs): the one that commits
+    second finds the offset moved on, removes its own piece and answers 409."""
+    from agri.services import uploads as service
+
+    worker = clients["worker"]
+    visit = new_visit(worker, world)
+    data = sample(NIKON)
+    url = location(create(worker, visit["id"], str(uuid.uuid4()), len(data)))
+    assert patch(worker, url, 0, data[:3000]).status_code == 204
+    save = service._save
+
+    def save_then_lose(name, piece):
+        stored = save(name, piece)
+        PhotoUpload.objects.update(offset=3000 + len(piece))  # the other request commits first
+        return stored
+
+    monkeypatch.setattr(service, "_save", save_then_lose)
+    response = patch(worker, url, 3000, data[3000:6000])
+    assert (response.status_code, response.json()["code"]) == (409, "offset_mismatch")
+    assert len(stored_files(private_root)) == 1  # the first piece only
+
+
+def test_a_visit_deleted_before_the_last_byte_gets_no_photo(world, clients, private_root):
+    worker = clients["worker"]
+    visit = new_visit(worker, world)
+    data = sample(NIKON)
+    url = location(create(worker, visit["id"], str(uuid.uuid4()), len(data)))
+    assert patch(worker, url, 0, data[:3000]).status_code == 204
+    assert worker.delete(f"/api/v1/visits/{visit['id']}/").status_code == 204
+    response = patch(worker, url, 3000, data[3000:])
+    assert (response.status_code, response.json()["code"]) == (404, "not_found")
+    assert not Photo.objects.exists() and not PhotoUpload.objects.exists()
+    assert stored_files(private_root) == []
