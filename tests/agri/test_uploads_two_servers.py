@@ -14,7 +14,7 @@ from moto.server import ThreadedMotoServer
 
 from agri.models import Photo, PhotoUpload
 from tests.agri.photo_support import BUCKET, new_visit, sample, stored_files
-from tests.agri.upload_support import AppServer, free_port, noise_jpeg, token_of, tus_client
+from tests.agri.upload_support import AppServer, CuttingProxy, free_port, noise_jpeg, token_of, tus_client
 
 pytestmark = pytest.mark.django_db(transaction=True)  # the servers must see what the test commits
 
@@ -138,3 +138,29 @@ def test_an_upload_started_on_one_server_finishes_on_another_on_s3(
     keys = {o["Key"] for o in s3.list_objects_v2(Bucket=BUCKET).get("Contents", [])}
     assert keys == {f"photos/{getattr(photo, v).name}" for v in ("original", "display", "thumbnail")}
     assert s3.list_multipart_uploads(Bucket=BUCKET).get("Uploads", []) == []
+
+
+def test_under_gunicorn_a_cut_request_keeps_what_arrived_and_the_upload_resumes(
+    transactional_db, world, clients, private_root, tmp_path
+):
+    """The production server (gunicorn, a sync worker) hands the view the bytes that came before a cut, as the
+    development server does: a whole-file PATCH cut at 30 % and 70 % costs only the bytes in flight."""
+    worker = clients["worker"]
+    visit = new_visit(worker, world)
+    data = sample("ianare_heic_mobile_iphone_13_pro_max.HEIC")
+    env = {"DATABASE_URL": database_url(), "STORAGE_BACKEND": "local", "PHOTO_ROOT": str(private_root)}
+    server = AppServer(env, tmp_path / "gunicorn.log", gunicorn=True)
+    proxy = CuttingProxy(server.port, cuts=[int(0.3 * len(data)), int(0.7 * len(data))])
+    photo_id = str(uuid.uuid4())
+    try:
+        uploader = tus_client(proxy.url, token_of(worker)).uploader(
+            file_stream=io.BytesIO(data), metadata={"visit": visit["id"], "id": photo_id}, retries=5, retry_delay=0.5
+        )
+        uploader.upload()
+    finally:
+        proxy.close()
+        server.stop()
+    assert proxy.cut_count == 2
+    print(f"gunicorn: {proxy.sent} bytes sent for {len(data)} ({proxy.sent / len(data):.3f}x)")
+    assert proxy.sent <= 1.1 * len(data), f"{proxy.sent} bytes sent for a file of {len(data)}"
+    assert Photo.objects.get(pk=photo_id).sha256 == hashlib.sha256(data).hexdigest()

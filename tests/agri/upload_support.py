@@ -132,16 +132,23 @@ class CuttingProxy:
 
 
 class AppServer:
-    """``manage.py runserver --noreload`` in a process of its own, on a free port, with the environment given (the
-    database and the photo store to share with other processes)."""
+    """An app server in a process of its own, on a free port, with the environment given (the database and the
+    photo store to share with other processes): ``manage.py runserver --noreload``, or gunicorn with one sync worker
+    as in production (``gunicorn=True``)."""
 
-    def __init__(self, env: dict[str, str], log: Path):
+    def __init__(self, env: dict[str, str], log: Path, *, gunicorn: bool = False):
         self.port = free_port()
         self.log = log
         full_env = {**os.environ, "DJANGO_SETTINGS_MODULE": "backend.settings.test", **env}
+        bind = f"127.0.0.1:{self.port}"
+        command = (
+            [sys.executable, "-m", "gunicorn", "backend.wsgi", "--bind", bind, "--workers", "1", "--timeout", "60"]
+            if gunicorn
+            else [sys.executable, "manage.py", "runserver", "--noreload", "--skip-checks", bind]
+        )
         with log.open("w") as out:  # a file, not a pipe that nobody reads and that would fill up
             self.process = subprocess.Popen(
-                [sys.executable, "manage.py", "runserver", "--noreload", "--skip-checks", f"127.0.0.1:{self.port}"],
+                command,
                 cwd=ROOT,
                 env=full_env,
                 stdout=out,
