@@ -215,7 +215,13 @@ class PhotoUploadsView(TusView):
         ),
         parameters=[
             TUS_RESUMABLE,
-            OpenApiParameter("Upload-Length", int, OpenApiParameter.HEADER, required=True, description="File size."),
+            OpenApiParameter(
+                "Upload-Length",
+                {"type": "integer", "minimum": 1, "maximum": settings.PHOTOS["max_bytes"]},
+                OpenApiParameter.HEADER,
+                required=True,
+                description="The file's size in bytes, at most Tus-Max-Size (413 otherwise, before any byte is sent).",
+            ),
             OpenApiParameter(
                 "Upload-Metadata",
                 str,
@@ -293,10 +299,16 @@ class PhotoUploadView(TusView):
         ),
         parameters=[
             TUS_RESUMABLE,
-            OpenApiParameter("Upload-Offset", int, OpenApiParameter.HEADER, required=True),
+            OpenApiParameter(
+                "Upload-Offset",
+                {"type": "integer", "minimum": 0},
+                OpenApiParameter.HEADER,
+                required=True,
+                description="The upload's offset, as the last answer or HEAD gave it (409 otherwise).",
+            ),
             OpenApiParameter(
                 "Upload-Checksum",
-                str,
+                {"type": "string", "pattern": r"^(sha256|sha1|md5) [A-Za-z0-9+/]+={0,2}$"},
                 OpenApiParameter.HEADER,
                 description="`sha256 <base64 digest>` (or sha1, md5) of this request's body: 460 if it differs.",
             ),

@@ -252,6 +252,7 @@ def _save(name: str, data: bytes) -> str:
         return _store().save(name, ContentFile(data))
     except STORE_ERRORS as exc:
         logger.error("upload store write failed: %s", exc)
+        _delete([name])  # a write that failed part-way (a full disk) may have left part of the file
         raise StorageUnavailable() from exc
 
 
