@@ -105,9 +105,9 @@ class TusView(APIView):
             super().perform_authentication(request)
 
     def initial(self, request, *args, **kwargs):
+        super().initial(request, *args, **kwargs)  # the login first: without one, a 401 as anywhere in the API
         if request.method != "OPTIONS" and request.headers.get("Tus-Resumable") != TUS_VERSION:
             raise TusVersionUnsupported()
-        super().initial(request, *args, **kwargs)
 
     def finalize_response(self, request, response, *args, **kwargs):
         response = super().finalize_response(request, response, *args, **kwargs)
