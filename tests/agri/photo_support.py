@@ -15,6 +15,7 @@ from PIL import ExifTags, Image
 from tests.agri.map_support import HOME_LAT, HOME_LON  # the visits below are made at the world's households
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "photos"
+BUCKET = "nongji-photos"  # the private bucket of the tests on S3 (moto)
 SAMPLES = sorted(p.name for p in DATA.iterdir() if p.suffix.lower() in (".jpg", ".heic", ".heif"))
 
 
@@ -157,3 +158,7 @@ def jpeg_with_exif(exif: bytes) -> bytes:
     buf = io.BytesIO()
     Image.new("RGB", (64, 48), (40, 120, 60)).save(buf, "JPEG", exif=exif)
     return buf.getvalue()
+
+def objects(client) -> dict[str, bytes]:
+    listed = client.list_objects_v2(Bucket=BUCKET).get("Contents", [])
+    return {o["Key"]: client.get_object(Bucket=BUCKET, Key=o["Key"])["Body"].read() for o in listed}
