@@ -17,6 +17,7 @@ from PIL import Image
 from agri.models import Photo
 from tests.agri.photo_support import BUCKET, new_visit, objects, sample, upload
 from tests.agri.upload_support import create, noise_jpeg, patch
+from tests.support import login
 
 NIKON = "ianare_jpg_gps_DSCN0010.jpg"
 IPHONE = "ianare_heic_mobile_iphone_13_pro_max.HEIC"
@@ -112,6 +113,8 @@ def test_backup_and_restore_through_the_bucket(world, clients, s3, settings, tmp
     assert objects(s3) == {}
     call_command("restore", str(archive), "--quiet", stdout=StringIO())
     assert objects(s3) == stored
+    assert worker.get("/api/v1/me/").status_code == 401  # a restore revokes every device token
+    worker = login(world.users["worker"])
     response = worker.get(f"/api/v1/photos/{photo['id']}/original/")
     assert response.status_code == 200
     assert b"".join(response.streaming_content) == sample(NIKON)
