@@ -43,13 +43,25 @@ class IndustryRef(serializers.SlugRelatedField):
         super().__init__(**kwargs)
 
 
-class IndustrySerializer(StrictJSONTypesMixin, serializers.ModelSerializer):
+class ImmutableCodeMixin:
+    """A code that phones store and send back (an industry's, a division's) is set when the row is created and never
+    changes: a write that changes it is refused (400, field error ``immutable``) and stores nothing."""
+
+    def validate_code(self, value):
+        if self.instance is not None and value != self.instance.code:
+            raise serializers.ValidationError(
+                _("A code never changes once created: phones store it. Create a new record instead."), code="immutable"
+            )
+        return value
+
+
+class IndustrySerializer(ImmutableCodeMixin, StrictJSONTypesMixin, serializers.ModelSerializer):
     class Meta:
         model = Industry
         fields = ["id", "code", "name", "name_en", "sort_order"]
 
 
-class DivisionSerializer(StrictJSONTypesMixin, serializers.ModelSerializer):
+class DivisionSerializer(ImmutableCodeMixin, StrictJSONTypesMixin, serializers.ModelSerializer):
     code = serializers.RegexField(
         r"^[0-9]{12}$",
         max_length=12,

@@ -161,6 +161,24 @@ DELETABLE = {
 }
 
 
+# --- shared reference data: who owns it ------------------------------------------------------------------------
+
+# Industries are one catalogue for the whole installation: the indicators of every county, and their roll-ups to city
+# and province, count by the same codes. Only an account whose jurisdiction is the whole installation (empty) writes
+# them; a county's bureau admin reads them like everyone else (403 on a write).
+REFERENCE_OWNERS = {  # account -> (role, jurisdiction): the accounts beside the matrix roles that write reference data
+    "installation_admin": (Role.BUREAU_ADMIN, ""),
+    "fengjie_admin": (Role.BUREAU_ADMIN, "500236"),
+}
+INDUSTRY_WRITERS = {"installation_admin"}
+# A division belongs to the narrowest jurisdiction that contains it: an admin writes inside its own jurisdiction; the
+# ancestors it reads (its city, its province) are written only by a wider one (403).
+DIVISION_ANCESTORS = {"city": "500200000000", "province": "500000000000"}
+# Codes that phones store and send back never change once created: a write that changes one is a 400 whose field
+# error has this code, and nothing is stored.
+IMMUTABLE_CODE = "immutable"
+
+
 # --- field evidence: the accounts, their visits and photos ----------------------------------------------------
 
 NETWORK_VISIBLE = VISIBLE  # role -> network endpoint -> world objects it may read

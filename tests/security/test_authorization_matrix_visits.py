@@ -51,12 +51,16 @@ from tests import factories as f
 from tests.security.matrix_support import (
     API,
     DELETED,
+    DIVISION_ANCESTORS,
     ENDPOINTS,
+    IMMUTABLE_CODE,
+    INDUSTRY_WRITERS,
     JURISDICTION,
     NETWORK_VISIBLE,
     PHOTOS,
     RECORDED,
     RECORDERS,
+    REFERENCE_OWNERS,
     ROLES,
     TARGET_FIELD,
     TOMBSTONE_READERS,
@@ -78,6 +82,7 @@ from tests.security.matrix_support import (
     parse_xlsx,
     parse_zip,
     snapshot,
+    visit_body,
 )
 from tests.support import login
 
@@ -187,11 +192,11 @@ OPERATIONS = {
         N + "test_network_tree_follows_expert_visibility",
     ],
     "GET /api/v1/industries/": ["test_reference_data"],
-    "POST /api/v1/industries/": ["test_reference_data"],
+    "POST /api/v1/industries/": ["test_reference_data", "test_reference_data_owners"],
     "GET /api/v1/industries/{code}/": ["test_reference_data"],
-    "PUT /api/v1/industries/{code}/": ["test_reference_data"],
-    "PATCH /api/v1/industries/{code}/": ["test_reference_data"],
-    "DELETE /api/v1/industries/{code}/": ["test_reference_data"],
+    "PUT /api/v1/industries/{code}/": ["test_reference_data", "test_reference_data_owners"],
+    "PATCH /api/v1/industries/{code}/": ["test_reference_data", "test_reference_data_owners"],
+    "DELETE /api/v1/industries/{code}/": ["test_reference_data", "test_reference_data_owners"],
     "GET /api/v1/divisions/": [
         "test_reference_data",
         N + "test_divisions_list_only_the_jurisdiction_and_its_ancestors",
@@ -199,7 +204,7 @@ OPERATIONS = {
     "POST /api/v1/divisions/": ["test_reference_data"],
     "GET /api/v1/divisions/{code}/": ["test_reference_data", N + "test_division_detail_outside_jurisdiction_is_404"],
     "PUT /api/v1/divisions/{code}/": ["test_reference_data"],
-    "PATCH /api/v1/divisions/{code}/": ["test_reference_data"],
+    "PATCH /api/v1/divisions/{code}/": ["test_reference_data", "test_reference_data_owners"],
     "DELETE /api/v1/divisions/{code}/": ["test_reference_data"],
     "GET /api/v1/divisions/{code}/boundary/": ["test_reference_data"],
 }
@@ -997,23 +1002,37 @@ def divisions_visible(role: str) -> set[str]:
     return {code for code in DIVISION_CODES if code.startswith(jurisdiction)} | ancestors
 
 
+def immutable_refusal(m: Matrix, label: str, body, field_name: str = "code") -> None:
+    """A write that changes a code phones store: 400, and the field's error says the code is immutable."""
+    if body is None:
+        return
+    errors = body["fields"].get(field_name) or [{}]
+    if body["code"] != "invalid" or errors[0].get("code") != IMMUTABLE_CODE:
+        m.fail(label, f"refused for another reason: {body}")
+
+
 @pytest.mark.parametrize("role", ROLES)
 def test_reference_data(ev, role, tmp_path):
-    """Industries are shared reference data: everyone reads them, bureau admins write them. Divisions: read within
-    the jurisdiction (and its ancestors); bureau admins write inside it, and nothing outside answers but 404/400."""
+    """Industries are shared by every county: everyone reads them, only an installation-wide admin writes them (no
+    matrix role is one: a county's bureau admin gets 403). Divisions: read within the jurisdiction (and its
+    ancestors); bureau admins write inside it, the ancestors are another's (403), nothing outside answers but 404/400,
+    and a division's code never changes."""
     m = Matrix(ev, role, tmp_path)
     admin = role == "admin"
+    writer = role in INDUSTRY_WRITERS
     Industry.objects.create(code="tea", name="茶叶", sort_order=9)
     body = m.request("industries", "get", f"{API}/industries/?page_size=100", 200)
     if body is not None and {i["code"] for i in body["results"]} != {"citrus", "goats", "tea"}:
         m.fail("industries", f"{body}")
     m.request("industry citrus", "get", f"{API}/industries/citrus/", 200)
     new = {"code": "pigs", "name": "生猪", "sort_order": 5}
-    m.request("POST industry", "post", f"{API}/industries/", 201 if admin else 403, data=new)
+    m.request("POST industry", "post", f"{API}/industries/", 201 if writer else 403, data=new)
     goats = {"code": "goats", "name": "黑山羊", "sort_order": 2}
-    m.request("PUT industry", "put", f"{API}/industries/goats/", 200 if admin else 403, data=goats)
-    m.request("PATCH industry", "patch", f"{API}/industries/citrus/", 200 if admin else 403, data={"name": "柑桔"})
-    m.request("DELETE industry", "delete", f"{API}/industries/tea/", 204 if admin else 403)
+    m.request("PUT industry", "put", f"{API}/industries/goats/", 200 if writer else 403, data=goats)
+    m.request("PATCH industry", "patch", f"{API}/industries/citrus/", 200 if writer else 403, data={"name": "柑桔"})
+    recode = {"code": "citrus-fj"}
+    m.request("PATCH industry code", "patch", f"{API}/industries/citrus/", 400 if writer else 403, data=recode)
+    m.request("DELETE industry", "delete", f"{API}/industries/tea/", 204 if writer else 403)
 
     body = m.request("divisions", "get", f"{API}/divisions/?page_size=100", 200)
     if body is not None and {d["code"] for d in body["results"]} != divisions_visible(role):
@@ -1037,10 +1056,53 @@ def test_reference_data(ev, role, tmp_path):
         full = {"code": code, "name": "改名", "level": "village", "parent": code[:9] + "000"}
         m.request(f"PUT division {code}", "put", f"{API}/divisions/{code}/", expected, data=full)
         m.request(f"PATCH division {code}", "patch", f"{API}/divisions/{code}/", expected, data={"name": "再改"})
+    recode = {"code": inside[:9] + "008"}
+    body = m.request("PATCH division code", "patch", f"{API}/divisions/{inside}/", 400 if admin else 403, data=recode)
+    if admin:
+        immutable_refusal(m, "PATCH division code", body)
+    # The city above the county is read by everyone in it and written by none of them.
+    city = DIVISION_ANCESTORS["city"]
+    m.request("PATCH ancestor", "patch", f"{API}/divisions/{city}/", 403, data={"name": "改名"})
+    m.request("DELETE ancestor", "delete", f"{API}/divisions/{city}/", 403)
     target = created["code"] if admin else inside
     m.request("DELETE division inside", "delete", f"{API}/divisions/{target}/", 204 if admin else 403)
     m.request("DELETE division outside", "delete", f"{API}/divisions/{outside}/", 404 if admin else 403)
     m.done(CELLS["test_reference_data"](role))
+
+
+def test_reference_data_owners(ev, tmp_path):
+    """The owner of what every county shares. A county's bureau admin (Fengjie's) cannot recode the industry that
+    another county's phones send, or rename it; the installation-wide admin writes industries and the ancestors, but
+    never changes a code. Afterwards a Yunyang worker's push naming ``citrus`` is still stored."""
+    cells = 0
+    for name, (role, jurisdiction) in REFERENCE_OWNERS.items():
+        user = f.UserFactory(username=name, role=role, jurisdiction=jurisdiction)
+        m = Matrix(ev, "admin", tmp_path, client=login(user))  # its bodies hold industries and Chongqing's rows only
+        writer = name in INDUSTRY_WRITERS
+        Industry.objects.get_or_create(code="tea", defaults={"name": "茶叶", "sort_order": 9})
+        recode = {"code": "citrus-fj"}
+        url = f"{API}/industries/citrus/"
+        body = m.request(f"{name} PATCH code", "patch", url, 400 if writer else 403, data=recode)
+        if writer:
+            immutable_refusal(m, f"{name} PATCH code", body)
+        full = {"code": "citrus-fj", "name": "柑橘", "sort_order": 1}
+        body = m.request(f"{name} PUT code", "put", url, 400 if writer else 403, data=full)
+        if writer:
+            immutable_refusal(m, f"{name} PUT code", body)
+        m.request(f"{name} PATCH name", "patch", url, 200 if writer else 403, data={"name": "柑桔"})
+        new = {"code": f"pigs-{name}", "name": f"生猪{name}", "sort_order": 5}
+        m.request(f"{name} POST", "post", f"{API}/industries/", 201 if writer else 403, data=new)
+        m.request(f"{name} DELETE", "delete", f"{API}/industries/tea/", 204 if writer else 403)
+        province = DIVISION_ANCESTORS["province"]
+        expected = 200 if writer else 403
+        m.request(f"{name} PATCH province", "patch", f"{API}/divisions/{province}/", expected, data={"name": "重庆"})
+        assert not m.failures, f"{name}: {len(m.failures)} failing cells:\n  " + "\n  ".join(m.failures)
+        cells += m.cells
+    assert Industry.objects.filter(code="citrus").exists()
+    m = Matrix(ev, "worker", tmp_path)
+    m.request("worker pushes citrus", "post", f"{API}/visits/", 201, data=visit_body(ev, "V_W1"))
+    m.done(1)
+    assert cells + m.cells == OWNER_CELLS
 
 
 @pytest.mark.parametrize("role", ROLES)
@@ -1144,12 +1206,17 @@ CELLS = {
     "test_coverage_and_indicators": lambda role: 4 + 3 + 2 + 3 + 2 + 3 + 1,
     "test_farmer_reveal": lambda role: 4,
     "test_accounts_and_devices": lambda role: FOREIGN_TOKENS[role] + 7,
-    "test_reference_data": lambda role: 6 + 1 + 4 + 2 + 4 + 2,
+    "test_reference_data": lambda role: 7 + 1 + 4 + 2 + 4 + 1 + 2 + 2,
     "test_expert_network_tree": lambda role: 3,
     "test_network_put": lambda role: sum(len(names) for _, _, names in ENDPOINTS.values()),
     "test_sync_reads": lambda role: 1,
 }
-TOTAL_CELLS = 3613  # 8 roles' cells plus the anonymous client's; test_matrix_size prints them per test
+# 8 roles' cells, the reference data owners' and the anonymous client's; test_matrix_size prints them per test
+TOTAL_CELLS = 3658
+
+
+# test_reference_data_owners: six cells for each owner account, and the worker's push.
+OWNER_CELLS = 6 * len(REFERENCE_OWNERS) + 1
 
 
 def anonymous_cells() -> int:
@@ -1159,6 +1226,7 @@ def anonymous_cells() -> int:
 def test_matrix_size(capsys):
     per_test = {name: sum(count(role) for role in ROLES) for name, count in CELLS.items()}
     per_test["test_anonymous_is_refused_everywhere"] = anonymous_cells()
+    per_test["test_reference_data_owners"] = OWNER_CELLS
     total = sum(per_test.values())
     with capsys.disabled():
         print(f"\nauthorization matrix (visits, photos, exports, coverage, ...): {total} cells, {len(ROLES)} roles")
