@@ -35,6 +35,7 @@ from agri.models import (
     Station,
     TechCommissioner,
 )
+from agri.privacy import FARMER, HOUSEHOLD
 from agri.selectors.coverage import station_service_area
 from geo.codes import full_code
 from geo.models import AdminDivision
@@ -228,6 +229,7 @@ class ModelHouseholdViewSet(ClientRecordMixin, ScopedModelViewSet):
     serializer_class = ns.ModelHouseholdSerializer
     filterset_class = filters.ModelHouseholdFilterSet
     search_fields = ["head_name", "address"]
+    coarse_hidden_fields = HOUSEHOLD.names + HOUSEHOLD.addresses  # not shown to bureau viewers
     ordering_fields = ["created_at", "updated_at", "head_name"]
     write_roles = {"*": (Role.BUREAU_ADMIN, Role.WORKER)}
 
@@ -241,6 +243,7 @@ class FarmerViewSet(ClientRecordMixin, ScopedModelViewSet):
     serializer_class = ns.FarmerSerializer
     filterset_class = filters.FarmerFilterSet
     search_fields = ["name"]
+    coarse_hidden_fields = FARMER.names
     ordering_fields = ["created_at", "updated_at", "name"]
     write_roles = {"*": (Role.BUREAU_ADMIN, Role.WORKER), "reveal": ADMIN}
 

@@ -25,12 +25,16 @@ from agri.api.photo_serializers import PhotoPutSerializer, PhotoSerializer, Phot
 from agri.api.renderers import JSONRenderer
 from agri.models import Photo, Visit
 from agri.models.photos import photo_storage
+from agri.privacy import PHOTO, may_see_original_photos, redact
 from agri.selectors.photos import photo_archive_rows, photo_archive_stream
 from agri.services.photos import file_too_large, photo_ingest
 
 # Multipart framing on top of the file itself; a body larger than the limit plus this is refused unread.
 MULTIPART_SLACK_BYTES = 64 * 1024
 VARIANTS = ("original", "display", "thumbnail")
+ORIGINAL_REFUSED = _(
+    "The original file carries the exact GPS position of the photo; bureau viewers get the display image instead."
+)
 
 UPLOAD_RESPONSES = {
     201: PhotoSerializer,
@@ -121,6 +125,11 @@ def _serve_schema(variant: str, description: str, content_types=("image/jpeg",))
             **{(200, content_type): OpenApiTypes.BINARY for content_type in content_types},
             304: OpenApiResponse(description="not modified (If-None-Match matched)"),
             404: OpenApiResponse(description="not found or not visible"),
+            **(
+                {403: OpenApiResponse(description="bureau viewers: the original carries the exact GPS")}
+                if variant == "original"
+                else {}
+            ),
         },
     )
 
@@ -183,6 +192,8 @@ class PhotoViewSet(ConditionalGetMixin, UploadLimitMixin, mixins.RetrieveModelMi
 
     def _serve(self, request, variant: str):
         photo = self.get_object()
+        if variant == "original" and not may_see_original_photos(request.user):
+            raise PermissionDenied(ORIGINAL_REFUSED)
         stored = getattr(photo, variant)
         # Stored files are never rewritten (every write has a name of its own), so the name is a strong validator.
         headers = {
@@ -240,15 +251,16 @@ class PhotoArchiveView(FileView):
         responses={
             (200, "application/zip"): OpenApiTypes.BINARY,
             400: OpenApiResponse(description="invalid filter or variant"),
-            403: OpenApiResponse(description="not bureau staff"),
+            403: OpenApiResponse(description="not bureau staff, or a bureau viewer asking for the originals"),
         },
     )
     def get(self, request):
         variant = self.query()["variant"]
+        if variant == "original" and not may_see_original_photos(request.user):
+            raise PermissionDenied(ORIGINAL_REFUSED)
         visits = self.filter_queryset(Visit.objects.visible_to(request.user).alive())
-        response = StreamingHttpResponse(
-            photo_archive_stream(photo_archive_rows(visits), variant), content_type="application/zip"
-        )
+        rows = redact(photo_archive_rows(visits), request.user, PHOTO)
+        response = StreamingHttpResponse(photo_archive_stream(rows, variant), content_type="application/zip")
         response["Content-Disposition"] = f'attachment; filename="visit-photos-{timezone.localdate():%Y%m%d}.zip"'
         response["X-Content-Type-Options"] = "nosniff"
         response["Cache-Control"] = "private, no-store"

@@ -29,7 +29,7 @@ def render(kind: str, queryset, request) -> list[dict]:
     context = {"request": request}
     crs = output_crs(request)
     if kind == ChangeKind.VISIT:
-        return render_rows(queryset.values(*VISIT_VALUES), crs)
+        return render_rows(queryset.values(*VISIT_VALUES), crs, request.user)
     if kind == ChangeKind.DIVISION:
         rows = queryset.values("code", "name", "level", "parent_id", "boundary_display")
         return [

@@ -15,6 +15,7 @@ from agri.api.fields import StrictJSONTypesMixin
 from agri.models import SourceCrs, Visit, VisitFlag, VisitKind
 from agri.models.base import EARLIEST_TIME, LATEST_TIME
 from agri.models.visits import POINT_FIELDS, TARGET_COLUMNS
+from agri.privacy import VISIT, redact
 from agri.services.visits import visit_check
 from geo.crs import from_wgs84
 
@@ -295,11 +296,12 @@ def visit_representation(row: dict, tz=None) -> dict:
     }
 
 
-def render_rows(rows, crs: str) -> list[dict]:
-    """Rows from ``.values(*VISIT_VALUES)`` as API objects, converting coordinates for the whole page at once."""
+def render_rows(rows, crs: str, user) -> list[dict]:
+    """Rows from ``.values(*VISIT_VALUES)`` as API objects for ``user`` (positions by the one rule of
+    ``agri.privacy``), converting coordinates for the whole page at once."""
     rows = list(rows)
     tz = timezone.get_current_timezone()
-    out = [visit_representation(row, tz) for row in rows]
+    out = redact([visit_representation(row, tz) for row in rows], user, VISIT)
     # Training attendance: one query for the whole page (by the rows' UUIDs: no string parsing per id).
     attendance: dict[str, list[str]] = {}
     if out:

@@ -119,15 +119,16 @@ class VisitViewSet(
     def _one(self, pk) -> tuple[dict, str]:
         """The visit as the API shows it, and its ETag, from one query."""
         row = Visit.objects.filter(pk=pk).values(*VISIT_VALUES, "version").get()
-        return render_rows([row], output_crs(self.request))[0], Visit(id=row["id"], version=row["version"]).etag
+        body = render_rows([row], output_crs(self.request), self.request.user)[0]
+        return body, Visit(id=row["id"], version=row["version"]).etag
 
     def list(self, request, *args, **kwargs):
         crs = output_crs(request)
         queryset = self.filter_queryset(self.get_queryset()).values(*VISIT_VALUES)
         page = self.paginate_queryset(queryset)
         if page is None:
-            return Response(render_rows(queryset, crs))
-        return self.get_paginated_response(render_rows(page, crs))
+            return Response(render_rows(queryset, crs, request.user))
+        return self.get_paginated_response(render_rows(page, crs, request.user))
 
     def retrieve(self, request, *args, **kwargs):
         visit = self.get_object()
@@ -292,25 +293,25 @@ class VisitGeoJSONView(GenericAPIView):
         crs = output_crs(request)
         queryset = self.filter_queryset(Visit.objects.visible_to(request.user).alive()).values(*VISIT_VALUES)
         response = StreamingHttpResponse(
-            feature_collection_stream(visit_features(queryset, crs)), content_type="application/geo+json"
+            feature_collection_stream(visit_features(queryset, crs, request.user)), content_type="application/geo+json"
         )
         response["Content-Disposition"] = 'attachment; filename="visits.geojson"'
         return response
 
 
-def visit_features(queryset, crs: str):
+def visit_features(queryset, crs: str, user):
     """Chunks of (properties, points, ids) for a streamed FeatureCollection: each visit as the API shows it."""
     rows = []
     for row in queryset.iterator(chunk_size=GEOJSON_CHUNK_ROWS):
         rows.append(row)
         if len(rows) == GEOJSON_CHUNK_ROWS:
-            yield _features(rows, crs)
+            yield _features(rows, crs, user)
             rows = []
     if rows:
-        yield _features(rows, crs)
+        yield _features(rows, crs, user)
 
 
-def _features(rows: list[dict], crs: str):
-    objects = render_rows(rows, crs)
+def _features(rows: list[dict], crs: str, user):
+    objects = render_rows(rows, crs, user)
     points = [{"type": "Point", "coordinates": [o.pop("lon"), o.pop("lat")]} for o in objects]
     return objects, points, [o["id"] for o in objects]

@@ -179,6 +179,18 @@ DIVISION_ANCESTORS = {"city": "500200000000", "province": "500000000000"}
 IMMUTABLE_CODE = "immutable"
 
 
+# --- where families live: one rule in every output -------------------------------------------------------------
+
+# Bureau viewers read the county's picture, not where each family lives. In every output they can read (details,
+# lists, the sync feed, GeoJSON, GIS exports, coverage, the network tree) a household's or a visit's position is the
+# centre of its H3 cell at COVERAGE_VIEWER_H3_RESOLUTION, a household's address is withheld (empty) and the names of
+# a household's head and of its farmers keep their first character only (``陈**``). Every other role that may read a
+# record gets these exact.
+COARSE_READERS = {"viewer", "township_viewer"}
+COARSE_RESOLUTION = 7
+FAMILY_ADDRESS = "杏家湾社区3组12号"  # given to H1 by the test that reads it back
+
+
 # --- field evidence: the accounts, their visits and photos ----------------------------------------------------
 
 NETWORK_VISIBLE = VISIBLE  # role -> network endpoint -> world objects it may read

@@ -26,6 +26,7 @@ Cells are counted as they run and must match the tables (``CELLS``), so no cell 
 anonymous client (every operation of the schema).
 """
 
+import json
 import re
 import uuid
 from datetime import timedelta
@@ -41,6 +42,7 @@ from rest_framework.test import APIClient
 from agri.models import (
     DeviceToken,
     Industry,
+    ModelHousehold,
     PersonalDataAccess,
     Photo,
     Role,
@@ -50,9 +52,12 @@ from agri.models import (
 from tests import factories as f
 from tests.security.matrix_support import (
     API,
+    COARSE_READERS,
+    COARSE_RESOLUTION,
     DELETED,
     DIVISION_ANCESTORS,
     ENDPOINTS,
+    FAMILY_ADDRESS,
     IMMUTABLE_CODE,
     INDUSTRY_WRITERS,
     JURISDICTION,
@@ -178,7 +183,7 @@ OPERATIONS = {
     "DELETE /api/v1/visits/{id}/": ["test_visit_edits"],
     "GET /api/v1/visits/{id}/history/": ["test_visit_reads"],
     "POST /api/v1/sync/visits/": ["test_visit_creates"],
-    "GET /api/v1/sync/": ["test_sync_reads"],
+    "GET /api/v1/sync/": ["test_sync_reads", "test_family_locations"],
     "GET /api/v1/visits/{visit_id}/photos/": ["test_photo_reads"],
     "POST /api/v1/visits/{visit_id}/photos/": ["test_photo_uploads"],
     "GET /api/v1/photos/{id}/": ["test_photo_reads"],
@@ -314,6 +319,87 @@ def test_sync_reads(ev, role, tmp_path):
             m.ids(f"sync {kind}", by_type.get(kind, []), visible.get(endpoint, set()), ev.pk)
         m.ids("sync visit", by_type.get("visit", []), VISIBLE_VISITS[role], ev.pk)
     m.done(CELLS["test_sync_reads"](role))
+
+
+def family_outputs(ev: Evidence, role: str) -> list[tuple[str, str, int]]:
+    """(label, url, expected status): every output that carries households, farmers or visits."""
+    bureau = role in BUREAU
+    return [
+        ("household H1", f"{API}/model-households/{ev.pk('H1')}/", 200 if may_read(role, "H1") else 404),
+        ("households", f"{API}/model-households/?page_size=500", 200),
+        ("farmer F1", f"{API}/farmers/{ev.pk('F1')}/", 200 if may_read(role, "F1") else 404),
+        ("farmers", f"{API}/farmers/?page_size=500", 200),
+        ("visit V_W1", f"{API}/visits/{ev.visits['V_W1']}/", 200 if "V_W1" in VISIBLE_VISITS[role] else 404),
+        ("visits", f"{API}/visits/?page_size=500", 200),
+        ("visits.geojson", f"{API}/visits.geojson", 200),
+        ("sync", f"{API}/sync/?page_size=1000", 200),
+        ("export households", f"{API}/exports/model-households/?format=geojson", 200 if bureau else 403),
+        ("export visits", f"{API}/exports/visits/?format=geojson", 200 if bureau else 403),
+        ("gaps", f"{API}/coverage/gaps/", 200 if role in COVERAGE_ROLES else 403),
+        ("network tree", f"{API}/experts/{ev.pk('E1')}/network/", 200 if may_read(role, "E1") else 404),
+    ]
+
+
+def family_facts(node, facts: list, parent_key: str = "") -> list:
+    """(kind, value) of everything in a body that says where a family lives or who it is: points of households and
+    visits (``lat``/``lon``, GeoJSON points), head names, farmers' names and addresses. Stations and bases (in the
+    sync feed) are not homes."""
+    if isinstance(node, list):
+        for item in node:
+            family_facts(item, facts, parent_key)
+    elif isinstance(node, dict):
+        if node.get("type") in ("station", "base", "division", "industry"):
+            return facts
+        geometry = node.get("geometry") if node.get("type") == "Feature" else None
+        if isinstance(geometry, dict) and geometry.get("type") == "Point":
+            facts.append(("point", (geometry["coordinates"][1], geometry["coordinates"][0])))
+        if isinstance(node.get("lat"), float) and isinstance(node.get("lon"), float):
+            facts.append(("point", (node["lat"], node["lon"])))
+        if "head_name" in node:
+            facts.append(("name", node["head_name"]))
+        if "household" in node and "name" in node and parent_key != "results" or node.get("type") == "farmer":
+            facts.append(("name", node["name"]))
+        if "address" in node:
+            facts.append(("address", node["address"]))
+        for key, value in node.items():
+            if key != "geometry":
+                family_facts(value, facts, key)
+    return facts
+
+
+def is_cell_centre(lat: float, lon: float) -> bool:
+    centre = h3.cell_to_latlng(h3.latlng_to_cell(lat, lon, COARSE_RESOLUTION))
+    return abs(centre[0] - lat) < 1e-7 and abs(centre[1] - lon) < 1e-7
+
+
+def parse_json_or_geojson(raw: bytes, _tmp=None):
+    data = json.loads(raw) if raw else None
+    return json.dumps(data, ensure_ascii=False), data
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_family_locations(ev, role, tmp_path):
+    """One rule for where families live, in every output: bureau viewers get cell centres, first characters of
+    names and no address; every other role gets what is stored."""
+    ModelHousehold.objects.filter(pk=ev.pk("H1")).update(address=FAMILY_ADDRESS)
+    m = Matrix(ev, role, tmp_path)
+    coarse = role in COARSE_READERS
+    for label, url, expected in family_outputs(ev, role):
+        body = m.request(label, "get", url, expected, parse=parse_json_or_geojson)
+        if body is None or expected != 200:
+            continue
+        for kind, value in family_facts(body, []):
+            if kind == "point" and is_cell_centre(*value) != coarse:
+                m.fail(label, f"{'an exact' if coarse else 'a coarsened'} position {value}")
+            if kind == "name" and value and (re.fullmatch(r".\*+", value) is None) == coarse:
+                m.fail(label, f"{'an unmasked' if coarse else 'a masked'} name {value!r}")
+            if kind == "address" and value and (value != FAMILY_ADDRESS or coarse):
+                m.fail(label, f"address {value!r}")
+    if may_read(role, "H1"):
+        body = m.client.get(f"{API}/model-households/{ev.pk('H1')}/").json()
+        if (body["address"] == FAMILY_ADDRESS) == coarse:
+            m.fail("household H1", f"address {body['address']!r}")
+    m.done(CELLS["test_family_locations"](role))
 
 
 # Every filter of the visit list that takes an id or a code, with own, sibling and out-of-county values.
@@ -589,9 +675,11 @@ def test_photo_reads(ev, role, tmp_path):
         if expected == 200 and body is not None and (body["id"], body["visit"]) != (ev.photos[photo], ev.visits[visit]):
             m.fail(f"GET {photo}", f"answered with {body}")
         for variant in ("original", "display", "thumbnail"):
-            m.request(f"{variant} {photo}", "get", f"{url}{variant}/", expected, parse=parse_image("image/jpeg"))
+            # An original carries the phone's EXIF GPS: not for readers of coarsened positions.
+            status = 403 if expected == 200 and variant == "original" and role in COARSE_READERS else expected
+            m.request(f"{variant} {photo}", "get", f"{url}{variant}/", status, parse=parse_image("image/jpeg"))
     for variant in ("original", "display"):
-        expected = 200 if role in BUREAU else 403
+        expected = 200 if role in BUREAU and not (variant == "original" and role in COARSE_READERS) else 403
         rows = m.request(
             f"photo zip {variant}", "get", f"{API}/exports/photos/?variant={variant}", expected, parse=parse_zip
         )
@@ -1210,9 +1298,10 @@ CELLS = {
     "test_expert_network_tree": lambda role: 3,
     "test_network_put": lambda role: sum(len(names) for _, _, names in ENDPOINTS.values()),
     "test_sync_reads": lambda role: 1,
+    "test_family_locations": lambda role: 12,
 }
 # 8 roles' cells, the reference data owners' and the anonymous client's; test_matrix_size prints them per test
-TOTAL_CELLS = 3658
+TOTAL_CELLS = 3754
 
 
 # test_reference_data_owners: six cells for each owner account, and the worker's push.
