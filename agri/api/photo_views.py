@@ -42,7 +42,7 @@ UPLOAD_RESPONSES = {
     400: OpenApiResponse(description="missing id or file, or an empty file"),
     403: OpenApiResponse(description="not the person who recorded the visit"),
     404: OpenApiResponse(description="visit not found (not synced yet, or not visible)"),
-    409: OpenApiResponse(description="this photo id is stored with another file or on another visit"),
+    409: OpenApiResponse(description="this photo id is taken (code `conflict`): nothing was changed"),
     413: OpenApiResponse(description="file over the size limit (PHOTO_MAX_BYTES, default 25 MB)"),
     415: OpenApiResponse(description="not a JPEG, PNG, WebP or HEIC/HEIF image, or one carrying markup"),
     422: OpenApiResponse(description="truncated or corrupt, over the pixel limit, or the visit is full"),
@@ -54,9 +54,9 @@ UPLOAD_RESPONSES = {
 UPLOAD_DESCRIPTION = (
     "Multipart upload of one photo. The format is decided by the content (JPEG, PNG, WebP, HEIC/HEIF), never "
     "by the file name or the part's content type. **201** = stored now; **200** = this id was already stored "
-    "with the same file (nothing new is created: retrying is always safe); **409** = this id is stored with "
-    "another file. EXIF time, GPS and camera are read; evidence checks flag the photo and its visit but never "
-    "reject it. The visit's `photos_present` counts its photos."
+    "with the same file (nothing new is created: retrying is always safe); **409** = this id is taken "
+    "(another file, another visit). EXIF time, GPS and camera are read; evidence checks flag the photo and its "
+    "visit but never reject it. The visit's `photos_present` counts its photos."
 )
 
 

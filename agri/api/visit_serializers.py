@@ -153,9 +153,9 @@ class VisitBatchResultSerializer(serializers.Serializer):
     status = serializers.ChoiceField(
         choices=["created", "unchanged", "conflict", "invalid", "failed"],
         help_text=_(
-            "created: stored now; unchanged: already stored with this payload; conflict: this id is stored with "
-            "another payload; invalid: see errors; failed: not stored because the database failed, send it again "
-            "later."
+            "created: stored now; unchanged: already stored with this payload; conflict: this id is taken (another "
+            "payload, or a visit that is not yours to replay); invalid: see errors; failed: not stored because the "
+            "database failed, send it again later."
         ),
     )
     code = serializers.CharField(help_text=_("The status, a validation error code, or retry_later for failed."))

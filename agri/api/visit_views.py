@@ -39,7 +39,8 @@ POST_DESCRIPTION = (
     "Store one visit. **Only a 201 or a 200 whose JSON body is the visit with the id you sent means the "
     "visit is stored.** A captive portal or proxy can answer 200 with an HTML page: treat anything else "
     "as not stored and retry later; replaying is always safe. 200 = this id was already stored with "
-    "the same payload; 409 = this id is stored with a different payload (the stored visit is unchanged)."
+    "the same payload; 409 = this id is taken (another payload, or a visit that is not yours to replay; "
+    "nothing changes)."
 )
 
 
@@ -206,8 +207,9 @@ class VisitSyncView(GenericAPIView):
         summary="Push a batch of visits (idempotent per item)",
         description=(
             "Each item is validated and stored on its own: one bad item never blocks the others. Each result is "
-            "`created`, `unchanged` (same id and payload already stored), `conflict` (same id, other payload; the "
-            "stored visit is kept, and the result gives its `version` and `etag`), `invalid` (with field errors) or "
+            "`created`, `unchanged` (same id and payload already stored), `conflict` (the id is taken: another "
+            "payload, or a visit that is not yours to replay; the stored visit is kept, and the result gives its "
+            "`version` and `etag`, null when you may not read it), `invalid` (with field errors) or "
             "`failed` (code `retry_later`, with a `message`: the database failed before this item was stored, and "
             "nothing of it was written; send it again later). New visits are committed in chunks "
             "(`VISIT_SYNC_CHUNK_SIZE`, 100 by default): when the database fails part-way, the items already answered "

@@ -191,6 +191,19 @@ COARSE_RESOLUTION = 7
 FAMILY_ADDRESS = "杏家湾社区3组12号"  # given to H1 by the test that reads it back
 
 
+# --- client ids already taken: one answer whatever the stored record is ----------------------------------------
+
+# A create under a stored id that is not a replay (another payload, another account's record, another county's) is
+# refused with one answer, in every create path (visits, the batch push, households, farmers, photos): it says that
+# the id is taken and nothing about the record that holds it. (Client ids are random UUIDs: only who was shown an id
+# can ask about it.)
+ID_TAKEN = {
+    "code": "conflict",
+    "message": "This id is already taken. Nothing was changed: a new record needs a new id.",
+    "fields": {},
+}
+
+
 # --- field evidence: the accounts, their visits and photos ----------------------------------------------------
 
 NETWORK_VISIBLE = VISIBLE  # role -> network endpoint -> world objects it may read

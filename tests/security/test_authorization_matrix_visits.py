@@ -58,6 +58,7 @@ from tests.security.matrix_support import (
     DIVISION_ANCESTORS,
     ENDPOINTS,
     FAMILY_ADDRESS,
+    ID_TAKEN,
     IMMUTABLE_CODE,
     INDUSTRY_WRITERS,
     JURISDICTION,
@@ -176,18 +177,18 @@ OPERATIONS = {
     "GET /api/v1/exports/visits/": ["test_exports", "test_visit_filters"],
     "GET /api/v1/exports/photos/": ["test_photo_reads", "test_visit_filters"],
     "GET /api/v1/visits/": ["test_visit_reads", "test_visit_filters"],
-    "POST /api/v1/visits/": ["test_visit_creates"],
+    "POST /api/v1/visits/": ["test_visit_creates", "test_taken_ids_answer_alike"],
     "GET /api/v1/visits.geojson": ["test_visit_reads", "test_visit_filters"],
     "GET /api/v1/visits/{id}/": ["test_visit_reads"],
     "PATCH /api/v1/visits/{id}/": ["test_visit_edits"],
     "DELETE /api/v1/visits/{id}/": ["test_visit_edits"],
     "GET /api/v1/visits/{id}/history/": ["test_visit_reads"],
-    "POST /api/v1/sync/visits/": ["test_visit_creates"],
+    "POST /api/v1/sync/visits/": ["test_visit_creates", "test_taken_ids_answer_alike"],
     "GET /api/v1/sync/": ["test_sync_reads", "test_family_locations"],
     "GET /api/v1/visits/{visit_id}/photos/": ["test_photo_reads"],
     "POST /api/v1/visits/{visit_id}/photos/": ["test_photo_uploads"],
     "GET /api/v1/photos/{id}/": ["test_photo_reads"],
-    "PUT /api/v1/photos/{id}/": ["test_photo_uploads"],
+    "PUT /api/v1/photos/{id}/": ["test_photo_uploads", "test_taken_ids_answer_alike"],
     "GET /api/v1/photos/{id}/original/": ["test_photo_reads"],
     "GET /api/v1/photos/{id}/display/": ["test_photo_reads"],
     "GET /api/v1/photos/{id}/thumbnail/": ["test_photo_reads"],
@@ -720,6 +721,58 @@ def test_photo_uploads(ev, role, tmp_path):
         if body is not None and expected == 409 and body["code"] != "conflict":
             m.fail(f"PUT id of {photo}", f"{body}")
     m.done(CELLS["test_photo_uploads"](role))
+
+
+TAKEN_IDS = {
+    "own": ("V_W1", "H1", "F1", "P_W1"),
+    "sibling": ("V_W2", "H2", "F2", "P_W2"),
+    "other county": ("V_W9", "H9", "F9", "P_W9"),
+}
+
+
+def test_taken_ids_answer_alike(ev, tmp_path):
+    """A worker creating under ids already stored (its own record with another payload, a sibling's, another
+    county's) gets one answer in every create path, the same for each: the id is taken, and nothing about the
+    record. In a batch, only a visit the worker may read carries its version."""
+    m = Matrix(ev, "worker", tmp_path)
+    english = {"HTTP_ACCEPT_LANGUAGE": "en"}
+    village = VILLAGES["v1"]
+    for whose, (visit, household, farmer, photo) in TAKEN_IDS.items():
+        cases = [
+            ("visit", f"{API}/visits/", target_body(ev, "worker", "v1", id=ev.visits[visit]), "json"),
+            (
+                "household",
+                f"{API}/model-households/",
+                {"id": ev.pk(household), "head_name": "陈大富", "lat": 30.95, "lon": 108.7, "village_code": village},
+                "json",
+            ),
+            (
+                "farmer",
+                f"{API}/farmers/",
+                {"id": ev.pk(farmer), "household": ev.pk("H1"), "name": "张三", "village_code": village},
+                "json",
+            ),
+        ]
+        for kind, url, body, fmt in cases:
+            answer = m.request(f"{whose} {kind} id", "post", url, 409, data=body, fmt=fmt, headers=english)
+            if answer is not None and answer != ID_TAKEN:
+                m.fail(f"{whose} {kind} id", f"{answer}")
+        file = SimpleUploadedFile("IMG.jpg", fresh_jpeg(), content_type="image/jpeg")
+        data = {"visit": ev.visits["V_W1"], "file": file}
+        url = f"{API}/photos/{ev.photos[photo]}/"
+        answer = m.request(f"{whose} photo id", "put", url, 409, data=data, fmt="multipart", headers=english)
+        if answer is not None and answer != ID_TAKEN:
+            m.fail(f"{whose} photo id", f"{answer}")
+    names = [group[0] for group in TAKEN_IDS.values()]
+    items = [target_body(ev, "worker", "v1", id=ev.visits[name]) for name in names]
+    answer = m.request("sync taken ids", "post", f"{API}/sync/visits/", 200, data={"visits": items})
+    if answer is not None:
+        for name, result in zip(names, answer["results"], strict=True):
+            mine = name in VISIBLE_VISITS["worker"]
+            keys = {"id", "status", "code", "errors", "version", "etag"}
+            if result["status"] != "conflict" or set(result) != keys or (result["version"] is None) == mine:
+                m.fail(f"sync {name}", f"{result}")
+    m.done(TAKEN_ID_CELLS)
 
 
 # --- exports --------------------------------------------------------------------------------------------------
@@ -1301,9 +1354,11 @@ CELLS = {
     "test_family_locations": lambda role: 12,
 }
 # 8 roles' cells, the reference data owners' and the anonymous client's; test_matrix_size prints them per test
-TOTAL_CELLS = 3754
+TOTAL_CELLS = 3767
 
 
+# test_taken_ids_answer_alike: four creates for each of three owners, and one batch.
+TAKEN_ID_CELLS = 4 * len(TAKEN_IDS) + 1
 # test_reference_data_owners: six cells for each owner account, and the worker's push.
 OWNER_CELLS = 6 * len(REFERENCE_OWNERS) + 1
 
@@ -1316,6 +1371,7 @@ def test_matrix_size(capsys):
     per_test = {name: sum(count(role) for role in ROLES) for name, count in CELLS.items()}
     per_test["test_anonymous_is_refused_everywhere"] = anonymous_cells()
     per_test["test_reference_data_owners"] = OWNER_CELLS
+    per_test["test_taken_ids_answer_alike"] = TAKEN_ID_CELLS
     total = sum(per_test.values())
     with capsys.disabled():
         print(f"\nauthorization matrix (visits, photos, exports, coverage, ...): {total} cells, {len(ROLES)} roles")
