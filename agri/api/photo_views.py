@@ -224,8 +224,11 @@ class PhotoViewSet(ConditionalGetMixin, UploadLimitMixin, mixins.RetrieveModelMi
 class PhotoArchiveQuerySerializer(QuerySerializer):
     variant = serializers.ChoiceField(
         choices=["original", "display"],
-        default="original",
-        help_text=_("original: the files as uploaded; display: 1600 px JPEGs."),
+        required=False,
+        help_text=_(
+            "original: the files as uploaded (the default; not for bureau viewers); display: 1600 px JPEGs without "
+            "metadata (the default for bureau viewers)."
+        ),
     )
 
 
@@ -255,8 +258,9 @@ class PhotoArchiveView(FileView):
         },
     )
     def get(self, request):
-        variant = self.query()["variant"]
-        if variant == "original" and not may_see_original_photos(request.user):
+        originals = may_see_original_photos(request.user)
+        variant = self.query().get("variant", "original" if originals else "display")
+        if variant == "original" and not originals:
             raise PermissionDenied(ORIGINAL_REFUSED)
         visits = self.filter_queryset(Visit.objects.visible_to(request.user).alive())
         rows = redact(photo_archive_rows(visits), request.user, PHOTO)

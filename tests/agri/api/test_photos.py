@@ -766,7 +766,7 @@ def test_viewers_get_a_photo_position_at_its_cell_centre_and_no_original(world, 
     response = clients["viewer"].get(f"/api/v1/photos/{photo['id']}/original/")
     assert response.status_code == 403 and response.json()["code"] == "permission_denied"
     assert clients["viewer"].get(f"/api/v1/photos/{photo['id']}/display/").status_code == 200
-    assert clients["viewer"].get("/api/v1/exports/photos/").status_code == 403
-    archive = _zip(clients["viewer"].get("/api/v1/exports/photos/", {"variant": "display"}))
+    assert clients["viewer"].get("/api/v1/exports/photos/", {"variant": "original"}).status_code == 403
+    archive = _zip(clients["viewer"].get("/api/v1/exports/photos/"))  # the display images, for a viewer
     rows = list(csv.DictReader(io.StringIO(archive.read("manifest.csv").decode("utf-8-sig"))))
     assert [(r["exif_lat"], r["exif_lon"]) for r in rows] == [(f"{centre[0]:.6f}", f"{centre[1]:.6f}")]
