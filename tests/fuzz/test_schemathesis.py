@@ -183,6 +183,7 @@ RULE_CODES = {
     "outside_jurisdiction": "a point inside the caller's jurisdiction",
     "sync_token_invalid": "a sync token the server issued to this account (opaque and signed)",
     "sync_token_expired": "a sync token younger than the change log's retention",
+    "immutable": "the code a record was created with: phones store it, so it never changes",
 }
 # Codes that mean "this row does not exist, or not for you": valid only on fields that reference rows.
 REFERENCE_CODES = {"does_not_exist", "invalid_choice"}
