@@ -22,8 +22,9 @@ is a leak. The world is built once per module and committed; each test runs in a
 every test starts from the same world.
 
 Cells are counted as they run and must match the tables (``CELLS``), so no cell can be skipped silently;
-``test_matrix_size`` prints them per test: 3,604 in all (``TOTAL_CELLS``), 3,508 for the eight roles and 96 for an
-anonymous client (every operation of the schema).
+``test_matrix_size`` prints them per test: 3,767 in all (``TOTAL_CELLS``), 3,644 for the eight roles, 26 for the
+single-account tests (reference data owners, client ids already taken) and 97 for an anonymous client (every
+operation of the schema).
 """
 
 import json
