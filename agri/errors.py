@@ -51,10 +51,13 @@ class NotFoundError(ApplicationError):
 
 
 class Conflict(ApplicationError):
-    """A client id is already used by a different record (409); nothing was changed."""
+    """A client id is already taken and the request is not a replay of the record that holds it (409); nothing was
+    changed. The answer is the same whatever that record is (another payload, another account's, another county's,
+    deleted): it tells the client that the id is taken and nothing about the record
+    (``agri.services.records.taken_id_outcome``)."""
 
     default_code = "conflict"
-    default_message = _("This id is already used by a different record.")
+    default_message = _("This id is already taken. Nothing was changed: a new record needs a new id.")
 
 
 class StaleVersion(ApplicationError):

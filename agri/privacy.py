@@ -1,14 +1,48 @@
-"""Personal data (PIPL): who sees farmers', households' and staff phone and ID numbers unmasked.
+"""Personal data (PIPL) and where families live: what each reader sees of households, farmers, staff and visits.
 
-The one rule, applied by the API's serializers and by every export: bureau admins (and superusers) and the
-account the record belongs to (the worker who owns a household and its farmers, a person their own record) see
-them; everyone else sees ``138****1234``.
+The one rule, applied by every output (the API's list and detail serializers, the sync feed, visits.geojson, the GIS
+exports, coverage, the network tree):
+
+1. **Phone and ID numbers.** Bureau admins (and superusers) and the account the record belongs to (the worker who
+   owns a household and its farmers, a person their own record) see them; everyone else sees ``138****1234``.
+2. **Where a family lives.** Bureau viewers read the county's picture, not where each family lives: every position
+   of a household or of a visit (visits happen at the household) they get is the centre of its H3 cell at
+   ``COVERAGE_VIEWER_H3_RESOLUTION``, a household's address is withheld (empty), and the names of a household's head
+   and of its farmers keep their first character only (``陈**``). Every other role that may read the record at all
+   visits the family, or runs the network, and gets them exact. A photo's EXIF position is coarsened the same way,
+   and its original file (which carries that EXIF) is not served to them.
+
+Each kind of record names its private fields once (:data:`HOUSEHOLD`, :data:`FARMER`, :data:`PERSON`,
+:data:`VISIT`); :func:`redact` applies the rule to rows of it, vectorised over a page.
 """
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from django.conf import settings
 
 from agri.models import Role
 from agri.validators import mask
+from geo.h3cells import snap_to_cells
 
 MASKED_FIELDS = ("phone", "id_number")
+
+
+@dataclass(frozen=True)
+class Private:
+    """The fields of one kind of record that the rule covers (keys of its rows)."""
+
+    numbers: tuple[str, ...] = ()  # masked unless the reader may see personal data
+    names: tuple[str, ...] = ()  # first character only for coarse readers
+    addresses: tuple[str, ...] = ()  # withheld from coarse readers
+    points: tuple[tuple[str, str], ...] = ()  # (lat, lon) keys, WGS-84: cell centres for coarse readers
+
+
+HOUSEHOLD = Private(numbers=("phone",), names=("head_name",), addresses=("address",), points=(("lat", "lon"),))
+FARMER = Private(numbers=MASKED_FIELDS, names=("name",))
+PERSON = Private(numbers=MASKED_FIELDS)  # experts, workers, commissioners: staff, who are named and placed
+VISIT = Private(points=(("lat", "lon"),))
+PHOTO = Private(points=(("exif_lat", "exif_lon"),))  # where the phone was: at the household, as often as not
 
 
 def can_see_personal_data(user, owner_user_id) -> bool:
@@ -20,10 +54,62 @@ def can_see_personal_data(user, owner_user_id) -> bool:
     )
 
 
+def location_grid(user) -> int | None:
+    """The H3 resolution that bounds the positions of families ``user`` may see, or None for exact ones: bureau
+    viewers get ``COVERAGE_VIEWER_H3_RESOLUTION``; bureau admins, and the experts, workers and commissioners who visit
+    the households, exact positions."""
+    if user is None or user.is_superuser or user.role != Role.BUREAU_VIEWER:
+        return None
+    return settings.COVERAGE_VIEWER_H3_RESOLUTION
+
+
+def may_see_original_photos(user) -> bool:
+    """A photo's original file carries the phone's EXIF, GPS included: readers of coarsened positions get the display
+    image and the thumbnail (which carry no metadata), not the original."""
+    return location_grid(user) is None
+
+
+def mask_name(name: str) -> str:
+    """A person's name with its first character only: ``陈大富`` → ``陈**``."""
+    return name[:1] + "*" * max(len(name) - 1, 1) if name else name
+
+
+def coarsen_points(rows: list[dict], resolution: int | None, lat: str = "lat", lon: str = "lon") -> list[dict]:
+    """Move each row's WGS-84 position (in place) to the centre of its H3 cell at ``resolution``; rows without a
+    position are left alone."""
+    located = [r for r in rows if r.get(lat) is not None and r.get(lon) is not None]
+    if resolution is None or not located:
+        return rows
+    lats, lons = snap_to_cells([r[lat] for r in located], [r[lon] for r in located], resolution)
+    for row, y, x in zip(located, lats.tolist(), lons.tolist(), strict=True):
+        row[lat], row[lon] = y, x
+    return rows
+
+
+def redact(rows: list[dict], user, private: Private, owners: Sequence | None = None) -> list[dict]:
+    """``rows`` (dicts of one kind, positions in WGS-84) as ``user`` may see them, changed in place and returned.
+    ``owners``: the owning account's id for each row (for the numbers), in the same order."""
+    if private.numbers:
+        for row, owner in zip(rows, owners or [None] * len(rows), strict=True):
+            if not can_see_personal_data(user, owner):
+                for name in private.numbers:
+                    if row.get(name):
+                        row[name] = mask(row[name])
+    grid = location_grid(user)
+    if grid is None:
+        return rows
+    for row in rows:
+        for name in private.names:
+            if row.get(name):
+                row[name] = mask_name(row[name])
+        for name in private.addresses:
+            if name in row:
+                row[name] = ""
+    for lat, lon in private.points:
+        coarsen_points(rows, grid, lat, lon)
+    return rows
+
+
 def mask_personal(data: dict, user, owner_user_id, fields=MASKED_FIELDS) -> dict:
-    """``data`` with its personal fields masked unless ``user`` may see them (changed in place, and returned)."""
-    if not can_see_personal_data(user, owner_user_id):
-        for name in fields:
-            if data.get(name):
-                data[name] = mask(data[name])
-    return data
+    """``data`` with its phone and ID numbers masked unless ``user`` may see them (changed in place, and returned)."""
+    return redact([data], user, Private(numbers=tuple(fields)), [owner_user_id])[0]

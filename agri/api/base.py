@@ -83,7 +83,8 @@ class ClientRecordMixin(IfMatchMixin):
     """Records that phones create offline (households, farmers):
 
     - POST with a client-generated ``id``: a replay of the same data returns the stored record (200); different
-      data under the same id is a 409 and leaves the stored record untouched (``agri.services.records``);
+      data under the same id, or an id taken by a record the caller may not replay, is a 409 and leaves the stored
+      record untouched (``agri.services.records.taken_id_outcome``);
     - ``?updated_since=`` turns the list into a pull: cursor pages in change order, deleted rows included as
       tombstones (``deleted: true``); otherwise only live rows are listed;
     - the detail and every write answer the record's ``ETag`` (its id and version); PATCH and PUT need it in

@@ -16,14 +16,20 @@ from django.utils.translation import gettext_lazy as _
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import serializers
-from rest_framework.filters import SearchFilter
 
 from agri.api.base import FileView
 from agri.api.coverage_serializers import CoverageFileQuerySerializer, coverage_filter
 from agri.api.fields import QuerySerializer
-from agri.api.filters import DemonstrationBaseFilterSet, FilterBackend, ModelHouseholdFilterSet, VisitFilterSet
+from agri.api.filters import (
+    DemonstrationBaseFilterSet,
+    FilterBackend,
+    ModelHouseholdFilterSet,
+    PrivateSearchFilter,
+    VisitFilterSet,
+)
 from agri.api.renderers import QueryFormatNegotiation, download_renderer
 from agri.models import DemonstrationBase, ModelHousehold, Visit
+from agri.privacy import HOUSEHOLD
 from agri.selectors.coverage import coverage_by_division
 from agri.selectors.exports import (
     BASE_PARCEL_LAYER,
@@ -87,7 +93,7 @@ class ExportView(FileView):
 
     renderer_classes = EXPORT_RENDERERS
     content_negotiation_class = QueryFormatNegotiation  # an unknown ?format= is a 400, not DRF's 404
-    filter_backends = [FilterBackend, SearchFilter]
+    filter_backends = [FilterBackend, PrivateSearchFilter]
     schema_list_filters = True  # api_docs: document the list's filters although the answer is a file
     layer: Layer
 
@@ -115,7 +121,7 @@ class VisitExportView(ExportView):
         return Visit.objects.visible_to(self.request.user).alive().order_by("started_at", "id")
 
     def chunks(self, queryset):
-        return visit_export_chunks(queryset, size=chunk_rows())
+        return visit_export_chunks(queryset, user=self.request.user, size=chunk_rows())
 
 
 @export_schema("Export model households", "Live model households as points, same filters as the list.")
@@ -123,6 +129,7 @@ class ModelHouseholdExportView(ExportView):
     queryset = ModelHousehold.objects.all()
     filterset_class = ModelHouseholdFilterSet
     search_fields = ["head_name", "address"]
+    coarse_hidden_fields = HOUSEHOLD.names + HOUSEHOLD.addresses
     layer = HOUSEHOLD_LAYER
 
     def get_queryset(self):

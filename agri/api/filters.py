@@ -13,6 +13,7 @@ from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.utils import extend_schema_field
 from rest_framework.exceptions import ValidationError
 from rest_framework.fields import BooleanField
+from rest_framework.filters import SearchFilter
 
 from agri.models import (
     DemonstrationBase,
@@ -25,6 +26,7 @@ from agri.models import (
     VisitFlag,
     VisitKind,
 )
+from agri.privacy import location_grid
 from agri.selectors.spatial import within_radius
 from geo.codes import Level, significant_prefix
 from geo.models import AdminDivision
@@ -85,6 +87,19 @@ class RadiusFilter(filters.NumberFilter):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, min_value=0, max_value=500, **kwargs)
+
+
+class PrivateSearchFilter(SearchFilter):
+    """DRF's ``?search=``, without the fields the caller is not shown: a view's ``coarse_hidden_fields`` (a family's
+    names and address, ``agri.privacy``) are left out for readers of coarsened positions, or a search would confirm
+    them."""
+
+    def get_search_fields(self, view, request):
+        fields = super().get_search_fields(view, request)
+        hidden = getattr(view, "coarse_hidden_fields", ())
+        if fields and hidden and location_grid(getattr(request, "user", None)) is not None:
+            return [name for name in fields if name not in hidden]
+        return fields
 
 
 class FilterBackend(DjangoFilterBackend):

@@ -19,13 +19,17 @@ from agri.models import (
     Station,
     TechCommissioner,
 )
-from agri.privacy import mask_personal
+from agri.privacy import FARMER, HOUSEHOLD, PERSON, redact
 from geo.codes import Level
 from geo.models import AdminDivision
 
 
 class MaskedPersonalDataMixin:
-    """Masks ``phone`` and ``id_number`` in responses unless the caller may see them (PIPL)."""
+    """Responses show what the caller may see of a person's record by the one rule (``agri.privacy``): numbers
+    masked, and for bureau viewers families' names, addresses and positions coarsened. It runs on WGS-84 positions,
+    so it comes after ``LocatedFieldsMixin`` (which converts them for ``?crs=``) in a serializer's bases."""
+
+    private = PERSON
 
     def owner_user_id(self, instance):
         return getattr(instance, "user_id", None)
@@ -33,7 +37,7 @@ class MaskedPersonalDataMixin:
     def to_representation(self, instance):
         data = super().to_representation(instance)
         request = self.context.get("request")
-        return mask_personal(data, getattr(request, "user", None), self.owner_user_id(instance))
+        return redact([data], getattr(request, "user", None), self.private, [self.owner_user_id(instance)])[0]
 
 
 class IndustryRef(serializers.SlugRelatedField):
@@ -43,13 +47,25 @@ class IndustryRef(serializers.SlugRelatedField):
         super().__init__(**kwargs)
 
 
-class IndustrySerializer(StrictJSONTypesMixin, serializers.ModelSerializer):
+class ImmutableCodeMixin:
+    """A code that phones store and send back (an industry's, a division's) is set when the row is created and never
+    changes: a write that changes it is refused (400, field error ``immutable``) and stores nothing."""
+
+    def validate_code(self, value):
+        if self.instance is not None and value != self.instance.code:
+            raise serializers.ValidationError(
+                _("A code never changes once created: phones store it. Create a new record instead."), code="immutable"
+            )
+        return value
+
+
+class IndustrySerializer(ImmutableCodeMixin, StrictJSONTypesMixin, serializers.ModelSerializer):
     class Meta:
         model = Industry
         fields = ["id", "code", "name", "name_en", "sort_order"]
 
 
-class DivisionSerializer(StrictJSONTypesMixin, serializers.ModelSerializer):
+class DivisionSerializer(ImmutableCodeMixin, StrictJSONTypesMixin, serializers.ModelSerializer):
     code = serializers.RegexField(
         r"^[0-9]{12}$",
         max_length=12,
@@ -322,8 +338,10 @@ class ClientIdMixin(serializers.Serializer):
 
 
 class ModelHouseholdSerializer(
-    StrictJSONTypesMixin, MaskedPersonalDataMixin, ClientIdMixin, LocatedFieldsMixin, serializers.ModelSerializer
+    StrictJSONTypesMixin, ClientIdMixin, LocatedFieldsMixin, MaskedPersonalDataMixin, serializers.ModelSerializer
 ):
+    private = HOUSEHOLD
+
     worker = ScopedPrimaryKeyRelatedField(
         queryset=ExtensionWorker.objects.all(),
         required=False,
@@ -364,6 +382,8 @@ class ModelHouseholdSerializer(
 
 
 class FarmerSerializer(StrictJSONTypesMixin, MaskedPersonalDataMixin, ClientIdMixin, serializers.ModelSerializer):
+    private = FARMER
+
     household = ScopedPrimaryKeyRelatedField(queryset=ModelHousehold.objects.all())
     village_code = DivisionCodeField(Level.VILLAGE, source="village")
 

@@ -21,7 +21,7 @@ from agri.api.base import (
 )
 from agri.api.coverage_serializers import ServiceAreaQuerySerializer, ServiceAreaSerializer
 from agri.api.crs import CRS_PARAMETER, convert_geojson, output_crs
-from agri.api.permissions import ADMIN
+from agri.api.permissions import ADMIN, OwnDivisionWrites, RolePermission, SharedReferenceWrites
 from agri.api.renderers import JSONRenderer, QueryFormatNegotiation
 from agri.models import (
     DemonstrationBase,
@@ -35,23 +35,28 @@ from agri.models import (
     Station,
     TechCommissioner,
 )
+from agri.privacy import FARMER, HOUSEHOLD
 from agri.selectors.coverage import station_service_area
 from geo.codes import full_code
 from geo.models import AdminDivision
 
 
 class IndustryViewSet(ConditionalGetMixin, viewsets.ModelViewSet):
+    """One catalogue of industries for the whole installation: everyone reads it, an installation-wide admin writes
+    it, and a code never changes once created (phones store it and send it back)."""
+
     queryset = Industry.objects.all()
     serializer_class = ns.IndustrySerializer
     lookup_field = "code"
     lookup_value_regex = r"[-a-zA-Z0-9_]+"  # a slug (any other key is a 404 before any query)
     write_roles = {"*": ADMIN}
+    permission_classes = [RolePermission, SharedReferenceWrites]
     search_fields = ["code", "name", "name_en"]
     ordering_fields = ["sort_order", "code", "name"]
 
 
 class DivisionViewSet(ConditionalGetMixin, viewsets.ModelViewSet):
-    """Administrative divisions: everything inside the caller's jurisdiction, plus its ancestors."""
+    """Administrative divisions: everything inside the caller's jurisdiction, plus its ancestors (read only)."""
 
     queryset = AdminDivision.objects.all()
     serializer_class = ns.DivisionSerializer
@@ -59,6 +64,7 @@ class DivisionViewSet(ConditionalGetMixin, viewsets.ModelViewSet):
     search_fields = ["code", "name"]
     ordering_fields = ["code", "name", "level"]
     write_roles = {"*": ADMIN}
+    permission_classes = [RolePermission, OwnDivisionWrites]
     lookup_value_regex = r"[0-9]{12}"
 
     def get_queryset(self):
@@ -223,6 +229,7 @@ class ModelHouseholdViewSet(ClientRecordMixin, ScopedModelViewSet):
     serializer_class = ns.ModelHouseholdSerializer
     filterset_class = filters.ModelHouseholdFilterSet
     search_fields = ["head_name", "address"]
+    coarse_hidden_fields = HOUSEHOLD.names + HOUSEHOLD.addresses  # not shown to bureau viewers
     ordering_fields = ["created_at", "updated_at", "head_name"]
     write_roles = {"*": (Role.BUREAU_ADMIN, Role.WORKER)}
 
@@ -236,6 +243,7 @@ class FarmerViewSet(ClientRecordMixin, ScopedModelViewSet):
     serializer_class = ns.FarmerSerializer
     filterset_class = filters.FarmerFilterSet
     search_fields = ["name"]
+    coarse_hidden_fields = FARMER.names
     ordering_fields = ["created_at", "updated_at", "name"]
     write_roles = {"*": (Role.BUREAU_ADMIN, Role.WORKER), "reveal": ADMIN}
 

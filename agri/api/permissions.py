@@ -40,3 +40,26 @@ class IsBureauStaff(BasePermission):
     def has_permission(self, request, view):
         user = request.user
         return bool(user and user.is_authenticated and (user.is_superuser or user.is_bureau))
+
+
+class SharedReferenceWrites(BasePermission):
+    """Writes to what every county shares (industries) need an installation-wide account
+    (``User.owns_shared_reference``)."""
+
+    message = _(
+        "Industries are shared by every county of this installation: only an installation-wide admin may change them."
+    )
+
+    def has_permission(self, request, view):
+        return request.method in SAFE_METHODS or request.user.owns_shared_reference
+
+
+class OwnDivisionWrites(BasePermission):
+    """A division belongs to the narrowest jurisdiction that contains it: its ancestors, which an account reads, are
+    written only by an account whose jurisdiction contains them."""
+
+    message = _("This division belongs to a wider jurisdiction than yours: only its owner may change it.")
+
+    def has_object_permission(self, request, view, obj):
+        user = request.user
+        return request.method in SAFE_METHODS or user.is_superuser or obj.code.startswith(user.jurisdiction)

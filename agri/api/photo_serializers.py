@@ -8,6 +8,7 @@ from rest_framework import serializers
 
 from agri.models import Photo, PhotoFlag
 from agri.models.photos import EXIF_COLUMNS, taken_at_iso
+from agri.privacy import PHOTO, redact
 
 FILE_HELP = _("The photo: JPEG, PNG, WebP or HEIC/HEIF, decided by its content. The file name is ignored.")
 
@@ -90,3 +91,8 @@ class PhotoSerializer(serializers.ModelSerializer):
             "exif_lon": {"help_text": _("EXIF GPS longitude (WGS-84), or null.")},
             "orientation": {"help_text": _("EXIF orientation of the original (1-8); the derivatives are upright.")},
         }
+
+    def to_representation(self, instance):
+        data = super().to_representation(instance)
+        request = self.context.get("request")
+        return redact([data], getattr(request, "user", None), PHOTO)[0]

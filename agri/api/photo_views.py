@@ -25,12 +25,16 @@ from agri.api.photo_serializers import PhotoPutSerializer, PhotoSerializer, Phot
 from agri.api.renderers import JSONRenderer
 from agri.models import Photo, Visit
 from agri.models.photos import photo_storage
+from agri.privacy import PHOTO, may_see_original_photos, redact
 from agri.selectors.photos import photo_archive_rows, photo_archive_stream
 from agri.services.photos import file_too_large, photo_ingest, photo_visit
 
 # Multipart framing on top of the file itself; a body larger than the limit plus this is refused unread.
 MULTIPART_SLACK_BYTES = 64 * 1024
 VARIANTS = ("original", "display", "thumbnail")
+ORIGINAL_REFUSED = _(
+    "The original file carries the exact GPS position of the photo; bureau viewers get the display image instead."
+)
 
 UPLOAD_RESPONSES = {
     201: PhotoSerializer,
@@ -38,7 +42,7 @@ UPLOAD_RESPONSES = {
     400: OpenApiResponse(description="missing id or file, or an empty file"),
     403: OpenApiResponse(description="not the person who recorded the visit"),
     404: OpenApiResponse(description="visit not found (not synced yet, or not visible)"),
-    409: OpenApiResponse(description="this photo id is stored with another file or on another visit"),
+    409: OpenApiResponse(description="this photo id is taken (code `conflict`): nothing was changed"),
     413: OpenApiResponse(description="file over the size limit (PHOTO_MAX_BYTES, default 25 MB)"),
     415: OpenApiResponse(
         description="not a JPEG, PNG, WebP or HEIC/HEIF image, or one carrying markup in its metadata or another file "
@@ -57,9 +61,9 @@ UPLOAD_RESPONSES = {
 UPLOAD_DESCRIPTION = (
     "Multipart upload of one photo. The format is decided by the content (JPEG, PNG, WebP, HEIC/HEIF), never "
     "by the file name or the part's content type. **201** = stored now; **200** = this id was already stored "
-    "with the same file (nothing new is created: retrying is always safe); **409** = this id is stored with "
-    "another file. EXIF time, GPS and camera are read; evidence checks flag the photo and its visit but never "
-    "reject it. The visit's `photos_present` counts its photos."
+    "with the same file (nothing new is created: retrying is always safe); **409** = this id is taken "
+    "(another file, another visit). EXIF time, GPS and camera are read; evidence checks flag the photo and its "
+    "visit but never reject it. The visit's `photos_present` counts its photos."
 )
 
 
@@ -124,6 +128,11 @@ def _serve_schema(variant: str, description: str, content_types=("image/jpeg",))
             **{(200, content_type): OpenApiTypes.BINARY for content_type in content_types},
             304: OpenApiResponse(description="not modified (If-None-Match matched)"),
             404: OpenApiResponse(description="not found or not visible"),
+            **(
+                {403: OpenApiResponse(description="bureau viewers: the original carries the exact GPS")}
+                if variant == "original"
+                else {}
+            ),
         },
     )
 
@@ -186,6 +195,8 @@ class PhotoViewSet(ConditionalGetMixin, UploadLimitMixin, mixins.RetrieveModelMi
 
     def _serve(self, request, variant: str):
         photo = self.get_object()
+        if variant == "original" and not may_see_original_photos(request.user):
+            raise PermissionDenied(ORIGINAL_REFUSED)
         stored = getattr(photo, variant)
         # Stored files are never rewritten (every write has a name of its own), so the name is a strong validator.
         headers = {
@@ -216,8 +227,11 @@ class PhotoViewSet(ConditionalGetMixin, UploadLimitMixin, mixins.RetrieveModelMi
 class PhotoArchiveQuerySerializer(QuerySerializer):
     variant = serializers.ChoiceField(
         choices=["original", "display"],
-        default="original",
-        help_text=_("original: the files as uploaded; display: 1600 px JPEGs."),
+        required=False,
+        help_text=_(
+            "original: the files as uploaded (the default; not for bureau viewers); display: 1600 px JPEGs without "
+            "metadata (the default for bureau viewers)."
+        ),
     )
 
 
@@ -243,15 +257,17 @@ class PhotoArchiveView(FileView):
         responses={
             (200, "application/zip"): OpenApiTypes.BINARY,
             400: OpenApiResponse(description="invalid filter or variant"),
-            403: OpenApiResponse(description="not bureau staff"),
+            403: OpenApiResponse(description="not bureau staff, or a bureau viewer asking for the originals"),
         },
     )
     def get(self, request):
-        variant = self.query()["variant"]
+        originals = may_see_original_photos(request.user)
+        variant = self.query().get("variant", "original" if originals else "display")
+        if variant == "original" and not originals:
+            raise PermissionDenied(ORIGINAL_REFUSED)
         visits = self.filter_queryset(Visit.objects.visible_to(request.user).alive())
-        response = StreamingHttpResponse(
-            photo_archive_stream(photo_archive_rows(visits), variant), content_type="application/zip"
-        )
+        rows = redact(photo_archive_rows(visits), request.user, PHOTO)
+        response = StreamingHttpResponse(photo_archive_stream(rows, variant), content_type="application/zip")
         response["Content-Disposition"] = f'attachment; filename="visit-photos-{timezone.localdate():%Y%m%d}.zip"'
         response["X-Content-Type-Options"] = "nosniff"
         response["Cache-Control"] = "private, no-store"

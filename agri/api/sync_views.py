@@ -29,7 +29,7 @@ def render(kind: str, queryset, request) -> list[dict]:
     context = {"request": request}
     crs = output_crs(request)
     if kind == ChangeKind.VISIT:
-        return visit_page(queryset, crs)
+        return visit_page(queryset, crs, request.user)
     if kind == ChangeKind.DIVISION:
         rows = queryset.values("code", "name", "level", "parent_id", "boundary_display")
         return [

@@ -21,6 +21,7 @@ from agri.api.fields import StrictJSONTypesMixin
 from agri.models import SourceCrs, Visit, VisitFlag, VisitKind
 from agri.models.base import EARLIEST_TIME, LATEST_TIME, uuid_text
 from agri.models.visits import POINT_FIELDS, TARGET_COLUMNS
+from agri.privacy import VISIT, redact
 from agri.services.visits import visit_check
 from geo.crs import from_wgs84
 
@@ -158,9 +159,9 @@ class VisitBatchResultSerializer(serializers.Serializer):
     status = serializers.ChoiceField(
         choices=["created", "unchanged", "conflict", "invalid", "failed"],
         help_text=_(
-            "created: stored now; unchanged: already stored with this payload; conflict: this id is stored with "
-            "another payload; invalid: see errors; failed: not stored because the database failed, send it again "
-            "later."
+            "created: stored now; unchanged: already stored with this payload; conflict: this id is taken (another "
+            "payload, or a visit that is not yours to replay); invalid: see errors; failed: not stored because the "
+            "database failed, send it again later."
         ),
     )
     code = serializers.CharField(help_text=_("The status, a validation error code, or retry_later for failed."))
@@ -311,18 +312,20 @@ def visit_object(row: tuple, tz) -> dict:
     }
 
 
-def render_rows(rows, crs: str) -> list[dict]:
-    """Rows from ``.values(*VISIT_VALUES)`` as API objects, converting coordinates for the whole page at once."""
+def render_rows(rows, crs: str, user) -> list[dict]:
+    """Rows from ``.values(*VISIT_VALUES)`` as API objects for ``user`` (positions by the one rule of
+    ``agri.privacy``), converting coordinates for the whole page at once."""
     tz = timezone.get_current_timezone()
-    return _complete([visit_object(tuple(row[name] for name in VISIT_VALUES), tz) for row in rows], crs)
+    out = [visit_object(tuple(row[name] for name in VISIT_VALUES), tz) for row in rows]
+    return _complete(redact(out, user, VISIT), crs)
 
 
 UUID_TARGETS = ("household_id", "farmer_id")
 TIME_COLUMNS = ("started_at", "ended_at", "received_at", "updated_at", "deleted_at")
 
 
-def visit_page(queryset, crs: str) -> list[dict]:
-    """The visits of ``queryset`` as API objects, for pages rendered in bulk (the sync feed).
+def visit_page(queryset, crs: str, user) -> list[dict]:
+    """The visits of ``queryset`` as API objects for ``user``, for pages rendered in bulk (lists and the sync feed).
 
     The SQL is the one Django compiles for ``.values_list(*VISIT_VALUES)``, but the rows go from the cursor to
     ``visit_object`` without Django's conversions, which turn every UUID into a ``uuid.UUID`` and check every time
@@ -341,7 +344,7 @@ def visit_page(queryset, crs: str) -> list[dict]:
         cursor.execute(sql, params)
         rows = cursor.fetchall()
     tz = timezone.get_current_timezone()
-    return _complete([visit_object(row, tz) for row in rows], crs, queryset.values("pk"))
+    return _complete(redact([visit_object(row, tz) for row in rows], user, VISIT), crs, queryset.values("pk"))
 
 
 def _complete(out: list[dict], crs: str, visits=None) -> list[dict]:

@@ -40,7 +40,8 @@ POST_DESCRIPTION = (
     "Store one visit. **Only a 201 or a 200 whose JSON body is the visit with the id you sent means the "
     "visit is stored.** A captive portal or proxy can answer 200 with an HTML page: treat anything else "
     "as not stored and retry later; replaying is always safe. 200 = this id was already stored with "
-    "the same payload; 409 = this id is stored with a different payload (the stored visit is unchanged)."
+    "the same payload; 409 = this id is taken (another payload, or a visit that is not yours to replay; "
+    "nothing changes)."
 )
 
 
@@ -120,7 +121,8 @@ class VisitViewSet(
     def _one(self, pk) -> tuple[dict, str]:
         """The visit as the API shows it, and its ETag, from one query."""
         row = Visit.objects.filter(pk=pk).values(*VISIT_VALUES, "version").get()
-        return render_rows([row], output_crs(self.request))[0], Visit(id=row["id"], version=row["version"]).etag
+        body = render_rows([row], output_crs(self.request), self.request.user)[0]
+        return body, Visit(id=row["id"], version=row["version"]).etag
 
     def list(self, request, *args, **kwargs):
         crs = output_crs(request)
@@ -129,9 +131,9 @@ class VisitViewSet(
         # in bulk. A visit that left the filter between the two reads is left out rather than shown stale.
         page = self.paginate_queryset(queryset.values("id", "updated_at"))
         if page is None:
-            return Response(visit_page(queryset, crs))
+            return Response(visit_page(queryset, crs, request.user))
         keys = [row["id"] for row in page]
-        found = {item["id"]: item for item in visit_page(queryset.filter(pk__in=keys), crs)}
+        found = {item["id"]: item for item in visit_page(queryset.filter(pk__in=keys), crs, request.user)}
         return self.get_paginated_response([found[k] for k in map(str, keys) if k in found])
 
     def retrieve(self, request, *args, **kwargs):
@@ -210,8 +212,9 @@ class VisitSyncView(GenericAPIView):
         summary="Push a batch of visits (idempotent per item)",
         description=(
             "Each item is validated and stored on its own: one bad item never blocks the others. Each result is "
-            "`created`, `unchanged` (same id and payload already stored), `conflict` (same id, other payload; the "
-            "stored visit is kept, and the result gives its `version` and `etag`), `invalid` (with field errors) or "
+            "`created`, `unchanged` (same id and payload already stored), `conflict` (the id is taken: another "
+            "payload, or a visit that is not yours to replay; the stored visit is kept, and the result gives its "
+            "`version` and `etag`, null when you may not read it), `invalid` (with field errors) or "
             "`failed` (code `retry_later`, with a `message`: the database failed before this item was stored, and "
             "nothing of it was written; send it again later). New visits are committed in chunks "
             "(`VISIT_SYNC_CHUNK_SIZE`, 100 by default): when the database fails part-way, the items already answered "
@@ -297,25 +300,25 @@ class VisitGeoJSONView(GenericAPIView):
         crs = output_crs(request)
         queryset = self.filter_queryset(Visit.objects.visible_to(request.user).alive()).values(*VISIT_VALUES)
         response = StreamingHttpResponse(
-            feature_collection_stream(visit_features(queryset, crs)), content_type="application/geo+json"
+            feature_collection_stream(visit_features(queryset, crs, request.user)), content_type="application/geo+json"
         )
         response["Content-Disposition"] = 'attachment; filename="visits.geojson"'
         return response
 
 
-def visit_features(queryset, crs: str):
+def visit_features(queryset, crs: str, user):
     """Chunks of (properties, points, ids) for a streamed FeatureCollection: each visit as the API shows it."""
     rows = []
     for row in queryset.iterator(chunk_size=GEOJSON_CHUNK_ROWS):
         rows.append(row)
         if len(rows) == GEOJSON_CHUNK_ROWS:
-            yield _features(rows, crs)
+            yield _features(rows, crs, user)
             rows = []
     if rows:
-        yield _features(rows, crs)
+        yield _features(rows, crs, user)
 
 
-def _features(rows: list[dict], crs: str):
-    objects = render_rows(rows, crs)
+def _features(rows: list[dict], crs: str, user):
+    objects = render_rows(rows, crs, user)
     points = [{"type": "Point", "coordinates": [o.pop("lon"), o.pop("lat")]} for o in objects]
     return objects, points, [o["id"] for o in objects]

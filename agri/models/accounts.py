@@ -113,6 +113,13 @@ class User(AbstractUser):
     def is_bureau(self) -> bool:
         return self.role in BUREAU_ROLES
 
+    @property
+    def owns_shared_reference(self) -> bool:
+        """Whether the account writes the reference data every county of the installation shares (industries): a
+        superuser, or a bureau admin whose jurisdiction is the whole installation (empty). A county's, a city's or
+        a province's bureau admin reads it like everyone else."""
+        return self.is_superuser or (self.role == Role.BUREAU_ADMIN and not self.jurisdiction)
+
     def linked(self, attr: str):
         """The person linked through a reverse one-to-one (``expert``, ``extension_worker``, ...), or None."""
         try:

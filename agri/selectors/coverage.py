@@ -24,7 +24,6 @@ from datetime import date, timedelta
 import h3.api.numpy_int as h3i
 import numpy as np
 import shapely
-from django.conf import settings
 from django.db.models import Count, Exists, F, Max, OuterRef, Q, QuerySet, Subquery, Sum
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
@@ -32,11 +31,12 @@ from django.utils.translation import gettext_lazy as _
 from agri.errors import NotAllowed
 from agri.models import ExtensionWorker, Industry, ModelHousehold, Role, Station, Visit, VisitRollup
 from agri.models.rollups import NO_ID
+from agri.privacy import HOUSEHOLD, location_grid, redact
 from agri.selectors.spatial import distance_km, within_radius
 from geo.codes import Level
 from geo.crs import from_wgs84
 from geo.geometry import from_geojson, to_geojson
-from geo.h3cells import H3_RESOLUTIONS, cell_boundary_geojson, snap_to_cells, to_hex
+from geo.h3cells import H3_RESOLUTIONS, cell_boundary_geojson, to_hex
 from geo.models import AdminDivision
 
 GROUP_FIELD = {Level.VILLAGE: "division_code", Level.TOWNSHIP: "township_code"}
@@ -91,28 +91,6 @@ def coverage_slice(user) -> CoverageSlice:
     if actor is None:
         raise NoCoverageSlice()
     return CoverageSlice(user.jurisdiction, actor, actor, households)
-
-
-def location_grid(user) -> int | None:
-    """The H3 resolution that bounds the positions ``user`` may see in coverage outputs, or None for exact ones.
-
-    Bureau viewers read the county's picture, not where each family lives: their household positions are cell
-    centres and their hexagons no finer than ``COVERAGE_VIEWER_H3_RESOLUTION``. Bureau admins, and the experts,
-    workers and commissioners who visit the households, see exact positions.
-    """
-    if user.is_superuser or user.role != Role.BUREAU_VIEWER:
-        return None
-    return settings.COVERAGE_VIEWER_H3_RESOLUTION
-
-
-def coarsen_points(rows: list[dict], resolution: int | None) -> list[dict]:
-    """Move each row's WGS-84 ``lat``/``lon`` (in place) to the centre of its H3 cell at ``resolution``."""
-    if resolution is None or not rows:
-        return rows
-    lat, lon = snap_to_cells([r["lat"] for r in rows], [r["lon"] for r in rows], resolution)
-    for row, y, x in zip(rows, lat.tolist(), lon.tolist(), strict=True):
-        row["lat"], row["lon"] = y, x
-    return rows
 
 
 def _period(date_from: date | None, date_to: date | None, field: str = "day") -> Q:
@@ -338,7 +316,7 @@ def coverage_gaps(*, user, days: int = 90, today: date | None = None, crs: str =
         .values("code", "name", "parent_id", "rep_lat", "rep_lon", "last_visit", "households", "boundary_display")
     )
     grid = location_grid(user)
-    transform_points(coarsen_points(households, grid), crs)
+    transform_points(redact(households, user, HOUSEHOLD), crs)
     geometries = transform_geojson([v.pop("boundary_display") for v in villages], crs)
     points = [v for v in villages if v["rep_lat"] is not None]
     transform_points(points, crs, lon="rep_lon", lat="rep_lat")
@@ -403,10 +381,10 @@ def station_service_area(
         .values("id", "head_name", "village_id", "lat", "lon", "distance_km", "visited", "last_visit")
     )
     grid = location_grid(user)
+    redact(items, user, HOUSEHOLD)
     if grid is not None:
         # The distance to a known station would give the position back: it is taken from the cell centre too, on
         # the same sphere as the SQL above.
-        coarsen_points(items, grid)
         for h in items:
             h["distance_km"] = h3i.great_circle_distance((station.lat, station.lon), (h["lat"], h["lon"]), unit="km")
     transform_points(items, crs)

@@ -10,7 +10,7 @@ from django.db.models import Count, Q, QuerySet
 
 from agri.models import ModelHousehold, VisitFlag
 from agri.models.visits import POINT_FIELDS, TARGET_COLUMNS
-from agri.privacy import mask_personal
+from agri.privacy import HOUSEHOLD, VISIT, redact
 from geo.exports import Chunk, Field, Layer
 from geo.geometry import from_geojson
 
@@ -123,10 +123,10 @@ def visit_export_row(row: dict) -> dict:
     }
 
 
-def visit_export_chunks(queryset: QuerySet, *, size: int) -> Iterator[Chunk]:
-    """Visits as (rows, points) chunks."""
+def visit_export_chunks(queryset: QuerySet, *, user, size: int) -> Iterator[Chunk]:
+    """Visits as (rows, points) chunks, positions by the one rule (``agri.privacy``)."""
     for rows in chunked(queryset.values(*VISIT_EXPORT_VALUES).iterator(chunk_size=size), size):
-        yield [visit_export_row(row) for row in rows], points(rows)
+        yield [visit_export_row(row) for row in rows], points(redact(rows, user, VISIT))
 
 
 # --- model households -----------------------------------------------------------------------------
@@ -153,7 +153,7 @@ HOUSEHOLD_LAYER = Layer(
 
 
 def household_export_chunks(queryset: QuerySet, *, user, size: int) -> Iterator[Chunk]:
-    """Live model households as (rows, points) chunks, with personal data masked by the one rule."""
+    """Live model households as (rows, points) chunks, with personal data and positions by the one rule."""
     rows_iter = (
         queryset.annotate(n_farmers=Count("farmers", filter=Q(farmers__deleted_at__isnull=True)))
         .values(
@@ -181,13 +181,12 @@ def household_export_chunks(queryset: QuerySet, *, user, size: int) -> Iterator[
         for household_id, code in pairs.values_list("modelhousehold_id", "industry__code"):
             industries.setdefault(household_id, []).append(code)
         out = []
-        for r in rows:
-            phone = mask_personal({"phone": r["phone"]}, user, r["worker__user_id"])["phone"]
+        for r in redact(rows, user, HOUSEHOLD, [r["worker__user_id"] for r in rows]):
             out.append(
                 {
                     "id": str(r["id"]),
                     "head_name": r["head_name"],
-                    "phone": phone or None,
+                    "phone": r["phone"] or None,
                     "address": r["address"] or None,
                     "village_code": r["village_id"],
                     "village_name": r["village__name"],

@@ -8,6 +8,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from agri.models import DemonstrationBase, Expert, ExtensionWorker, Farmer, Industry, ModelHousehold, TechCommissioner
+from agri.privacy import HOUSEHOLD, redact
 
 
 def target_status(value: float, minimum: float, maximum: float | None = None) -> str:
@@ -44,7 +45,7 @@ def expert_network(expert: Expert, user) -> dict:
         .order_by("created_at", "id")
     )
     by_worker = defaultdict(list)
-    for h in households:
+    for h in redact(list(households), user, HOUSEHOLD):
         by_worker[h["worker_id"]].append(
             {
                 "id": str(h["id"]),

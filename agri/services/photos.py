@@ -28,6 +28,7 @@ from agri import errors
 from agri.imaging import ProcessedPhoto, process_photo
 from agri.models import Photo, PhotoFlag, Visit, VisitFlag
 from agri.models.photos import photo_storage
+from agri.services.records import CONFLICT, taken_id_outcome
 from geo.geometry import distance_m
 
 logger = logging.getLogger(__name__)
@@ -36,7 +37,7 @@ STORE_ERRORS = (OSError, BotoCoreError, ClientError)
 
 
 class PhotoConflict(errors.Conflict):
-    """The photo id is already stored with other bytes or on another visit; the stored photo is unchanged."""
+    """The photo id is already taken (other bytes, another visit); the stored photo is unchanged."""
 
 
 class StorageUnavailable(errors.Unavailable):
@@ -166,7 +167,9 @@ def photo_ingest(*, user, visit: Visit, photo_id: uuid.UUID, upload) -> tuple[Ph
 
 
 def _replay(stored: Photo, visit: Visit, sha256: str) -> Photo:
-    if stored.sha256 != sha256 or stored.visit_id != visit.pk:
+    # ``visit`` is the caller's own live visit (the view checked it): the stored photo is readable and live when it
+    # is on that visit.
+    if taken_id_outcome(same=stored.sha256 == sha256 and stored.visit_id == visit.pk) == CONFLICT:
         raise PhotoConflict()
     return stored
 

@@ -1,9 +1,11 @@
 """Writes of records that phones create offline with their own ids (model households, farmers).
 
-Idempotency follows the rule that visits follow (``agri.services.visits.visits_ingest``): the client's UUID is the
-primary key, so a duplicate is impossible; a replay of the same data answers ``unchanged`` with the stored record,
-other data under the same id is a :class:`agri.errors.Conflict` that changes nothing. Visits take the set-based
-path (one INSERT ... ON CONFLICT for a batch); these records come one at a time.
+Every record a phone creates (households, farmers, visits, photos) has the client's UUID as its primary key, so a
+duplicate is impossible, and one rule answers a create whose id is already stored (:func:`taken_id_outcome`): a
+replay answers ``unchanged`` with the stored record; anything else is a :class:`agri.errors.Conflict` that changes
+nothing and says nothing about the record that holds the id. Visits take the set-based path
+(``agri.services.visits.visits_ingest``: one INSERT ... ON CONFLICT for a batch), photos theirs
+(``agri.services.photos.photo_ingest``); households and farmers come one at a time, here.
 
 Edits and deletes are compare-and-swap on ``version`` (``agri.models.base.Versioned``): one conditional UPDATE
 ``... SET version = version + 1 WHERE version = <the version the client read>`` decides, so that of two phones
@@ -17,9 +19,23 @@ from django.utils import timezone
 from agri import errors
 from agri.models import ModelHousehold
 
-CREATED, UNCHANGED = "created", "unchanged"
+CREATED, UNCHANGED, CONFLICT = "created", "unchanged", "conflict"
 # Live rows that keep a record from being deleted: a household with farmers still registered.
 LIVE_DEPENDANTS = {ModelHousehold: "farmers"}
+
+
+def taken_id_outcome(*, same: bool, readable: bool = True, live: bool = True) -> str:
+    """The one rule for a create whose client id is already stored: ``UNCHANGED`` (a replay: answer the stored record)
+    when the caller may read the stored record, it is live (not a tombstone) and the payload is the same (a visit's
+    payload includes the account that recorded it, a photo's its visit, which only its recorder may add to); else
+    ``CONFLICT``, one answer whatever the stored record is.
+
+    Why the conflict stays (rather than per-account id namespaces, which would make another account's ids
+    unobservable): a client id is the record's key everywhere phones name it (URLs, a photo's visit, a farmer's
+    household, training attendees, the sync feed), shared by every account that reads the record; namespacing it
+    by creator would give one record several keys. Ids are random UUIDs (122 bits), so the 409 only tells one who
+    already holds an id, having been shown it, that it is taken; it says nothing else about the record."""
+    return UNCHANGED if same and readable and live else CONFLICT
 
 
 def record_create(*, model: type[Model], data: dict) -> Model:
@@ -34,7 +50,7 @@ def record_create(*, model: type[Model], data: dict) -> Model:
 
 def record_create_once(*, model: type[Model], data: dict, scope: QuerySet | None = None) -> tuple[str, Model]:
     """Create the record, or answer a replay: ``(CREATED | UNCHANGED, record)``; :class:`agri.errors.Conflict`
-    for another payload under the same id, or for an id stored outside ``scope`` (the caller's visible rows)."""
+    for any other create under a stored id (:func:`taken_id_outcome`; ``scope``: the caller's visible live rows)."""
     pk = data.get("id")
     if pk is not None and model.objects.filter(pk=pk).exists():
         return UNCHANGED, _replay(model, pk, data, scope)
@@ -50,7 +66,8 @@ def record_create_once(*, model: type[Model], data: dict, scope: QuerySet | None
 
 def _replay(model, pk, data: dict, scope: QuerySet | None) -> Model:
     stored = (scope if scope is not None else model.objects).filter(pk=pk).first()
-    if stored is None or not same_as_stored(stored, data):
+    same = stored is not None and same_as_stored(stored, data)
+    if taken_id_outcome(same=same, readable=stored is not None) == CONFLICT:
         raise errors.Conflict()
     return stored
 

@@ -23,6 +23,7 @@ from agri import errors
 from agri.models import TARGET_FIELDS, Visit, VisitEvent, VisitFlag, VisitKind
 from agri.models.visits import POINT_FIELDS
 from agri.services.flags import visit_flag_bits
+from agri.services.records import taken_id_outcome
 from agri.services.rollups import rollup_add, rollup_move, rollup_snapshot
 from geo.assign import assign_points
 from geo.crs import to_wgs84
@@ -179,8 +180,9 @@ def _model_fields(item: dict) -> dict:
 def visits_ingest(*, user, actor: Actor, items: list[dict]) -> list[str]:
     """Store validated visits exactly once. Returns, per item in order: created, unchanged, conflict or failed.
 
-    A replay of the same id and payload is ``unchanged``; the same id with another payload is a
-    ``conflict`` and leaves the stored row alone. The primary key makes a duplicate impossible even
+    A replay of the same id and payload (which includes the account) of a live visit is ``unchanged``; any other
+    item under a stored id is a ``conflict`` and leaves the stored row alone (``records.taken_id_outcome``, the one
+    rule of every client id). The primary key makes a duplicate impossible even
     when two requests race: rows go in with INSERT ... ON CONFLICT DO NOTHING, tagged with this
     request's ingest id, and are read back to learn which ones this request wrote.
 
@@ -192,9 +194,12 @@ def visits_ingest(*, user, actor: Actor, items: list[dict]) -> list[str]:
     the first chunk (the read of the stored ids) is raised.
     """
     hashes = [payload_hash(user.pk, item) for item in items]
-    existing = dict(
-        Visit.objects.filter(pk__in=[item["id"] for item in items]).order_by().values_list("id", "payload_sha256")
-    )
+    existing = {
+        pk: (digest, deleted_at is None)
+        for pk, digest, deleted_at in Visit.objects.filter(pk__in=[item["id"] for item in items])
+        .order_by()
+        .values_list("id", "payload_sha256", "deleted_at")
+    }
     results: list[str | None] = [None] * len(items)
     first_index: dict = {}
     fresh = []
@@ -202,7 +207,8 @@ def visits_ingest(*, user, actor: Actor, items: list[dict]) -> list[str]:
     for i, item in enumerate(items):
         vid = item["id"]
         if vid in existing:
-            results[i] = "unchanged" if existing[vid] == hashes[i] else "conflict"
+            digest, live = existing[vid]
+            results[i] = taken_id_outcome(same=digest == hashes[i], live=live)
         elif vid in first_index:
             repeats.append((i, first_index[vid]))
         else:
@@ -245,12 +251,12 @@ def visits_ingest(*, user, actor: Actor, items: list[dict]) -> list[str]:
                 if ingest == token:
                     results[i] = "created"
                 else:
-                    results[i] = "unchanged" if digest == hashes[i] else "conflict"
+                    results[i] = taken_id_outcome(same=digest == hashes[i])
     for i, first in repeats:
         if results[first] == "failed":
             results[i] = "failed"
         else:
-            results[i] = "unchanged" if hashes[first] == hashes[i] else "conflict"
+            results[i] = taken_id_outcome(same=hashes[first] == hashes[i])
     return results
 
 

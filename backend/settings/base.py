@@ -177,7 +177,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["agri.api.permissions.RolePermission"],
     "DEFAULT_FILTER_BACKENDS": [
         "agri.api.filters.FilterBackend",  # django-filter's, which skips unfiltered queries
-        "rest_framework.filters.SearchFilter",
+        "agri.api.filters.PrivateSearchFilter",  # DRF's, without the fields a reader is not shown
         "rest_framework.filters.OrderingFilter",
     ],
     "DEFAULT_RENDERER_CLASSES": [

@@ -159,6 +159,7 @@ def jpeg_with_exif(exif: bytes) -> bytes:
     Image.new("RGB", (64, 48), (40, 120, 60)).save(buf, "JPEG", exif=exif)
     return buf.getvalue()
 
+
 def objects(client) -> dict[str, bytes]:
     listed = client.list_objects_v2(Bucket=BUCKET).get("Contents", [])
     return {o["Key"]: client.get_object(Bucket=BUCKET, Key=o["Key"])["Body"].read() for o in listed}

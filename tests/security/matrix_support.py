@@ -163,6 +163,49 @@ DELETABLE = {
 }
 
 
+# --- shared reference data: who owns it ------------------------------------------------------------------------
+
+# Industries are one catalogue for the whole installation: the indicators of every county, and their roll-ups to city
+# and province, count by the same codes. Only an account whose jurisdiction is the whole installation (empty) writes
+# them; a county's bureau admin reads them like everyone else (403 on a write).
+REFERENCE_OWNERS = {  # account -> (role, jurisdiction): the accounts beside the matrix roles that write reference data
+    "installation_admin": (Role.BUREAU_ADMIN, ""),
+    "fengjie_admin": (Role.BUREAU_ADMIN, "500236"),
+}
+INDUSTRY_WRITERS = {"installation_admin"}
+# A division belongs to the narrowest jurisdiction that contains it: an admin writes inside its own jurisdiction; the
+# ancestors it reads (its city, its province) are written only by a wider one (403).
+DIVISION_ANCESTORS = {"city": "500200000000", "province": "500000000000"}
+# Codes that phones store and send back never change once created: a write that changes one is a 400 whose field
+# error has this code, and nothing is stored.
+IMMUTABLE_CODE = "immutable"
+
+
+# --- where families live: one rule in every output -------------------------------------------------------------
+
+# Bureau viewers read the county's picture, not where each family lives. In every output they can read (details,
+# lists, the sync feed, GeoJSON, GIS exports, coverage, the network tree) a household's or a visit's position is the
+# centre of its H3 cell at COVERAGE_VIEWER_H3_RESOLUTION, a household's address is withheld (empty) and the names of
+# a household's head and of its farmers keep their first character only (``陈**``). Every other role that may read a
+# record gets these exact.
+COARSE_READERS = {"viewer", "township_viewer"}
+COARSE_RESOLUTION = 7
+FAMILY_ADDRESS = "杏家湾社区3组12号"  # given to H1 by the test that reads it back
+
+
+# --- client ids already taken: one answer whatever the stored record is ----------------------------------------
+
+# A create under a stored id that is not a replay (another payload, another account's record, another county's) is
+# refused with one answer, in every create path (visits, the batch push, households, farmers, photos): it says that
+# the id is taken and nothing about the record that holds it. (Client ids are random UUIDs: only who was shown an id
+# can ask about it.)
+ID_TAKEN = {
+    "code": "conflict",
+    "message": "This id is already taken. Nothing was changed: a new record needs a new id.",
+    "fields": {},
+}
+
+
 # --- field evidence: the accounts, their visits and photos ----------------------------------------------------
 
 NETWORK_VISIBLE = VISIBLE  # role -> network endpoint -> world objects it may read

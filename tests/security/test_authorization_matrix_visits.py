@@ -23,10 +23,12 @@ is a leak. The world is built once per module and committed; each test runs in a
 every test starts from the same world.
 
 Cells are counted as they run and must match the tables (``CELLS``), so no cell can be skipped silently;
-``test_matrix_size`` prints them per test: 3,716 in all (``TOTAL_CELLS``), 3,616 for the eight roles and 100 for
-an anonymous client (every operation of the schema).
+``test_matrix_size`` prints them per test: 3,870 in all (``TOTAL_CELLS``), 3,647 for the eight roles, 26 for
+the single-account tests (reference data owners, client ids already taken) and 100 for an anonymous client
+(every operation of the schema).
 """
 
+import json
 import re
 import uuid
 from datetime import timedelta
@@ -42,6 +44,7 @@ from rest_framework.test import APIClient
 from agri.models import (
     DeviceToken,
     Industry,
+    ModelHousehold,
     PersonalDataAccess,
     Photo,
     Role,
@@ -52,13 +55,21 @@ from tests import factories as f
 from tests.agri.upload_support import metadata_header
 from tests.security.matrix_support import (
     API,
+    COARSE_READERS,
+    COARSE_RESOLUTION,
     DELETED,
+    DIVISION_ANCESTORS,
     ENDPOINTS,
+    FAMILY_ADDRESS,
+    ID_TAKEN,
+    IMMUTABLE_CODE,
+    INDUSTRY_WRITERS,
     JURISDICTION,
     NETWORK_VISIBLE,
     PHOTOS,
     RECORDED,
     RECORDERS,
+    REFERENCE_OWNERS,
     ROLES,
     TARGET_FIELD,
     TOMBSTONE_READERS,
@@ -80,6 +91,7 @@ from tests.security.matrix_support import (
     parse_xlsx,
     parse_zip,
     snapshot,
+    visit_body,
 )
 from tests.support import login
 
@@ -168,18 +180,18 @@ OPERATIONS = {
     "GET /api/v1/exports/visits/": ["test_exports", "test_visit_filters"],
     "GET /api/v1/exports/photos/": ["test_photo_reads", "test_visit_filters"],
     "GET /api/v1/visits/": ["test_visit_reads", "test_visit_filters"],
-    "POST /api/v1/visits/": ["test_visit_creates"],
+    "POST /api/v1/visits/": ["test_visit_creates", "test_taken_ids_answer_alike"],
     "GET /api/v1/visits.geojson": ["test_visit_reads", "test_visit_filters"],
     "GET /api/v1/visits/{id}/": ["test_visit_reads"],
     "PATCH /api/v1/visits/{id}/": ["test_visit_edits"],
     "DELETE /api/v1/visits/{id}/": ["test_visit_edits"],
     "GET /api/v1/visits/{id}/history/": ["test_visit_reads"],
-    "POST /api/v1/sync/visits/": ["test_visit_creates"],
-    "GET /api/v1/sync/": ["test_sync_reads"],
+    "POST /api/v1/sync/visits/": ["test_visit_creates", "test_taken_ids_answer_alike"],
+    "GET /api/v1/sync/": ["test_sync_reads", "test_family_locations"],
     "GET /api/v1/visits/{visit_id}/photos/": ["test_photo_reads"],
     "POST /api/v1/visits/{visit_id}/photos/": ["test_photo_uploads"],
     "GET /api/v1/photos/{id}/": ["test_photo_reads"],
-    "PUT /api/v1/photos/{id}/": ["test_photo_uploads"],
+    "PUT /api/v1/photos/{id}/": ["test_photo_uploads", "test_taken_ids_answer_alike"],
     "POST /api/v1/uploads/": ["test_resumable_uploads"],
     "PATCH /api/v1/uploads/{id}/": ["test_resumable_uploads"],
     "DELETE /api/v1/uploads/{id}/": ["test_resumable_uploads"],
@@ -192,11 +204,11 @@ OPERATIONS = {
         N + "test_network_tree_follows_expert_visibility",
     ],
     "GET /api/v1/industries/": ["test_reference_data"],
-    "POST /api/v1/industries/": ["test_reference_data"],
+    "POST /api/v1/industries/": ["test_reference_data", "test_reference_data_owners"],
     "GET /api/v1/industries/{code}/": ["test_reference_data"],
-    "PUT /api/v1/industries/{code}/": ["test_reference_data"],
-    "PATCH /api/v1/industries/{code}/": ["test_reference_data"],
-    "DELETE /api/v1/industries/{code}/": ["test_reference_data"],
+    "PUT /api/v1/industries/{code}/": ["test_reference_data", "test_reference_data_owners"],
+    "PATCH /api/v1/industries/{code}/": ["test_reference_data", "test_reference_data_owners"],
+    "DELETE /api/v1/industries/{code}/": ["test_reference_data", "test_reference_data_owners"],
     "GET /api/v1/divisions/": [
         "test_reference_data",
         N + "test_divisions_list_only_the_jurisdiction_and_its_ancestors",
@@ -204,7 +216,7 @@ OPERATIONS = {
     "POST /api/v1/divisions/": ["test_reference_data"],
     "GET /api/v1/divisions/{code}/": ["test_reference_data", N + "test_division_detail_outside_jurisdiction_is_404"],
     "PUT /api/v1/divisions/{code}/": ["test_reference_data"],
-    "PATCH /api/v1/divisions/{code}/": ["test_reference_data"],
+    "PATCH /api/v1/divisions/{code}/": ["test_reference_data", "test_reference_data_owners"],
     "DELETE /api/v1/divisions/{code}/": ["test_reference_data"],
     "GET /api/v1/divisions/{code}/boundary/": ["test_reference_data"],
 }
@@ -314,6 +326,87 @@ def test_sync_reads(ev, role, tmp_path):
             m.ids(f"sync {kind}", by_type.get(kind, []), visible.get(endpoint, set()), ev.pk)
         m.ids("sync visit", by_type.get("visit", []), VISIBLE_VISITS[role], ev.pk)
     m.done(CELLS["test_sync_reads"](role))
+
+
+def family_outputs(ev: Evidence, role: str) -> list[tuple[str, str, int]]:
+    """(label, url, expected status): every output that carries households, farmers or visits."""
+    bureau = role in BUREAU
+    return [
+        ("household H1", f"{API}/model-households/{ev.pk('H1')}/", 200 if may_read(role, "H1") else 404),
+        ("households", f"{API}/model-households/?page_size=500", 200),
+        ("farmer F1", f"{API}/farmers/{ev.pk('F1')}/", 200 if may_read(role, "F1") else 404),
+        ("farmers", f"{API}/farmers/?page_size=500", 200),
+        ("visit V_W1", f"{API}/visits/{ev.visits['V_W1']}/", 200 if "V_W1" in VISIBLE_VISITS[role] else 404),
+        ("visits", f"{API}/visits/?page_size=500", 200),
+        ("visits.geojson", f"{API}/visits.geojson", 200),
+        ("sync", f"{API}/sync/?page_size=1000", 200),
+        ("export households", f"{API}/exports/model-households/?format=geojson", 200 if bureau else 403),
+        ("export visits", f"{API}/exports/visits/?format=geojson", 200 if bureau else 403),
+        ("gaps", f"{API}/coverage/gaps/", 200 if role in COVERAGE_ROLES else 403),
+        ("network tree", f"{API}/experts/{ev.pk('E1')}/network/", 200 if may_read(role, "E1") else 404),
+    ]
+
+
+def family_facts(node, facts: list, parent_key: str = "") -> list:
+    """(kind, value) of everything in a body that says where a family lives or who it is: points of households and
+    visits (``lat``/``lon``, GeoJSON points), head names, farmers' names and addresses. Stations and bases (in the
+    sync feed) are not homes."""
+    if isinstance(node, list):
+        for item in node:
+            family_facts(item, facts, parent_key)
+    elif isinstance(node, dict):
+        if node.get("type") in ("station", "base", "division", "industry"):
+            return facts
+        geometry = node.get("geometry") if node.get("type") == "Feature" else None
+        if isinstance(geometry, dict) and geometry.get("type") == "Point":
+            facts.append(("point", (geometry["coordinates"][1], geometry["coordinates"][0])))
+        if isinstance(node.get("lat"), float) and isinstance(node.get("lon"), float):
+            facts.append(("point", (node["lat"], node["lon"])))
+        if "head_name" in node:
+            facts.append(("name", node["head_name"]))
+        if "household" in node and "name" in node and parent_key != "results" or node.get("type") == "farmer":
+            facts.append(("name", node["name"]))
+        if "address" in node:
+            facts.append(("address", node["address"]))
+        for key, value in node.items():
+            if key != "geometry":
+                family_facts(value, facts, key)
+    return facts
+
+
+def is_cell_centre(lat: float, lon: float) -> bool:
+    centre = h3.cell_to_latlng(h3.latlng_to_cell(lat, lon, COARSE_RESOLUTION))
+    return abs(centre[0] - lat) < 1e-7 and abs(centre[1] - lon) < 1e-7
+
+
+def parse_json_or_geojson(raw: bytes, _tmp=None):
+    data = json.loads(raw) if raw else None
+    return json.dumps(data, ensure_ascii=False), data
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_family_locations(ev, role, tmp_path):
+    """One rule for where families live, in every output: bureau viewers get cell centres, first characters of
+    names and no address; every other role gets what is stored."""
+    ModelHousehold.objects.filter(pk=ev.pk("H1")).update(address=FAMILY_ADDRESS)
+    m = Matrix(ev, role, tmp_path)
+    coarse = role in COARSE_READERS
+    for label, url, expected in family_outputs(ev, role):
+        body = m.request(label, "get", url, expected, parse=parse_json_or_geojson)
+        if body is None or expected != 200:
+            continue
+        for kind, value in family_facts(body, []):
+            if kind == "point" and is_cell_centre(*value) != coarse:
+                m.fail(label, f"{'an exact' if coarse else 'a coarsened'} position {value}")
+            if kind == "name" and value and (re.fullmatch(r".\*+", value) is None) == coarse:
+                m.fail(label, f"{'an unmasked' if coarse else 'a masked'} name {value!r}")
+            if kind == "address" and value and (value != FAMILY_ADDRESS or coarse):
+                m.fail(label, f"address {value!r}")
+    if may_read(role, "H1"):
+        body = m.client.get(f"{API}/model-households/{ev.pk('H1')}/").json()
+        if (body["address"] == FAMILY_ADDRESS) == coarse:
+            m.fail("household H1", f"address {body['address']!r}")
+    m.done(CELLS["test_family_locations"](role))
 
 
 # Every filter of the visit list that takes an id or a code, with own, sibling and out-of-county values.
@@ -589,9 +682,11 @@ def test_photo_reads(ev, role, tmp_path):
         if expected == 200 and body is not None and (body["id"], body["visit"]) != (ev.photos[photo], ev.visits[visit]):
             m.fail(f"GET {photo}", f"answered with {body}")
         for variant in ("original", "display", "thumbnail"):
-            m.request(f"{variant} {photo}", "get", f"{url}{variant}/", expected, parse=parse_image("image/jpeg"))
+            # An original carries the phone's EXIF GPS: not for readers of coarsened positions.
+            status = 403 if expected == 200 and variant == "original" and role in COARSE_READERS else expected
+            m.request(f"{variant} {photo}", "get", f"{url}{variant}/", status, parse=parse_image("image/jpeg"))
     for variant in ("original", "display"):
-        expected = 200 if role in BUREAU else 403
+        expected = 200 if role in BUREAU and not (variant == "original" and role in COARSE_READERS) else 403
         rows = m.request(
             f"photo zip {variant}", "get", f"{API}/exports/photos/?variant={variant}", expected, parse=parse_zip
         )
@@ -679,6 +774,58 @@ def test_resumable_uploads(ev, role, tmp_path):
     m.request("PATCH the worker's upload", "patch", url, writes, data=piece, fmt=None, headers=tus_patch_headers(0))
     m.request("DELETE the worker's upload", "delete", url, writes, headers=TUS)
     m.done(CELLS["test_resumable_uploads"](role))
+
+
+TAKEN_IDS = {
+    "own": ("V_W1", "H1", "F1", "P_W1"),
+    "sibling": ("V_W2", "H2", "F2", "P_W2"),
+    "other county": ("V_W9", "H9", "F9", "P_W9"),
+}
+
+
+def test_taken_ids_answer_alike(ev, tmp_path):
+    """A worker creating under ids already stored (its own record with another payload, a sibling's, another
+    county's) gets one answer in every create path, the same for each: the id is taken, and nothing about the
+    record. In a batch, only a visit the worker may read carries its version."""
+    m = Matrix(ev, "worker", tmp_path)
+    english = {"HTTP_ACCEPT_LANGUAGE": "en"}
+    village = VILLAGES["v1"]
+    for whose, (visit, household, farmer, photo) in TAKEN_IDS.items():
+        cases = [
+            ("visit", f"{API}/visits/", target_body(ev, "worker", "v1", id=ev.visits[visit]), "json"),
+            (
+                "household",
+                f"{API}/model-households/",
+                {"id": ev.pk(household), "head_name": "陈大富", "lat": 30.95, "lon": 108.7, "village_code": village},
+                "json",
+            ),
+            (
+                "farmer",
+                f"{API}/farmers/",
+                {"id": ev.pk(farmer), "household": ev.pk("H1"), "name": "张三", "village_code": village},
+                "json",
+            ),
+        ]
+        for kind, url, body, fmt in cases:
+            answer = m.request(f"{whose} {kind} id", "post", url, 409, data=body, fmt=fmt, headers=english)
+            if answer is not None and answer != ID_TAKEN:
+                m.fail(f"{whose} {kind} id", f"{answer}")
+        file = SimpleUploadedFile("IMG.jpg", fresh_jpeg(), content_type="image/jpeg")
+        data = {"visit": ev.visits["V_W1"], "file": file}
+        url = f"{API}/photos/{ev.photos[photo]}/"
+        answer = m.request(f"{whose} photo id", "put", url, 409, data=data, fmt="multipart", headers=english)
+        if answer is not None and answer != ID_TAKEN:
+            m.fail(f"{whose} photo id", f"{answer}")
+    names = [group[0] for group in TAKEN_IDS.values()]
+    items = [target_body(ev, "worker", "v1", id=ev.visits[name]) for name in names]
+    answer = m.request("sync taken ids", "post", f"{API}/sync/visits/", 200, data={"visits": items})
+    if answer is not None:
+        for name, result in zip(names, answer["results"], strict=True):
+            mine = name in VISIBLE_VISITS["worker"]
+            keys = {"id", "status", "code", "errors", "version", "etag"}
+            if result["status"] != "conflict" or set(result) != keys or (result["version"] is None) == mine:
+                m.fail(f"sync {name}", f"{result}")
+    m.done(TAKEN_ID_CELLS)
 
 
 # --- exports --------------------------------------------------------------------------------------------------
@@ -1049,23 +1196,37 @@ def divisions_visible(role: str) -> set[str]:
     return {code for code in DIVISION_CODES if code.startswith(jurisdiction)} | ancestors
 
 
+def immutable_refusal(m: Matrix, label: str, body, field_name: str = "code") -> None:
+    """A write that changes a code phones store: 400, and the field's error says the code is immutable."""
+    if body is None:
+        return
+    errors = body["fields"].get(field_name) or [{}]
+    if body["code"] != "invalid" or errors[0].get("code") != IMMUTABLE_CODE:
+        m.fail(label, f"refused for another reason: {body}")
+
+
 @pytest.mark.parametrize("role", ROLES)
 def test_reference_data(ev, role, tmp_path):
-    """Industries are shared reference data: everyone reads them, bureau admins write them. Divisions: read within
-    the jurisdiction (and its ancestors); bureau admins write inside it, and nothing outside answers but 404/400."""
+    """Industries are shared by every county: everyone reads them, only an installation-wide admin writes them (no
+    matrix role is one: a county's bureau admin gets 403). Divisions: read within the jurisdiction (and its
+    ancestors); bureau admins write inside it, the ancestors are another's (403), nothing outside answers but 404/400,
+    and a division's code never changes."""
     m = Matrix(ev, role, tmp_path)
     admin = role == "admin"
+    writer = role in INDUSTRY_WRITERS
     Industry.objects.create(code="tea", name="茶叶", sort_order=9)
     body = m.request("industries", "get", f"{API}/industries/?page_size=100", 200)
     if body is not None and {i["code"] for i in body["results"]} != {"citrus", "goats", "tea"}:
         m.fail("industries", f"{body}")
     m.request("industry citrus", "get", f"{API}/industries/citrus/", 200)
     new = {"code": "pigs", "name": "生猪", "sort_order": 5}
-    m.request("POST industry", "post", f"{API}/industries/", 201 if admin else 403, data=new)
+    m.request("POST industry", "post", f"{API}/industries/", 201 if writer else 403, data=new)
     goats = {"code": "goats", "name": "黑山羊", "sort_order": 2}
-    m.request("PUT industry", "put", f"{API}/industries/goats/", 200 if admin else 403, data=goats)
-    m.request("PATCH industry", "patch", f"{API}/industries/citrus/", 200 if admin else 403, data={"name": "柑桔"})
-    m.request("DELETE industry", "delete", f"{API}/industries/tea/", 204 if admin else 403)
+    m.request("PUT industry", "put", f"{API}/industries/goats/", 200 if writer else 403, data=goats)
+    m.request("PATCH industry", "patch", f"{API}/industries/citrus/", 200 if writer else 403, data={"name": "柑桔"})
+    recode = {"code": "citrus-fj"}
+    m.request("PATCH industry code", "patch", f"{API}/industries/citrus/", 400 if writer else 403, data=recode)
+    m.request("DELETE industry", "delete", f"{API}/industries/tea/", 204 if writer else 403)
 
     body = m.request("divisions", "get", f"{API}/divisions/?page_size=100", 200)
     if body is not None and {d["code"] for d in body["results"]} != divisions_visible(role):
@@ -1089,10 +1250,53 @@ def test_reference_data(ev, role, tmp_path):
         full = {"code": code, "name": "改名", "level": "village", "parent": code[:9] + "000"}
         m.request(f"PUT division {code}", "put", f"{API}/divisions/{code}/", expected, data=full)
         m.request(f"PATCH division {code}", "patch", f"{API}/divisions/{code}/", expected, data={"name": "再改"})
+    recode = {"code": inside[:9] + "008"}
+    body = m.request("PATCH division code", "patch", f"{API}/divisions/{inside}/", 400 if admin else 403, data=recode)
+    if admin:
+        immutable_refusal(m, "PATCH division code", body)
+    # The city above the county is read by everyone in it and written by none of them.
+    city = DIVISION_ANCESTORS["city"]
+    m.request("PATCH ancestor", "patch", f"{API}/divisions/{city}/", 403, data={"name": "改名"})
+    m.request("DELETE ancestor", "delete", f"{API}/divisions/{city}/", 403)
     target = created["code"] if admin else inside
     m.request("DELETE division inside", "delete", f"{API}/divisions/{target}/", 204 if admin else 403)
     m.request("DELETE division outside", "delete", f"{API}/divisions/{outside}/", 404 if admin else 403)
     m.done(CELLS["test_reference_data"](role))
+
+
+def test_reference_data_owners(ev, tmp_path):
+    """The owner of what every county shares. A county's bureau admin (Fengjie's) cannot recode the industry that
+    another county's phones send, or rename it; the installation-wide admin writes industries and the ancestors, but
+    never changes a code. Afterwards a Yunyang worker's push naming ``citrus`` is still stored."""
+    cells = 0
+    for name, (role, jurisdiction) in REFERENCE_OWNERS.items():
+        user = f.UserFactory(username=name, role=role, jurisdiction=jurisdiction)
+        m = Matrix(ev, "admin", tmp_path, client=login(user))  # its bodies hold industries and Chongqing's rows only
+        writer = name in INDUSTRY_WRITERS
+        Industry.objects.get_or_create(code="tea", defaults={"name": "茶叶", "sort_order": 9})
+        recode = {"code": "citrus-fj"}
+        url = f"{API}/industries/citrus/"
+        body = m.request(f"{name} PATCH code", "patch", url, 400 if writer else 403, data=recode)
+        if writer:
+            immutable_refusal(m, f"{name} PATCH code", body)
+        full = {"code": "citrus-fj", "name": "柑橘", "sort_order": 1}
+        body = m.request(f"{name} PUT code", "put", url, 400 if writer else 403, data=full)
+        if writer:
+            immutable_refusal(m, f"{name} PUT code", body)
+        m.request(f"{name} PATCH name", "patch", url, 200 if writer else 403, data={"name": "柑桔"})
+        new = {"code": f"pigs-{name}", "name": f"生猪{name}", "sort_order": 5}
+        m.request(f"{name} POST", "post", f"{API}/industries/", 201 if writer else 403, data=new)
+        m.request(f"{name} DELETE", "delete", f"{API}/industries/tea/", 204 if writer else 403)
+        province = DIVISION_ANCESTORS["province"]
+        expected = 200 if writer else 403
+        m.request(f"{name} PATCH province", "patch", f"{API}/divisions/{province}/", expected, data={"name": "重庆"})
+        assert not m.failures, f"{name}: {len(m.failures)} failing cells:\n  " + "\n  ".join(m.failures)
+        cells += m.cells
+    assert Industry.objects.filter(code="citrus").exists()
+    m = Matrix(ev, "worker", tmp_path)
+    m.request("worker pushes citrus", "post", f"{API}/visits/", 201, data=visit_body(ev, "V_W1"))
+    m.done(1)
+    assert cells + m.cells == OWNER_CELLS
 
 
 @pytest.mark.parametrize("role", ROLES)
@@ -1198,12 +1402,20 @@ CELLS = {
     "test_coverage_and_indicators": lambda role: 4 + 3 + 2 + 3 + 2 + 3 + 1,
     "test_farmer_reveal": lambda role: 4,
     "test_accounts_and_devices": lambda role: FOREIGN_TOKENS[role] + 7,
-    "test_reference_data": lambda role: 6 + 1 + 4 + 2 + 4 + 2,
+    "test_reference_data": lambda role: 7 + 1 + 4 + 2 + 4 + 1 + 2 + 2,
     "test_expert_network_tree": lambda role: 3,
     "test_network_put": lambda role: sum(len(names) for _, _, names in ENDPOINTS.values()),
     "test_sync_reads": lambda role: 1,
+    "test_family_locations": lambda role: 12,
 }
-TOTAL_CELLS = 3716  # 8 roles' cells plus the anonymous client's; test_matrix_size prints them per test
+# 8 roles' cells, the reference data owners' and the anonymous client's; test_matrix_size prints them per test
+TOTAL_CELLS = 3870
+
+
+# test_taken_ids_answer_alike: four creates for each of three owners, and one batch.
+TAKEN_ID_CELLS = 4 * len(TAKEN_IDS) + 1
+# test_reference_data_owners: six cells for each owner account, and the worker's push.
+OWNER_CELLS = 6 * len(REFERENCE_OWNERS) + 1
 
 
 def anonymous_cells() -> int:
@@ -1213,6 +1425,8 @@ def anonymous_cells() -> int:
 def test_matrix_size(capsys):
     per_test = {name: sum(count(role) for role in ROLES) for name, count in CELLS.items()}
     per_test["test_anonymous_is_refused_everywhere"] = anonymous_cells()
+    per_test["test_reference_data_owners"] = OWNER_CELLS
+    per_test["test_taken_ids_answer_alike"] = TAKEN_ID_CELLS
     total = sum(per_test.values())
     with capsys.disabled():
         print(f"\nauthorization matrix (visits, photos, exports, coverage, ...): {total} cells, {len(ROLES)} roles")

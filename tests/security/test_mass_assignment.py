@@ -31,6 +31,7 @@ from agri.models import (
 from geo.crs import wgs84_to_gcj02
 from geo.h3cells import to_hex
 from geo.models import AdminDivision
+from tests import factories as f
 from tests.agri.map_support import map_villages
 from tests.agri.photo_support import image_bytes, new_visit
 from tests.factories import PASSWORD
@@ -47,9 +48,8 @@ def assert_fresh(obj, *fields):
 
 
 def test_industry_id_is_server_set(world):
-    response = login(world.users["admin"]).post(
-        "/api/v1/industries/", {"id": 999999, "code": "tea", "name": "茶叶", "sort_order": 5}
-    )
+    owner = f.UserFactory(username="installation-admin", role=Role.BUREAU_ADMIN, jurisdiction="")
+    response = login(owner).post("/api/v1/industries/", {"id": 999999, "code": "tea", "name": "茶叶", "sort_order": 5})
     assert response.status_code == 201, response.content
     assert Industry.objects.get(code="tea").pk != 999999
     assert response.json()["id"] == Industry.objects.get(code="tea").pk

@@ -57,7 +57,7 @@ def test_same_id_with_different_payload_is_409_and_keeps_stored_record(world, cl
     assert response.status_code == 409
     assert response.json() == {
         "code": "conflict",
-        "message": "This id is already used by a different record.",
+        "message": "This id is already taken. Nothing was changed: a new record needs a new id.",
         "fields": {},
     }
     stored = ModelHousehold.objects.get(pk=body["id"])

@@ -6,6 +6,8 @@ must show each personal number either exactly as stored or masked to its first 3
 the same in the list as in the detail, and the stored value must be left as it was.
 """
 
+import json
+
 import pytest
 
 from agri.models import Farmer, ModelHousehold
@@ -141,3 +143,31 @@ def test_a_masked_number_sent_back_is_refused_not_stored(world):
     assert response.status_code == 400
     assert response.json()["fields"]["phone"][0]["code"] == "invalid_phone"
     assert ModelHousehold.objects.get(pk=household.pk).phone == household.phone
+
+
+@pytest.mark.parametrize(
+    ("endpoint", "model", "field", "value"),
+    [
+        ("model-households", ModelHousehold, "address", "杏家湾社区3组12号"),
+        ("model-households", ModelHousehold, "head_name", "陈大富"),
+        ("farmers", Farmer, "name", "张小满"),
+        ("exports/model-households", ModelHousehold, "head_name", "陈大富"),
+    ],
+)
+def test_viewers_cannot_search_what_they_are_not_shown(world, endpoint, model, field, value):
+    """A bureau viewer sees a family's names by their first character and no address: searching those fields would
+    confirm them, so for viewers the search leaves them out (whatever the words, the same rows); admins search them."""
+    record = world["H1"] if model is ModelHousehold else world["F1"]
+    model.objects.filter(pk=record.pk).update(**{field: value})
+    fmt = "&format=geojson" if endpoint.startswith("exports") else ""
+
+    def found(client, words):
+        response = client.get(f"/api/v1/{endpoint}/?search={words}{fmt}")
+        assert response.status_code == 200, response.content
+        body = response.json() if not fmt else json.loads(b"".join(response.streaming_content))
+        rows = body["results"] if "results" in body else [f["properties"] for f in body["features"]]
+        return sorted(str(row["id"]) for row in rows)
+
+    viewer = login(world.users["viewer"])
+    assert found(viewer, value) == found(viewer, "不存在的词")
+    assert found(login(world.users["admin"]), value) == [str(record.pk)]

@@ -3,8 +3,10 @@
 import pytest
 from django.db import IntegrityError, transaction
 
-from agri.models import DemonstrationBase, Expert, FieldSchool
+from agri.models import DemonstrationBase, Expert, FieldSchool, Industry, Role
 from geo.models import AdminDivision
+from tests import factories as f
+from tests.support import login
 
 PARCEL = {
     "type": "Polygon",
@@ -192,3 +194,32 @@ def test_write_responses_carry_the_same_computed_fields_as_reads(world, clients)
     assert worker.status_code == 200
     assert worker.json()["households_count"] == 1
     assert worker.json() == clients["admin"].get(f"/api/v1/extension-workers/{world['W1'].pk}/").json()
+
+
+def test_industries_are_written_by_the_installation_admin_and_keep_their_codes(world, clients):
+    """Industries are shared by every county: a county's admin reads them; the installation-wide admin (empty
+    jurisdiction) writes them, with strict JSON types, and never changes a code."""
+    fengjie = login(f.UserFactory(username="fengjie-admin", role=Role.BUREAU_ADMIN, jurisdiction="500236"))
+    response = fengjie.patch("/api/v1/industries/citrus/", {"code": "citrus-fj"}, format="json")
+    assert response.status_code == 403, response.content
+    assert response.json()["code"] == "permission_denied"
+    owner = login(f.UserFactory(username="installation-admin", role=Role.BUREAU_ADMIN, jurisdiction=""))
+    body = {"code": "tea", "name": "茶叶", "name_en": 0}
+    response = owner.post("/api/v1/industries/", body, format="json", HTTP_ACCEPT_LANGUAGE="en")
+    assert response.status_code == 400 and "name_en" in response.json()["fields"], response.content
+    recode = {"code": "citrus-fj"}
+    response = owner.patch("/api/v1/industries/citrus/", recode, format="json", HTTP_ACCEPT_LANGUAGE="en")
+    assert response.status_code == 400, response.content
+    assert response.json()["fields"]["code"][0]["code"] == "immutable"
+    assert list(Industry.objects.order_by("code").values_list("code", flat=True)) == ["citrus", "goats"]
+    response = owner.patch("/api/v1/industries/citrus/", {"code": "citrus", "name": "柑桔"}, format="json")
+    assert response.status_code == 200 and response.json()["name"] == "柑桔", response.content
+
+
+def test_a_division_code_never_changes(world, clients):
+    """A PATCH that changes a division's code (its key) is refused: it used to store a copy under the new code."""
+    body = {"code": "500235001008"}
+    response = clients["admin"].patch("/api/v1/divisions/500235001003/", body, format="json")
+    assert response.status_code == 400, response.content
+    assert response.json()["fields"]["code"][0]["code"] == "immutable"
+    assert not AdminDivision.objects.filter(code="500235001008").exists()

@@ -763,3 +763,26 @@ def test_admin_shows_a_photo_read_only_with_links_to_the_checked_views(client, c
     assert "/media/" not in html
     assert client.get("/admin/agri/photo/add/").status_code == 403
     assert client.get(f"/api/v1/photos/{photo['id']}/thumbnail/").status_code == 200  # the session works there too
+
+
+def test_viewers_get_a_photo_position_at_its_cell_centre_and_no_original(world, clients):
+    """A photo's EXIF GPS is where the phone was, at the household as often as not: bureau viewers get the centre
+    of its H3 cell (metadata and the ZIP manifest), and not the original file, whose EXIF holds the exact point."""
+    import h3
+
+    started = timezone.localtime() - timedelta(hours=3)
+    visit = visit_at(clients, world, started)
+    data = with_exif(sample(NIKON), lat=HOME_LAT + 0.001, lon=HOME_LON, taken_at=started + timedelta(minutes=20))
+    photo = upload(clients["worker"], visit["id"], data).json()
+    centre = h3.cell_to_latlng(h3.latlng_to_cell(HOME_LAT + 0.001, HOME_LON, 7))
+    seen = clients["viewer"].get(f"/api/v1/photos/{photo['id']}/").json()
+    assert (seen["exif_lat"], seen["exif_lon"]) == pytest.approx(centre, abs=1e-9)
+    exact = clients["admin"].get(f"/api/v1/photos/{photo['id']}/").json()
+    assert (round(exact["exif_lat"], 6), round(exact["exif_lon"], 6)) == (round(HOME_LAT + 0.001, 6), HOME_LON)
+    response = clients["viewer"].get(f"/api/v1/photos/{photo['id']}/original/")
+    assert response.status_code == 403 and response.json()["code"] == "permission_denied"
+    assert clients["viewer"].get(f"/api/v1/photos/{photo['id']}/display/").status_code == 200
+    assert clients["viewer"].get("/api/v1/exports/photos/", {"variant": "original"}).status_code == 403
+    archive = _zip(clients["viewer"].get("/api/v1/exports/photos/"))  # the display images, for a viewer
+    rows = list(csv.DictReader(io.StringIO(archive.read("manifest.csv").decode("utf-8-sig"))))
+    assert [(r["exif_lat"], r["exif_lon"]) for r in rows] == [(f"{centre[0]:.6f}", f"{centre[1]:.6f}")]

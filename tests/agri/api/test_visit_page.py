@@ -13,7 +13,7 @@ import pytest
 from django.utils import timezone
 
 from agri.api.visit_serializers import VISIT_VALUES, render_rows, visit_page
-from agri.models import Visit
+from agri.models import User, Visit
 from agri.models.visits import POINT_FIELDS, TARGET_COLUMNS
 from tests.agri.map_support import HOME_LAT, HOME_LON, map_world, visit_body
 from tests.support import build_world, login
@@ -39,7 +39,17 @@ def posted():
         assert response.status_code == 201, response.content
     deleted = client.delete(f"/api/v1/visits/{bodies[0]['id']}/")
     assert deleted.status_code == 204, deleted.content
-    return client, Visit.objects.order_by("pk")
+    return client, Visit.objects.order_by("pk"), world.users["worker"]
+
+
+def test_a_viewers_page_is_coarsened_the_same_way_on_both_paths(posted):
+    """Bureau viewers get positions at cell centres (``agri.privacy``): the bulk path applies the same rule."""
+    client, visits, worker = posted
+    viewer = User.objects.get(username="viewer")
+    coarse = visit_page(visits, "wgs84", viewer)
+    assert coarse == render_rows(visits.values(*VISIT_VALUES), "wgs84", viewer)
+    exact = visit_page(visits, "wgs84", worker)
+    assert [(o["lat"], o["lon"]) for o in coarse] != [(o["lat"], o["lon"]) for o in exact]
 
 
 def test_visit_object_reads_the_columns_in_this_order():
@@ -54,10 +64,10 @@ def test_visit_object_reads_the_columns_in_this_order():
 
 
 def test_a_page_from_the_cursor_is_the_page_from_django(posted):
-    client, visits = posted
-    fast = visit_page(visits, "wgs84")
-    assert fast == render_rows(visits.values(*VISIT_VALUES), "wgs84")
-    assert visit_page(visits, "cgcs2000") == render_rows(visits.values(*VISIT_VALUES), "cgcs2000")
+    client, visits, user = posted
+    fast = visit_page(visits, "wgs84", user)
+    assert fast == render_rows(visits.values(*VISIT_VALUES), "wgs84", user)
+    assert visit_page(visits, "cgcs2000", user) == render_rows(visits.values(*VISIT_VALUES), "cgcs2000", user)
     # Every shape the fixture meant to cover is there, typed as the API types it.
     assert len(fast) == 6
     assert sum(item["deleted"] is True for item in fast) == 1
@@ -70,8 +80,8 @@ def test_a_page_from_the_cursor_is_the_page_from_django(posted):
 
 
 def test_each_visit_of_the_page_is_what_the_api_answers_for_it(posted):
-    client, visits = posted
-    for item in visit_page(visits.filter(deleted_at__isnull=True), "wgs84"):
+    client, visits, user = posted
+    for item in visit_page(visits.filter(deleted_at__isnull=True), "wgs84", user):
         response = client.get(f"/api/v1/visits/{item['id']}/")
         assert response.status_code == 200, response.content
         assert response.json() == item

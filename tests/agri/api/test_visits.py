@@ -498,3 +498,22 @@ def test_a_well_formed_but_impossible_time_is_a_400_not_a_500(world, clients, va
     bad_result, good_result = batch.json()["results"]
     assert bad_result["status"] == "invalid" and bad_result["errors"]["started_at"][0]["code"] == "invalid"
     assert good_result["status"] == "created"
+
+
+def test_a_deleted_visit_id_is_taken_like_a_deleted_household_id(world, clients):
+    """One rule for every client id: a replay answers the stored record only while the caller may read it live; a
+    deleted one (a tombstone in the pull) is taken: 409, in the push and in the batch, as for households."""
+    body = visit(world)
+    assert clients["worker"].post("/api/v1/visits/", body, format="json").status_code == 201
+    assert clients["worker"].delete(f"/api/v1/visits/{body['id']}/").status_code == 204
+    response = clients["worker"].post("/api/v1/visits/", body, format="json", HTTP_ACCEPT_LANGUAGE="en")
+    assert response.status_code == 409, response.content
+    assert response.json()["code"] == "conflict"
+    batch = clients["worker"].post("/api/v1/sync/visits/", {"visits": [body]}, format="json").json()
+    assert [r["status"] for r in batch["results"]] == ["conflict"]
+    household = {"id": str(uuid.uuid4()), "head_name": "陈大富", "lat": 30.95, "lon": 108.7}
+    household["village_code"] = "500235001001"
+    assert clients["worker"].post("/api/v1/model-households/", household, format="json").status_code == 201
+    assert clients["worker"].delete(f"/api/v1/model-households/{household['id']}/").status_code == 204
+    again = clients["worker"].post("/api/v1/model-households/", household, format="json", HTTP_ACCEPT_LANGUAGE="en")
+    assert again.status_code == 409 and again.json() == response.json()
