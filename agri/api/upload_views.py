@@ -8,6 +8,7 @@ describes the flow for phone developers.
 
 import base64
 import binascii
+import hashlib
 import logging
 
 from django.conf import settings
@@ -35,6 +36,8 @@ TUS_EXTENSIONS = "creation,creation-with-upload,termination,checksum,expiration"
 OFFSET_STREAM = "application/offset+octet-stream"
 READ_BLOCK_BYTES = 64 * 1024
 CHECKSUM_MISMATCH = 460  # tus's own status for a piece that does not match Upload-Checksum
+# ``Upload-Checksum`` as documented: each algorithm with the Base64 of a digest of its length (32, 20, 16 bytes).
+CHECKSUM_PATTERN = r"^(sha256 [A-Za-z0-9+/]{43}=|sha1 [A-Za-z0-9+/]{27}=|md5 [A-Za-z0-9+/]{22}==)$"
 
 
 def _header_int(request, name: str, *, required: bool = True) -> int | None:
@@ -63,11 +66,19 @@ def _checksum(request) -> tuple[str, bytes] | None:
             _("Unsupported Upload-Checksum algorithm; use sha256, sha1 or md5."), code="checksum_algorithm_unsupported"
         )
     try:
-        return algorithm, base64.b64decode(encoded.strip(), validate=True)
-    except (binascii.Error, ValueError) as exc:
+        digest = base64.b64decode(encoded.strip(), validate=True)
+    except (binascii.Error, ValueError):
+        digest = b""
+    if len(digest) != hashlib.new(algorithm).digest_size:
         raise exceptions.ValidationError(
-            {"Upload-Checksum": [_("The checksum must be Base64.")]}, code="invalid"
-        ) from exc
+            {
+                "Upload-Checksum": [
+                    _("The checksum must be the Base64 of a %(algorithm)s digest.") % {"algorithm": algorithm}
+                ]
+            },
+            code="invalid",
+        )
+    return algorithm, digest
 
 
 def _read_body(request, length: int) -> bytes:
@@ -308,7 +319,7 @@ class PhotoUploadView(TusView):
             ),
             OpenApiParameter(
                 "Upload-Checksum",
-                {"type": "string", "pattern": r"^(sha256|sha1|md5) [A-Za-z0-9+/]+={0,2}$"},
+                {"type": "string", "pattern": CHECKSUM_PATTERN},
                 OpenApiParameter.HEADER,
                 description="`sha256 <base64 digest>` (or sha1, md5) of this request's body: 460 if it differs.",
             ),

@@ -1,7 +1,9 @@
 """Resumable photo uploads (tus 1.0) through the API: the protocol's answers and headers, early refusals, the limits,
 and a finished upload becoming the same photo as a multipart upload."""
 
+import base64
 import hashlib
+import re
 import uuid
 from datetime import timedelta
 
@@ -9,6 +11,7 @@ import pytest
 from django.core.cache import cache
 from django.utils import timezone
 
+from agri.api.upload_views import CHECKSUM_PATTERN
 from agri.models import Photo, PhotoUpload
 from tests.agri.photo_support import new_visit, sample, stored_files, upload
 from tests.agri.upload_support import TUS, create, metadata_header, patch
@@ -341,3 +344,24 @@ def test_a_visit_deleted_before_the_last_byte_gets_no_photo(world, clients, priv
     assert (response.status_code, response.json()["code"]) == (404, "not_found")
     assert not Photo.objects.exists() and not PhotoUpload.objects.exists()
     assert stored_files(private_root) == []
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["sha256 qJ", "sha256 " + "A" * 44, "sha1 " + "A" * 43 + "=", "md5 !!!!", "crc32 AAAAAA==", "sha256"],
+)
+def test_the_documented_checksum_pattern_is_what_the_server_takes(world, clients, private_root, value):
+    """A value the schema's pattern refuses is a 400 (a generated client validates by the pattern); a digest the
+    pattern allows reaches the comparison (here a 460: it is not the piece's)."""
+    pattern = re.compile(CHECKSUM_PATTERN)
+    assert not pattern.match(value)
+    client = clients["worker"]
+    data = sample(NIKON)
+    url = location(create(client, new_visit(client, world)["id"], str(uuid.uuid4()), len(data)))
+    response = patch(client, url, 0, data[:1000], HTTP_UPLOAD_CHECKSUM=value)
+    assert response.status_code == 400, response.content
+    assert response.json()["code"] in ("invalid", "checksum_algorithm_unsupported")
+    for algorithm in ("sha256", "sha1", "md5"):
+        digest = base64.b64encode(hashlib.new(algorithm, b"other bytes").digest()).decode()
+        assert pattern.match(f"{algorithm} {digest}")
+        assert patch(client, url, 0, data[:1000], HTTP_UPLOAD_CHECKSUM=f"{algorithm} {digest}").status_code == 460
