@@ -8,7 +8,7 @@ divisions of the jurisdiction and its ancestors), accounts and device tokens onl
 only open pages; they never widen the rows. A cell is one page checked three ways: its status (an out-of-scope
 object is the admin's "does not exist" redirect, exactly like an unknown one), the objects it links to (exactly
 the visible ones), and its HTML, which must name nothing out of scope (no marker, id, code or name of the other
-county, no account of it) and no personal number the role reads masked.
+county, no account of it) and no personal number the role reads masked. 1,632 page cells (``ADMIN_PAGE_CELLS``).
 """
 
 import pytest
@@ -151,6 +151,9 @@ class AdminMatrix(Matrix):
             extra = sorted(everything[pk] for pk in linked - visible)
             missing = sorted(everything[pk] for pk in visible - linked)
             self.fail(label, f"links out of scope {extra}, misses {missing}")
+
+
+ADMIN_PAGE_CELLS = 1632  # the tables' count, printed by test_admin_matrix_size
 
 
 def registered():
@@ -306,3 +309,37 @@ def test_admin_foreign_key_out_of_scope_is_refused(ev, tmp_path):
     assert household.worker_id == ev["W1"].pk
     assert response.status_code == 200  # the form again, with its error
     assert "[W9]" not in response.content.decode()
+
+
+def test_admin_matrix_size(ev, capsys):
+    per_role = {role: page_cells(ev, role) for role in ROLES}
+    with capsys.disabled():
+        print(f"\nauthorization matrix (admin): {sum(per_role.values())} page cells, {len(ROLES)} roles: {per_role}")
+    assert sum(per_role.values()) == ADMIN_PAGE_CELLS
+
+
+@pytest.mark.parametrize("jurisdiction", ["", "500236", "50"])
+def test_an_account_manager_cannot_widen_an_account(ev, jurisdiction):
+    """A bureau admin manages its county's accounts, but cannot move one outside the county or grant admin
+    rights."""
+    client = staff_client(ev, "admin")
+    worker = ev.world.users["worker"]
+    url = admin_url(User, "change", worker.pk)
+    page = client.get(url).content.decode()
+    assert 'name="jurisdiction"' in page
+    assert not any(f'name="{name}"' in page for name in ("is_superuser", "is_staff", "user_permissions", "groups"))
+    response = client.post(url, {**form_data(client, worker), "jurisdiction": jurisdiction})
+    assert response.status_code == 200
+    assert "jurisdiction" in response.context["adminform"].form.errors
+    worker.refresh_from_db()
+    assert worker.jurisdiction == "500235001"
+
+
+def test_an_account_a_manager_creates_starts_in_its_jurisdiction(ev):
+    client = staff_client(ev, "admin")
+    password = "柑橘-溃疡病-防治-2026"
+    response = client.post(
+        admin_url(User, "add"), {"username": "new-worker", "password1": password, "password2": password}
+    )
+    assert response.status_code == 302, response.context["adminform"].form.errors
+    assert User.objects.get(username="new-worker").jurisdiction == "500235"
