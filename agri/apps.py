@@ -1,4 +1,5 @@
 from django.apps import AppConfig
+from django.conf import settings
 from django.utils.translation import gettext_lazy as _
 
 
@@ -48,6 +49,10 @@ class AgriConfig(AppConfig):
         from django.db.models.signals import post_migrate, pre_migrate
 
         from agri import checks  # noqa: F401 - registers the system checks
+        from agri.imaging import keep_decode_blocks
+
+        photos = settings.PHOTOS
+        keep_decode_blocks(photos["max_decode_bytes"] * photos["decode_concurrency"])
 
         pre_migrate.connect(change_triggers_drop, sender=self, dispatch_uid="agri.change_triggers_drop")
         post_migrate.connect(change_triggers_install, sender=self, dispatch_uid="agri.change_triggers_install")
@@ -61,3 +66,12 @@ class AgriConfig(AppConfig):
 
         user_login_failed.connect(on_login_failed, dispatch_uid="agri.login_lockout_failed")
         user_logged_in.connect(on_logged_in, dispatch_uid="agri.login_lockout_success")
+
+        from django.db.models.signals import post_save
+
+        from agri.models import User
+        from agri.services.accounts import device_tokens_retire_on_password_change
+
+        post_save.connect(
+            device_tokens_retire_on_password_change, sender=User, dispatch_uid="agri.password_change_revokes_tokens"
+        )

@@ -7,6 +7,9 @@
   unchanged, streamed responses compressed as they stream, and responses that carry a secret left alone (BREACH).
 - :class:`ContentETagMiddleware`: a GET answered 200 without an ETag of its own gets the hash of its (uncompressed)
   body as a strong ETag, and ``If-None-Match`` with it a 304.
+- :class:`LoginRefusedMiddleware`: a session login (the admin's, ``/accounts/login/``, the browsable API's) that
+  ``agri.lockout`` refused, locked or throttled, is a 429 page that says why and for how long, in the user's
+  language, instead of "wrong password".
 """
 
 import gzip
@@ -21,12 +24,14 @@ import zstandard
 from django.conf import settings
 from django.db import InterfaceError, OperationalError
 from django.http import HttpResponse
+from django.shortcuts import render
 from django.utils.cache import get_conditional_response, patch_vary_headers
 from django.utils.translation import gettext as _
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from agri.errors import RETRY_AFTER_SECONDS
+from agri.lockout import LOCKED, login_refusal
 
 UNAVAILABLE = (OperationalError, InterfaceError, RedisConnectionError, RedisTimeoutError)
 logger = logging.getLogger(__name__)
@@ -50,6 +55,39 @@ class ServiceUnavailableMiddleware:
         )
         response["Retry-After"] = str(RETRY_AFTER_SECONDS)
         return response
+
+
+class LoginRefusedMiddleware:
+    """Replaces the answer to a login that ``LockoutModelBackend`` refused with a 429 page and ``Retry-After``.
+
+    The backend refuses before any password is checked, for every caller of ``authenticate()``; Django's login forms
+    would then say "wrong username or password", which is neither true nor helpful. The API's login view answers its
+    own 429 (``login_locked`` or ``throttled``) and never reaches this: its request object is DRF's.
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        response = self.get_response(request)
+        refusal = login_refusal(request)
+        if refusal is None:
+            return response
+        reason, wait = refusal
+        minutes = max(1, -(-wait // 60))
+        if reason == LOCKED:
+            message = _("Too many failed logins for this account or from this network. Try again later.")
+        else:
+            message = _("Too many login attempts from this network.")
+        again = _("You can try again in %(minutes)d min.") % {"minutes": minutes}
+        page = render(
+            request,
+            "agri/login_refused.html",
+            {"message": message, "again": again, "login_url": request.get_full_path()},
+            status=429,
+        )
+        page["Retry-After"] = str(wait)
+        return page
 
 
 # --- compression ------------------------------------------------------------------------------------------------

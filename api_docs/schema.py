@@ -6,11 +6,13 @@ responses without a component) in the data files of api_docs/examples/, so each 
 example lives there once and serves every operation.
 """
 
+import inspect
 import json
 from pathlib import Path
 
 from drf_spectacular import openapi
 from drf_spectacular.contrib.knox_auth_token import KnoxTokenScheme
+from drf_spectacular.drainage import get_override
 from drf_spectacular.extensions import OpenApiSerializerFieldExtension
 from drf_spectacular.plumbing import build_basic_type, force_instance, is_patched_serializer, is_serializer
 from drf_spectacular.types import OpenApiTypes
@@ -65,7 +67,8 @@ class FieldErrorSerializer(serializers.Serializer):
 
 
 class ErrorSerializer(serializers.Serializer):
-    """The one error shape of the API (agri.api.exceptions)."""
+    """Every error of the API: a machine-readable `code`, a `message` in the caller's language and the `fields` at
+    fault."""
 
     code = serializers.CharField(help_text="Machine-readable and stable, e.g. `invalid`, `not_found`, `throttled`.")
     message = serializers.CharField(help_text="Follows `Accept-Language` (zh-hans or en).")
@@ -186,6 +189,14 @@ class AutoSchema(openapi.AutoSchema):
 
     def _map_basic_serializer(self, serializer, direction):
         schema = super()._map_basic_serializer(serializer, direction)
+        # A serializer is described by its own docstring only: drf-spectacular takes the first one of the class
+        # hierarchy, so every serializer without one was described by a mixin's note about the code.
+        if get_override(serializer, "description") is None:
+            own = type(serializer).__dict__.get("__doc__")
+            if own:
+                schema["description"] = inspect.cleandoc(own)
+            else:
+                schema.pop("description", None)
         if direction == "response" and isinstance(serializer, MaskedPersonalDataMixin):
             # Answers mask these (138****1234) for callers who may not see them: the input's pattern does not apply.
             for name in MASKED_FIELDS:

@@ -229,7 +229,9 @@ def write_file(layer: Layer, chunks: Iterable[Chunk], fmt: str) -> BinaryIO:
     try:
         if fmt == "gpkg":
             path = os.path.join(directory, f"{layer.name}.gpkg")
-            _write_chunks(path, layer, chunks, driver="GPKG", layer_name=layer.name)
+            # GeoPackage 1.2: GDAL before 3.7 (QGIS LTR, Debian 12) opens the 1.4 that newer GDAL writes by
+            # default with a "may only be partially supported" warning, and 1.4 adds nothing these files use.
+            _write_chunks(path, layer, chunks, driver="GPKG", layer_name=layer.name, created={"VERSION": "1.2"})
         else:
             shp = os.path.join(directory, f"{layer.name}.shp")
             _write_chunks(shp, layer, chunks, driver="ESRI Shapefile", encoding="UTF-8")
@@ -243,7 +245,10 @@ def write_file(layer: Layer, chunks: Iterable[Chunk], fmt: str) -> BinaryIO:
         shutil.rmtree(directory, ignore_errors=True)
 
 
-def _write_chunks(path: str, layer: Layer, chunks: Iterable[Chunk], layer_name: str | None = None, **options) -> None:
+def _write_chunks(
+    path: str, layer: Layer, chunks: Iterable[Chunk], layer_name: str | None = None, created=None, **options
+) -> None:
+    """``created``: the driver's dataset creation options, given when the file is created (not on appends)."""
     import pyogrio
 
     shapefile = options["driver"] == "ESRI Shapefile"
@@ -260,12 +265,13 @@ def _write_chunks(path: str, layer: Layer, chunks: Iterable[Chunk], layer_name: 
             geometry_type=layer.geometry_type,
             promote_to_multi=layer.geometry_type.startswith("Multi"),
             append=written,
+            **({} if written else {"dataset_options": created}),
             **options,
         )
         written = True
     if not written:  # no rows: an empty layer that still has the columns
         frame = _frame(layer, [], [], shapefile)
-        pyogrio.write_dataframe(frame, path, geometry_type=layer.geometry_type, **options)
+        pyogrio.write_dataframe(frame, path, geometry_type=layer.geometry_type, dataset_options=created, **options)
 
 
 def _frame(layer: Layer, rows: list[dict], geometries, shapefile: bool) -> "gpd.GeoDataFrame":

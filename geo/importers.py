@@ -21,16 +21,21 @@ import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
+import geopandas as gpd
 import numpy as np
 import pandas as pd
 import pyogrio
+import pyogrio.raw
 import shapely
+from django.db.models import TextField
+from django.db.models.functions import Cast
 from pyogrio.errors import DataLayerError, DataSourceError
 from pyproj import CRS
 from pyproj.exceptions import CRSError
 
 from geo.codes import PARENT_LEVEL, PREFIX_LENGTH, Level, code_errors, full_code
 from geo.crs import bd09_to_wgs84, gcj02_to_wgs84, transform_geometry
+from geo.geometry import area_km2
 from geo.models import AdminDivision
 from geo.services import DivisionRow
 
@@ -39,6 +44,8 @@ CRS_ALIASES = {"wgs84": "EPSG:4326", "cgcs2000": "EPSG:4490"}
 WEB_MAP_CRS = {"gcj02": gcj02_to_wgs84, "bd09": bd09_to_wgs84}
 CODE_LENGTHS = (2, 4, 6, 9, 12)
 MAX_REPORTED_ERRORS = 10
+# Overlaps smaller than this share of the smaller division are slivers between outlines of two sources, not errors.
+OVERLAP_TOLERANCE = 0.001
 _DIGITS = re.compile(r"[0-9]+", re.ASCII)
 # Characters that GBK/UTF-8 Chinese text turns into when a DBF is read as ISO-8859-1.
 _MOJIBAKE = re.compile(r"[\u0080-\u00ff]")
@@ -70,6 +77,10 @@ def read_division_rows(source: DivisionFile) -> list[DivisionRow]:
     if source.level not in Level.values:
         raise DivisionImportError(f"Unknown level {source.level!r}: use one of {', '.join(Level.values)}.")
     frame = _read_frame(source)
+    broken = _geometry_problems(frame)
+    if broken:
+        # Left out of the reprojection and its bounds check; reported below with their feature numbers.
+        frame.loc[frame.index[list(broken)], "geometry"] = None
     geometries = _to_wgs84(frame, source.crs)
     codes = [normalise_code(value) for value in frame[source.code_field].tolist()]
     names = frame[source.name_field].astype("string").str.strip()
@@ -93,7 +104,9 @@ def read_division_rows(source: DivisionFile) -> list[DivisionRow]:
             continue
         parent_code, parent_level = parents[code]
         errors += [f"{row}: {message}" for message in code_errors(code, source.level, parent_code, parent_level)]
-        if geometry is None or geometry.is_empty:
+        if i in broken:
+            errors.append(f"{row}: {broken[i]}")
+        elif geometry is None or geometry.is_empty:
             errors.append(f"{row}: has no geometry")
         elif not isinstance(geometry, shapely.Polygon | shapely.MultiPolygon):
             errors.append(f"{row}: geometry is a {geometry.geom_type}; a division needs a (multi)polygon")
@@ -131,9 +144,18 @@ def _read_frame(source: DivisionFile) -> pd.DataFrame:
         raise DivisionImportError(f"{path} has no features.")
     columns = list(dict.fromkeys([source.code_field, source.name_field]))
     with warnings.catch_warnings():
-        # GDAL reports recoverable oddities (e.g. non-conformant dates in unused fields) as RuntimeWarnings.
+        # GDAL reports recoverable oddities (e.g. non-conformant dates in unused fields, a ring left open) as
+        # RuntimeWarnings.
         warnings.simplefilter("ignore", RuntimeWarning)
-        frame = pyogrio.read_dataframe(path, layer=source.layer, encoding=source.encoding, columns=columns)
+        meta, _fids, wkb, values = pyogrio.raw.read(path, layer=source.layer, encoding=source.encoding, columns=columns)
+    # The geometry is decoded here rather than by read_dataframe, which raises on the first one GEOS refuses (a ring
+    # that is not closed, too few points) and names no feature: those come out as None, and the WKB is kept to say
+    # what is wrong with each.
+    wkb = np.asarray(wkb if wkb is not None else [None] * len(values[0]), dtype=object)
+    with np.errstate(invalid="ignore"):  # NaN coordinates: reported per feature by _geometry_problems
+        geometries = shapely.from_wkb(wkb, on_invalid="ignore")
+    frame = gpd.GeoDataFrame(dict(zip(meta["fields"], values, strict=True)), geometry=geometries, crs=meta["crs"])
+    frame.attrs["wkb"] = wkb
     if info["driver"] == "ESRI Shapefile" and not source.encoding and info["encoding"] == "ISO-8859-1":
         names = frame[source.name_field].astype("string").fillna("")
         if names.str.contains(_MOJIBAKE).any():
@@ -142,6 +164,30 @@ def _read_frame(source: DivisionFile) -> pd.DataFrame:
                 "file says how the attributes are encoded. Pass --encoding GBK (or the file's encoding)."
             )
     return frame
+
+
+def _geometry_problems(frame) -> dict[int, str]:
+    """``{feature index: what is wrong}`` for geometries that cannot be imported as they are: WKB that GEOS cannot
+    read (a ring that is not closed, too few points), and coordinates that are not finite numbers (NaN, infinity),
+    which no reprojection, validity repair or area can work with."""
+    geometries = frame.geometry.values
+    wkb = frame.attrs["wkb"]
+    problems: dict[int, str] = {}
+    unreadable = np.flatnonzero(pd.notna(wkb) & shapely.is_missing(np.asarray(geometries, dtype=object)))
+    for i in unreadable[:MAX_REPORTED_ERRORS]:  # only to word the message: GEOS says what it refused
+        try:
+            with np.errstate(invalid="ignore"):
+                shapely.from_wkb(wkb[i])
+            reason = "GEOS refused it"
+        except (shapely.errors.GEOSException, shapely.errors.ShapelyError) as exc:
+            reason = str(exc).removeprefix("IllegalArgumentException: ")
+        problems[int(i)] = f"the geometry cannot be read ({reason}); close every ring and give it at least 4 points"
+    for i in unreadable[MAX_REPORTED_ERRORS:]:
+        problems[int(i)] = "the geometry cannot be read"
+    coordinates, index = shapely.get_coordinates(np.asarray(geometries, dtype=object), return_index=True)
+    for i in np.unique(index[~np.isfinite(coordinates).all(axis=1)]):
+        problems[int(i)] = "has coordinates that are not numbers (NaN or infinite)"
+    return problems
 
 
 def _to_wgs84(frame, crs_option: str | None) -> np.ndarray:
@@ -176,7 +222,7 @@ def _to_wgs84(frame, crs_option: str | None) -> np.ndarray:
 
 
 def _check_lon_lat(values: np.ndarray, crs_name: str) -> None:
-    present = values[~shapely.is_missing(values)]
+    present = values[~shapely.is_missing(values) & ~shapely.is_empty(values)]  # an empty one has NaN bounds
     if not present.size:
         return
     min_x, min_y, max_x, max_y = shapely.total_bounds(present)
@@ -246,14 +292,97 @@ def _merge_by_code(codes, names, geometries, parents, level) -> list[DivisionRow
         if len(row_names) > 1:
             errors.append(f"features {', '.join(str(i + 1) for i in indexes)} share code {code} but not the name")
             continue
-        parts = [shapely.make_valid(geometries[i], method="structure", keep_collapsed=False) for i in indexes]
-        geometry = parts[0] if len(parts) == 1 else shapely.union_all(parts)
+        try:
+            parts = shapely.make_valid(geometries[indexes], method="structure", keep_collapsed=False)
+            geometry = parts[0] if len(parts) == 1 else shapely.union_all(parts)
+        except shapely.errors.GEOSException as exc:
+            errors.append(f"feature {indexes[0] + 1} ({code}): the geometry cannot be repaired ({exc})")
+            continue
         if geometry.is_empty:
             errors.append(f"feature {indexes[0] + 1} ({code}): the polygon has no area")
             continue
-        rows.append(DivisionRow(code, row_names.pop(), level, parents[code][0], geometry, synthetic=False))
+        rows.append(
+            DivisionRow(
+                code, row_names.pop(), level, parents[code][0], geometry, synthetic=False, features=tuple(indexes)
+            )
+        )
     _raise(errors)
     return rows
+
+
+def division_overlaps(rows: list[DivisionRow], tolerance: float = OVERLAP_TOLERANCE) -> list[str]:
+    """What the imported ``rows`` overlap, one line each: the stored divisions other than the rows' own ancestors
+    and descendants (another county, a sibling township, another township's village...), and each other.
+
+    A pair overlaps when their common area is more than ``tolerance`` (a share, 0.001 = 0.1 %) of the smaller one's:
+    outlines drawn from the same survey share their edges exactly, outlines from two sources leave slivers along
+    them. Stored divisions with the rows' codes are what the import replaces, and are left out, and so are synthetic
+    boundaries (the demo's generated cells), which official ones replace. Vectorised: one
+    STRtree query per side, the intersections in one GEOS call.
+    """
+    if not rows:
+        return []
+    new_codes = np.array([int(row.code) for row in rows], dtype=np.int64)
+    new_geometries = np.array([row.geometry for row in rows], dtype=object)
+    new_labels = np.array([_row_label(row) for row in rows], dtype=object)
+    stored = pd.DataFrame(
+        AdminDivision.objects.filter(boundary__isnull=False, boundary_synthetic=False)
+        .annotate(text=Cast("boundary", TextField()))
+        .values_list("code", "name", "level", "text"),
+        columns=["code", "name", "level", "text"],
+    )
+    stored["code"] = stored["code"].astype(np.int64)
+    stored = stored[~stored["code"].isin(new_codes)]
+    with np.errstate(invalid="ignore"):
+        stored_geometries = shapely.make_valid(shapely.from_geojson(stored["text"].to_numpy(), on_invalid="ignore"))
+    keep = ~shapely.is_missing(stored_geometries) & ~shapely.is_empty(stored_geometries)
+    stored, stored_geometries = stored[keep], stored_geometries[keep]
+    lines = []
+    # Against the stored divisions.
+    new_i, stored_j = shapely.STRtree(stored_geometries).query(new_geometries, predicate="intersects")
+    level = rows[0].level
+    stored_digits = stored["level"].map(PREFIX_LENGTH).to_numpy(dtype=np.int64)[stored_j]
+    row_scale = np.int64(10) ** (12 - PREFIX_LENGTH[level])
+    stored_scale = np.int64(10) ** (12 - stored_digits)
+    ancestor = new_codes[new_i] // stored_scale * stored_scale == stored["code"].to_numpy()[stored_j]
+    descendant = stored["code"].to_numpy()[stored_j] // row_scale * row_scale == new_codes[new_i]
+    pair = ~ancestor & ~descendant
+    new_i, stored_j = new_i[pair], stored_j[pair]
+    share, common = _overlap_shares(new_geometries[new_i], stored_geometries[stored_j])
+    found = np.flatnonzero(share > tolerance)
+    others = (stored["level"] + " " + stored["code"].astype(str).str.zfill(12) + " " + stored["name"]).to_numpy()
+    lines += _overlap_lines(new_labels[new_i[found]], others[stored_j[found]], share[found], common[found])
+    # Against each other.
+    first, second = shapely.STRtree(new_geometries).query(new_geometries, predicate="intersects")
+    first, second = first[first < second], second[first < second]
+    share, common = _overlap_shares(new_geometries[first], new_geometries[second])
+    found = np.flatnonzero(share > tolerance)
+    lines += _overlap_lines(new_labels[second[found]], new_labels[first[found]], share[found], common[found])
+    return lines
+
+
+def _row_label(row: DivisionRow) -> str:
+    if not row.features:
+        return row.code
+    plural = "s" if len(row.features) > 1 else ""
+    return f"feature{plural} {', '.join(str(i + 1) for i in row.features)} ({row.code})"
+
+
+def _overlap_shares(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """For pairs ``a[k]``, ``b[k]``: their common area as a share of the smaller, and the common parts."""
+    common = shapely.intersection(a, b)
+    smaller = np.minimum(shapely.area(a), shapely.area(b))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        share = np.where(smaller > 0, shapely.area(common) / smaller, 0.0)
+    return share, common
+
+
+def _overlap_lines(labels, others, shares, common) -> list[str]:
+    order = np.lexsort((others, labels))[:MAX_REPORTED_ERRORS]  # a stable report; only these are measured
+    return [
+        f"{labels[k]}: overlaps {others[k]} by {area_km2(common[k]):.3g} km² ({shares[k] * 100:.3g}% of the smaller)"
+        for k in order
+    ] + ([f"... and {len(labels) - len(order)} more overlaps"] if len(labels) > len(order) else [])
 
 
 def _raise(errors: list[str]) -> None:

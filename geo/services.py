@@ -19,6 +19,7 @@ class DivisionRow:
     parent_code: str | None = None
     geometry: object | None = None  # shapely geometry in WGS-84
     synthetic: bool = False
+    features: tuple[int, ...] = ()  # where it came from: 0-based feature numbers in an imported file
 
 
 def division_upsert_many(rows: list[DivisionRow]) -> int:

@@ -1,8 +1,13 @@
 """The shared two-county world with every role, and logging in as a phone does: plain helpers for any test module
 (the fixtures ``world`` and ``clients`` in tests/conftest.py are built from them)."""
 
+import os
+import shutil
+import subprocess
 from dataclasses import dataclass, field
+from pathlib import Path
 
+import pytest
 from django.conf import settings
 from rest_framework.test import APIClient
 
@@ -125,3 +130,22 @@ def demo_client(username: str) -> APIClient:
     assert response.status_code == 200, response.content
     client.credentials(HTTP_AUTHORIZATION=f"Token {response.json()['token']}")
     return client
+
+
+def assert_gdal_opens_cleanly(path) -> str:
+    """GDAL's own ``ogrinfo`` (Debian's gdal-bin, 3.6 on these machines: the GDAL of QGIS LTR and most desktops, not
+    the newer one inside the pyogrio wheel that wrote the file) reads every layer of ``path`` with no warning or
+    error. Returns its summary. Without gdal-bin the test skips, or fails when ``REQUIRE_GDAL`` is set (CI)."""
+    binary = shutil.which("ogrinfo")
+    if binary is None:
+        message = "ogrinfo not found: install Debian's gdal-bin (.ci/run does)"
+        if os.environ.get("REQUIRE_GDAL"):
+            pytest.fail(message)
+        pytest.skip(message)
+    path = Path(path)
+    source = f"/vsizip/{path}" if path.suffix == ".zip" else str(path)
+    result = subprocess.run([binary, "-al", "-so", source], capture_output=True, text=True, timeout=60, check=False)
+    assert result.returncode == 0, result.stderr
+    assert "Warning" not in result.stderr and "ERROR" not in result.stderr, result.stderr
+    assert "Feature Count: " in result.stdout, result.stdout
+    return result.stdout

@@ -3,11 +3,11 @@
 from django.contrib.auth import authenticate
 from django.contrib.auth.password_validation import validate_password
 from django.utils.translation import gettext_lazy as _
-from rest_framework import serializers
+from rest_framework import exceptions, serializers
 
 from agri.api.exceptions import LoginLocked
 from agri.api.fields import StrictJSONTypesMixin
-from agri.lockout import login_failure_record, login_locked_seconds
+from agri.lockout import LOCKED, login_failure_record, login_locked_seconds, login_refusal
 from agri.models import DeviceToken, User
 
 
@@ -25,6 +25,9 @@ class LoginSerializer(StrictJSONTypesMixin, serializers.Serializer):
             raise LoginLocked(wait=wait)
         user = authenticate(request, username=attrs["username"], password=attrs["password"])
         if user is None:
+            refusal = login_refusal(request)  # locked between the check above and the backend's own
+            if refusal:
+                raise LoginLocked(wait=refusal[1]) if refusal[0] == LOCKED else exceptions.Throttled(wait=refusal[1])
             raise serializers.ValidationError(_("Wrong username or password."), code="invalid_credentials")
         attrs["user"] = user
         return attrs

@@ -10,12 +10,12 @@ from rest_framework.authentication import SessionAuthentication
 from rest_framework.generics import GenericAPIView
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
-from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
 from agri import services
 from agri.api import account_serializers as serializers
 from agri.api.permissions import ANY_ROLE
+from agri.api.throttling import LoginRateThrottle
 from agri.middleware import never_compress
 from agri.models import DeviceToken, TokenEnd
 
@@ -26,8 +26,7 @@ class LoginView(GenericAPIView):
     permission_classes = [AllowAny]
     authentication_classes = []
     serializer_class = serializers.LoginSerializer
-    throttle_classes = [ScopedRateThrottle]
-    throttle_scope = "login"
+    throttle_classes = [LoginRateThrottle]
 
     @extend_schema(
         summary="Log in and get a device token",

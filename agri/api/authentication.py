@@ -31,11 +31,12 @@ class TokenExpired(exceptions.AuthenticationFailed):
 
 class TokenRevoked(exceptions.AuthenticationFailed):
     """401: the token was revoked: logged out, removed from the device list, every device logged out, the password
-    changed, or replaced by a newer login with the same device name."""
+    changed, replaced by a newer login with the same device name, or the server restored from a backup."""
 
     default_detail = gettext_lazy(
         "This device's token was revoked: it was logged out (here or from another device), replaced by a newer "
-        "login with the same device name, or the password was changed. Log in again."
+        "login with the same device name, the password was changed, or the server was restored from a backup. "
+        "Log in again."
     )
     default_code = "token_revoked"
 

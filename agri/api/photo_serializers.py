@@ -13,14 +13,14 @@ FILE_HELP = _("The photo: JPEG, PNG, WebP or HEIC/HEIF, decided by its content. 
 
 
 class PhotoUploadSerializer(serializers.Serializer):
-    """``POST /visits/{visit_id}/photos/``: multipart with the photo's client UUID and the file."""
+    """Multipart: the photo's client UUID and the file."""
 
     id = serializers.UUIDField(help_text=_("Client-generated UUID. Uploading it again with the same file is safe."))
     file = serializers.FileField(allow_empty_file=False, use_url=False, help_text=FILE_HELP)
 
 
 class PhotoPutSerializer(serializers.Serializer):
-    """``PUT /photos/{id}/``: the same upload, with the visit in the body and the photo id in the path."""
+    """The same upload as to a visit's photos, with the visit in the body and the photo id in the path."""
 
     visit = serializers.UUIDField(help_text=_("Id of the visit the photo belongs to."))
     file = serializers.FileField(allow_empty_file=False, use_url=False, help_text=FILE_HELP)

@@ -12,7 +12,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import NotFound, PermissionDenied
+from rest_framework.exceptions import NotFound
 from rest_framework.generics import GenericAPIView
 from rest_framework.parsers import MultiPartParser
 from rest_framework.response import Response
@@ -26,7 +26,7 @@ from agri.api.renderers import JSONRenderer
 from agri.models import Photo, Visit
 from agri.models.photos import photo_storage
 from agri.selectors.photos import photo_archive_rows, photo_archive_stream
-from agri.services.photos import file_too_large, photo_ingest
+from agri.services.photos import file_too_large, photo_ingest, photo_visit
 
 # Multipart framing on top of the file itself; a body larger than the limit plus this is refused unread.
 MULTIPART_SLACK_BYTES = 64 * 1024
@@ -40,11 +40,18 @@ UPLOAD_RESPONSES = {
     404: OpenApiResponse(description="visit not found (not synced yet, or not visible)"),
     409: OpenApiResponse(description="this photo id is stored with another file or on another visit"),
     413: OpenApiResponse(description="file over the size limit (PHOTO_MAX_BYTES, default 25 MB)"),
-    415: OpenApiResponse(description="not a JPEG, PNG, WebP or HEIC/HEIF image, or one carrying markup"),
-    422: OpenApiResponse(description="truncated or corrupt, over the pixel limit, or the visit is full"),
+    415: OpenApiResponse(
+        description="not a JPEG, PNG, WebP or HEIC/HEIF image, or one carrying markup in its metadata or another file "
+        "(code `polyglot`)"
+    ),
+    422: OpenApiResponse(
+        description="truncated or corrupt, over the pixel limit, over the decode memory limit (code "
+        "`image_too_large`, PHOTO_MAX_DECODE_BYTES, default 256 MB), or the visit is full"
+    ),
     503: OpenApiResponse(
         description="the photo store (code `storage_unavailable`) or the database (code `retry_later`) cannot take "
-        "the upload just now; nothing was kept: upload it again later (`Retry-After`)"
+        "the upload just now, or the server is decoding as many photos as it may at once (code `decode_busy`); "
+        "nothing was kept: upload it again later (`Retry-After`)"
     ),
 }
 UPLOAD_DESCRIPTION = (
@@ -73,11 +80,7 @@ class UploadLimitMixin:
                 raise file_too_large(limit)
 
     def ingest(self, request, visit_id, photo_id, upload) -> Response:
-        visit = Visit.objects.visible_to(request.user).alive().filter(pk=visit_id).first()
-        if visit is None:
-            raise NotFound(_("Visit not found. Sync the visit before its photos."))
-        if visit.user_id != request.user.pk:
-            raise PermissionDenied(_("Only the person who recorded a visit may add photos to it."))
+        visit = photo_visit(user=request.user, visit_id=visit_id)
         photo, created = photo_ingest(user=request.user, visit=visit, photo_id=photo_id, upload=upload)
         code = status.HTTP_201_CREATED if created else status.HTTP_200_OK
         return Response(PhotoSerializer(photo, context={"request": request}).data, status=code)

@@ -16,7 +16,7 @@ from agri.api.network_serializers import (
     StationSerializer,
 )
 from agri.api.photo_serializers import PhotoSerializer
-from agri.api.visit_serializers import VISIT_VALUES, render_rows
+from agri.api.visit_serializers import visit_page
 from agri.models import ChangeKind
 from agri.selectors.sync import sync_page
 from geo.codes import Level
@@ -29,7 +29,7 @@ def render(kind: str, queryset, request) -> list[dict]:
     context = {"request": request}
     crs = output_crs(request)
     if kind == ChangeKind.VISIT:
-        return render_rows(queryset.values(*VISIT_VALUES), crs)
+        return visit_page(queryset, crs)
     if kind == ChangeKind.DIVISION:
         rows = queryset.values("code", "name", "level", "parent_id", "boundary_display")
         return [
@@ -85,12 +85,13 @@ class SyncView(GenericAPIView):
     def get(self, request):
         query = validated_query(ss.SyncQuerySerializer, request)
         page = sync_page(user=request.user, token=query.get("sync_token"), size=query["page_size"])
-        results = []
+        results, rendered = [], {}
         for kind, queryset in page.records:
-            results += [{"type": str(kind), **item} for item in render(kind, queryset, request)]
-        results += [
-            ss.SyncTombstoneSerializer(tombstone, context={"request": request}).data for tombstone in page.tombstones
-        ]
+            items = render(kind, queryset, request)
+            rendered.setdefault(kind, set()).update(str(item["id"]) for item in items)
+            results += [{"type": str(kind), **item} for item in items]
+        tombstones = page.tombstones_for(rendered)
+        results += ss.SyncTombstoneSerializer(tombstones, many=True, context={"request": request}).data
         next_url = None
         if page.more:
             params = {k: v for k, v in request.query_params.items() if k != "sync_token"}

@@ -1,9 +1,15 @@
 """Visit payloads: the write shape phones send, and the read shape (built from ``.values()`` rows)."""
 
+import datetime as dt
 import functools
 import uuid
 
 import numpy as np
+import orjson
+from django.core.exceptions import EmptyResultSet
+from django.db import connections
+from django.db.models import TextField
+from django.db.models.functions import Cast
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext_lazy as _
@@ -13,7 +19,7 @@ from agri import errors
 from agri.api.exceptions import api_exception
 from agri.api.fields import StrictJSONTypesMixin
 from agri.models import SourceCrs, Visit, VisitFlag, VisitKind
-from agri.models.base import EARLIEST_TIME, LATEST_TIME
+from agri.models.base import EARLIEST_TIME, LATEST_TIME, uuid_text
 from agri.models.visits import POINT_FIELDS, TARGET_COLUMNS
 from agri.services.visits import visit_check
 from geo.crs import from_wgs84
@@ -179,7 +185,7 @@ class VisitBatchResponseSerializer(serializers.Serializer):
 
 
 class VisitSerializer(serializers.Serializer):
-    """The read shape. Documentation only: rows are rendered by ``visit_representation`` for speed."""
+    # The read shape, for the schema only: visits are rendered by ``visit_object`` for speed.
 
     id = serializers.UUIDField()
     kind = serializers.ChoiceField(choices=VisitKind.choices)
@@ -244,68 +250,111 @@ def _flags(bits: int) -> tuple[str, ...]:
     return tuple(VisitFlag.decode(bits))
 
 
-def _iso(value, tz):
-    return value.astimezone(tz).isoformat() if value is not None else None
+def _time(value, tz) -> str | None:
+    """A stored time in ``tz`` as ISO 8601; SQLite's raw rows hold naive UTC times, as text or parsed."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        value = dt.datetime.fromisoformat(value)
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=dt.UTC)
+    return value.astimezone(tz).isoformat()
 
 
-def visit_representation(row: dict, tz=None) -> dict:
-    """One ``.values(*VISIT_VALUES)`` row as the API's JSON object (no per-row queries).
+def visit_object(row: tuple, tz) -> dict:
+    """One visit as the API's JSON object, from its ``VISIT_VALUES`` in order (no per-row queries).
 
-    Times are given in ``tz``, by default the current time zone; a caller rendering many rows looks it up once
-    and passes it (the lookup costs more than the conversion).
+    The values may come from Django (``.values()``: ``uuid.UUID``, aware times, decoded JSON) or straight from the
+    cursor (``visit_page``: hex or UUID text, naive UTC times on SQLite, JSON text); both give the same object.
     """
-    tz = tz or timezone.get_current_timezone()
-    if row["worker_id"]:
-        actor = ("worker", row["worker_id"])
-    elif row["expert_id"]:
-        actor = ("expert", row["expert_id"])
+    (
+        pk, kind, industry, household, farmer, base, station, village, started_at, ended_at, lat, lon, accuracy_m,
+        altitude_m, source_crs, mock_location, notes, participants, introduced, photos_expected, photos_present,
+        division, township, flag_bits, expert, worker, commissioner, received_at, updated_at, deleted_at,
+    ) = row  # fmt: skip
+    if worker:
+        actor_type, actor_id = "worker", worker
+    elif expert:
+        actor_type, actor_id = "expert", expert
     else:
-        actor = ("commissioner", row["commissioner_id"])
-    household, farmer = row["household_id"], row["farmer_id"]
+        actor_type, actor_id = "commissioner", commissioner
     return {
-        "id": str(row["id"]),
-        "kind": row["kind"],
-        "industry": row["industry__code"],
-        "household": str(household) if household else None,
-        "farmer": str(farmer) if farmer else None,
-        "base": row["base_id"],
-        "station": row["station_id"],
-        "village": row["village_id"],
-        "started_at": _iso(row["started_at"], tz),
-        "ended_at": _iso(row["ended_at"], tz),
-        "lat": row["lat"],
-        "lon": row["lon"],
-        "accuracy_m": row["accuracy_m"],
-        "altitude_m": row["altitude_m"],
-        "source_crs": row["source_crs"],
-        "mock_location": row["mock_location"],
-        "notes": row["notes"],
-        "participants": row["participants"],
-        "introduced": row["introduced"],
-        "photos_expected": row["photos_expected"],
-        "photos_present": row["photos_present"],
-        "division_code": row["division_id"],
-        "township_code": row["township_code"] or None,
-        "flags": list(_flags(row["flag_bits"])),
-        "actor_type": actor[0],
-        "actor_id": actor[1],
-        "received_at": _iso(row["received_at"], tz),
-        "updated_at": _iso(row["updated_at"], tz),
-        "deleted": row["deleted_at"] is not None,
+        "id": uuid_text(pk),
+        "kind": kind,
+        "industry": industry,
+        "household": uuid_text(household),
+        "farmer": uuid_text(farmer),
+        "base": base,
+        "station": station,
+        "village": village,
+        "started_at": _time(started_at, tz),
+        "ended_at": _time(ended_at, tz),
+        "lat": lat,
+        "lon": lon,
+        "accuracy_m": accuracy_m,
+        "altitude_m": altitude_m,
+        "source_crs": source_crs,
+        "mock_location": bool(mock_location),
+        "notes": notes,
+        "participants": participants,
+        "introduced": orjson.loads(introduced) if isinstance(introduced, str | bytes) else introduced,
+        "photos_expected": photos_expected,
+        "photos_present": photos_present,
+        "division_code": division,
+        "township_code": township or None,
+        "flags": list(_flags(flag_bits)),
+        "actor_type": actor_type,
+        "actor_id": actor_id,
+        "received_at": _time(received_at, tz),
+        "updated_at": _time(updated_at, tz),
+        "deleted": deleted_at is not None,
     }
 
 
 def render_rows(rows, crs: str) -> list[dict]:
     """Rows from ``.values(*VISIT_VALUES)`` as API objects, converting coordinates for the whole page at once."""
-    rows = list(rows)
     tz = timezone.get_current_timezone()
-    out = [visit_representation(row, tz) for row in rows]
-    # Training attendance: one query for the whole page (by the rows' UUIDs: no string parsing per id).
+    return _complete([visit_object(tuple(row[name] for name in VISIT_VALUES), tz) for row in rows], crs)
+
+
+UUID_TARGETS = ("household_id", "farmer_id")
+TIME_COLUMNS = ("started_at", "ended_at", "received_at", "updated_at", "deleted_at")
+
+
+def visit_page(queryset, crs: str) -> list[dict]:
+    """The visits of ``queryset`` as API objects, for pages rendered in bulk (the sync feed).
+
+    The SQL is the one Django compiles for ``.values_list(*VISIT_VALUES)``, but the rows go from the cursor to
+    ``visit_object`` without Django's conversions, which turn every UUID into a ``uuid.UUID`` and check every time
+    for awareness, field by field and row by row, and cost more than the query.
+    ``tests/agri/api/test_visit_page.py`` holds both paths equal on SQLite and PostgreSQL.
+    """
+    # UUIDs as text: PostgreSQL's driver would build a ``uuid.UUID`` for each, only for it to be written out again.
+    # Times as text on SQLite, where the text is what is stored and ``fromisoformat`` parses it fastest.
+    as_text = ("id", *UUID_TARGETS, *(TIME_COLUMNS if connections[queryset.db].vendor == "sqlite" else ()))
+    columns = [Cast(name, TextField()) if name in as_text else name for name in VISIT_VALUES]
+    try:
+        sql, params = queryset.values_list(*columns).query.get_compiler(using=queryset.db).as_sql()
+    except EmptyResultSet:  # a filter that can match nothing (``pk__in=[]``, ``.none()``)
+        return []
+    with connections[queryset.db].cursor() as cursor:
+        cursor.execute(sql, params)
+        rows = cursor.fetchall()
+    tz = timezone.get_current_timezone()
+    return _complete([visit_object(row, tz) for row in rows], crs, queryset.values("pk"))
+
+
+def _complete(out: list[dict], crs: str, visits=None) -> list[dict]:
+    """Training attendance (one query for the page) and coordinates in ``crs`` (converted for the page at once).
+
+    ``visits`` is the page's query, when there is one: the attendance query then selects by it in SQL instead of
+    sending the page's ids back.
+    """
     attendance: dict[str, list[str]] = {}
     if out:
-        pairs = Visit.attendees.through.objects.filter(visit_id__in=[row["id"] for row in rows]).values_list(
-            "visit_id", "farmer_id"
-        )
+        pairs = Visit.attendees.through.objects.filter(
+            visit_id__in=[o["id"] for o in out] if visits is None else visits
+        ).values_list("visit_id", "farmer_id")
         for visit_id, farmer_id in pairs.order_by("visit_id", "farmer_id"):
             attendance.setdefault(str(visit_id), []).append(str(farmer_id))
     for o in out:

@@ -27,6 +27,7 @@ from agri.api.visit_serializers import (
     VisitSerializer,
     VisitWriteSerializer,
     render_rows,
+    visit_page,
 )
 from agri.models import Role, Visit
 from agri.services.visits import visit_actor, visit_delete, visit_update, visits_ingest
@@ -123,11 +124,15 @@ class VisitViewSet(
 
     def list(self, request, *args, **kwargs):
         crs = output_crs(request)
-        queryset = self.filter_queryset(self.get_queryset()).values(*VISIT_VALUES)
-        page = self.paginate_queryset(queryset)
+        queryset = self.filter_queryset(self.get_queryset())
+        # The paginators page through keys (a pull's cursor is made of these two); the page's visits are then read
+        # in bulk. A visit that left the filter between the two reads is left out rather than shown stale.
+        page = self.paginate_queryset(queryset.values("id", "updated_at"))
         if page is None:
-            return Response(render_rows(queryset, crs))
-        return self.get_paginated_response(render_rows(page, crs))
+            return Response(visit_page(queryset, crs))
+        keys = [row["id"] for row in page]
+        found = {item["id"]: item for item in visit_page(queryset.filter(pk__in=keys), crs)}
+        return self.get_paginated_response([found[k] for k in map(str, keys) if k in found])
 
     def retrieve(self, request, *args, **kwargs):
         visit = self.get_object()

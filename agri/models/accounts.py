@@ -69,6 +69,46 @@ class User(AbstractUser):
             ),
         ]
 
+    # Whether a save changes the password, for agri.services.accounts.device_tokens_retire_on_password_change: the
+    # hash as it was read from the database, and whether set_password() ran since.
+    _UNKNOWN = object()
+
+    @classmethod
+    def from_db(cls, db, field_names, values):
+        user = super().from_db(db, field_names, values)
+        user._stored_password = user.__dict__.get("password", cls._UNKNOWN)
+        return user
+
+    def refresh_from_db(self, using=None, fields=None, from_queryset=None):
+        super().refresh_from_db(using=using, fields=fields, from_queryset=from_queryset)
+        if fields is None or "password" in fields:
+            self._stored_password = self.__dict__.get("password", self._UNKNOWN)
+
+    def set_password(self, raw_password):
+        super().set_password(raw_password)
+        self._password_set = True
+
+    def save(self, *args, **kwargs):
+        super().save(*args, **kwargs)  # post_save receivers run in here and see the change
+        update_fields = kwargs.get("update_fields")
+        if update_fields is None or "password" in update_fields:
+            self._stored_password = self.__dict__.get("password", self._UNKNOWN)
+            self._password_set = False
+
+    def password_changes_on_save(self) -> bool:
+        """Whether saving now stores another password: one given to ``set_password`` (the API, the admin, the shell,
+        ``changepassword``, a password reset), ``set_unusable_password``, or a hash assigned to ``password``.
+
+        A hash that Django upgrades to the preferred hasher when it checks a password is the same password: Django
+        then calls ``set_password`` and clears ``_password`` before saving, which is how it is told apart.
+        """
+        if self._password is not None:  # set_password(), not yet saved
+            return True
+        if getattr(self, "_password_set", False):  # set_password(), then Django's own hash upgrade
+            return False
+        stored = getattr(self, "_stored_password", self._UNKNOWN)
+        return stored is not self._UNKNOWN and self.__dict__.get("password", stored) != stored
+
     @property
     def is_bureau(self) -> bool:
         return self.role in BUREAU_ROLES
@@ -101,6 +141,7 @@ class TokenEnd(models.TextChoices):
     DEVICE_DELETED = "device_deleted", _("removed from the device list")
     PASSWORD_CHANGE = "password_change", _("password changed")
     REPLACED = "replaced", _("replaced by a new login with the same device name")
+    RESTORE = "restore", _("revoked by a restore from a backup")
 
 
 class RetiredToken(models.Model):

@@ -13,6 +13,14 @@ LATEST_TIME = datetime(2100, 1, 1, tzinfo=UTC)
 BIGINT_MAX = 2**63 - 1
 
 
+def uuid_text(value) -> str | None:
+    """A UUID as the API writes it (``str(uuid.UUID)``), from what a database returns for a UUID column: a
+    ``uuid.UUID`` (PostgreSQL), 32 hex digits (SQLite) or the hyphenated text (``CAST(id AS TEXT)``)."""
+    if isinstance(value, str):
+        return f"{value[:8]}-{value[8:12]}-{value[12:16]}-{value[16:20]}-{value[20:]}" if len(value) == 32 else value
+    return None if value is None else str(value)
+
+
 class TimeStamped(models.Model):
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
     updated_at = models.DateTimeField(_("updated at"), auto_now=True, db_index=True)

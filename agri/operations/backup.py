@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 import django
+from django.contrib.sessions.models import Session
 from django.core.files.base import ContentFile
 from django.db import connections, transaction
 from django.db.backends.postgresql.client import DatabaseClient as PostgresClient
@@ -31,8 +32,9 @@ from django.db.migrations.loader import MigrationLoader
 from django.db.utils import ConnectionDoesNotExist
 from django.utils import timezone
 
-from agri.models import Change, ChangeKind, Photo
+from agri.models import Change, ChangeKind, DeviceToken, Photo, TokenEnd
 from agri.models.photos import photo_storage
+from agri.services.accounts import device_tokens_retire
 
 FORMAT = "nongji-backup"
 FORMAT_VERSION = 1
@@ -281,12 +283,18 @@ def _add_member(tar, name: str, raw, size: int, mtime: int, bar=None) -> dict:
 # --- restore -------------------------------------------------------------------------------------------------------
 
 
-def backup_restore(*, path: Path, using: str = "default", force: bool = False, progress=silent) -> dict:
+def backup_restore(
+    *, path: Path, using: str = "default", force: bool = False, keep_logins: bool = False, progress=silent
+) -> dict:
     """Restore the archive at ``path`` into the database ``using`` and the photo store, then verify both.
 
     The target must be empty (no rows beyond what `migrate` writes, no photo file of another content under an
     archived name) unless ``force``. Every file is checked against the manifest's SHA-256 before anything is
     written, so a damaged archive changes nothing. Returns a summary for the command to print.
+
+    Unless ``keep_logins``, every device token of the archive is then revoked (``RetiredToken`` reason ``restore``,
+    so that phones are told ``token_revoked``) and every browser session ended: a token or session revoked after
+    the backup was taken (a lost phone, a password change) must not work again because its row came back.
     """
     path = Path(path)
     if not path.is_file():
@@ -321,6 +329,12 @@ def backup_restore(*, path: Path, using: str = "default", force: bool = False, p
     summary = _verify_restored(connection, storage, manifest, photo_names, progress)
     # The data went back in time: every phone's sync token now points past the restored change log.
     Change.objects.using(using).create(kind=ChangeKind.EPOCH, record_id="restore")
+    summary["device_tokens"] = DeviceToken.objects.using(using).count()
+    summary["sessions"] = Session.objects.using(using).count()
+    summary["logins_kept"] = keep_logins
+    if not keep_logins:
+        device_tokens_retire(tokens=DeviceToken.objects.using(using).all(), reason=TokenEnd.RESTORE)
+        Session.objects.using(using).all().delete()
     summary["seconds"] = round(time.monotonic() - started, 2)
     summary["migrations_behind"] = _migrations_behind(manifest["migrations"])
     return summary

@@ -13,6 +13,7 @@ from agri.models import (
     DeviceToken,
     Industry,
     PersonalDataAccess,
+    PhotoUpload,
     RetiredToken,
     Role,
     User,
@@ -59,6 +60,8 @@ def visible_rows(queryset: QuerySet, user) -> QuerySet:
         return queryset.filter(user__in=accounts_managed_by(user).values("pk"))
     if model is VisitEvent:
         return queryset.filter(visit__in=Visit.objects.visible_to(user).values("pk"))
+    if model is PhotoUpload:  # as its photo will be: with its live visit
+        return queryset.filter(visit__in=Visit.objects.visible_to(user).alive().values("pk"))
     if model is PersonalDataAccess:
         return queryset.filter(farmer__in=Farmer.objects.visible_to(user).values("pk"))
     if model is VisitRollup:

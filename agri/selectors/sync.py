@@ -25,6 +25,7 @@ from django.conf import settings
 from django.core import signing
 from django.db import connection
 from django.db.models import Q, QuerySet
+from django.db.models.functions import Cast
 from django.utils import timezone
 
 from agri import errors
@@ -41,6 +42,7 @@ from agri.models import (
     User,
     Visit,
 )
+from agri.models.base import uuid_text
 from geo.codes import full_code
 from geo.models import AdminDivision
 
@@ -57,6 +59,7 @@ KINDS = (
     ChangeKind.VISIT,
     ChangeKind.PHOTO,
 )
+UUID_KINDS = (ChangeKind.HOUSEHOLD, ChangeKind.FARMER, ChangeKind.VISIT, ChangeKind.PHOTO)
 PERSON_LINKS = {Role.EXPERT: "expert", Role.WORKER: "extension_worker", Role.COMMISSIONER: "tech_commissioner"}
 PERSON_TOKENS = {Role.EXPERT: "e", Role.WORKER: "w", Role.COMMISSIONER: "c"}
 
@@ -109,11 +112,16 @@ def visible(kind: str, user) -> QuerySet:
 
 def record_key(kind: str, raw: str):
     """A change row's ``record_id`` as the model's key (UUIDs are stored with or without hyphens)."""
-    if kind in (ChangeKind.HOUSEHOLD, ChangeKind.FARMER, ChangeKind.VISIT, ChangeKind.PHOTO):
+    if kind in UUID_KINDS:
         return uuid.UUID(raw)
     if kind == ChangeKind.DIVISION:
         return raw
     return int(raw)
+
+
+def record_text(kind: str, raw: str) -> str:
+    """A change row's ``record_id`` as the API writes the record's ``id``."""
+    return uuid_text(raw) if kind in UUID_KINDS else raw
 
 
 # --- tokens ------------------------------------------------------------------------------------------------
@@ -202,12 +210,31 @@ def token_decode(user, token: str) -> dict:
 
 @dataclass
 class SyncPage:
-    """One page of a pull: records to send by kind (querysets, in order), tombstones, and the tokens."""
+    """One page of a pull: records to send by kind (querysets, in order), tombstones, and the tokens.
+
+    A page read from the change log also names, by kind, the records that changed (``changed``: key → time of
+    the last change). The caller renders ``records`` and passes the ids it rendered to ``tombstones_for``: a
+    changed record it did not render is one the account may no longer see, so it gets a tombstone. (Asking the
+    database which changed records are still visible would read each page's rows twice.)
+    """
 
     records: list[tuple[str, QuerySet]] = field(default_factory=list)
     tombstones: list[dict] = field(default_factory=list)
+    changed: dict[str, dict[str, object]] = field(default_factory=dict)
     token: str = ""
     more: bool = False
+
+    def tombstones_for(self, rendered: dict[str, set[str]]) -> list[dict]:
+        """This page's tombstones, given the ids rendered by kind (as text)."""
+        out = list(self.tombstones)
+        for kind in KINDS:
+            seen = rendered.get(kind, set())
+            out += [
+                {"id": key, "type": str(kind), "deleted": True, "updated_at": at}
+                for key, at in self.changed.get(kind, {}).items()
+                if key not in seen
+            ]
+        return out
 
 
 def sync_page(*, user, token: str | None, size: int) -> SyncPage:
@@ -257,27 +284,23 @@ def _log_page(user, state: dict, size: int) -> SyncPage:
         _scope_change(user, state["s"], page)
         state = {**state, "s": now_scope}
     changes = Change.objects.filter(unseen(state["h"]), seq__gt=state["c"]).exclude(kind=ChangeKind.EPOCH)
-    rows = list(changes.filter(audience(user)).order_by("seq").values_list("seq", "kind", "record_id", "at")[:size])
-    latest: dict[tuple[str, str], object] = {}
+    changes = changes.filter(audience(user))
+    rows = list(changes.order_by("seq").values_list("seq", "kind", "record_id", "at")[:size])
     for _seq, kind, raw, at in rows:
-        key = (kind, str(record_key(kind, raw)))
-        latest.pop(key, None)
-        latest[key] = at  # the last change of a record decides where it comes in the page
-    by_kind: dict[str, list] = {}
-    for kind, key in latest:
-        by_kind.setdefault(kind, []).append(key)
-    for kind in KINDS:
-        keys = by_kind.get(kind)
-        if not keys:
-            continue
-        present = {str(pk) for pk in visible(kind, user).filter(pk__in=keys).values_list("pk", flat=True)}
-        if present:
-            page.records.append((kind, visible(kind, user).filter(pk__in=present).order_by("pk")))
-        page.tombstones += [
-            {"id": key, "type": str(kind), "deleted": True, "updated_at": latest[(kind, key)]}
-            for key in keys
-            if key not in present
-        ]
+        changed = page.changed.setdefault(kind, {})
+        key = record_text(kind, raw)
+        changed.pop(key, None)
+        changed[key] = at  # the last change of a record decides where it comes in the page
+    if rows:
+        # The page's records, read by joining the page's change rows in SQL rather than sending their keys back.
+        on_page = changes.filter(seq__lte=rows[-1][0])
+        for kind in KINDS:
+            if kind in page.changed:
+                records = visible(kind, user)
+                key = Cast("record_id", output_field=records.model._meta.pk.__class__())
+                page.records.append(
+                    (kind, records.filter(pk__in=on_page.filter(kind=kind).values(key=key)).order_by("pk"))
+                )
     if len(rows) == size:
         cursor = rows[-1][0]
         page.token = token_encode({**state, "c": cursor})

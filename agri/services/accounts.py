@@ -1,5 +1,6 @@
 """Account writes: device tokens (issued, retired), password changes and audited disclosures of personal data."""
 
+from contextvars import ContextVar
 from datetime import timedelta
 
 from django.conf import settings
@@ -14,17 +15,40 @@ from agri.models import DeviceToken, Farmer, PersonalDataAccess, RetiredToken, T
 REVEALED_FIELDS = ("phone", "id_number")
 
 
+# The one token a password change made through the API keeps: the one it was made with.
+_kept_token_digest: ContextVar[str | None] = ContextVar("kept_token_digest", default=None)
+
+
 @transaction.atomic
 def user_password_change(*, user: User, new_password: str, keep_token_digest: str | None = None) -> User:
     """Set a new password (checked by AUTH_PASSWORD_VALIDATORS, raising Django's ValidationError) and revoke every
     device token of the account except ``keep_token_digest``, the one the change was made with."""
     validate_password(new_password, user)
     user.set_password(new_password)
-    user.save(update_fields=["password"])
-    device_tokens_retire(
-        tokens=DeviceToken.objects.filter(user=user).exclude(digest=keep_token_digest), reason=TokenEnd.PASSWORD_CHANGE
-    )
+    kept = _kept_token_digest.set(keep_token_digest)
+    try:
+        user.save(update_fields=["password"])  # device_tokens_retire_on_password_change revokes
+    finally:
+        _kept_token_digest.reset(kept)
     return user
+
+
+def device_tokens_retire_on_password_change(
+    sender, instance: User, created=False, raw=False, update_fields=None, using=None, **kwargs
+) -> None:
+    """``post_save`` receiver for ``User``: a save that stores another password revokes every device token of the
+    account (``password_change``), whatever the path: the API, the admin's password form, ``set_password`` in the
+    shell, ``changepassword``, a password reset. Only the API's own change keeps the token it was made with.
+    ``QuerySet.update(password=...)`` and raw SQL bypass it."""
+    if created or raw or (update_fields is not None and "password" not in update_fields):
+        return
+    if not instance.password_changes_on_save():
+        return
+    tokens = DeviceToken.objects.using(using).filter(user=instance)
+    keep = _kept_token_digest.get()
+    if keep is not None:
+        tokens = tokens.exclude(digest=keep)
+    device_tokens_retire(tokens=tokens, reason=TokenEnd.PASSWORD_CHANGE)
 
 
 def retired_token_retention() -> timedelta:
@@ -42,16 +66,17 @@ def device_tokens_retire(*, tokens: QuerySet[DeviceToken], reason: str) -> int:
     if not rows:
         return 0
     now = timezone.now()
-    with transaction.atomic():
-        RetiredToken.objects.bulk_create(
+    db = tokens.db
+    with transaction.atomic(using=db):
+        RetiredToken.objects.using(db).bulk_create(
             [
                 RetiredToken(digest=digest, user_id=user_id, device=device, reason=reason, retired_at=now)
                 for digest, user_id, device in rows
             ],
             ignore_conflicts=True,  # two requests retiring the same token at once
         )
-        DeviceToken.objects.filter(digest__in=[digest for digest, _user, _device in rows]).delete()
-        RetiredToken.objects.filter(retired_at__lt=now - retired_token_retention()).delete()
+        DeviceToken.objects.using(db).filter(digest__in=[digest for digest, _user, _device in rows]).delete()
+        RetiredToken.objects.using(db).filter(retired_at__lt=now - retired_token_retention()).delete()
     return len(rows)
 
 

@@ -8,8 +8,10 @@ full, database gone) removes what it wrote, so the store keeps no partial file a
 
 import hashlib
 import logging
+import threading
 import uuid
 from collections import defaultdict
+from contextlib import contextmanager
 from datetime import timedelta
 from zoneinfo import ZoneInfo
 
@@ -46,6 +48,38 @@ class StorageUnavailable(errors.Unavailable):
     )
 
 
+class DecodeBusy(errors.Unavailable):
+    """This process is already decoding as many photos as it may at once, and no turn came in time."""
+
+    default_code = "decode_busy"
+    default_message = gettext_lazy(
+        "The server is busy decoding other photos. Nothing was kept; upload the photo again later."
+    )
+
+
+# Per process: PHOTO_DECODE_CONCURRENCY decodes at once (a semaphore per configured count, so that a changed
+# setting takes effect without a restart).
+_decode_slots: dict[int, threading.BoundedSemaphore] = {}
+_decode_slots_lock = threading.Lock()
+
+
+@contextmanager
+def decode_slot():
+    """Hold one of this process's photo-decode slots; raise ``DecodeBusy`` if none frees up within
+    PHOTO_DECODE_WAIT_SECONDS."""
+    limits = settings.PHOTOS
+    with _decode_slots_lock:
+        slots = _decode_slots.setdefault(
+            limits["decode_concurrency"], threading.BoundedSemaphore(limits["decode_concurrency"])
+        )
+    if not slots.acquire(timeout=limits["decode_wait_seconds"]):
+        raise DecodeBusy()
+    try:
+        yield
+    finally:
+        slots.release()
+
+
 def file_too_large(limit: int) -> errors.TooLarge:
     return errors.TooLarge(
         _("The file is larger than %(megabytes)d MB.") % {"megabytes": limit // (1024 * 1024)}, code="file_too_large"
@@ -56,6 +90,17 @@ def too_many_photos(limit: int) -> errors.Unprocessable:
     return errors.Unprocessable(
         _("This visit already has %(limit)d photos, the most it may have.") % {"limit": limit}, code="too_many_photos"
     )
+
+
+def photo_visit(*, user, visit_id) -> Visit:
+    """The visit that ``user`` may add photos to: visible and live (else ``NotFoundError``: the phone syncs the visit
+    before its photos) and recorded by ``user`` (else ``NotAllowed``)."""
+    visit = Visit.objects.visible_to(user).alive().filter(pk=visit_id).first()
+    if visit is None:
+        raise errors.NotFoundError(_("Visit not found. Sync the visit before its photos."))
+    if visit.user_id != user.pk:
+        raise errors.NotAllowed(_("Only the person who recorded a visit may add photos to it."))
+    return visit
 
 
 def photo_ingest(*, user, visit: Visit, photo_id: uuid.UUID, upload) -> tuple[Photo, bool]:
@@ -82,6 +127,8 @@ def photo_ingest(*, user, visit: Visit, photo_id: uuid.UUID, upload) -> tuple[Ph
         display_px=limits["display_px"],
         thumbnail_px=limits["thumbnail_px"],
         default_tz=ZoneInfo(settings.TIME_ZONE),
+        max_decode_bytes=limits["max_decode_bytes"],
+        decode_slot=decode_slot,
     )
     photo = Photo(
         id=photo_id,

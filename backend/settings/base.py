@@ -42,6 +42,8 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # A session login refused by the lockout or the login throttle (agri.lockout): a 429 page that says so.
+    "agri.middleware.LoginRefusedMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # zstd/Brotli/gzip for clients that ask, ETags kept strong. Below the CSRF middleware, so that it still sees
@@ -296,8 +298,23 @@ PHOTOS = {
     "max_bytes": env.int("PHOTO_MAX_BYTES", default=25 * 1024 * 1024),
     "max_pixels": env.int("PHOTO_MAX_PIXELS", default=60_000_000),
     "max_per_visit": env.int("PHOTO_MAX_PER_VISIT", default=100),
+    # Memory one upload may take to decode (its bytes, the decoded pixels in Pillow's modes, the derivatives): a
+    # photo over it is refused (422 image_too_large) before decoding. A process decodes at most
+    # PHOTO_DECODE_CONCURRENCY photos at once; an upload that waits PHOTO_DECODE_WAIT_SECONDS for a turn gets 503.
+    "max_decode_bytes": env.int("PHOTO_MAX_DECODE_BYTES", default=256 * 1024 * 1024),
+    "decode_concurrency": env.int("PHOTO_DECODE_CONCURRENCY", default=1),
+    "decode_wait_seconds": env.float("PHOTO_DECODE_WAIT_SECONDS", default=20.0),
     "display_px": 1600,
     "thumbnail_px": 320,
+}
+# Resumable photo uploads (tus 1.0, /api/v1/uploads/): an upload not finished this long after its last byte expires;
+# per account, at most this many unfinished at once and this many bytes declared by them together.
+PHOTO_UPLOADS = {
+    "expiry_hours": env.float("PHOTO_UPLOAD_EXPIRY_HOURS", default=24.0),
+    "max_open": env.int("PHOTO_UPLOAD_MAX_OPEN", default=20),
+    "max_pending_bytes": env.int("PHOTO_UPLOAD_MAX_PENDING_BYTES", default=200 * 1024 * 1024),
+    # On S3, received bytes are gathered into multipart parts of this size (S3's minimum part is 5 MiB).
+    "s3_part_bytes": env.int("PHOTO_UPLOAD_S3_PART_BYTES", default=5 * 1024 * 1024),
 }
 PHOTO_CHECKS = {
     "max_visit_distance_m": env.float("PHOTO_MAX_VISIT_DISTANCE_M", default=1000.0),

@@ -1,7 +1,9 @@
 """Helpers for the photo tests: a private storage per test, visits made through the API, and test images."""
 
 import io
+import struct
 import uuid
+import zlib
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -13,6 +15,7 @@ from PIL import ExifTags, Image
 from tests.agri.map_support import HOME_LAT, HOME_LON  # the visits below are made at the world's households
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "photos"
+BUCKET = "nongji-photos"  # the private bucket of the tests on S3 (moto)
 SAMPLES = sorted(p.name for p in DATA.iterdir() if p.suffix.lower() in (".jpg", ".heic", ".heif"))
 
 
@@ -115,3 +118,47 @@ def image_bytes(fmt: str = "PNG", size=(64, 48), color=(40, 120, 60), **save_arg
     buf = io.BytesIO()
     Image.new("RGB", size, color).save(buf, fmt, **save_args)
     return buf.getvalue()
+
+
+def zeros_png(width: int, height: int, *, bit_depth: int = 8, color_type: int = 0) -> bytes:
+    """A PNG of zeros (black, or transparent) of any bit depth and colour type (0 grey, 2 RGB, 4 grey+alpha,
+    6 RGBA), deflated row by row so that not even its raw rows are ever held: a 59-megapixel 16-bit RGBA one is
+    460 kB and costs nothing to build."""
+    channels = {0: 1, 2: 3, 4: 2, 6: 4}[color_type]
+    row = bytes(1 + (width * channels * bit_depth + 7) // 8)
+    deflate = zlib.compressobj(9)
+    idat = b"".join([deflate.compress(row) for _ in range(height)] + [deflate.flush()])
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return len(body).to_bytes(4, "big") + kind + body + zlib.crc32(kind + body).to_bytes(4, "big")
+
+    header = width.to_bytes(4, "big") + height.to_bytes(4, "big") + bytes([bit_depth, color_type, 0, 0, 0])
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", idat) + chunk(b"IEND", b"")
+
+
+def gps_exif(*, pointer: int | None = None, lat_count: int = 3, lat_at: int | None = None) -> bytes:
+    """A raw little-endian EXIF block, built byte by byte as a hostile client would: IFD0 holds only the GPS IFD
+    pointer (``pointer``, by default where the GPS IFD really is), and the GPS IFD holds a well-formed position
+    (30°50'N 108°55'E) whose latitude may claim ``lat_count`` rationals stored at ``lat_at``."""
+    gps_ifd_at = 8 + 2 + 12 + 4
+    data_at = gps_ifd_at + 2 + 4 * 12 + 4
+    entries = [
+        (1, 2, 2, b"N\x00\x00\x00"),  # GPSLatitudeRef, ASCII
+        (2, 5, lat_count, struct.pack("<L", data_at if lat_at is None else lat_at)),  # GPSLatitude, RATIONAL
+        (3, 2, 2, b"E\x00\x00\x00"),  # GPSLongitudeRef
+        (4, 5, 3, struct.pack("<L", data_at + 24)),  # GPSLongitude
+    ]
+    ifd0 = struct.pack("<HHHLL", 1, 0x8825, 4, 1, gps_ifd_at if pointer is None else pointer) + struct.pack("<L", 0)
+    gps = struct.pack("<H", len(entries)) + b"".join(struct.pack("<HHL", *e[:3]) + e[3] for e in entries)
+    values = struct.pack("<6L", 30, 1, 50, 1, 0, 1) + struct.pack("<6L", 108, 1, 55, 1, 0, 1)
+    return b"Exif\x00\x00" + b"II*\x00" + struct.pack("<L", 8) + ifd0 + gps + struct.pack("<L", 0) + values
+
+
+def jpeg_with_exif(exif: bytes) -> bytes:
+    buf = io.BytesIO()
+    Image.new("RGB", (64, 48), (40, 120, 60)).save(buf, "JPEG", exif=exif)
+    return buf.getvalue()
+
+def objects(client) -> dict[str, bytes]:
+    listed = client.list_objects_v2(Bucket=BUCKET).get("Contents", [])
+    return {o["Key"]: client.get_object(Bucket=BUCKET, Key=o["Key"])["Body"].read() for o in listed}

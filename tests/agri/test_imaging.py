@@ -10,7 +10,7 @@ from PIL import ExifTags, Image, JpegImagePlugin
 
 from agri.errors import UnsupportedContent
 from agri.imaging import process_photo
-from tests.agri.photo_support import sample
+from tests.agri.photo_support import gps_exif, jpeg_with_exif, sample
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 LIMITS = {"max_pixels": 60_000_000, "display_px": 1600, "thumbnail_px": 320, "default_tz": SHANGHAI}
@@ -117,3 +117,50 @@ def test_a_camera_time_at_the_bounds_is_kept(raw, offset, iso):
     result = process_photo(exif_time(raw, offset), **LIMITS)
     assert result.exif.taken_at.isoformat() == iso
     assert "time" not in result.exif.invalid
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        {"pointer": 0x00FFFFF0},  # the GPS IFD pointer leads past the end of the block
+        {"pointer": 8},  # ... back onto IFD0: a loop
+        {"lat_count": 2**30},  # a latitude of 2^30 rationals
+        {"lat_at": 0x00FFFF00},  # the latitude's values lie past the end of the block
+    ],
+)
+def test_a_malformed_gps_ifd_is_named_invalid_and_gives_no_position(damage):
+    assert process_photo(jpeg_with_exif(gps_exif()), **LIMITS).exif.lat == pytest.approx(30 + 50 / 60)
+    result = process_photo(jpeg_with_exif(gps_exif(**damage)), **LIMITS)
+    assert "GPSInfo" in result.exif.invalid
+    assert (result.exif.lat, result.exif.lon) == (None, None)
+
+
+def jpeg_with_extended_xmp(packet: bytes, piece: int) -> bytes:
+    """A JPEG carrying ``packet`` as extended XMP (as Google's cameras write depth maps), cut into APP1 segments
+    of ``piece`` bytes, wherever that falls."""
+    buf = io.BytesIO()
+    Image.new("RGB", (32, 32)).save(buf, "JPEG")
+    data = buf.getvalue()
+    segments = b""
+    for offset in range(0, len(packet), piece):
+        body = b"http://ns.adobe.com/xmp/extension/\x00" + b"0123456789ABCDEF" * 2
+        body += len(packet).to_bytes(4, "big") + offset.to_bytes(4, "big") + packet[offset : offset + piece]
+        segments += b"\xff\xe1" + (len(body) + 2).to_bytes(2, "big") + body
+    return data[:2] + segments + data[2:]
+
+
+EXTENDED_XMP = (
+    b'<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">'
+    b'<rdf:Description xmlns:GDepth="http://ns.google.com/photos/1.0/depthmap/" GDepth:Data="QUJD"/>'
+    b"</rdf:RDF></x:xmpmeta>"
+)
+
+
+def test_extended_xmp_is_checked_whole_not_by_segment():
+    """Segments cut tags anywhere ("<rd" | "f:Description"): the packet is put back together before it is checked,
+    so a namespaced tag cut in two is not taken for markup, and a script across two segments is still found."""
+    assert process_photo(jpeg_with_extended_xmp(EXTENDED_XMP, 7), **LIMITS).content_type == "image/jpeg"
+    hostile = EXTENDED_XMP.replace(b"</rdf:RDF>", b"<script>alert(1)</script></rdf:RDF>")
+    with pytest.raises(UnsupportedContent) as info:
+        process_photo(jpeg_with_extended_xmp(hostile, 9), **LIMITS)
+    assert info.value.code == "polyglot"

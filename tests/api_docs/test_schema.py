@@ -80,3 +80,11 @@ def test_sidecar_assets_are_served_locally(db, client):
     html = APIClient().get("/api/docs/").content.decode()
     script = re.search(r'src="([^"]*swagger-ui-bundle\.js)"', html).group(1)
     assert client.get(script).status_code == 200
+
+
+def test_no_schema_description_is_a_note_about_the_code(schema):
+    """Descriptions are for client developers: no docstring about the implementation leaks into the schema."""
+    internal = re.compile(r"``|\bDRF\b|agri\.|drf-spectacular|Documentation only|\bqueryset\b", re.IGNORECASE)
+    leaks = [name for name, component in schema["components"]["schemas"].items()
+             if internal.search(component.get("description", ""))]  # fmt: skip
+    assert leaks == []

@@ -12,6 +12,7 @@ import pytest
 import shapely
 
 from geo.exports import DBF_TEXT_BYTES, Field, Layer, geojson_stream, kml_stream, write_file
+from tests.support import assert_gdal_opens_cleanly
 
 LAYER = Layer(
     "sites",
@@ -132,6 +133,7 @@ def test_geopackage_has_typed_columns_in_one_layer(tmp_path):
 
 @pytest.mark.parametrize("fmt", ["geojson", "gpkg", "shp", "kml"])
 def test_empty_export_is_a_valid_empty_layer(tmp_path, fmt):
+    assert_gdal_opens_cleanly(read_file(tmp_path, fmt, n=0))
     path = read_file(tmp_path, fmt, n=0)
     assert len(pyogrio.read_dataframe(path)) == 0
     if fmt in ("gpkg", "shp"):
@@ -177,3 +179,24 @@ def test_xml_control_characters_do_not_break_kml(tmp_path):
     bad = {**row(1), "notes": "坏\x01字符"}
     path = save(tmp_path, "c.kml", b"".join(kml_stream(LAYER, [([bad], [shapely.Point(108.7, 30.9)])])))
     assert pyogrio.read_dataframe(path)["notes"][0] == "坏字符"
+
+
+@pytest.mark.parametrize("fmt", ["geojson", "gpkg", "shp", "kml"])
+@pytest.mark.parametrize("layer", [LAYER, POLYGONS], ids=["points", "polygons"])
+def test_gdal_opens_every_export_without_a_warning(tmp_path, fmt, layer):
+    if layer is POLYGONS:
+        square = shapely.MultiPolygon([shapely.box(108.7, 30.9, 108.8, 31.0)])
+        parts = [([{"code": "500235001000", "name": "双江街道"}], [square])]
+        path = (
+            save(tmp_path, "x.geojson", b"".join(geojson_stream(layer, parts)))
+            if fmt == "geojson"
+            else save(tmp_path, "x.kml", b"".join(kml_stream(layer, parts)))
+            if fmt == "kml"
+            else None
+        )
+        if path is None:
+            with write_file(layer, parts, fmt) as fh:
+                path = save(tmp_path, f"x.{'zip' if fmt == 'shp' else fmt}", fh.read())
+    else:
+        path = read_file(tmp_path, fmt)
+    assert_gdal_opens_cleanly(path)

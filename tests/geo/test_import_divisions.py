@@ -396,3 +396,168 @@ def test_importing_village_boundaries_reassigns_stored_visits(world, clients, tm
     assert visits["500235001001"] == 5 and visits["500235002001"] == 2
     # Running it again is harmless: nothing moves.
     assert "0 stored visits reassigned" in run(path, "--level", "village")
+
+
+# --- broken geometry: every bad feature named, nothing written ----------------------------------------------------
+
+
+def geojson_file(tmp_path, features: list[tuple[str, list]], name="raw.geojson") -> Path:
+    """A GeoJSON file written by hand (``(code, polygon rings)`` per feature), for what no library writes: rings left
+    open, NaN coordinates."""
+    collection = {
+        "type": "FeatureCollection",
+        "features": [
+            {
+                "type": "Feature",
+                "properties": {"code": code, "name": "某镇"},
+                "geometry": {"type": "Polygon", "coordinates": rings},
+            }
+            for code, rings in features
+        ],
+    }
+    path = tmp_path / name
+    path.write_text(json.dumps(collection, allow_nan=True), encoding="utf-8")  # NaN as the bare token GDAL reads
+    return path
+
+
+def square(x, y, size=0.01) -> list:
+    return [[[x, y], [x + size, y], [x + size, y + size], [x, y + size], [x, y]]]
+
+
+def test_unclosed_ring_is_reported_with_its_feature_number_and_nothing_is_written(county, tmp_path):
+    unclosed = [[[108.90, 30.90], [108.91, 30.90], [108.91, 30.91], [108.90, 30.91]]]
+    path = geojson_file(tmp_path, [("500235001", square(108.80, 30.90)), ("500235002", unclosed)])
+    for crs in ([], ["--crs", "EPSG:4490"], ["--crs", "gcj02"]):
+        message = error_of(path, "--level", "township", *crs)
+        assert "feature 2 (500235002000): the geometry cannot be read" in message, message
+        assert "closed" in message
+        assert "feature 1" not in message
+    assert not AdminDivision.objects.filter(level=Level.TOWNSHIP).exists()
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf")])
+def test_nan_or_infinite_coordinates_are_reported_with_their_feature_number(county, tmp_path, bad):
+    one_nan = [[[108.90, 30.90], [108.91, 30.90], [bad, 30.91], [108.90, 30.91], [108.90, 30.90]]]
+    all_nan = [[[bad, bad], [bad, bad], [bad, bad], [bad, bad]]]
+    path = geojson_file(
+        tmp_path, [("500235001", square(108.80, 30.90)), ("500235002", one_nan), ("500235003", all_nan)]
+    )
+    for crs in ([], ["--crs", "EPSG:4490"], ["--crs", "gcj02"]):
+        message = error_of(path, "--level", "township", *crs)
+        assert "feature 2 (500235002000): has coordinates that are not numbers (NaN or infinite)" in message, message
+        assert "feature 3 (500235003000)" in message
+        assert "feature 1" not in message
+    assert not AdminDivision.objects.filter(level=Level.TOWNSHIP).exists()
+
+
+def test_empty_polygon_is_reported_with_its_feature_number(county, tmp_path):
+    path = geojson_file(tmp_path, [("500235002", []), ("500235003", [[]])])  # no coordinates in the whole file
+    for crs in ([], ["--crs", "EPSG:4490"], ["--crs", "bd09"]):
+        message = error_of(path, "--level", "township", *crs)
+        assert "feature 1 (500235002000): has no geometry" in message, message
+        assert "feature 2 (500235003000): has no geometry" in message
+        assert "is --crs right?" not in message
+
+
+# --- overlaps with other divisions -------------------------------------------------------------------------------
+
+FENGJIE = "500236000000"
+
+
+@pytest.fixture
+def two_counties(county):
+    """Yunyang and Fengjie side by side, with boundaries (boxes), and a Yunyang township."""
+    from geo.services import DivisionRow, division_upsert_many
+
+    division_upsert_many(
+        [
+            DivisionRow(COUNTY, "云阳县", Level.COUNTY, "500200000000", shapely.box(108.5, 30.8, 109.0, 31.2)),
+            DivisionRow(FENGJIE, "奉节县", Level.COUNTY, "500200000000", shapely.box(109.0, 30.8, 109.5, 31.2)),
+            DivisionRow("500235001000", "双江街道", Level.TOWNSHIP, COUNTY, shapely.box(108.8, 30.9, 108.9, 31.0)),
+        ]
+    )
+
+
+def test_polygon_reaching_into_another_county_is_refused_and_allowed_only_with_allow_overlap(two_counties, tmp_path):
+    # A Yunyang township whose eastern half lies in Fengjie.
+    frame = small(["500235002"], geometries=[shapely.box(108.95, 31.0, 109.05, 31.1)])
+    path = write(tmp_path, "a.geojson", frame)
+    message = error_of(path, "--level", "township")
+    assert "feature 1 (500235002000): overlaps county 500236000000 奉节县" in message, message
+    assert "50%" in message and "--allow-overlap" in message
+    assert not AdminDivision.objects.filter(code="500235002000").exists()
+
+    out = run(path, "--level", "township", "--allow-overlap")
+    assert "overlaps county 500236000000 奉节县" in out
+    assert AdminDivision.objects.filter(code="500235002000").exists()
+
+
+def test_polygon_overlapping_a_sibling_already_stored_is_refused(two_counties, tmp_path):
+    frame = small(["500235002"], geometries=[shapely.box(108.85, 30.95, 108.95, 31.05)])
+    message = error_of(write(tmp_path, "a.geojson", frame), "--level", "township")
+    assert "feature 1 (500235002000): overlaps township 500235001000 双江街道" in message, message
+    assert "25%" in message
+    # Its own ancestors (the county it lies in) are not overlaps; re-importing a stored code replaces it.
+    assert "云阳县" not in message
+    moved = small(["500235001"], geometries=[shapely.box(108.85, 30.95, 108.95, 31.05)])
+    run(write(tmp_path, "b.geojson", moved), "--level", "township")
+
+
+def test_synthetic_boundaries_do_not_count_as_overlaps(two_counties, tmp_path):
+    """The demo's generated cells are what official boundaries replace: they overlap them everywhere."""
+    from geo.services import DivisionRow, division_upsert_many
+
+    division_upsert_many(
+        [DivisionRow("500235003000", "某镇", Level.TOWNSHIP, COUNTY, shapely.box(108.6, 30.9, 108.7, 31.0), True)]
+    )
+    frame = small(["500235002"], geometries=[shapely.box(108.65, 30.9, 108.75, 31.0)])
+    out = run(write(tmp_path, "a.geojson", frame), "--level", "township")
+    assert "overlaps" not in out and AdminDivision.objects.filter(code="500235002000").exists()
+
+
+def test_features_of_one_file_overlapping_each_other_are_refused(two_counties, tmp_path):
+    frame = small(
+        ["500235002", "500235003", "500235004"],
+        geometries=[
+            shapely.box(108.60, 30.90, 108.70, 31.00),
+            shapely.box(108.65, 30.90, 108.75, 31.00),  # half over feature 1
+            shapely.box(108.75, 30.90, 108.80, 31.00),  # shares an edge with feature 2: not an overlap
+        ],
+    )
+    message = error_of(write(tmp_path, "a.geojson", frame), "--level", "township")
+    assert "feature 2 (500235003000): overlaps feature 1 (500235002000)" in message, message
+    assert "500235004000" not in message
+    assert not AdminDivision.objects.filter(code__in=["500235002000", "500235003000"]).exists()
+
+
+def test_slivers_under_the_tolerance_are_not_overlaps(two_counties, tmp_path):
+    # 0.00005° (about 5 m) over the county line along a 0.1° edge: 0.05% of the township.
+    frame = small(["500235002"], geometries=[shapely.box(108.90, 31.0, 109.00005, 31.1)])
+    path = write(tmp_path, "a.geojson", frame)
+    assert "overlaps county 500236000000" in error_of(path, "--level", "township", "--overlap-tolerance", "0.01")
+    out = run(path, "--level", "township")  # the default tolerance, 0.1%
+    assert "overlaps" not in out and AdminDivision.objects.filter(code="500235002000").exists()
+
+
+def test_village_drawn_over_another_townships_village_is_refused_and_no_visit_moves(world, clients, tmp_path):
+    from agri.models import Visit
+    from tests.agri.map_support import map_world, push_visits
+
+    map_world(world)
+    push_visits(world, clients)
+    before = dict(Visit.objects.values_list("id", "division_id"))
+    assert sorted(before.values()).count("500235002001") == 2
+    # A village of township 1 drawn over 青龙社区 of township 2, where two visits were recorded: its smaller code
+    # would win those points.
+    frame = small(["500235001002"], geometries=[shapely.box(108.69, 30.92, 108.73, 30.94)], crs="EPSG:4490")
+    path = write(tmp_path, "v.gpkg", frame)
+    message = error_of(path, "--level", "village")
+    assert "feature 1 (500235001002): overlaps village 500235002001 青龙社区" in message, message
+    assert "overlaps township 500235002000 青龙街道" in message
+    assert "双江街道" not in message  # its own township: an edge in common, and an ancestor anyway
+    assert dict(Visit.objects.values_list("id", "division_id")) == before
+    assert not AdminDivision.objects.filter(code="500235001002").exists()
+    # What the refusal prevents: allowed, the overlap takes the other township's visits.
+    run(path, "--level", "village", "--allow-overlap")
+    after = dict(Visit.objects.values_list("id", "division_id"))
+    assert sorted(after.values()).count("500235001002") == 2

@@ -13,15 +13,18 @@ from io import StringIO
 
 import pytest
 from django.apps import apps
+from django.contrib.sessions.models import Session
 from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.db import connections
 from django.db.migrations.loader import MigrationLoader
 from django.db.utils import load_backend
+from django.test import Client
 
 from agri.management.commands import backup as backup_command
-from agri.models import Change, ChangeKind, Photo, Visit
+from agri.models import Change, ChangeKind, DeviceToken, Photo, RetiredToken, TokenEnd, Visit
 from tests.agri.photo_support import new_visit, sample, stored_files, upload, use_private_storage
+from tests.support import login
 
 # Transactions are committed: pg_dump and pg_restore are other processes, and they only see committed rows.
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -40,6 +43,16 @@ def run(command: str, *args) -> str:
 
 def row_counts(using: str = "default") -> dict[str, int]:
     return {m._meta.label: m._base_manager.using(using).count() for m in MODELS}
+
+
+def after_restore(counts: dict[str, int]) -> dict[str, int]:
+    """``counts`` as a restore leaves them: every device token retired (remembered as revoked), no browser session."""
+    return {
+        **counts,
+        "agri.DeviceToken": 0,
+        "agri.RetiredToken": counts["agri.RetiredToken"] + counts["agri.DeviceToken"],
+        "sessions.Session": 0,
+    }
 
 
 def file_hashes(root) -> dict[str, str]:
@@ -145,7 +158,7 @@ def test_drill_restores_every_row_and_photo_into_a_fresh_installation(
     restored_root = use_private_storage(settings, tmp_path / "restored-photos")
     out = run("restore", str(archive), "--database", fresh_database, "--quiet")
     assert f"{sum(manifest['row_counts'].values())} rows" in out and "9 photo files" in out
-    assert row_counts(fresh_database) == counts
+    assert row_counts(fresh_database) == after_restore(counts)
     assert file_hashes(restored_root) == files
     assert list(Visit._base_manager.using(fresh_database).values().order_by("pk")) == visits
     assert list(Photo._base_manager.using(fresh_database).values().order_by("pk")) == photo_rows
@@ -170,9 +183,13 @@ def test_restore_after_a_wipe_serves_the_same_photos_through_the_api(world, clie
     assert row_counts()["agri.User"] == 0 and row_counts()["agri.Photo"] == 0
     restored_root = use_private_storage(settings, tmp_path / "restored-photos")
     run("restore", str(archive), "--quiet")
-    assert row_counts() == counts
+    assert row_counts() == after_restore(counts)
     assert file_hashes(restored_root) == files
-    # The phone's token came back with the accounts: it fetches its photo from the restored store.
+    # The phone's token came back with the accounts, revoked: the phone logs in again and fetches its photo from
+    # the restored store.
+    revoked = clients["worker"].get(f"/api/v1/photos/{photos[0]['id']}/original/")
+    assert revoked.status_code == 401 and revoked.json()["code"] == "token_revoked"
+    clients["worker"] = login(world.users["worker"])
     response = clients["worker"].get(f"/api/v1/photos/{photos[0]['id']}/original/")
     assert response.status_code == 200
     assert b"".join(response.streaming_content) == sample(NIKON)
@@ -199,7 +216,7 @@ def test_restore_refuses_a_database_with_data_and_force_replaces_it(world, clien
     assert row_counts() == changed
 
     run("restore", str(archive), "--force", "--quiet")
-    assert row_counts() == counts
+    assert row_counts() == after_restore(counts)
     assert not Visit._base_manager.filter(pk=later["id"]).exists()
 
 
@@ -277,7 +294,7 @@ def test_photo_uploaded_after_the_snapshot_is_left_out(
 
     restored_root = use_private_storage(settings, tmp_path / "restored-photos")
     run("restore", str(archive), "--database", fresh_database, "--quiet")
-    assert row_counts(fresh_database) == counts
+    assert row_counts(fresh_database) == after_restore(counts)
     assert file_hashes(restored_root) == files
 
 
@@ -291,3 +308,39 @@ def test_backup_with_a_photo_file_missing_fails_and_leaves_no_archive(world, cli
         run("backup", str(archive), "--quiet")
     assert lost in str(refused.value)
     assert list(tmp_path.glob("*nongji.tar*")) == []
+
+
+def test_restore_revokes_every_device_token_and_session_unless_told_to_keep_them(
+    world, clients, private_root, tmp_path
+):
+    """A token or session revoked after the backup must not come back with the archive's rows."""
+    user = world.users["admin"]
+    browser = Client()
+    browser.force_login(user)
+    session_cookie = browser.cookies["sessionid"].value
+    archive = tmp_path / "nongji.tar"
+    run("backup", str(archive), "--quiet")
+    tokens = DeviceToken.objects.count()
+    assert tokens == len(clients) and Session.objects.count() == 1
+    # After the backup: the worker's phone is logged out (lost?), and so is the browser.
+    assert clients["worker"].post("/api/v1/auth/logout/").status_code == 204
+    assert browser.post("/accounts/logout/").status_code == 302
+    assert Session.objects.count() == 0
+
+    out = run("restore", str(archive), "--force", "--quiet")
+    assert f"Revoked {tokens} device tokens and ended 1 browser sessions" in out and "--keep-logins" in out
+    for name, client in clients.items():
+        response = client.get("/api/v1/me/")
+        assert response.status_code == 401, name
+        assert response.json()["code"] == "token_revoked"
+    revived = Client()
+    revived.cookies["sessionid"] = session_cookie
+    assert revived.get("/map/").status_code == 302  # to the login page
+    assert RetiredToken.objects.filter(reason=TokenEnd.RESTORE).count() == tokens
+
+    # Told to keep them, the restore brings back the logins of the archive, the revoked one with the others.
+    out = run("restore", str(archive), "--force", "--keep-logins", "--quiet")
+    assert f"kept the archive's {tokens} device tokens and 1 browser sessions" in out
+    assert clients["worker"].get("/api/v1/me/").status_code == 200
+    revived.cookies["sessionid"] = session_cookie  # the 302 above deleted the cookie of an unknown session
+    assert revived.get("/map/").status_code == 200

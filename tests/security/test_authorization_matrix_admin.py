@@ -8,17 +8,22 @@ divisions of the jurisdiction and its ancestors), accounts and device tokens onl
 only open pages; they never widen the rows. A cell is one page checked three ways: its status (an out-of-scope
 object is the admin's "does not exist" redirect, exactly like an unknown one), the objects it links to (exactly
 the visible ones), and its HTML, which must name nothing out of scope (no marker, id, code or name of the other
-county, no account of it) and no personal number the role reads masked. 1,632 page cells (``ADMIN_PAGE_CELLS``).
+county, no account of it) and no personal number the role reads masked. 1,704 page cells (``ADMIN_PAGE_CELLS``).
 """
+
+import uuid
+from datetime import timedelta
 
 import pytest
 from django.contrib import admin
 from django.contrib.auth.models import Permission
 from django.test import Client, RequestFactory
 from django.urls import reverse
+from django.utils import timezone
 
-from agri.models import DeviceToken, Farmer, User
+from agri.models import DeviceToken, Farmer, Photo, PhotoUpload, User, Visit
 from agri.privacy import masked_value
+from geo.models import AdminDivision
 from tests.security.matrix_support import (
     ENDPOINTS,
     JURISDICTION,
@@ -73,21 +78,43 @@ def rows(ev: Evidence, role: str) -> dict:
     for endpoint, (model, _field, names) in ENDPOINTS.items():
         out[model] = ({str(ev.pk(n)): n for n in names}, {str(ev.pk(n)) for n in VISIBLE[role].get(endpoint, ())})
     readable_visits = VISIBLE_VISITS[role] | ({"V_GONE"} if role in TOMBSTONE_READERS else set())
-    from agri.models import Photo, Visit
-    from geo.models import AdminDivision
-
     out[Visit] = ({v: n for n, v in ev.visits.items()}, {ev.visits[n] for n in readable_visits})
     out[Photo] = (
         {p: n for n, p in ev.photos.items()},
         {ev.photos[n] for n, visit in PHOTOS.items() if visit in VISIBLE_VISITS[role]},
     )
     out[AdminDivision] = ({code: code for code in DIVISION_CODES}, divisions_visible(role))
+    out[PhotoUpload] = (
+        {str(upload_id(ev, n)): n for n in UPLOADS},
+        {str(upload_id(ev, n)) for n in UPLOADS if n in VISIBLE_VISITS[role]},
+    )
     users = accounts(ev)
     out[User] = (
         {str(u.pk): name for name, u in users.items()},
         {str(users[name].pk) for name in MANAGED_ACCOUNTS.get(role, ())},
     )
     return out
+
+
+# Visits with a resumable upload in progress (its id derived from the visit's, so that the tables can name it).
+UPLOADS = ("V_W1", "V_W2", "V_W9")
+
+
+def upload_id(ev: Evidence, visit: str) -> uuid.UUID:
+    return uuid.uuid5(uuid.UUID(ev.visits[visit]), "upload")
+
+
+def start_uploads(ev: Evidence) -> None:
+    for name in UPLOADS:
+        visit = Visit.objects.get(pk=ev.visits[name])
+        PhotoUpload.objects.create(
+            id=upload_id(ev, name),
+            user=visit.user,
+            visit=visit,
+            photo_id=uuid.uuid4(),
+            length=1000,
+            expires_at=timezone.now() + timedelta(days=1),
+        )
 
 
 def forbidden_personal(ev: Evidence, role: str) -> set[str]:
@@ -153,7 +180,7 @@ class AdminMatrix(Matrix):
             self.fail(label, f"links out of scope {extra}, misses {missing}")
 
 
-ADMIN_PAGE_CELLS = 1632  # the tables' count, printed by test_admin_matrix_size
+ADMIN_PAGE_CELLS = 1704  # the tables' count, printed by test_admin_matrix_size
 
 
 def registered():
@@ -161,13 +188,15 @@ def registered():
 
 
 # model -> a search term; "[" is in every marked name and visit note, "e" in the name of every account recording
-# photos. A term marked True matches every world row of the model, so the result links exactly the visible ones.
+# photos and uploads. A term marked True matches every world row of the model: the result links exactly the visible
+# ones.
 SEARCH = {
     "user": ("worker", False),
     "admindivision": ("5002", False),
     "devicetoken": ("e", False),
     "retiredtoken": ("e", False),
     "photo": ("e", True),
+    "photoupload": ("e", True),
 }
 
 
@@ -193,6 +222,7 @@ def test_admin_pages(ev, role, tmp_path):
     """Changelist, search, add, change and history of every model, and every autocomplete: only the role's rows,
     and personal numbers masked as the API masks them."""
     distinct_personal_numbers(ev)
+    start_uploads(ev)
     m = AdminMatrix(ev, role, tmp_path)
     table = rows(ev, role)
     superuser_only = {m_ for m_ in registered() if not admin.site._registry[m_].has_module_permission(_Staff())}

@@ -144,8 +144,8 @@ def test_admin_login_is_refused_while_the_account_is_locked(world):
     client, response = _admin_login("boss", PASSWORD)
     assert response.status_code == 302 and client.session.get("_auth_user_id")
     fail("boss", 10)
-    client, response = _admin_login("boss", PASSWORD)
-    assert response.status_code == 200  # the form again, with its error
+    client, response = _admin_login("boss", PASSWORD)  # no Accept-Language: the default language, zh-hans
+    assert_session_login_refused(response, "该账号或该网络登录失败次数过多")
     assert "_auth_user_id" not in client.session
 
 
@@ -178,3 +178,76 @@ def test_the_lockout_counts_by_the_address_the_api_throttles_see(settings, proxi
     settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "NUM_PROXIES": proxies}
     request = RequestFactory().get("/", **meta)
     assert client_ip(request) == (BaseThrottle().get_ident(Request(request)) or None)
+
+
+# --- every session login: the same lockout, the same throttle, a page that says so ---------------------------------
+
+SESSION_LOGINS = ["/accounts/login/", "/admin/login/", "/api-auth/login/"]
+LOW_LOGIN_RATE = {"login": "5/min", "write": "1000000/min"}
+
+
+@pytest.fixture
+def low_login_rate(settings):
+    settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": LOW_LOGIN_RATE}
+
+
+def session_login(path, username, password, ip=VILLAGE_NAT, lang="en"):
+    client = Client(REMOTE_ADDR=ip, HTTP_ACCEPT_LANGUAGE=lang)
+    response = client.post(path, {"username": username, "password": password})
+    return client, response
+
+
+def assert_session_login_refused(response, message, lang="en"):
+    assert response.status_code == 429, (response.status_code, response.content[:500])
+    assert response["Content-Type"].startswith("text/html")
+    assert 0 < int(response["Retry-After"]) <= 15 * 60
+    assert message in response.content.decode(), response.content.decode()
+
+
+@pytest.mark.parametrize("path", SESSION_LOGINS)
+def test_session_login_is_throttled_per_ip_like_the_api(world, low_login_rate, path):
+    for n in range(5):
+        _client, response = session_login(path, "worker", f"wrong-{n}")
+        assert response.status_code == 200, (n, response.status_code)  # the form again, with its error
+    client, response = session_login(path, "worker", PASSWORD)
+    assert_session_login_refused(response, "Too many login attempts from this network.")
+    assert "_auth_user_id" not in client.session
+    _client, zh = session_login(path, "worker", PASSWORD, lang="zh-hans")
+    assert_session_login_refused(zh, "该网络的登录尝试过多")
+    # Another network is not held back.
+    f.UserFactory(username="boss", role=Role.BUREAU_ADMIN, is_staff=True, is_superuser=True)
+    client, response = session_login(path, "boss", PASSWORD, ip=ELSEWHERE)
+    assert response.status_code == 302 and client.session.get("_auth_user_id")
+
+
+def test_fifty_session_logins_from_one_ip_are_not_all_processed(world, settings):
+    """The default rate (20 a minute) over every login path together: the 21st attempt is refused."""
+    settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": {"login": "20/min"}}
+    statuses = [session_login(SESSION_LOGINS[n % 2], f"guess-{n}", "wrong")[1].status_code for n in range(50)]
+    assert statuses == [200] * 20 + [429] * 30
+
+
+def test_api_and_session_logins_share_one_budget_per_ip(world, low_login_rate):
+    for n in range(3):
+        assert attempt("worker", f"wrong-{n}").status_code == 400
+    for path in SESSION_LOGINS[:2]:
+        assert session_login(path, "worker", "wrong")[1].status_code == 200
+    response = attempt("worker", PASSWORD)
+    assert response.status_code == 429 and response.json()["code"] == "throttled"
+    assert_session_login_refused(session_login("/accounts/login/", "worker", PASSWORD)[1], "Too many login attempts")
+
+
+@pytest.mark.parametrize("path", SESSION_LOGINS)
+def test_session_login_of_a_locked_account_says_so_in_the_users_language(world, path):
+    fail("worker", 10, ip=ELSEWHERE)
+    client, response = session_login(path, "worker", PASSWORD)
+    assert_session_login_refused(response, "Too many failed logins for this account or from this network.")
+    assert "_auth_user_id" not in client.session
+    _client, zh = session_login(path, "worker", PASSWORD, lang="zh-hans")
+    assert_session_login_refused(zh, "该账号或该网络登录失败次数过多")
+
+
+def test_session_login_failures_lock_the_account_for_the_api(world):
+    for n in range(10):
+        assert session_login(SESSION_LOGINS[n % 3], "worker", f"wrong-{n}")[1].status_code == 200
+    assert_locked(attempt("worker", PASSWORD, ip=ELSEWHERE))

@@ -1,12 +1,17 @@
-"""Every path that sets a password applies AUTH_PASSWORD_VALIDATORS: the API, createsuperuser and the demo seed."""
+"""Every path that sets a password applies AUTH_PASSWORD_VALIDATORS (the API, createsuperuser and the demo seed),
+and every path that changes one revokes the account's device tokens (the API, the shell, the admin, changepassword)."""
+
+import io
 
 import pytest
+from django.contrib.auth.hashers import PBKDF2PasswordHasher
 from django.core.exceptions import ValidationError
 from django.core.management import CommandError, call_command
+from django.test import Client
 from rest_framework.test import APIClient
 
 from agri.demo import DEMO_USERNAMES, demo_accounts, demo_password_check
-from agri.models import DeviceToken, User
+from agri.models import DeviceToken, RetiredToken, TokenEnd, User
 from tests.factories import PASSWORD
 from tests.support import attempt_login, login
 
@@ -133,3 +138,88 @@ def test_a_weak_demo_password_is_refused_before_any_account_exists(db, settings,
     with pytest.raises(ValidationError):
         demo_accounts(weak)
     assert not User.objects.filter(username__in=DEMO_USERNAMES).exists()
+
+
+# --- a password set anywhere else revokes the device tokens too ---------------------------------------------------
+
+
+def assert_revoked(client):
+    response = client.get("/api/v1/me/")
+    assert response.status_code == 401, response.content
+    assert response.json()["code"] == "token_revoked"
+
+
+def test_set_password_in_the_shell_revokes_every_device_token(world):
+    phone, tablet = login(world.users["worker"], "phone"), login(world.users["worker"], "tablet")
+    other_user = login(world.users["worker2"])
+    user = User.objects.get(username="worker")
+    user.set_password(NEW_PASSWORD)
+    user.save()
+    assert_revoked(phone)
+    assert_revoked(tablet)
+    assert other_user.get("/api/v1/me/").status_code == 200
+    assert RetiredToken.objects.filter(user=user, reason=TokenEnd.PASSWORD_CHANGE).count() == 2
+
+
+def test_set_password_saved_with_update_fields_revokes_too(world):
+    phone = login(world.users["worker"])
+    user = User.objects.get(username="worker")
+    user.set_password(NEW_PASSWORD)
+    user.save(update_fields=["password"])
+    assert_revoked(phone)
+
+
+def test_set_unusable_password_revokes_every_device_token(world):
+    phone = login(world.users["worker"])
+    user = User.objects.get(username="worker")
+    user.set_unusable_password()
+    user.save()
+    assert_revoked(phone)
+
+
+def test_changepassword_command_revokes_every_device_token(world, monkeypatch):
+    from django.contrib.auth.management.commands import changepassword
+
+    phone = login(world.users["worker"])
+    monkeypatch.setattr(changepassword.Command, "_get_pass", lambda self, prompt="": NEW_PASSWORD)
+    call_command("changepassword", "worker", stdout=io.StringIO())
+    assert_revoked(phone)
+    assert attempt_login("worker", NEW_PASSWORD).status_code == 200
+
+
+def test_password_set_in_the_admin_revokes_every_device_token(world):
+    phone = login(world.users["worker"])
+    boss = User.objects.create_superuser("boss", password=NEW_PASSWORD)
+    browser = Client()
+    browser.force_login(boss)
+    worker = world.users["worker"]
+    response = browser.post(
+        f"/admin/agri/user/{worker.pk}/password/",
+        {"password1": "另一个-强密码-2026", "password2": "另一个-强密码-2026"},
+    )
+    assert response.status_code == 302, response.content[:2000]
+    assert_revoked(phone)
+
+
+def test_saving_an_account_without_a_new_password_revokes_nothing(world):
+    phone = login(world.users["worker"])
+    user = User.objects.get(username="worker")
+    user.first_name = "伟"
+    user.save()
+    User.objects.get(username="worker").save(update_fields=["last_login"])
+    assert phone.get("/api/v1/me/").status_code == 200
+
+
+class QuickPBKDF2Hasher(PBKDF2PasswordHasher):
+    iterations = 2
+
+
+def test_a_password_hash_upgraded_at_login_revokes_nothing(world, settings):
+    """Django rehashes a password with the preferred hasher when it checks it: the same password, no change."""
+    phone = login(world.users["worker"], "phone")
+    settings.PASSWORD_HASHERS = [f"{__name__}.QuickPBKDF2Hasher", *settings.PASSWORD_HASHERS]
+    before = User.objects.get(username="worker").password
+    tablet = login(world.users["worker"], "tablet")
+    assert User.objects.get(username="worker").password != before  # upgraded
+    assert phone.get("/api/v1/me/").status_code == 200
+    assert tablet.get("/api/v1/me/").status_code == 200

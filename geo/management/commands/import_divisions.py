@@ -8,7 +8,13 @@ from django.db import transaction
 from tqdm import tqdm
 
 from geo.codes import Level
-from geo.importers import DivisionFile, DivisionImportError, read_division_rows
+from geo.importers import (
+    OVERLAP_TOLERANCE,
+    DivisionFile,
+    DivisionImportError,
+    division_overlaps,
+    read_division_rows,
+)
 from geo.models import AdminDivision
 from geo.services import division_upsert_many
 from geo.signals import divisions_imported
@@ -39,6 +45,20 @@ class Command(BaseCommand):
         )
         parser.add_argument("--encoding", help="Shapefile attribute encoding when there is no .cpg (e.g. GBK).")
         parser.add_argument("--layer", help="Layer to read from a GeoPackage (or a zip) with several.")
+        parser.add_argument(
+            "--allow-overlap",
+            action="store_true",
+            help="Import even when features overlap each other or stored divisions other than their own ancestors "
+            "and descendants (the overlaps are still listed). Points in an overlap go to the smaller village code.",
+        )
+        parser.add_argument(
+            "--overlap-tolerance",
+            type=float,
+            default=OVERLAP_TOLERANCE * 100,
+            metavar="PERCENT",
+            help="An overlap smaller than this share of the smaller division is a sliver between two sources' "
+            f"outlines, not an overlap (default {OVERLAP_TOLERANCE * 100:g}).",
+        )
 
     @no_translations  # messages in English, like the rest of the command's output
     def handle(self, *args, **options):
@@ -53,10 +73,20 @@ class Command(BaseCommand):
             encoding=options["encoding"],
             layer=options["layer"],
         )
+        if not 0 <= options["overlap_tolerance"] < 100:
+            raise CommandError("--overlap-tolerance is a percentage from 0 to 100.")
         try:
             rows = read_division_rows(source)
         except DivisionImportError as exc:
             raise CommandError(str(exc)) from exc
+        overlaps = division_overlaps(rows, tolerance=options["overlap_tolerance"] / 100)
+        if overlaps and not options["allow_overlap"]:
+            raise CommandError(
+                "\n".join(overlaps) + "\nNothing was imported: a point in an overlap could be counted in the wrong "
+                "division, or in another county. Correct the outlines, or pass --allow-overlap."
+            )
+        for line in overlaps:
+            self.stdout.write(self.style.WARNING(f"{line} (allowed by --allow-overlap)"))
         codes = [row.code for row in rows]
         existing = set(AdminDivision.objects.filter(code__in=codes).values_list("code", flat=True))
         with (

@@ -15,7 +15,7 @@ from django.utils import timezone
 from agri.models import Visit
 from tests import factories as f
 from tests.agri.map_support import NOTES, map_world, push, push_visits, visit_body
-from tests.support import login
+from tests.support import assert_gdal_opens_cleanly, login
 
 FORMATS = ["geojson", "gpkg", "shp", "kml"]
 SUFFIX = {"geojson": "geojson", "gpkg": "gpkg", "shp": "zip", "kml": "kml"}
@@ -260,3 +260,22 @@ def test_base_export_as_points_or_parcels(world, clients, tmp_path, fmt):
 def test_base_export_rejects_unknown_geometry(world, clients):
     response = clients["admin"].get("/api/v1/exports/demonstration-bases/", {"geometry": "hexagon"})
     assert response.status_code == 400 and "geometry" in response.json()["fields"]
+
+
+# --- every export, as GDAL reads it ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/api/v1/exports/visits/",
+        "/api/v1/exports/model-households/",
+        "/api/v1/exports/demonstration-bases/",
+        "/api/v1/exports/coverage/",
+    ],
+)
+def test_gdal_opens_every_export_without_a_warning(visits, clients, tmp_path, path, fmt):
+    _, target = download(clients["admin"], path, tmp_path, fmt)
+    summary = assert_gdal_opens_cleanly(target)
+    assert "Feature Count: 0" not in summary

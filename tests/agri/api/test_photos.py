@@ -17,7 +17,9 @@ from tests.agri.photo_support import (
     HOME_LAT,
     HOME_LON,
     SAMPLES,
+    gps_exif,
     image_bytes,
+    jpeg_with_exif,
     new_visit,
     sample,
     stored_files,
@@ -394,6 +396,20 @@ def test_photo_taken_long_before_the_visit_is_flagged(world, clients):
     old = with_exif(sample(NIKON), lat=HOME_LAT, lon=HOME_LON, taken_at=started - timedelta(days=2))
     assert upload(clients["worker"], visit["id"], old).json()["flags"] == ["time_mismatch"]
     assert photo_flags(clients["worker"].get(f"/api/v1/visits/{visit['id']}/").json()) == ["photo_time_mismatch"]
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [{"pointer": 0x00FFFFF0}, {"pointer": 8}, {"lat_count": 2**30}],
+    ids=["offset out of range", "IFD loop", "count of 2^30"],
+)
+def test_photo_with_a_malformed_gps_ifd_is_stored_and_flagged_exif_invalid(world, clients, damage):
+    visit = new_visit(clients["worker"], world)
+    response = upload(clients["worker"], visit["id"], jpeg_with_exif(gps_exif(**damage)))
+    assert response.status_code == 201, response.content
+    body = response.json()
+    assert "exif_invalid" in body["flags"]
+    assert (body["exif_lat"], body["exif_lon"]) == (None, None)
 
 
 def test_photo_without_exif_is_flagged(world, clients):

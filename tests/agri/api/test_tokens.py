@@ -26,9 +26,10 @@ MESSAGES = {
     },
     "token_revoked": {
         "en": "This device's token was revoked: it was logged out (here or from another device), replaced by a newer "
-        "login with the same device name, or the password was changed. Log in again.",
+        "login with the same device name, the password was changed, or the server was restored from a backup. Log in "
+        "again.",
         "zh-hans": "此设备的令牌已被撤销：已退出登录（在本设备或其他设备上操作），"
-        "被同名设备的新登录取代，或账号密码已修改。请重新登录。",
+        "被同名设备的新登录取代，账号密码已修改，或服务器已从备份恢复。请重新登录。",
     },
     "token_invalid": {"en": "Invalid token. Log in again.", "zh-hans": "令牌无效，请重新登录。"},
 }
