@@ -1,7 +1,7 @@
 """Personal data (PIPL) and where families live: what each reader sees of households, farmers, staff and visits.
 
 The one rule, applied by every output (the API's list and detail serializers, the sync feed, visits.geojson, the GIS
-exports, coverage, the network tree):
+exports, coverage, the network tree, the Django admin):
 
 1. **Phone and ID numbers.** Bureau admins (and superusers) and the account the record belongs to (the worker who
    owns a household and its farmers, a person their own record) see them; everyone else sees ``138****1234``.
@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 from django.conf import settings
 
-from agri.models import Role
+from agri.models import Farmer, ModelHousehold, Role
 from agri.validators import mask
 from geo.h3cells import snap_to_cells
 
@@ -113,3 +113,23 @@ def redact(rows: list[dict], user, private: Private, owners: Sequence | None = N
 def mask_personal(data: dict, user, owner_user_id, fields=MASKED_FIELDS) -> dict:
     """``data`` with its phone and ID numbers masked unless ``user`` may see them (changed in place, and returned)."""
     return redact([data], user, Private(numbers=tuple(fields)), [owner_user_id])[0]
+
+
+def personal_data_owner(record) -> int | None:
+    """The account a record's personal data belongs to: the worker who owns a household (and its farmers), or the
+    person's own account (experts, workers, commissioners)."""
+    if isinstance(record, Farmer):
+        record = record.household
+    if isinstance(record, ModelHousehold):
+        return record.worker.user_id
+    return getattr(record, "user_id", None)
+
+
+def reads_masked(user, record) -> bool:
+    """Whether ``user`` reads ``record``'s personal numbers (and those of a household's farmers) masked."""
+    return not can_see_personal_data(user, personal_data_owner(record))
+
+
+def masked_value(value: str) -> str:
+    """A personal number as those who may not see it read it: ``138****1234``."""
+    return mask(value)

@@ -214,6 +214,6 @@ class FileView(JSONErrorsMixin, GenericAPIView):
 
 
 def validated_query(serializer_class, request) -> dict:
-    serializer = serializer_class(data=request.query_params)
+    serializer = serializer_class(data=request.query_params, context={"request": request})
     serializer.is_valid(raise_exception=True)
     return serializer.validated_data

@@ -8,6 +8,7 @@ from django.utils.translation import gettext_lazy as _
 from rest_framework import serializers
 
 from agri.api.crs import OUTPUT_CRS
+from agri.api.fields import ScopedRelationsMixin
 from agri.api.network_serializers import StatusChoice
 from agri.models import Industry, VisitKind
 from agri.selectors.coverage import CoverageFilter
@@ -21,7 +22,7 @@ MAX_RADIUS_KM = 100
 # --- query parameters -------------------------------------------------------------------------------
 
 
-class CrsQuerySerializer(serializers.Serializer):
+class CrsQuerySerializer(ScopedRelationsMixin, serializers.Serializer):
     crs = serializers.ChoiceField(
         choices=OUTPUT_CRS,
         default="wgs84",

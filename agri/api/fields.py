@@ -5,31 +5,45 @@ from rest_framework.exceptions import ErrorDetail, ValidationError
 from rest_framework.utils import html
 
 from agri.models.base import BIGINT_MAX
+from agri.selectors.scope import visible_rows
 from geo.models import AdminDivision
 
 
-class ScopedPrimaryKeyRelatedField(serializers.PrimaryKeyRelatedField):
-    """A writable foreign key that only accepts rows the caller may see.
-
-    An out-of-scope id gets the same "does not exist" error as a missing one, so nothing leaks.
-    """
-
-    def get_queryset(self):
-        request = self.context.get("request")
-        queryset = super().get_queryset().visible_to(request.user if request else None)
-        if any(f.name == "deleted_at" for f in queryset.model._meta.concrete_fields):
-            queryset = queryset.filter(deleted_at__isnull=True)  # no new links to a tombstone
-        return queryset
+def scoped_choices(queryset, user):
+    """The rows a writable relation offers and accepts: those ``user`` may read, and of client records only the live
+    ones (no new links to a tombstone)."""
+    queryset = visible_rows(queryset, user)
+    if any(f.name == "deleted_at" for f in queryset.model._meta.concrete_fields):
+        queryset = queryset.filter(deleted_at__isnull=True)
+    return queryset
 
 
-class ScopedSlugRelatedField(serializers.SlugRelatedField):
-    def get_queryset(self):
-        request = self.context.get("request")
-        return super().get_queryset().visible_to(request.user if request else None)
+class ScopedRelationsMixin:
+    """Every writable relation of the serializer (a select of the browsable API's forms, an id in a body) holds only
+    the rows the caller may read (:func:`scoped_choices`): an out-of-scope id gets the same "does not exist" error as
+    a missing one, and a form never lists another county's rows. A field whose ``get_queryset`` applies a rule of its
+    own says so with ``scopes_itself``."""
+
+    def get_fields(self):
+        fields = super().get_fields()
+        user = getattr(self.context.get("request"), "user", None)
+        for field in fields.values():
+            related = getattr(field, "child_relation", field)
+            if (
+                isinstance(related, serializers.RelatedField)
+                and not related.read_only
+                and related.queryset is not None
+                and not getattr(related, "scopes_itself", False)
+            ):
+                related.queryset = scoped_choices(related.queryset, user)
+        return fields
 
 
 class DivisionCodeField(serializers.PrimaryKeyRelatedField):
-    """A 12-digit division code of a given level, inside the caller's jurisdiction."""
+    """A 12-digit division code of a given level, inside the caller's jurisdiction (not its ancestors: a record is
+    placed inside it)."""
+
+    scopes_itself = True
 
     def __init__(self, level: str, **kwargs):
         self.level = level
@@ -138,8 +152,9 @@ def _item_type(field) -> str | None:
     return None
 
 
-class StrictJSONTypesMixin:
-    """A JSON body must give each field the JSON type the schema documents.
+class StrictJSONTypesMixin(ScopedRelationsMixin):
+    """The base of every request serializer: its relations are scoped (:class:`ScopedRelationsMixin`), and a JSON
+    body must give each field the JSON type the schema documents.
 
     DRF turns 12 into "12" for a text field, "12" into 12 for a number, "yes" and 1 into true and 5 into a UUID:
     handy for HTML forms, where everything is text, but in JSON it accepts payloads the API documents as invalid.
@@ -196,7 +211,7 @@ class StrictJSONTypesMixin:
             raise ValidationError(errors)
 
 
-class QuerySerializer(serializers.Serializer):
+class QuerySerializer(ScopedRelationsMixin, serializers.Serializer):
     """Query parameters validated as a serializer (the API's 400 with the fields at fault). An empty value, as an
     HTML form sends it, counts as not given, so the field's default applies."""
 

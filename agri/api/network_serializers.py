@@ -7,7 +7,7 @@ from rest_framework import serializers
 from rest_framework.validators import UniqueValidator
 
 from agri.api.crs import convert_geojson, convert_point, output_crs
-from agri.api.fields import DivisionCodeField, QuerySerializer, ScopedPrimaryKeyRelatedField, StrictJSONTypesMixin
+from agri.api.fields import DivisionCodeField, QuerySerializer, StrictJSONTypesMixin
 from agri.models import (
     DemonstrationBase,
     Expert,
@@ -19,7 +19,7 @@ from agri.models import (
     Station,
     TechCommissioner,
 )
-from agri.privacy import FARMER, HOUSEHOLD, PERSON, redact
+from agri.privacy import FARMER, HOUSEHOLD, PERSON, personal_data_owner, redact
 from geo.codes import Level
 from geo.models import AdminDivision
 
@@ -31,13 +31,10 @@ class MaskedPersonalDataMixin:
 
     private = PERSON
 
-    def owner_user_id(self, instance):
-        return getattr(instance, "user_id", None)
-
     def to_representation(self, instance):
         data = super().to_representation(instance)
         request = self.context.get("request")
-        return redact([data], getattr(request, "user", None), self.private, [self.owner_user_id(instance)])[0]
+        return redact([data], getattr(request, "user", None), self.private, [personal_data_owner(instance)])[0]
 
 
 class IndustryRef(serializers.SlugRelatedField):
@@ -267,7 +264,7 @@ class ExpertSerializer(StrictJSONTypesMixin, MaskedPersonalDataMixin, serializer
 
 
 class ExtensionWorkerSerializer(StrictJSONTypesMixin, MaskedPersonalDataMixin, serializers.ModelSerializer):
-    expert = ScopedPrimaryKeyRelatedField(queryset=Expert.objects.all())
+    expert = serializers.PrimaryKeyRelatedField(queryset=Expert.objects.all())
     industry = serializers.SlugRelatedField(source="expert.industry", slug_field="code", read_only=True)
     home_township_code = DivisionCodeField(Level.TOWNSHIP, source="home_township")
     households_count = serializers.IntegerField(read_only=True)
@@ -291,8 +288,8 @@ class ExtensionWorkerSerializer(StrictJSONTypesMixin, MaskedPersonalDataMixin, s
 
 class TechCommissionerSerializer(StrictJSONTypesMixin, MaskedPersonalDataMixin, serializers.ModelSerializer):
     county_code = DivisionCodeField(Level.COUNTY, source="county")
-    stations = ScopedPrimaryKeyRelatedField(queryset=Station.objects.all(), many=True, required=False)
-    bases = ScopedPrimaryKeyRelatedField(queryset=DemonstrationBase.objects.all(), many=True, required=False)
+    stations = serializers.PrimaryKeyRelatedField(queryset=Station.objects.all(), many=True, required=False)
+    bases = serializers.PrimaryKeyRelatedField(queryset=DemonstrationBase.objects.all(), many=True, required=False)
 
     class Meta:
         model = TechCommissioner
@@ -342,7 +339,7 @@ class ModelHouseholdSerializer(
 ):
     private = HOUSEHOLD
 
-    worker = ScopedPrimaryKeyRelatedField(
+    worker = serializers.PrimaryKeyRelatedField(
         queryset=ExtensionWorker.objects.all(),
         required=False,
         help_text=_("The linked extension worker; defaults to the caller when the caller is a worker."),
@@ -368,9 +365,6 @@ class ModelHouseholdSerializer(
             "updated_at",
         ]
 
-    def owner_user_id(self, instance):
-        return instance.worker.user_id
-
     def validate(self, attrs):
         if "worker" not in attrs and self.instance is None:
             request = self.context["request"]
@@ -384,7 +378,7 @@ class ModelHouseholdSerializer(
 class FarmerSerializer(StrictJSONTypesMixin, MaskedPersonalDataMixin, ClientIdMixin, serializers.ModelSerializer):
     private = FARMER
 
-    household = ScopedPrimaryKeyRelatedField(queryset=ModelHousehold.objects.all())
+    household = serializers.PrimaryKeyRelatedField(queryset=ModelHousehold.objects.all())
     village_code = DivisionCodeField(Level.VILLAGE, source="village")
 
     class Meta:
@@ -400,9 +394,6 @@ class FarmerSerializer(StrictJSONTypesMixin, MaskedPersonalDataMixin, ClientIdMi
             "created_at",
             "updated_at",
         ]
-
-    def owner_user_id(self, instance):
-        return instance.household.worker.user_id
 
 
 class PersonalDataRevealSerializer(StrictJSONTypesMixin, serializers.Serializer):

@@ -37,7 +37,6 @@ from agri.models import (
 )
 from agri.privacy import FARMER, HOUSEHOLD
 from agri.selectors.coverage import station_service_area
-from geo.codes import full_code
 from geo.models import AdminDivision
 
 
@@ -68,14 +67,7 @@ class DivisionViewSet(ConditionalGetMixin, viewsets.ModelViewSet):
     lookup_value_regex = r"[0-9]{12}"
 
     def get_queryset(self):
-        user = self.request.user
-        if not user.is_authenticated:
-            return AdminDivision.objects.none()
-        jurisdiction = user.jurisdiction
-        if not jurisdiction:
-            return AdminDivision.objects.all()
-        ancestors = [full_code(jurisdiction[:n]) for n in (2, 4, 6, 9) if n < len(jurisdiction)]
-        return AdminDivision.objects.filter(Q(code__startswith=jurisdiction) | Q(code__in=ancestors))
+        return AdminDivision.objects.visible_to(self.request.user)
 
     @extend_schema(
         summary="Boundary of a division as a GeoJSON Feature",

@@ -316,6 +316,28 @@ def may_read(role: str, name: str) -> bool:
     return name in NETWORK_VISIBLE[role].get(endpoint, set())
 
 
+# --- the Django admin ------------------------------------------------------------------------------------------
+
+# World objects that hold personal data (phone; farmers an ID number too).
+PERSONAL_PREFIXES = ("E", "W", "C", "H", "F")
+# role -> the world objects whose phone and ID number it reads unmasked (agri.privacy): a bureau admin everything it
+# may read, a person their own record, the worker who owns a household the household and its farmers. Everyone else
+# reads them masked, wherever they are shown (API or admin).
+UNMASKED = {
+    "admin": {name for names in _YUNYANG.values() for name in names if name.startswith(PERSONAL_PREFIXES)},
+    "worker": {"W1", "H1", "F1"},
+    "worker2": {"W2", "H2", "F2"},
+    "expert": {"E1"},
+    "commissioner": {"C1"},
+}
+# role -> the accounts it manages in the admin (and whose device tokens it sees): a bureau admin those of its
+# jurisdiction that are not superusers; nobody else any.
+MANAGED_ACCOUNTS = {
+    "admin": {*ROLES, "worker3", "commissioner2"},
+}
+OUT_OF_COUNTY_ACCOUNTS = ("worker9", "commissioner9")
+
+
 # --- the evidence world ---------------------------------------------------------------------------------------
 
 MARKED_FIELD = {
