@@ -86,8 +86,8 @@ PROFILES = {
     "2g": Profile(
         "2g", up_bps=30_000, down_bps=30_000, rtt_s=0.300, cut_bytes=1_000_000, source="the project's field reports"
     ),
-    # WebPageTest's "3G Slow" connectivity profile (400 kbit/s each way, 400 ms RTT), the weak end of 3G that
-    # Chrome DevTools' "Slow 3G" preset is built on too; a drop every three minutes (about 9 MB at that rate).
+    # WebPageTest's "3G Slow" connectivity profile (400 kbit/s each way, 400 ms RTT), the weak end of 3G and the
+    # upper end of the 20-50 KB/s the field reports give; a drop every three minutes (about 9 MB at that rate).
     "3g": Profile(
         "3g",
         up_bps=50_000,
