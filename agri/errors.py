@@ -82,6 +82,27 @@ class UnsupportedContent(ApplicationError):
     default_code = "unsupported_format"
 
 
+class ChecksumMismatch(ApplicationError):
+    """The bytes received do not match the checksum sent with them (tus answers 460); nothing of them was kept."""
+
+    default_code = "checksum_mismatch"
+    default_message = _("The bytes received do not match their checksum. Nothing was kept; send them again.")
+
+
+class Gone(ApplicationError):
+    """The record existed and is gone for good (410): an abandoned upload that expired."""
+
+    default_code = "gone"
+    default_message = _("This no longer exists.")
+
+
+class LimitReached(ApplicationError):
+    """A per-account limit on things in progress at once is reached (429); finishing or ending one frees a place."""
+
+    default_code = "limit_reached"
+    default_message = _("Too many at once. Finish or cancel one first.")
+
+
 class Unprocessable(ApplicationError):
     """Well-formed, but its content cannot be used (422): a corrupt image, a full visit."""
 

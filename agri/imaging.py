@@ -151,6 +151,19 @@ def process_photo(
     )
 
 
+def check_head(head: bytes) -> None:
+    """What ``process_photo`` would refuse from a file's first bytes alone, for an upload that has sent only those yet.
+
+    ``head`` is the file's first ``SNIFF_BYTES`` (all of it when shorter). Raises ``UnsupportedContent`` when it
+    starts with no signature of an accepted format, or carries markup a browser would sniff; the same codes as
+    ``process_photo`` gives the whole file.
+    """
+    if MARKUP.search(head[:SNIFF_BYTES]):
+        raise polyglot() if _signature(head) else unsupported()
+    if not _signature(head):
+        raise unsupported()
+
+
 def _content_type(im: Image.Image, data: bytes) -> str:
     if im.format == "HEIF":
         return "image/heic" if data[8:12] in HEIC_BRANDS else "image/heif"

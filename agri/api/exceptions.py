@@ -31,6 +31,14 @@ class PreconditionRequired(exceptions.APIException):
     default_code = "precondition_required"
 
 
+class TusVersionUnsupported(exceptions.APIException):
+    """A tus request without ``Tus-Resumable: 1.0.0`` (the only version served)."""
+
+    status_code = status.HTTP_412_PRECONDITION_FAILED
+    default_detail = gettext_lazy("This server speaks tus 1.0.0 only: send Tus-Resumable: 1.0.0.")
+    default_code = "tus_version_unsupported"
+
+
 class NoLinkedPerson(exceptions.APIException):
     status_code = status.HTTP_403_FORBIDDEN
     default_detail = gettext_lazy(
@@ -107,9 +115,12 @@ DOMAIN_STATUS = (
     (errors.Conflict, status.HTTP_409_CONFLICT),
     (errors.InUse, status.HTTP_409_CONFLICT),
     (errors.StaleVersion, status.HTTP_412_PRECONDITION_FAILED),
+    (errors.Gone, status.HTTP_410_GONE),
+    (errors.ChecksumMismatch, 460),  # tus 1.0's checksum extension
     (errors.TooLarge, status.HTTP_413_REQUEST_ENTITY_TOO_LARGE),
     (errors.UnsupportedContent, status.HTTP_415_UNSUPPORTED_MEDIA_TYPE),
     (errors.Unprocessable, status.HTTP_422_UNPROCESSABLE_ENTITY),
+    (errors.LimitReached, status.HTTP_429_TOO_MANY_REQUESTS),
     (errors.Unavailable, status.HTTP_503_SERVICE_UNAVAILABLE),
 )
 

@@ -12,7 +12,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import NotFound, PermissionDenied
+from rest_framework.exceptions import NotFound
 from rest_framework.generics import GenericAPIView
 from rest_framework.parsers import MultiPartParser
 from rest_framework.response import Response
@@ -26,7 +26,7 @@ from agri.api.renderers import JSONRenderer
 from agri.models import Photo, Visit
 from agri.models.photos import photo_storage
 from agri.selectors.photos import photo_archive_rows, photo_archive_stream
-from agri.services.photos import file_too_large, photo_ingest
+from agri.services.photos import file_too_large, photo_ingest, photo_visit
 
 # Multipart framing on top of the file itself; a body larger than the limit plus this is refused unread.
 MULTIPART_SLACK_BYTES = 64 * 1024
@@ -73,11 +73,7 @@ class UploadLimitMixin:
                 raise file_too_large(limit)
 
     def ingest(self, request, visit_id, photo_id, upload) -> Response:
-        visit = Visit.objects.visible_to(request.user).alive().filter(pk=visit_id).first()
-        if visit is None:
-            raise NotFound(_("Visit not found. Sync the visit before its photos."))
-        if visit.user_id != request.user.pk:
-            raise PermissionDenied(_("Only the person who recorded a visit may add photos to it."))
+        visit = photo_visit(user=request.user, visit_id=visit_id)
         photo, created = photo_ingest(user=request.user, visit=visit, photo_id=photo_id, upload=upload)
         code = status.HTTP_201_CREATED if created else status.HTTP_200_OK
         return Response(PhotoSerializer(photo, context={"request": request}).data, status=code)

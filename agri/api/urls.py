@@ -9,6 +9,7 @@ from agri.api import (
     network_views,
     photo_views,
     sync_views,
+    upload_views,
     visit_views,
 )
 
@@ -45,6 +46,8 @@ urlpatterns = [
     path("sync/visits/", visit_views.VisitSyncView.as_view(), name="visit-sync"),
     path("visits.geojson", visit_views.VisitGeoJSONView.as_view(), name="visit-geojson"),
     path("visits/<uuid:visit_id>/photos/", photo_views.VisitPhotosView.as_view(), name="visit-photos"),
+    path("uploads/", upload_views.PhotoUploadsView.as_view(), name="upload-list"),
+    path("uploads/<uuid:pk>/", upload_views.PhotoUploadView.as_view(), name="upload-detail"),
     path("exports/photos/", photo_views.PhotoArchiveView.as_view(), name="export-photos"),
     path("exports/visits/", export_views.VisitExportView.as_view(), name="export-visits"),
     path("exports/model-households/", export_views.ModelHouseholdExportView.as_view(), name="export-model-households"),

@@ -3,7 +3,7 @@ from agri.models.audit import PersonalDataAccess
 from agri.models.changes import Change, ChangeKind
 from agri.models.organizations import BaseStatus, DemonstrationBase, FieldSchool, HostType, Industry, Station
 from agri.models.people import AffiliationType, Expert, ExtensionWorker, Farmer, ModelHousehold, TechCommissioner
-from agri.models.photos import Photo, PhotoFlag
+from agri.models.photos import Photo, PhotoFlag, PhotoUpload
 from agri.models.rollups import VisitRollup
 from agri.models.visits import TARGET_FIELDS, SourceCrs, Visit, VisitEvent, VisitFlag, VisitKind
 
@@ -25,6 +25,7 @@ __all__ = [
     "PersonalDataAccess",
     "Photo",
     "PhotoFlag",
+    "PhotoUpload",
     "RetiredToken",
     "Role",
     "Station",

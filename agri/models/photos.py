@@ -131,3 +131,47 @@ def taken_at_iso(taken_at, offset_min: int | None) -> str | None:
     if offset_min is None:
         return django_timezone.localtime(taken_at).isoformat()
     return taken_at.astimezone(dt_timezone(timedelta(minutes=offset_min))).isoformat()
+
+
+class PhotoUpload(models.Model):
+    """A resumable (tus 1.0) upload of one photo in progress: how far it got, and where its bytes wait.
+
+    The bytes wait in the photo storage (``photo_storage()``, shared by every app server), never on one server's disk
+    or in memory; ``parts`` says where (the chunk objects, and on S3 the multipart upload and its parts). Once the
+    last byte is in, the photo is made by the same service as a multipart upload, and the row records its id.
+    """
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    user = models.ForeignKey("agri.User", verbose_name=_("uploaded by"), on_delete=models.CASCADE, related_name="+")
+    visit = models.ForeignKey(Visit, verbose_name=_("visit"), on_delete=models.CASCADE, related_name="+")
+    photo_id = models.UUIDField(_("photo id (client)"))
+    length = models.PositiveBigIntegerField(_("length (bytes)"))
+    offset = models.PositiveBigIntegerField(_("bytes received"), default=0)
+    metadata = models.JSONField(_("Upload-Metadata"), default=dict, blank=True)
+    # Where the bytes received so far are: {"chunks": [[name, size], ...], "s3": {"upload_id", "key", "parts"}}.
+    parts = models.JSONField(_("stored parts"), default=dict, blank=True)
+    # S3 part numbers handed out so far: each request that sends a part takes a number of its own.
+    parts_issued = models.PositiveIntegerField(_("parts issued"), default=0)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    expires_at = models.DateTimeField(_("expires at"), db_index=True)
+    completed_at = models.DateTimeField(_("completed at"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("photo upload")
+        verbose_name_plural = _("photo uploads")
+        indexes = [models.Index(fields=["user", "completed_at"], name="photoupload_user_open")]
+        constraints = [
+            models.CheckConstraint(condition=Q(offset__lte=models.F("length")), name="photoupload_offset_in_length"),
+        ]
+
+    def __str__(self):
+        return f"{self.id} ({self.offset}/{self.length})"
+
+    @property
+    def storage_prefix(self) -> str:
+        """The folder of the photo storage that holds this upload's bytes until it completes."""
+        return f"{UPLOADS_PREFIX}/{self.id}"
+
+
+# The folder of the photo storage under which partial uploads wait (one folder per upload).
+UPLOADS_PREFIX = "uploads"

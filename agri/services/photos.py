@@ -58,6 +58,17 @@ def too_many_photos(limit: int) -> errors.Unprocessable:
     )
 
 
+def photo_visit(*, user, visit_id) -> Visit:
+    """The visit that ``user`` may add photos to: visible and live (else ``NotFoundError``: the phone syncs the visit
+    before its photos) and recorded by ``user`` (else ``NotAllowed``)."""
+    visit = Visit.objects.visible_to(user).alive().filter(pk=visit_id).first()
+    if visit is None:
+        raise errors.NotFoundError(_("Visit not found. Sync the visit before its photos."))
+    if visit.user_id != user.pk:
+        raise errors.NotAllowed(_("Only the person who recorded a visit may add photos to it."))
+    return visit
+
+
 def photo_ingest(*, user, visit: Visit, photo_id: uuid.UUID, upload) -> tuple[Photo, bool]:
     """Store an uploaded photo of ``visit`` exactly once. Returns the photo and whether this call created it.
 

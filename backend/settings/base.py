@@ -299,6 +299,15 @@ PHOTOS = {
     "display_px": 1600,
     "thumbnail_px": 320,
 }
+# Resumable photo uploads (tus 1.0, /api/v1/uploads/): an upload not finished this long after its last byte expires;
+# per account, at most this many unfinished at once and this many bytes declared by them together.
+PHOTO_UPLOADS = {
+    "expiry_hours": env.float("PHOTO_UPLOAD_EXPIRY_HOURS", default=24.0),
+    "max_open": env.int("PHOTO_UPLOAD_MAX_OPEN", default=20),
+    "max_pending_bytes": env.int("PHOTO_UPLOAD_MAX_PENDING_BYTES", default=200 * 1024 * 1024),
+    # On S3, received bytes are gathered into multipart parts of this size (S3's minimum part is 5 MiB).
+    "s3_part_bytes": env.int("PHOTO_UPLOAD_S3_PART_BYTES", default=5 * 1024 * 1024),
+}
 PHOTO_CHECKS = {
     "max_visit_distance_m": env.float("PHOTO_MAX_VISIT_DISTANCE_M", default=1000.0),
     "max_time_gap_hours": env.float("PHOTO_MAX_TIME_GAP_HOURS", default=12.0),
