@@ -413,15 +413,15 @@ def render(result: dict) -> str:
         f"Field day of {ACCOUNT} over {profile['name']} ({result['profile_text']}): {cfg['visits']} visits in one "
         f"batch, {cfg['photos']} photos of {cfg['photo_mb'][0]:g}-{cfg['photo_mb'][1]:g} MB, one pull of the slice",
         "",
-        "| mode | phase | requests | retries | up bytes | down bytes | cuts | wall s | ideal s | photos stored |",
-        "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|",
+        "| mode | phase | connections | up bytes | down bytes | cuts | wall s | ideal s | photos stored |",
+        "|---|---|--:|--:|--:|--:|--:|--:|--:|",
     ]
     for name, mode in result["modes"].items():
         for p in mode["phases"]:
             ideal = p["payload_up"] / profile["up_bps"] + p["payload_down"] / profile["down_bps"]
             stored = f"{p['delivered']}/{p['photos']}" if p["name"] == "photos" else ""
             lines.append(
-                f"| {name} | {p['name']} | {p['requests']} | {p['retries']} | {p['wire']['up_bytes']:,} | "
+                f"| {name} | {p['name']} | {p['wire']['connections']} | {p['wire']['up_bytes']:,} | "
                 f"{p['wire']['down_bytes']:,} | {p['wire']['cuts']} | {p['seconds']:.1f} | {ideal:.1f} | {stored} |"
             )
     lines += [

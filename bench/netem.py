@@ -7,14 +7,17 @@ Every connection to ``--listen`` is relayed to ``--target`` through one shared l
 bandwidth (bytes are serialised at the rate, as on a radio link: concurrent connections share it), half the
 round-trip time as propagation delay, and one round trip before a new connection carries data (the TCP
 handshake; TLS is not modelled). The link drops every ``cut_bytes`` bytes carried (both directions together) or
-every ``cut_every_s`` seconds: each live connection is then reset on both sides (RST), so the client sees its
-request fail and the server sees the request body end early. Bytes are counted as they cross the link, per
-direction, including bytes still in flight when a cut drops them (they took the link's time).
+every ``cut_every_s`` seconds, as a phone's radio losing the network: each live connection is reset on the
+client's side (RST), so the phone sees its request fail; the bytes that had already crossed the link upwards still
+reach the server, which then sees the connection end (FIN) and the request body short; what was on its way down
+to the phone is lost. Bytes are counted as they cross the link, per direction, lost ones included (they took the
+link's time).
 
 Why a proxy and not ``tc netem`` in a network namespace: the proxy needs no privilege and no kernel module (the
 machines this project runs on have no ``sch_netem``), and it cuts at an exact byte count, which makes the field
 day repeatable. What it does not model: packet loss and TCP retransmission, a silent drop (the server here learns
-of a cut at once, where a real server waits for a timeout), and a radio's wake-up delay.
+of a cut at once, where a real server waits for its read timeout, holding the request open until then), and a
+radio's wake-up delay.
 
 From Python (the field day and the tests)::
 
@@ -141,17 +144,38 @@ class _Connection:
         self.client = client
         self.server: asyncio.StreamWriter | None = None
         self.tasks: list[asyncio.Task] = []
+        self.to_server: asyncio.Queue | None = None  # (delivery time, bytes) that crossed the link upwards
+        self.server_sender: asyncio.Task | None = None
 
     def reset(self) -> None:
+        """Both sides reset at once (RST), nothing more delivered."""
         for writer in (self.client, self.server):
-            if writer is None:
-                continue
-            sock = writer.get_extra_info("socket")
-            with contextlib.suppress(OSError, AttributeError):
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))  # close sends RST
-            writer.transport.abort()
+            if writer is not None:
+                _abort(writer)
         for task in self.tasks:
             task.cancel()
+
+    def drop(self) -> None:
+        """The link drops at the phone's radio: the client's connection is reset (RST) at once; what had already
+        crossed the link upwards still reaches the server, which then sees the connection end (FIN)."""
+        _abort(self.client)
+        for task in self.tasks:
+            if task is not self.server_sender:
+                task.cancel()
+        if self.server_sender is not None and not self.server_sender.done():
+            self.to_server.put_nowait((0.0, _CLOSE))
+        elif self.server is not None:
+            _abort(self.server)
+
+
+_CLOSE = object()  # in a delivery queue: flush what is before it, then close
+
+
+def _abort(writer: asyncio.StreamWriter) -> None:
+    sock = writer.get_extra_info("socket")
+    with contextlib.suppress(OSError, AttributeError):
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))  # close sends RST
+    writer.transport.abort()
 
 
 class Link:
@@ -169,6 +193,7 @@ class Link:
         self.live: set[_Connection] = set()
         self.server: asyncio.Server | None = None
         self.timer: asyncio.Task | None = None
+        self.tasks: set[asyncio.Task] = set()
 
     def stats(self) -> LinkStats:
         return LinkStats(self.up.bytes, self.down.bytes, self.connections, self.cuts)
@@ -189,13 +214,22 @@ class Link:
         for conn in list(self.live):
             conn.reset()
         self.live.clear()
+        for task in list(self.tasks):
+            task.cancel()
+        await asyncio.gather(*self.tasks, return_exceptions=True)
         await self.server.wait_closed()
 
+    def _spawn(self, coro) -> asyncio.Task:
+        task = asyncio.create_task(coro)
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+        return task
+
     def cut(self) -> None:
-        """The link drops: every live connection is reset on both sides."""
+        """The link drops: every live connection is dropped (``_Connection.drop``)."""
         self.cuts += 1
         for conn in list(self.live):
-            conn.reset()
+            conn.drop()
         self.live.clear()
 
     async def _cut_every(self, seconds: float) -> None:
@@ -218,8 +252,8 @@ class Link:
             conn.reset()
             return
         conn.tasks = [
-            asyncio.create_task(self._pump(client_reader, conn.server, self.up, conn)),
-            asyncio.create_task(self._pump(server_reader, client_writer, self.down, conn)),
+            self._spawn(self._pump(client_reader, conn.server, self.up, conn)),
+            self._spawn(self._pump(server_reader, client_writer, self.down, conn)),
         ]
         await asyncio.gather(*conn.tasks, return_exceptions=True)
         if conn in self.live:
@@ -244,14 +278,19 @@ class Link:
                         if writer.can_write_eof():
                             writer.write_eof()
                         return
+                    if data is _CLOSE:
+                        writer.close()
+                        return
                     writer.write(data)
                     await writer.drain()
             except OSError:  # the other end went away: the whole connection goes
                 conn.reset()
                 self.live.discard(conn)
 
-        sender = asyncio.create_task(deliver())
+        sender = self._spawn(deliver())
         conn.tasks.append(sender)
+        if direction is self.up:
+            conn.to_server, conn.server_sender = queue, sender
         try:
             while True:
                 data = await reader.read(CHUNK)
@@ -261,7 +300,9 @@ class Link:
                 if self.next_cut:
                     room = self.next_cut - (self.up.bytes + self.down.bytes)
                     if len(data) >= room:
-                        direction.reserve(room, loop.time())
+                        left = direction.reserve(room, loop.time())
+                        if room:
+                            queue.put_nowait((left + one_way, data[:room]))
                         self.next_cut += self.profile.cut_bytes
                         self.cut()
                         return
