@@ -16,6 +16,7 @@ from agri.models import (
     ModelHousehold,
     PersonalDataAccess,
     Photo,
+    PhotoUpload,
     RetiredToken,
     Station,
     TechCommissioner,
@@ -253,6 +254,18 @@ class PhotoAdmin(NoEditAdmin):
     def files(self, obj):
         links = [(reverse(f"agri:photo-{v}", kwargs={"pk": obj.pk}), v) for v in ("thumbnail", "display", "original")]
         return format_html_join(" · ", '<a href="{}">{}</a>', links)
+
+
+@admin.register(PhotoUpload)
+class PhotoUploadAdmin(ReadOnlyAdmin):
+    """Resumable uploads in progress (and finished ones until they expire); cancelled by the phone, or removed with
+    their bytes by ``cleanup_expired_uploads``."""
+
+    list_display = ["id", "photo_id", "visit", "user", "offset", "length", "expires_at", "completed_at"]
+    list_filter = ["completed_at", "created_at"]
+    search_fields = ["id", "photo_id", "visit__id", "user__username"]
+    list_select_related = ["visit", "user"]
+    date_hierarchy = "created_at"
 
 
 @admin.register(PersonalDataAccess)

@@ -105,9 +105,9 @@ class TusView(APIView):
             super().perform_authentication(request)
 
     def initial(self, request, *args, **kwargs):
+        super().initial(request, *args, **kwargs)  # the login first: without one, a 401 as anywhere in the API
         if request.method != "OPTIONS" and request.headers.get("Tus-Resumable") != TUS_VERSION:
             raise TusVersionUnsupported()
-        super().initial(request, *args, **kwargs)
 
     def finalize_response(self, request, response, *args, **kwargs):
         response = super().finalize_response(request, response, *args, **kwargs)
@@ -215,7 +215,13 @@ class PhotoUploadsView(TusView):
         ),
         parameters=[
             TUS_RESUMABLE,
-            OpenApiParameter("Upload-Length", int, OpenApiParameter.HEADER, required=True, description="File size."),
+            OpenApiParameter(
+                "Upload-Length",
+                {"type": "integer", "minimum": 1, "maximum": settings.PHOTOS["max_bytes"]},
+                OpenApiParameter.HEADER,
+                required=True,
+                description="The file's size in bytes, at most Tus-Max-Size (413 otherwise, before any byte is sent).",
+            ),
             OpenApiParameter(
                 "Upload-Metadata",
                 str,
@@ -243,7 +249,7 @@ class PhotoUploadsView(TusView):
             visit=visit,
             photo_id=serializer.validated_data["id"],
             length=length,
-            metadata={**metadata, "header": request.headers.get("Upload-Metadata", "")},
+            metadata={"pairs": metadata, "header": request.headers.get("Upload-Metadata", "")},
         )
         if request.content_type == OFFSET_STREAM:
             upload = self.append(request, upload, 0)
@@ -256,6 +262,14 @@ class PhotoUploadsView(TusView):
 
 class PhotoUploadView(TusView):
     """One resumable photo upload: its offset (HEAD), its next bytes (PATCH), its end (DELETE)."""
+
+    def dispatch(self, request, *args, **kwargs):
+        # tus core: a client that cannot send PATCH, HEAD or DELETE (WeChat's wx.request has no PATCH) POSTs with
+        # X-HTTP-Method-Override naming the method meant.
+        override = request.headers.get("X-HTTP-Method-Override", "").upper()
+        if request.method == "POST" and override in ("PATCH", "HEAD", "DELETE"):
+            request.method = override
+        return super().dispatch(request, *args, **kwargs)
 
     def get_upload(self, pk) -> PhotoUpload:
         upload = PhotoUpload.objects.filter(pk=pk, user=self.request.user).select_related("visit", "user").first()
@@ -285,10 +299,16 @@ class PhotoUploadView(TusView):
         ),
         parameters=[
             TUS_RESUMABLE,
-            OpenApiParameter("Upload-Offset", int, OpenApiParameter.HEADER, required=True),
+            OpenApiParameter(
+                "Upload-Offset",
+                {"type": "integer", "minimum": 0},
+                OpenApiParameter.HEADER,
+                required=True,
+                description="The upload's offset, as the last answer or HEAD gave it (409 otherwise).",
+            ),
             OpenApiParameter(
                 "Upload-Checksum",
-                str,
+                {"type": "string", "pattern": r"^(sha256|sha1|md5) [A-Za-z0-9+/]+={0,2}$"},
                 OpenApiParameter.HEADER,
                 description="`sha256 <base64 digest>` (or sha1, md5) of this request's body: 460 if it differs.",
             ),

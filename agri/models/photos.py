@@ -147,6 +147,7 @@ class PhotoUpload(models.Model):
     photo_id = models.UUIDField(_("photo id (client)"))
     length = models.PositiveBigIntegerField(_("length (bytes)"))
     offset = models.PositiveBigIntegerField(_("bytes received"), default=0)
+    # {"header": Upload-Metadata as sent (HEAD answers it), "pairs": {key: decoded value}}
     metadata = models.JSONField(_("Upload-Metadata"), default=dict, blank=True)
     # Where the bytes received so far are: {"chunks": [[name, size], ...], "s3": {"upload_id", "key", "parts"}}.
     parts = models.JSONField(_("stored parts"), default=dict, blank=True)

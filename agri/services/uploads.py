@@ -37,7 +37,7 @@ from agri import errors
 from agri.imaging import SNIFF_BYTES, check_head
 from agri.models import PhotoUpload, Visit
 from agri.models.photos import photo_storage
-from agri.services.photos import STORE_ERRORS, StorageUnavailable, file_too_large, photo_ingest
+from agri.services.photos import STORE_ERRORS, StorageUnavailable, file_too_large, photo_ingest, photo_visit
 
 logger = logging.getLogger(__name__)
 
@@ -111,6 +111,7 @@ def upload_append(
     first bytes show a file that is not an accepted photo (the upload is then removed), and whatever
     ``photo_ingest`` raises for the whole file (see ``upload_finish``).
     """
+    _reload(upload)  # the body took a while to arrive: another request may have moved the upload on
     upload_check_piece(upload=upload, offset=offset, size=len(data))
     if checksum is not None and CHECKSUM_ALGORITHMS[checksum[0]](data).digest() != checksum[1]:
         raise errors.ChecksumMismatch()
@@ -135,13 +136,13 @@ def upload_append(
                 offset=offset + len(data), parts=parts, expires_at=upload_expiry()
             )
     except BaseException:
-        _delete([name])
+        _discard(upload, name, parts)
         raise
     if not moved:
-        _delete([name])  # another request carried this offset first: its bytes stand, this one's go
+        _discard(upload, name, parts)  # another request carried this offset first: its bytes stand, this one's go
         raise OffsetMismatch()
     _delete(gathered)
-    upload.refresh_from_db()
+    _reload(upload)
     if upload.offset == upload.length:
         return upload_finish(upload=upload)
     return upload
@@ -173,9 +174,11 @@ def upload_finish(*, upload: PhotoUpload) -> PhotoUpload:
     """
     if upload.completed_at is not None:
         return upload
-    data = _assemble(upload)
     try:
-        photo_ingest(user=upload.user, visit=upload.visit, photo_id=upload.photo_id, upload=ContentFile(data))
+        # The checks of the multipart upload, now that the photo is made: the visit may have gone meanwhile.
+        visit = photo_visit(user=upload.user, visit_id=upload.visit_id)
+        data = _assemble(upload)
+        photo_ingest(user=upload.user, visit=visit, photo_id=upload.photo_id, upload=ContentFile(data))
     except errors.Unavailable:
         raise
     except errors.ApplicationError:
@@ -215,6 +218,28 @@ def live_upload_ids(ids) -> set[str]:
     return {str(pk) for pk in PhotoUpload.objects.filter(pk__in=valid).values_list("pk", flat=True)}
 
 
+def _reload(upload: PhotoUpload) -> None:
+    """Read the upload's row again; one removed meanwhile (cancelled, expired) is not found."""
+    try:
+        upload.refresh_from_db(fields=["offset", "parts", "parts_issued", "expires_at", "completed_at"])
+    except PhotoUpload.DoesNotExist as exc:
+        raise errors.NotFoundError() from exc
+
+
+def _discard(upload: PhotoUpload, name: str, parts: dict) -> None:
+    """Remove what a request that lost (or failed) wrote: its piece, and a multipart upload it started."""
+    _delete([name])
+    started = parts.get("s3")
+    if started and not upload.parts.get("s3"):
+        store = _store()
+        try:
+            store.connection.meta.client.abort_multipart_upload(
+                Bucket=store.bucket_name, Key=started["key"], UploadId=started["upload_id"]
+            )
+        except STORE_ERRORS:
+            logger.warning("could not abort multipart upload of %s", upload.pk, exc_info=True)
+
+
 # --- the store --------------------------------------------------------------------------------------------------
 
 
@@ -227,6 +252,7 @@ def _save(name: str, data: bytes) -> str:
         return _store().save(name, ContentFile(data))
     except STORE_ERRORS as exc:
         logger.error("upload store write failed: %s", exc)
+        _delete([name])  # a write that failed part-way (a full disk) may have left part of the file
         raise StorageUnavailable() from exc
 
 

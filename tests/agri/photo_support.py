@@ -13,6 +13,7 @@ from PIL import ExifTags, Image
 from tests.agri.map_support import HOME_LAT, HOME_LON  # the visits below are made at the world's households
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "photos"
+BUCKET = "nongji-photos"  # the private bucket of the tests on S3 (moto)
 SAMPLES = sorted(p.name for p in DATA.iterdir() if p.suffix.lower() in (".jpg", ".heic", ".heif"))
 
 
@@ -115,3 +116,8 @@ def image_bytes(fmt: str = "PNG", size=(64, 48), color=(40, 120, 60), **save_arg
     buf = io.BytesIO()
     Image.new("RGB", size, color).save(buf, fmt, **save_args)
     return buf.getvalue()
+
+
+def objects(client) -> dict[str, bytes]:
+    listed = client.list_objects_v2(Bucket=BUCKET).get("Contents", [])
+    return {o["Key"]: client.get_object(Bucket=BUCKET, Key=o["Key"])["Body"].read() for o in listed}

@@ -10,51 +10,16 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from io import StringIO
 
-import boto3
 import pytest
 from django.core.management import call_command
-from moto import mock_aws
 from PIL import Image
 
 from agri.models import Photo
-from tests.agri.photo_support import new_visit, sample, upload
+from tests.agri.photo_support import BUCKET, new_visit, objects, sample, upload
+from tests.agri.upload_support import create, noise_jpeg, patch
 
-BUCKET = "nongji-photos"
 NIKON = "ianare_jpg_gps_DSCN0010.jpg"
 IPHONE = "ianare_heic_mobile_iphone_13_pro_max.HEIC"
-
-
-@pytest.fixture
-def s3(settings, monkeypatch):
-    """An empty private bucket, and STORAGES["photos"] pointing at it as backend/settings/base.py builds it."""
-    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
-        monkeypatch.delenv(name, raising=False)
-    with mock_aws():
-        client = boto3.client("s3", region_name="cn-north-1", aws_access_key_id="k", aws_secret_access_key="s")
-        client.create_bucket(Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": "cn-north-1"})
-        settings.STORAGES = {
-            **settings.STORAGES,
-            "photos": {
-                "BACKEND": "storages.backends.s3.S3Storage",
-                "OPTIONS": {
-                    "bucket_name": BUCKET,
-                    "region_name": "cn-north-1",
-                    "access_key": "k",
-                    "secret_key": "s",
-                    "location": "photos",
-                    "signature_version": "s3v4",
-                    "default_acl": "private",
-                    "file_overwrite": False,
-                    "querystring_auth": True,
-                },
-            },
-        }
-        yield client
-
-
-def objects(client) -> dict[str, bytes]:
-    listed = client.list_objects_v2(Bucket=BUCKET).get("Contents", [])
-    return {o["Key"]: client.get_object(Bucket=BUCKET, Key=o["Key"])["Body"].read() for o in listed}
 
 
 def test_an_upload_is_three_private_objects_served_back_byte_for_byte(world, clients, s3):
@@ -150,3 +115,18 @@ def test_backup_and_restore_through_the_bucket(world, clients, s3, settings, tmp
     response = worker.get(f"/api/v1/photos/{photo['id']}/original/")
     assert response.status_code == 200
     assert b"".join(response.streaming_content) == sample(NIKON)
+
+
+def test_a_resumable_upload_larger_than_a_part_goes_through_s3_multipart_and_leaves_only_the_photo(world, clients, s3):
+    worker = clients["worker"]
+    visit = new_visit(worker, world)
+    data = noise_jpeg()
+    photo_id = str(uuid.uuid4())
+    url = create(worker, visit["id"], photo_id, len(data))["Location"].removeprefix("http://testserver")
+    for offset in range(0, len(data), 1024 * 1024):
+        assert patch(worker, url, offset, data[offset : offset + 1024 * 1024]).status_code == 204
+    row = Photo.objects.get(pk=photo_id)
+    assert objects(s3)[f"photos/{row.original.name}"] == data
+    files = {f"photos/{getattr(row, variant).name}" for variant in ("original", "display", "thumbnail")}
+    assert set(objects(s3)) == files
+    assert s3.list_multipart_uploads(Bucket=BUCKET).get("Uploads", []) == []

@@ -2,6 +2,7 @@
 a TCP proxy that cuts connections after given numbers of bytes, and app servers in processes of their own."""
 
 import base64
+import io
 import os
 import socket
 import subprocess
@@ -11,6 +12,8 @@ import time
 import urllib.request
 from pathlib import Path
 
+import numpy as np
+from PIL import Image
 from tusclient.client import TusClient
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -129,20 +132,28 @@ class CuttingProxy:
 
 
 class AppServer:
-    """``manage.py runserver --noreload`` in a process of its own, on a free port, with the environment given (the
-    database and the photo store to share with other processes)."""
+    """An app server in a process of its own, on a free port, with the environment given (the database and the
+    photo store to share with other processes): ``manage.py runserver --noreload``, or gunicorn with one sync worker
+    as in production (``gunicorn=True``)."""
 
-    def __init__(self, env: dict[str, str]):
+    def __init__(self, env: dict[str, str], log: Path, *, gunicorn: bool = False):
         self.port = free_port()
+        self.log = log
         full_env = {**os.environ, "DJANGO_SETTINGS_MODULE": "backend.settings.test", **env}
-        self.process = subprocess.Popen(
-            [sys.executable, "manage.py", "runserver", "--noreload", "--skip-checks", f"127.0.0.1:{self.port}"],
-            cwd=ROOT,
-            env=full_env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            text=True,
+        bind = f"127.0.0.1:{self.port}"
+        command = (
+            [sys.executable, "-m", "gunicorn", "backend.wsgi", "--bind", bind, "--workers", "1", "--timeout", "60"]
+            if gunicorn
+            else [sys.executable, "manage.py", "runserver", "--noreload", "--skip-checks", bind]
         )
+        with log.open("w") as out:  # a file, not a pipe that nobody reads and that would fill up
+            self.process = subprocess.Popen(
+                command,
+                cwd=ROOT,
+                env=full_env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
         deadline = time.monotonic() + 90
         while True:
             try:
@@ -150,7 +161,7 @@ class AppServer:
                     return
             except OSError:
                 if self.process.poll() is not None:
-                    raise RuntimeError(f"runserver exited: {self.process.stderr.read()}") from None
+                    raise RuntimeError(f"runserver exited: {log.read_text()}") from None
                 if time.monotonic() > deadline:
                     self.stop()
                     raise RuntimeError("runserver did not answer in 90 s") from None
@@ -167,3 +178,11 @@ class AppServer:
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait()
+
+
+def noise_jpeg(width: int = 3200, height: int = 2400) -> bytes:
+    """A JPEG over S3's 5 MiB part size (no sample photo is that large): random pixels do not compress."""
+    pixels = np.random.default_rng(7).integers(0, 256, (height, width, 3), dtype=np.uint8)
+    out = io.BytesIO()
+    Image.fromarray(pixels).save(out, "JPEG", quality=90)
+    return out.getvalue()

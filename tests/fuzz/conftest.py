@@ -6,6 +6,7 @@ schemathesis runs in a savepoint of its own that is rolled back after its checks
 the same world, and nothing a request writes reaches another request, another test or another module.
 """
 
+import uuid
 from dataclasses import dataclass, field
 
 import pytest
@@ -16,6 +17,7 @@ from django.test import override_settings
 
 from agri.models import DeviceToken
 from tests.agri.photo_support import image_bytes, new_visit, upload
+from tests.agri.upload_support import create
 from tests.fuzz.fuzz_support import CASES, MAX_EXAMPLES, ROLES, SEED, hold_connection
 from tests.support import build_world, login
 
@@ -27,7 +29,7 @@ class FuzzWorld:
     keys: dict[str, list] = field(default_factory=dict)
 
 
-def _keys(world, visit_id: str, photo_id: str) -> dict[str, list]:
+def _keys(world, visit_id: str, photo_id: str, upload_id: str) -> dict[str, list]:
     o, d = world.objects, world.divisions
     return {
         "industry": [i.code for i in world.industries.values()],
@@ -45,6 +47,7 @@ def _keys(world, visit_id: str, photo_id: str) -> dict[str, list]:
         "farmer": [str(o[n].pk) for n in ("F1", "F2", "F3", "F9")],
         "visit": [visit_id],
         "photo": [photo_id],
+        "upload": [upload_id],
     }
 
 
@@ -61,11 +64,14 @@ def fuzz_world(django_db_setup, django_db_blocker, tmp_path_factory):
             visit = new_visit(worker, world)
             photo = upload(worker, visit["id"], image_bytes("JPEG"))
             assert photo.status_code == 201, photo.content
+            started = create(worker, visit["id"], str(uuid.uuid4()), 5000)  # a resumable upload, no byte in yet
+            assert started.status_code == 201, started.content
             tokens = {
                 role: login(world.users[role], device="schemathesis")._credentials["HTTP_AUTHORIZATION"]
                 for role in ROLES
             }
-            fuzz = FuzzWorld(tokens=tokens, keys=_keys(world, visit["id"], photo.json()["id"]))
+            upload_id = started["Location"].rstrip("/").rsplit("/", 1)[1]
+            fuzz = FuzzWorld(tokens=tokens, keys=_keys(world, visit["id"], photo.json()["id"], upload_id))
             fuzz.keys["token_key"] = {
                 role: list(DeviceToken.objects.filter(user=world.users[role]).values_list("token_key", flat=True))
                 for role in ROLES

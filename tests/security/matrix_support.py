@@ -38,6 +38,7 @@ from agri.models import (
     ModelHousehold,
     PersonalDataAccess,
     Photo,
+    PhotoUpload,
     Role,
     Station,
     TechCommissioner,
@@ -50,6 +51,7 @@ from geo.models import AdminDivision
 from tests import factories as f
 from tests.agri.map_support import map_world
 from tests.agri.photo_support import stored_files, upload
+from tests.agri.upload_support import create
 from tests.support import build_world, login
 
 API = "/api/v1"
@@ -292,6 +294,7 @@ class Evidence:
     visits: dict = field(default_factory=dict)  # name -> visit id (str)
     photos: dict = field(default_factory=dict)  # name -> photo id (str)
     photo_bytes: dict = field(default_factory=dict)
+    uploads: dict = field(default_factory=dict)  # name -> resumable upload id (str)
     accounts: dict = field(default_factory=dict)  # recorder account -> User
     year: int = 0
 
@@ -306,6 +309,8 @@ class Evidence:
             return self.visits[name]
         if name in self.photos:
             return self.photos[name]
+        if name in self.uploads:
+            return self.uploads[name]
         pk = self.world[name].pk
         return str(pk) if isinstance(pk, uuid.UUID) else pk
 
@@ -375,6 +380,10 @@ def build_evidence(root: Path) -> Evidence:
         assert response.status_code == 201, (photo, response.content)
         ev.photos[photo] = response.json()["id"]
         ev.photo_bytes[photo] = data
+    # A resumable upload in progress (no byte in yet) of the worker's visit.
+    response = create(recorders["worker"], ev.visits["V_W1"], str(uuid.uuid4()), 5000)
+    assert response.status_code == 201, response.content
+    ev.uploads["U_W1"] = response["Location"].rstrip("/").rsplit("/", 1)[1]
     for name in DELETED:
         response = recorders[VISITS[name].recorder].delete(f"{API}/visits/{ev.visits[name]}/")
         assert response.status_code == 204, response.content
@@ -401,6 +410,7 @@ SNAPSHOT_MODELS = (
     VisitRollup,
     Visit.attendees.through,
     Photo,
+    PhotoUpload,
     PersonalDataAccess,
     ModelHousehold,
     ModelHousehold.industries.through,

@@ -1,6 +1,6 @@
 """Authorization matrix for field evidence (OWASP API1, API3, API5): every role x every operation on visits, photos,
-exports, coverage, indicators, the network summary, personal data, devices and reference data, against own,
-sibling and out-of-county objects. ``test_authorization_matrix_network.py`` covers the network endpoints
+resumable uploads, exports, coverage, indicators, the network summary, personal data, devices and reference data,
+against own, sibling and out-of-county objects. ``test_authorization_matrix_network.py`` covers the network endpoints
 (GET, POST, PATCH, DELETE); this module covers everything else, and ``test_every_operation_is_in_a_matrix``
 fails when the OpenAPI schema gains an operation that no matrix classifies.
 
@@ -16,14 +16,15 @@ one request checked three ways:
 
 The world (``matrix_support.build_evidence``, the fixture ``ev`` of tests/security/conftest.py): the shared
 two-county world (``tests/support.py``) with every object renamed to carry a marker (``[H2]``), village polygons, and
-nine visits recorded through the API by eight accounts, one of them deleted, with photos. The actors' own visits only
+nine visits recorded through the API by eight accounts, one of them deleted, with photos (and one resumable upload in
+progress). The actors' own visits only
 ever target objects in their own scope, so a visible body never needs to name an invisible object; a marker in a body
 is a leak. The world is built once per module and committed; each test runs in a transaction that is rolled back, so
 every test starts from the same world.
 
 Cells are counted as they run and must match the tables (``CELLS``), so no cell can be skipped silently;
-``test_matrix_size`` prints them per test: 3,604 in all (``TOTAL_CELLS``), 3,508 for the eight roles and 96 for an
-anonymous client (every operation of the schema).
+``test_matrix_size`` prints them per test: 3,716 in all (``TOTAL_CELLS``), 3,616 for the eight roles and 100 for
+an anonymous client (every operation of the schema).
 """
 
 import re
@@ -48,6 +49,7 @@ from agri.models import (
     Visit,
 )
 from tests import factories as f
+from tests.agri.upload_support import metadata_header
 from tests.security.matrix_support import (
     API,
     DELETED,
@@ -178,6 +180,9 @@ OPERATIONS = {
     "POST /api/v1/visits/{visit_id}/photos/": ["test_photo_uploads"],
     "GET /api/v1/photos/{id}/": ["test_photo_reads"],
     "PUT /api/v1/photos/{id}/": ["test_photo_uploads"],
+    "POST /api/v1/uploads/": ["test_resumable_uploads"],
+    "PATCH /api/v1/uploads/{id}/": ["test_resumable_uploads"],
+    "DELETE /api/v1/uploads/{id}/": ["test_resumable_uploads"],
     "GET /api/v1/photos/{id}/original/": ["test_photo_reads"],
     "GET /api/v1/photos/{id}/display/": ["test_photo_reads"],
     "GET /api/v1/photos/{id}/thumbnail/": ["test_photo_reads"],
@@ -627,6 +632,53 @@ def test_photo_uploads(ev, role, tmp_path):
         if body is not None and expected == 409 and body["code"] != "conflict":
             m.fail(f"PUT id of {photo}", f"{body}")
     m.done(CELLS["test_photo_uploads"](role))
+
+
+TUS = {"HTTP_TUS_RESUMABLE": "1.0.0"}
+
+
+def tus_patch_headers(offset: int) -> dict:
+    return {**TUS, "HTTP_UPLOAD_OFFSET": str(offset), "content_type": "application/offset+octet-stream"}
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_resumable_uploads(ev, role, tmp_path):
+    """tus creation naming own, sibling, out-of-county and deleted visits, then the bytes of each upload allowed; and
+    HEAD, PATCH and DELETE of the worker's upload in progress, which only the worker may touch."""
+    m = Matrix(ev, role, tmp_path)
+    username = ev.world.users[role].username
+    for name in VISITS:
+        expected = upload_status(role, name, 201)
+        data, photo_id = fresh_jpeg(), str(uuid.uuid4())
+        headers = {
+            **TUS,
+            "HTTP_UPLOAD_LENGTH": str(len(data)),
+            "HTTP_UPLOAD_METADATA": metadata_header(visit=ev.visits[name], id=photo_id),
+        }
+        if expected != 201:
+            m.request(f"tus creation for {name}", "post", f"{API}/uploads/", expected, headers=headers)
+            continue
+        created = m.client.post(f"{API}/uploads/", **headers)
+        m.cells += 1
+        if created.status_code != 201:
+            m.fail(f"tus creation for {name}", f"{created.status_code}: {created.content[:300]!r}")
+            continue
+        url = created["Location"].removeprefix("http://testserver")
+        m.request(f"tus bytes for {name}", "patch", url, 204, data=data, fmt=None, headers=tus_patch_headers(0))
+        stored = Photo.objects.filter(pk=photo_id).values_list("visit_id", "user__username").first()
+        if stored != (uuid.UUID(ev.visits[name]), username):
+            m.fail(f"tus bytes for {name}", f"stored {stored}")
+    url = f"{API}/uploads/{ev.uploads['U_W1']}/"
+    owner = role == "worker"
+    head = m.client.head(url, **TUS)  # a HEAD answer has no body: its status and headers are the cell
+    m.cells += 1
+    if head.status_code != (200 if owner else 404) or head.has_header("Upload-Offset") != owner:
+        m.fail("HEAD the worker's upload", f"{head.status_code}, Upload-Offset {head.get('Upload-Offset')}")
+    writes = 204 if owner else 404 if role in ACTORS else 403
+    piece = b"\xff\xd8\xff\xe0"
+    m.request("PATCH the worker's upload", "patch", url, writes, data=piece, fmt=None, headers=tus_patch_headers(0))
+    m.request("DELETE the worker's upload", "delete", url, writes, headers=TUS)
+    m.done(CELLS["test_resumable_uploads"](role))
 
 
 # --- exports --------------------------------------------------------------------------------------------------
@@ -1092,6 +1144,7 @@ def test_expert_network_tree(ev, role, tmp_path):
 PATH_OBJECTS = {
     "visits": "V_W1",
     "photos": "P_W1",
+    "uploads": "U_W1",
     "experts": "E1",
     "extension-workers": "W1",
     "tech-commissioners": "C1",
@@ -1140,6 +1193,7 @@ CELLS = {
     "test_visit_edits": lambda role: len(TARGETS) + len(ATTENDEES) + 3 + 2 * len(VISITS),
     "test_photo_reads": lambda role: len(VISITS) + 4 * len(PHOTOS) + 2,
     "test_photo_uploads": lambda role: 2 * len(VISITS) + len(PHOTOS),
+    "test_resumable_uploads": lambda role: len(VISITS) + sum(upload_status(role, n, 201) == 201 for n in VISITS) + 3,
     "test_exports": lambda role: 4 * len(EXPORT_FORMATS) + 2 + len(EXPORT_FILTER_CASES),
     "test_coverage_and_indicators": lambda role: 4 + 3 + 2 + 3 + 2 + 3 + 1,
     "test_farmer_reveal": lambda role: 4,
@@ -1149,7 +1203,7 @@ CELLS = {
     "test_network_put": lambda role: sum(len(names) for _, _, names in ENDPOINTS.values()),
     "test_sync_reads": lambda role: 1,
 }
-TOTAL_CELLS = 3613  # 8 roles' cells plus the anonymous client's; test_matrix_size prints them per test
+TOTAL_CELLS = 3716  # 8 roles' cells plus the anonymous client's; test_matrix_size prints them per test
 
 
 def anonymous_cells() -> int:

@@ -2,15 +2,19 @@
 
 An upload writes its files first and commits its row last, so a crash in between leaves files without a row.
 They are removed here after a day (``--older-than-hours``); younger ones may still be waiting for their commit.
+Expired resumable uploads go first (``cleanup_expired_uploads``); the pieces of the uploads still live, under
+``uploads/<upload id>/``, are in use whatever their age.
 """
 
 from datetime import timedelta
 
+from django.core.management import call_command
 from django.core.management.base import BaseCommand
 from django.utils import timezone
 
 from agri.models import Photo
-from agri.models.photos import photo_storage
+from agri.models.photos import UPLOADS_PREFIX, photo_storage
+from agri.services.uploads import live_upload_ids
 
 FILE_FIELDS = ("original", "display", "thumbnail")
 
@@ -31,6 +35,11 @@ def referenced(names: list[str]) -> set[str]:
     found = set()
     for field in FILE_FIELDS:
         found.update(Photo.objects.filter(**{f"{field}__in": names}).values_list(field, flat=True))
+    # A live upload's pieces are in use: uploads/<upload id>/<piece>.
+    prefix = f"{UPLOADS_PREFIX}/"
+    pieces = {name: name.split("/")[1] for name in names if name.startswith(prefix) and "/" in name[len(prefix) :]}
+    live = live_upload_ids(set(pieces.values()))
+    found.update(name for name, upload_id in pieces.items() if upload_id in live)
     return found
 
 
@@ -47,6 +56,7 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, dry_run=False, older_than_hours=24.0, **options):
+        call_command("cleanup_expired_uploads", dry_run=dry_run, stdout=self.stdout)
         storage = photo_storage()
         cutoff = timezone.now() - timedelta(hours=older_than_hours)
         counts = {"files": 0, "referenced": 0, "young": 0, "orphans": 0, "bytes": 0}

@@ -6,6 +6,7 @@ import uuid
 from datetime import timedelta
 
 import pytest
+from django.core.cache import cache
 from django.utils import timezone
 
 from agri.models import Photo, PhotoUpload
@@ -262,3 +263,81 @@ def test_pieces_with_a_chunk_size_of_their_own_give_byte_identical_originals(wor
             offset += len(piece)
     original = worker.get(f"/api/v1/photos/{photo_id}/original/")
     assert b"".join(original.streaming_content) == data
+
+
+def test_a_client_without_patch_posts_with_x_http_method_override(world, clients, private_root):
+    """WeChat mini-programs' wx.request sends no PATCH: tus lets them POST with X-HTTP-Method-Override."""
+    worker = clients["worker"]
+    visit = new_visit(worker, world)
+    data = sample(NIKON)
+    photo_id = str(uuid.uuid4())
+    url = location(create(worker, visit["id"], photo_id, len(data)))
+    override = {**TUS, "HTTP_X_HTTP_METHOD_OVERRIDE": "PATCH"}
+    first = worker.generic("POST", url, data[:9000], content_type="application/offset+octet-stream",
+                           HTTP_UPLOAD_OFFSET="0", **override)  # fmt: skip
+    assert first.status_code == 204 and first["Upload-Offset"] == "9000"
+    head = worker.post(url, **{**TUS, "HTTP_X_HTTP_METHOD_OVERRIDE": "HEAD"})
+    assert head.status_code == 200 and head["Upload-Offset"] == "9000"
+    rest = worker.generic("POST", url, data[9000:], content_type="application/offset+octet-stream",
+                          HTTP_UPLOAD_OFFSET="9000", **override)  # fmt: skip
+    assert rest.status_code == 204
+    assert Photo.objects.filter(pk=photo_id).exists()
+    assert worker.post(url, **TUS).status_code == 405  # a plain POST to an upload is not a tus request
+
+
+def test_pieces_count_against_the_write_throttle_and_heads_do_not(world, clients, private_root, settings):
+    worker = clients["worker"]
+    visit = new_visit(worker, world)
+    url = location(create(worker, visit["id"], str(uuid.uuid4()), 100_000))
+    settings.REST_FRAMEWORK = {
+        **settings.REST_FRAMEWORK,
+        "DEFAULT_THROTTLE_RATES": {"login": "100/min", "write": "2/min"},
+    }
+    cache.clear()  # the visit and the creation were writes too: start the minute afresh
+    data = sample(NIKON)
+    assert patch(worker, url, 0, data[:2000]).status_code == 204
+    assert patch(worker, url, 2000, data[2000:4000]).status_code == 204
+    for _ in range(5):
+        assert worker.head(url, **TUS).status_code == 200
+    response = patch(worker, url, 4000, data[4000:6000], HTTP_ACCEPT_LANGUAGE="en")
+    assert response.status_code == 429 and response.json()["code"] == "throttled"
+    assert int(response["Retry-After"]) > 0 and response["Tus-Resumable"] == "1.0.0"
+    assert worker.head(url, **TUS)["Upload-Offset"] == "4000"
+
+
+def test_a_request_that_loses_a_race_for_its_offset_is_a_409_and_leaves_no_bytes(
+    world, clients, private_root, monkeypatch
+):
+    """Two requests for the same offset (a phone retrying while its old request still runs): the one that commits
+    second finds the offset moved on, removes its own piece and answers 409."""
+    from agri.services import uploads as service
+
+    worker = clients["worker"]
+    visit = new_visit(worker, world)
+    data = sample(NIKON)
+    url = location(create(worker, visit["id"], str(uuid.uuid4()), len(data)))
+    assert patch(worker, url, 0, data[:3000]).status_code == 204
+    save = service._save
+
+    def save_then_lose(name, piece):
+        stored = save(name, piece)
+        PhotoUpload.objects.update(offset=3000 + len(piece))  # the other request commits first
+        return stored
+
+    monkeypatch.setattr(service, "_save", save_then_lose)
+    response = patch(worker, url, 3000, data[3000:6000])
+    assert (response.status_code, response.json()["code"]) == (409, "offset_mismatch")
+    assert len(stored_files(private_root)) == 1  # the first piece only
+
+
+def test_a_visit_deleted_before_the_last_byte_gets_no_photo(world, clients, private_root):
+    worker = clients["worker"]
+    visit = new_visit(worker, world)
+    data = sample(NIKON)
+    url = location(create(worker, visit["id"], str(uuid.uuid4()), len(data)))
+    assert patch(worker, url, 0, data[:3000]).status_code == 204
+    assert worker.delete(f"/api/v1/visits/{visit['id']}/").status_code == 204
+    response = patch(worker, url, 3000, data[3000:])
+    assert (response.status_code, response.json()["code"]) == (404, "not_found")
+    assert not Photo.objects.exists() and not PhotoUpload.objects.exists()
+    assert stored_files(private_root) == []

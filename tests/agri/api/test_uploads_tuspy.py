@@ -3,10 +3,12 @@ resume where they stopped, and the photo is the one a one-shot multipart upload 
 
 import hashlib
 import io
+import json
 import uuid
 from urllib.parse import urlparse
 
 import pytest
+from tusclient.exceptions import TusCommunicationError, TusUploadFailed
 
 from agri.models import PhotoUpload
 from tests.agri.photo_support import new_visit, sample, stored_files, upload
@@ -79,3 +81,38 @@ def test_tuspy_with_checksums_uploads_in_small_chunks(world, clients, private_ro
     )
     uploader.upload()
     assert worker.get(f"/api/v1/photos/{photo_id}/").json()["sha256"] == hashlib.sha256(data).hexdigest()
+
+
+def test_tuspy_is_stopped_after_its_first_chunk_when_the_file_is_not_a_photo(world, clients, private_root, live_server):
+    worker = clients["worker"]
+    visit = new_visit(worker, world)
+    svg = b'<?xml version="1.0"?><svg xmlns="http://www.w3.org/2000/svg"><script>alert(1)</script></svg>'
+    data = svg + b" " * 3_000_000
+    proxy = CuttingProxy(urlparse(live_server.url).port)
+    try:
+        uploader = tus_client(proxy.url, token_of(worker)).uploader(
+            file_stream=io.BytesIO(data), metadata={"visit": visit["id"], "id": str(uuid.uuid4())}, chunk_size=65_536
+        )
+        with pytest.raises(TusUploadFailed) as failed:
+            uploader.upload()
+    finally:
+        proxy.close()
+    assert failed.value.status_code == 415
+    assert json.loads(failed.value.response_content)["code"] == "unsupported_format"
+    assert proxy.sent < 70_000  # one chunk of 64 KiB and the headers, not the 3 MB
+    assert not PhotoUpload.objects.exists() and stored_files(private_root) == []
+
+
+def test_tuspy_gets_a_413_at_creation_for_a_file_over_the_limit(world, clients, private_root, live_server, settings):
+    settings.PHOTOS = {**settings.PHOTOS, "max_bytes": 100_000}
+    worker = clients["worker"]
+    visit = new_visit(worker, world)
+    data = sample("ianare_jpg_gps_DSCN0010.jpg")
+    uploader = tus_client(live_server.url, token_of(worker)).uploader(
+        file_stream=io.BytesIO(data), metadata={"visit": visit["id"], "id": str(uuid.uuid4())}
+    )
+    with pytest.raises(TusCommunicationError) as failed:
+        uploader.upload()
+    assert failed.value.status_code == 413
+    assert json.loads(failed.value.response_content)["code"] == "file_too_large"
+    assert not PhotoUpload.objects.exists()
