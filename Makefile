@@ -6,7 +6,7 @@ PIP := $(VENV)/bin/pip
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test install install-dev lint format check schema docs migrate seed clean bench soak
+.PHONY: run test install install-dev lint format check schema docs migrate seed clean bench soak field-day
 
 $(VENV)/.installed: requirements.txt
 	@command -v $(PYTHON) >/dev/null || { echo "$(PYTHON) not found: install Python 3.11 or run 'make PYTHON=python3 ...'"; exit 1; }
@@ -72,6 +72,16 @@ SOAK_THINK ?= 2
 soak: install-dev
 	SOAK_SECONDS=$(SOAK_SECONDS) SOAK_USERS=$(SOAK_USERS) SOAK_BUREAU=$(SOAK_BUREAU) SOAK_THINK=$(SOAK_THINK) \
 		$(PY) -m bench.soak $(SOAK_ARGS)
+
+# Issue 13's field day (not a test): demo-worker's day (FIELD_DAY_PHOTOS photos of FIELD_DAY_PHOTO_MB MB, 10 visits,
+# one pull) over bench.netem's FIELD_DAY_PROFILE link, photos by multipart with a naive retry and by tus (tuspy).
+# The default is the full day: about an hour per mode on 2g. See docs/performance.md.
+FIELD_DAY_PROFILE ?= 2g
+FIELD_DAY_PHOTOS ?= 20
+FIELD_DAY_PHOTO_MB ?= 3-5
+field-day: install-dev
+	$(PY) -m bench.field_day --profile $(FIELD_DAY_PROFILE) --photos $(FIELD_DAY_PHOTOS) \
+		--photo-mb $(FIELD_DAY_PHOTO_MB) $(FIELD_DAY_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .site

@@ -109,7 +109,8 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_server(port: int) -> subprocess.Popen:
+def start_server(port: int, extra_args: tuple[str, ...] = ()) -> subprocess.Popen:
+    """gunicorn (2 sync workers) on 127.0.0.1:``port``, once it answers; ``extra_args`` go to its command line."""
     env = {**os.environ, "DJANGO_SETTINGS_MODULE": "bench.settings"}
     command = [
         sys.executable,
@@ -125,6 +126,7 @@ def start_server(port: int) -> subprocess.Popen:
         "--log-level",
         "warning",
         "--preload",
+        *extra_args,
     ]
     server = subprocess.Popen(command, env=env, cwd=ROOT, start_new_session=True)
     deadline = time.monotonic() + 60
