@@ -11,7 +11,7 @@ from datetime import datetime
 from django.core.exceptions import PermissionDenied, RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent
 from django.db import InterfaceError, OperationalError
 from django.db.models import ProtectedError
-from django.http import Http404, JsonResponse
+from django.http import Http404, JsonResponse, UnreadablePostError
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -75,6 +75,14 @@ class PayloadTooLarge(exceptions.APIException):
     status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
     default_detail = gettext_lazy("The request body is too large. Send fewer items per request.")
     default_code = "too_large"
+
+
+class IncompleteRequest(exceptions.APIException):
+    status_code = status.HTTP_400_BAD_REQUEST
+    default_detail = gettext_lazy(
+        "The connection broke before the whole request arrived. Nothing was kept: send it again."
+    )
+    default_code = "incomplete_request"
 
 
 def flatten_errors(detail, prefix="") -> dict[str, list[dict]]:
@@ -161,6 +169,9 @@ def exception_handler(exc, context):
         exc = exceptions.PermissionDenied()
     elif isinstance(exc, ProtectedError):
         exc = api_exception(errors.InUse())
+    elif isinstance(exc, UnreadablePostError):
+        # The connection broke in the middle of the body (a phone losing its signal): nothing of it is kept.
+        exc = IncompleteRequest()
     elif isinstance(exc, RequestDataTooBig | TooManyFieldsSent | TooManyFilesSent):
         # Django's size limits (DATA_UPLOAD_MAX_*) would otherwise be a bare 400 page.
         exc = PayloadTooLarge()

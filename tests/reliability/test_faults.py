@@ -594,3 +594,65 @@ def test_worker_killed_mid_upload_leaves_only_orphan_files_that_cleanup_removes(
     after = visit_state(visit["id"])
     assert (after["photos_present"], after["version"]) == (2, state_before["version"] + 1)
     assert_every_photo_has_its_files(private_root)
+
+
+# --- a connection cut in the middle of a request body -------------------------------------------------------------
+
+
+class CutStream:
+    """A request body that stops part-way, as a phone's connection reset in the middle of an upload does: the first
+    ``keep`` bytes, then the socket error the server reads."""
+
+    def __init__(self, data: bytes, keep: int):
+        self.data, self.keep, self.position = data, keep, 0
+
+    def read(self, size=-1):
+        if self.position >= self.keep:
+            raise ConnectionResetError(errno.ECONNRESET, "Connection reset by peer")
+        end = self.keep if size is None or size < 0 else min(self.keep, self.position + size)
+        chunk, self.position = self.data[self.position : end], end
+        return chunk
+
+    def readline(self, size=-1):
+        return self.read(size)
+
+
+@pytest.mark.django_db
+def test_a_body_cut_by_the_network_is_a_400_and_keeps_nothing(private_root):
+    """The phone is gone by then, but the server must not log a 500 for it, and must keep nothing half-read: a JSON
+    push and a multipart photo upload whose connection resets half-way through the body."""
+    world = map_world(build_world())
+    client = login(world.users["worker"])
+    visit = new_visit(client, world)
+    body = json.dumps(visit_body(world, "H1", HOME_LON, HOME_LAT)).encode()
+    cut = {"wsgi.input": CutStream(body, len(body) // 2), "CONTENT_LENGTH": str(len(body))}
+    response = client.generic("POST", "/api/v1/visits/", body, content_type="application/json", **cut)
+    assert response.status_code == 400, response.content
+    assert response.json()["code"] in ("parse_error", "incomplete_request")  # what came is not whole JSON
+    assert Visit.objects.count() == 1  # the visit made by new_visit only
+
+    boundary = "cut-boundary"
+    photo = image_bytes()
+    multipart = (
+        (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="id"\r\n\r\n{uuid.uuid4()}\r\n'
+            f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="a.jpg"\r\n'
+            "Content-Type: image/jpeg\r\n\r\n"
+        ).encode()
+        + photo
+        + f"\r\n--{boundary}--\r\n".encode()
+    )
+    cut = {"wsgi.input": CutStream(multipart, len(multipart) // 2), "CONTENT_LENGTH": str(len(multipart))}
+    response = client.generic(
+        "POST",
+        f"/api/v1/visits/{visit['id']}/photos/",
+        multipart,
+        content_type=f"multipart/form-data; boundary={boundary}",
+        HTTP_ACCEPT_LANGUAGE="en",
+        **cut,
+    )
+    assert response.status_code == 400, response.content
+    assert response.json()["code"] == "incomplete_request"
+    assert "connection" in response.json()["message"].lower()
+    assert Photo.objects.count() == 0
+    assert stored_files(private_root) == []
