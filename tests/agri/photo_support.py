@@ -3,7 +3,6 @@
 import io
 import struct
 import uuid
-import zlib
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -12,6 +11,7 @@ from django.core.management import call_command
 from django.utils import timezone
 from PIL import ExifTags, Image
 
+from bench.decode_memory import zeros_png  # noqa: F401  (one builder of hostile PNGs, for the tests too)
 from tests.agri.map_support import HOME_LAT, HOME_LON  # the visits below are made at the world's households
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "photos"
@@ -118,22 +118,6 @@ def image_bytes(fmt: str = "PNG", size=(64, 48), color=(40, 120, 60), **save_arg
     buf = io.BytesIO()
     Image.new("RGB", size, color).save(buf, fmt, **save_args)
     return buf.getvalue()
-
-
-def zeros_png(width: int, height: int, *, bit_depth: int = 8, color_type: int = 0) -> bytes:
-    """A PNG of zeros (black, or transparent) of any bit depth and colour type (0 grey, 2 RGB, 4 grey+alpha,
-    6 RGBA), deflated row by row so that not even its raw rows are ever held: a 59-megapixel 16-bit RGBA one is
-    460 kB and costs nothing to build."""
-    channels = {0: 1, 2: 3, 4: 2, 6: 4}[color_type]
-    row = bytes(1 + (width * channels * bit_depth + 7) // 8)
-    deflate = zlib.compressobj(9)
-    idat = b"".join([deflate.compress(row) for _ in range(height)] + [deflate.flush()])
-
-    def chunk(kind: bytes, body: bytes) -> bytes:
-        return len(body).to_bytes(4, "big") + kind + body + zlib.crc32(kind + body).to_bytes(4, "big")
-
-    header = width.to_bytes(4, "big") + height.to_bytes(4, "big") + bytes([bit_depth, color_type, 0, 0, 0])
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", idat) + chunk(b"IEND", b"")
 
 
 def gps_exif(*, pointer: int | None = None, lat_count: int = 3, lat_at: int | None = None) -> bytes:
