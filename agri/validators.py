@@ -1,4 +1,6 @@
-"""Validators for Chinese identifiers."""
+"""Validators for Chinese identifiers, and for text a person typed (no control characters)."""
+
+import re
 
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
@@ -32,3 +34,31 @@ def mask(value: str, head: int = 3, tail: int = 4) -> str:
     if len(value) <= head + tail:
         return "*" * len(value)
     return value[:head] + "*" * (len(value) - head - tail) + value[-tail:]
+
+
+# C0 controls, DEL and C1 controls: invisible, and refused by XML 1.0 (so by xlsx and KML) or by PostgreSQL (NUL).
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+# Free text keeps its tab and line breaks.
+_CONTROL_IN_TEXT = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+
+
+def validate_single_line(value: str) -> None:
+    """Names, codes and other one-line values: no control character at all (not even a tab or a line break)."""
+    if value and _CONTROL.search(value):
+        raise ValidationError(
+            _("Control characters (such as line breaks or tabs) are not allowed here."), code="control_character"
+        )
+
+
+def validate_text(value: str) -> None:
+    """Free text (notes, addresses): tabs and line breaks are fine, other control characters are not."""
+    if value and _CONTROL_IN_TEXT.search(value):
+        raise ValidationError(
+            _("Control characters other than tab and line break are not allowed."), code="control_character"
+        )
+
+
+def printable(value):
+    """``value`` with what an xlsx cell cannot hold (control characters but tab and line breaks) removed, for rows
+    stored before names refused them; anything that is not a string is returned as it is."""
+    return _CONTROL_IN_TEXT.sub("", value) if isinstance(value, str) else value

@@ -31,6 +31,14 @@ class PreconditionRequired(exceptions.APIException):
     default_code = "precondition_required"
 
 
+class NulCharacter(exceptions.ParseError):
+    """PostgreSQL's text cannot hold U+0000, and no person types it: refused wherever it comes (the query string
+    and the path in ``agri.middleware.NulCharacterMiddleware``, bodies in the parsers)."""
+
+    default_detail = gettext_lazy("The request contains a NUL character (U+0000), which is not allowed.")
+    default_code = "nul_character"
+
+
 class NoLinkedPerson(exceptions.APIException):
     status_code = status.HTTP_403_FORBIDDEN
     default_detail = gettext_lazy(

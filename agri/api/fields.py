@@ -5,6 +5,7 @@ from rest_framework.exceptions import ErrorDetail, ValidationError
 from rest_framework.utils import html
 
 from agri.models.base import BIGINT_MAX
+from agri.validators import validate_single_line, validate_text
 from geo.models import AdminDivision
 
 
@@ -144,7 +145,25 @@ class StrictJSONTypesMixin:
     DRF turns 12 into "12" for a text field, "12" into 12 for a number, "yes" and 1 into true and 5 into a UUID:
     handy for HTML forms, where everything is text, but in JSON it accepts payloads the API documents as invalid.
     Form input (the browsable API) keeps DRF's parsing.
+
+    Text a person types carries no control character (``agri.validators``): one-line values (names, codes) none at
+    all, free text (a model's ``TextField``, or a field styled as a textarea) none but tab and line breaks.
+    Passwords are left as typed.
     """
+
+    def get_fields(self):
+        fields = super().get_fields()
+        for field in fields.values():
+            if isinstance(field, serializers.ListField) and not field.read_only:
+                field = field.child
+            if not isinstance(field, serializers.CharField) or field.read_only:
+                continue
+            style = getattr(field, "style", {})
+            if style.get("input_type") == "password":
+                continue
+            multiline = style.get("base_template") == "textarea.html"
+            field.validators.append(validate_text if multiline else validate_single_line)
+        return fields
 
     def to_internal_value(self, data):
         if isinstance(data, Mapping):
