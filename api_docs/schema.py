@@ -92,6 +92,9 @@ ERROR_DESCRIPTIONS = {
 }
 
 
+NO_NUL_PATTERN = "^[^\\u0000]*$"
+
+
 class AutoSchema(openapi.AutoSchema):
     def get_operation(self, path, path_regex, path_prefix, method, registry):
         operation = super().get_operation(path, path_regex, path_prefix, method, registry)
@@ -133,6 +136,11 @@ class AutoSchema(openapi.AutoSchema):
             # An empty query parameter (`?industry=`, as HTML forms send it) is the same as leaving it out.
             if parameter["in"] == "query" and not parameter.get("required"):
                 parameter["allowEmptyValue"] = True
+            # No NUL character in the path or the query (agri.middleware.NulCharacterMiddleware).
+            schema = parameter.get("schema", {})
+            if parameter["in"] in ("query", "path") and schema.get("type") == "string":
+                if not ({"pattern", "enum", "format"} & set(schema)):
+                    schema["pattern"] = NO_NUL_PATTERN
         return parameters
 
     def _error_statuses(self, operation) -> list[str]:

@@ -1,5 +1,6 @@
 from collections.abc import Mapping
 
+from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework import serializers
 from rest_framework.exceptions import ErrorDetail, ValidationError
 from rest_framework.utils import html
@@ -168,6 +169,7 @@ class StrictJSONTypesMixin:
     def to_internal_value(self, data):
         if isinstance(data, Mapping):
             self._refuse_unmatchable_keys(data)
+            self._refuse_control_characters(data)
         if isinstance(data, Mapping) and not html.is_html_input(data):
             errors = {}
             for field in self._writable_fields:
@@ -198,6 +200,27 @@ class StrictJSONTypesMixin:
                         errors = {**exc.detail, **errors}
                 raise ValidationError(errors)
         return super().to_internal_value(data)
+
+    def _refuse_control_characters(self, data) -> None:
+        """The text validators, on the value as sent: DRF trims whitespace (a tab, U+001F) before its validators
+        run, and takes text of whitespace only as blank, so a trailing control character would pass unseen."""
+        errors = {}
+        for field in self._writable_fields:
+            if field.field_name not in data:
+                continue
+            values = data.getlist(field.field_name) if hasattr(data, "getlist") else data[field.field_name]
+            text_field = field.child if isinstance(field, serializers.ListField) else field
+            for validator in getattr(text_field, "validators", []):
+                if validator not in (validate_single_line, validate_text):
+                    continue
+                for value in values if isinstance(values, list) else [values]:
+                    if isinstance(value, str) and value:
+                        try:
+                            validator(value)
+                        except DjangoValidationError as exc:
+                            errors[field.field_name] = [ErrorDetail(exc.message, code=exc.code)]
+        if errors:
+            raise ValidationError(errors)
 
     def _refuse_unmatchable_keys(self, data) -> None:
         """A relation given a key no row can have does not exist: answered before any query is made with it."""

@@ -6,7 +6,9 @@ schemathesis runs in a savepoint of its own that is rolled back after its checks
 the same world, and nothing a request writes reaches another request, another test or another module.
 """
 
+import json
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import pytest
 from django.conf import settings
@@ -16,7 +18,19 @@ from django.test import override_settings
 
 from agri.models import DeviceToken
 from tests.agri.photo_support import image_bytes, new_visit, upload
-from tests.fuzz.fuzz_support import CASES, MAX_EXAMPLES, ROLES, SEED, hold_connection
+from tests.fuzz.fuzz_support import (
+    ANONYMOUS,
+    BASE_URL,
+    CASES,
+    FAILURES,
+    MAX_EXAMPLES,
+    ROLES,
+    SEED,
+    STATUSES,
+    SUMMARY_FILE,
+    WORLD_FILE,
+    hold_connection,
+)
 from tests.support import build_world, login
 
 
@@ -27,7 +41,8 @@ class FuzzWorld:
     keys: dict[str, list] = field(default_factory=dict)
 
 
-def _keys(world, visit_id: str, photo_id: str) -> dict[str, list]:
+def world_keys(world, visit_id: str, photo_id: str) -> dict[str, list]:
+    """Keys of the world's rows by kind, in and out of the Yunyang roles' scope (see use_existing_keys)."""
     o, d = world.objects, world.divisions
     return {
         "industry": [i.code for i in world.industries.values()],
@@ -50,6 +65,12 @@ def _keys(world, visit_id: str, photo_id: str) -> dict[str, list]:
 
 @pytest.fixture(scope="module")
 def fuzz_world(django_db_setup, django_db_blocker, tmp_path_factory):
+    """The world the requests meet: built here in the test database, or the deep run's server's (described in
+    FUZZ_WORLD_FILE by tests/fuzz/deep.py; the test database then stays empty)."""
+    if BASE_URL:
+        described = json.loads(Path(WORLD_FILE).read_text())
+        yield FuzzWorld(tokens=described["tokens"], keys=described["keys"])
+        return
     root = tmp_path_factory.mktemp("photos")
     storage = {"BACKEND": "django.core.files.storage.FileSystemStorage", "OPTIONS": {"location": str(root)}}
     with override_settings(STORAGES={**settings.STORAGES, "photos": storage}), django_db_blocker.unblock():
@@ -61,14 +82,15 @@ def fuzz_world(django_db_setup, django_db_blocker, tmp_path_factory):
             visit = new_visit(worker, world)
             photo = upload(worker, visit["id"], image_bytes("JPEG"))
             assert photo.status_code == 201, photo.content
+            accounts = [role for role in ROLES if role != ANONYMOUS]
             tokens = {
                 role: login(world.users[role], device="schemathesis")._credentials["HTTP_AUTHORIZATION"]
-                for role in ROLES
+                for role in accounts
             }
-            fuzz = FuzzWorld(tokens=tokens, keys=_keys(world, visit["id"], photo.json()["id"]))
+            fuzz = FuzzWorld(tokens=tokens, keys=world_keys(world, visit["id"], photo.json()["id"]))
             fuzz.keys["token_key"] = {
                 role: list(DeviceToken.objects.filter(user=world.users[role]).values_list("token_key", flat=True))
-                for role in ROLES
+                for role in accounts
             }
             hold_connection()
             yield fuzz
@@ -90,3 +112,12 @@ def pytest_terminal_summary(terminalreporter):
         cells = [f"{CASES[role, phase, 'positive']}/{CASES[role, phase, 'negative']}" for phase in phases]
         write(f"{role:<9}" + "".join(f"{cell:>20}" for cell in cells))
     write(f"total {sum(CASES.values())} (FUZZ_MAX_EXAMPLES={MAX_EXAMPLES}, FUZZ_SEED={SEED})")
+    write("responses by status class: " + ", ".join(f"{r} {c}: {n}" for (r, c), n in sorted(STATUSES.items())))
+    write("failed checks: " + (", ".join(f"{r} {c}: {n}" for (r, c), n in sorted(FAILURES.items())) or "none"))
+    if SUMMARY_FILE:  # for tests/fuzz/deep.py
+        figures = {
+            "cases": [[*key, n] for key, n in CASES.items()],
+            "statuses": [[*key, n] for key, n in STATUSES.items()],
+            "failures": [[*key, n] for key, n in FAILURES.items()],
+        }
+        Path(SUMMARY_FILE).write_text(json.dumps(figures))
