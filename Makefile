@@ -6,7 +6,7 @@ PIP := $(VENV)/bin/pip
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test install install-dev lint format check schema docs migrate seed clean bench soak
+.PHONY: run test install install-dev lint format check schema docs migrate seed clean bench soak fuzz
 
 $(VENV)/.installed: requirements.txt
 	@command -v $(PYTHON) >/dev/null || { echo "$(PYTHON) not found: install Python 3.11 or run 'make PYTHON=python3 ...'"; exit 1; }
@@ -72,6 +72,17 @@ SOAK_THINK ?= 2
 soak: install-dev
 	SOAK_SECONDS=$(SOAK_SECONDS) SOAK_USERS=$(SOAK_USERS) SOAK_BUREAU=$(SOAK_BUREAU) SOAK_THINK=$(SOAK_THINK) \
 		$(PY) -m bench.soak $(SOAK_ARGS)
+
+# Deep schema fuzzing over HTTP (not part of make test): tests/fuzz/test_schemathesis.py against gunicorn
+# (deploy/gunicorn.conf.py, production settings) on a fresh database: PostgreSQL when DATABASE_URL is postgres://,
+# else SQLite. One run per seed; see tests/fuzz/deep.py and docs/reliability.md.
+FUZZ_SEEDS ?= 1,2,3
+FUZZ_MAX_EXAMPLES ?= 50
+FUZZ_STATEFUL_EXAMPLES ?= 20
+FUZZ_ROLES ?= worker,admin,anonymous
+fuzz: install-dev
+	FUZZ_SEEDS=$(FUZZ_SEEDS) FUZZ_MAX_EXAMPLES=$(FUZZ_MAX_EXAMPLES) FUZZ_STATEFUL_EXAMPLES=$(FUZZ_STATEFUL_EXAMPLES) \
+		FUZZ_ROLES=$(FUZZ_ROLES) $(PY) -m tests.fuzz.deep
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .site

@@ -30,6 +30,7 @@ from tests.fuzz.fuzz_support import (
     SUMMARY_FILE,
     WORLD_FILE,
     hold_connection,
+    world_keys,
 )
 from tests.support import build_world, login
 
@@ -39,28 +40,8 @@ class FuzzWorld:
     tokens: dict[str, str]
     # Keys of existing rows by kind (in and out of each role's scope): see use_existing_keys().
     keys: dict[str, list] = field(default_factory=dict)
-
-
-def world_keys(world, visit_id: str, photo_id: str) -> dict[str, list]:
-    """Keys of the world's rows by kind, in and out of the Yunyang roles' scope (see use_existing_keys)."""
-    o, d = world.objects, world.divisions
-    return {
-        "industry": [i.code for i in world.industries.values()],
-        "village": [d[n].code for n in ("v1", "v1b", "v2", "v9")],
-        "township": [d[n].code for n in ("t1", "t2", "t9")],
-        "county": [d[n].code for n in ("yunyang", "fengjie")],
-        "division": [d[n].code for n in ("t1", "v1", "yunyang", "v2", "fengjie")],
-        "station": [o[n].pk for n in ("S1", "S2", "S9")],
-        "base": [o[n].pk for n in ("B1", "B2", "B9")],
-        "field_school": [o[n].pk for n in ("FS1", "FS2", "FS9")],
-        "expert": [o[n].pk for n in ("E1", "E2", "E9")],
-        "worker": [o[n].pk for n in ("W1", "W2", "W3", "W9")],
-        "commissioner": [o[n].pk for n in ("C1", "C2", "C9")],
-        "household": [str(o[n].pk) for n in ("H1", "H2", "H3", "H9")],
-        "farmer": [str(o[n].pk) for n in ("F1", "F2", "F3", "F9")],
-        "visit": [visit_id],
-        "photo": [photo_id],
-    }
+    # The accounts' password, to log in again against a server (fuzz_support.refresh_login).
+    password: str = ""
 
 
 @pytest.fixture(scope="module")
@@ -69,7 +50,7 @@ def fuzz_world(django_db_setup, django_db_blocker, tmp_path_factory):
     FUZZ_WORLD_FILE by tests/fuzz/deep.py; the test database then stays empty)."""
     if BASE_URL:
         described = json.loads(Path(WORLD_FILE).read_text())
-        yield FuzzWorld(tokens=described["tokens"], keys=described["keys"])
+        yield FuzzWorld(tokens=described["tokens"], keys=described["keys"], password=described["password"])
         return
     root = tmp_path_factory.mktemp("photos")
     storage = {"BACKEND": "django.core.files.storage.FileSystemStorage", "OPTIONS": {"location": str(root)}}

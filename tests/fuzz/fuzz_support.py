@@ -22,12 +22,12 @@ STATEFUL_EXAMPLES = int(os.environ.get("FUZZ_STATEFUL_EXAMPLES", "10"))
 # The coverage phase (every boundary and every kind of invalid value the schema implies, about 6000 requests) takes
 # about 2.5 minutes per role; its inputs do not depend on the role, and the bureau admin's requests go furthest
 # (workers stop at 403 on most writes), so CI runs it as the admin. FUZZ_COVERAGE_ROLES=admin,worker runs both.
-COVERAGE_ROLES = os.environ.get("FUZZ_COVERAGE_ROLES", "admin").split(",")
+COVERAGE_ROLES = [role for role in os.environ.get("FUZZ_COVERAGE_ROLES", "admin").split(",") if role]
 # A fixed seed makes CI reproducible; FUZZ_SEED=<another number> explores other inputs.
 SEED = int(os.environ.get("FUZZ_SEED", "20260101"))
 
 # The roles the tests run as: tests/support.py's accounts, and "anonymous" (no token at all).
-ROLES = tuple(os.environ.get("FUZZ_ROLES", "worker,admin").split(","))
+ROLES = tuple(role for role in os.environ.get("FUZZ_ROLES", "worker,admin").split(",") if role)
 ANONYMOUS = "anonymous"
 # Set by tests/fuzz/deep.py: the API is a server at this origin, whose world is described in FUZZ_WORLD_FILE,
 # instead of the app in this process on the test database.
@@ -209,6 +209,7 @@ FIELD_RULES = {
     ("bbox", "invalid"): "a box's minimum below its maximum",
     ("near", "invalid"): "a point's two coordinates",
     ("date_to", "invalid"): "a date range that does not end before it starts",
+    ("cursor", "invalid"): "a pull cursor the server issued (opaque: its position is a time only the server wrote)",
     ("area_mu", "min_value"): "a positive area: a decimal is a string in JSON, which schema bounds do not reach",
     ("file", "required"): "a photo file that is not empty",
     ("started_at", "min_value"): "a visit time from 1970 on: OpenAPI gives date-time strings no bounds",
@@ -282,3 +283,52 @@ def count(case, role: str) -> None:
     meta = case.meta
     phase = meta.phase.name.value if meta else "explicit"
     CASES[role, phase, "negative" if meta and meta.generation.mode.is_negative else "positive"] += 1
+
+
+def world_keys(world, visit_id: str, photo_id: str) -> dict[str, list]:
+    """Keys of the world's rows by kind, in and out of the Yunyang roles' scope (see use_existing_keys)."""
+    o, d = world.objects, world.divisions
+    return {
+        "industry": [i.code for i in world.industries.values()],
+        "village": [d[n].code for n in ("v1", "v1b", "v2", "v9")],
+        "township": [d[n].code for n in ("t1", "t2", "t9")],
+        "county": [d[n].code for n in ("yunyang", "fengjie")],
+        "division": [d[n].code for n in ("t1", "v1", "yunyang", "v2", "fengjie")],
+        "station": [o[n].pk for n in ("S1", "S2", "S9")],
+        "base": [o[n].pk for n in ("B1", "B2", "B9")],
+        "field_school": [o[n].pk for n in ("FS1", "FS2", "FS9")],
+        "expert": [o[n].pk for n in ("E1", "E2", "E9")],
+        "worker": [o[n].pk for n in ("W1", "W2", "W3", "W9")],
+        "commissioner": [o[n].pk for n in ("C1", "C2", "C9")],
+        "household": [str(o[n].pk) for n in ("H1", "H2", "H3", "H9")],
+        "farmer": [str(o[n].pk) for n in ("F1", "F2", "F3", "F9")],
+        "visit": [visit_id],
+        "photo": [photo_id],
+    }
+
+
+# Operations that end the caller's own tokens. In process each request is rolled back; against a server they would
+# leave the rest of the run at 401, so the role logs in again after each (``refresh_login``).
+TOKEN_ENDING = {
+    ("POST", "/api/v1/auth/logout/"),
+    ("POST", "/api/v1/auth/logout-all/"),
+    ("DELETE", "/api/v1/auth/devices/{token_key}/"),
+    ("POST", "/api/v1/auth/password/"),
+}
+
+
+def refresh_login(fuzz_world, role: str, case) -> None:
+    """Against a server: after an operation that may have ended the role's token, log in again and take the new
+    token and the account's current device-token keys."""
+    if not BASE_URL or role == ANONYMOUS or (case.method.upper(), case.path) not in TOKEN_ENDING:
+        return
+    import requests
+
+    body = {"username": role, "password": fuzz_world.password, "device": "schemathesis"}
+    login = requests.post(f"{BASE_URL}/api/v1/auth/login/", json=body, timeout=60)
+    login.raise_for_status()
+    fuzz_world.tokens[role] = "Token " + login.json()["token"]
+    devices = requests.get(
+        f"{BASE_URL}/api/v1/auth/devices/", headers={"Authorization": fuzz_world.tokens[role]}, timeout=60
+    ).json()
+    fuzz_world.keys["token_key"][role] = [d["token_key"] for d in devices.get("results", devices)]

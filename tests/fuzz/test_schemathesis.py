@@ -33,6 +33,7 @@ from tests.fuzz.fuzz_support import (
     count,
     filter_failure,
     hold_connection,
+    refresh_login,
     use_existing_keys,
 )
 
@@ -53,6 +54,7 @@ coverage_schema.hook(filter_failure)
 # rolled back by its own savepoint. Requests through the whole stack are slow next to Hypothesis' expectations.
 FUZZ_SETTINGS = hypothesis.settings(
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow, HealthCheck.filter_too_much],
+    deadline=None,
 )
 
 
@@ -92,6 +94,7 @@ def send(case, role: str, fuzz_world) -> None:
         finally:
             if not BASE_URL:
                 transaction.set_rollback(True)
+            refresh_login(fuzz_world, role, case)
 
 
 @pytest.mark.parametrize("role", ROLES)
@@ -111,7 +114,6 @@ def test_api_coverage(case, role, fuzz_world, db):
 @pytest.mark.parametrize("role", ROLES)
 def test_stateful(role, fuzz_world, db):
     machine = schema.as_state_machine()
-    token = fuzz_world.tokens.get(role)
 
     class Scenario(machine):
         """One chain of requests; in process, its writes are rolled back before the next chain starts."""
@@ -128,9 +130,10 @@ def test_stateful(role, fuzz_world, db):
             count(case, role)
 
         def get_call_kwargs(self, case):
-            return {"headers": call_headers(token)}
+            return {"headers": call_headers(fuzz_world.tokens.get(role))}
 
         def validate_response(self, response, case, additional_checks=None, **kwargs):
+            refresh_login(fuzz_world, role, case)
             # As call_and_validate does: the checks must know which credentials were sent (ignored_auth).
             validated(
                 case,
