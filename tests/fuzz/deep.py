@@ -1,6 +1,7 @@
 """``python -m tests.fuzz.deep`` (``make fuzz``): the schema fuzzing of tests/fuzz/ over HTTP, against gunicorn.
 
-    FUZZ_SEEDS=1,2,3                 one run of tests/fuzz/test_schemathesis.py per seed
+    FUZZ_SEEDS=1,2,3                 one run of tests/fuzz/test_schemathesis.py per seed and role (the roles side
+                                     by side)
     FUZZ_MAX_EXAMPLES=50             Hypothesis examples per operation (fuzzing phase)
     FUZZ_STATEFUL_EXAMPLES=20        chains of the stateful test
     FUZZ_ROLES=worker,admin,anonymous   tests/support.py's accounts; "anonymous" sends no token
@@ -168,37 +169,47 @@ def world_file(base: str, prepared: dict, path: Path) -> None:
     path.write_text(json.dumps({"tokens": tokens, "keys": {**keys, "token_key": token_keys}, "password": password}))
 
 
-def run_seed(base: str, world: Path, seed: int, coverage: bool, tmp: Path, log: Path) -> dict:
-    summary = tmp / f"summary-{seed}.json"
-    env = {
-        **{k: v for k, v in os.environ.items() if k != "DATABASE_URL"},  # the test process's own database: SQLite
-        "FUZZ_BASE_URL": base,
-        "FUZZ_WORLD_FILE": str(world),
-        "FUZZ_SUMMARY_FILE": str(summary),
-        "FUZZ_SEED": str(seed),
-        "FUZZ_ROLES": ROLES,
-        "FUZZ_COVERAGE_ROLES": COVERAGE_ROLES,
-        "FUZZ_MAX_EXAMPLES": MAX_EXAMPLES,
-        "FUZZ_STATEFUL_EXAMPLES": STATEFUL_EXAMPLES,
-    }
+def run_seed(base: str, world: Path, seed: int, coverage: bool, tmp: Path, log: Path) -> list[dict]:
+    """One pytest process per role, side by side (the roles' accounts are separate; gunicorn has the workers)."""
     selection = os.environ.get("FUZZ_SELECT") or "not test_found" + ("" if coverage else " and not test_api_coverage")
     command = [sys.executable, "-m", "pytest", "tests/fuzz/test_schemathesis.py", "-p", "no:cacheprovider"]
     command += ["-q", "-k", selection, "-o", "addopts=", "-rf"]
-    started = time.monotonic()
-    completed = subprocess.run(command, env=env, cwd=ROOT, capture_output=True, text=True)
-    log.write_text(completed.stdout + completed.stderr)
-    tail = completed.stdout.strip().splitlines()[-40:]
-    figures = json.loads(summary.read_text()) if summary.exists() else {"cases": [], "statuses": [], "failures": []}
-    return {
-        "seed": seed,
-        "coverage_phase": coverage,
-        "seconds": round(time.monotonic() - started),
-        "exit": completed.returncode,
-        "failed_tests": [line for line in tail if line.startswith("FAILED")],
-        "log": str(log),
-        "last_line": tail[-1] if tail else completed.stderr[-2000:],
-        **figures,
-    }
+    started, running = time.monotonic(), {}
+    for role in ROLES.split(","):
+        env = {
+            **{k: v for k, v in os.environ.items() if k != "DATABASE_URL"},  # the test process's database: SQLite
+            "FUZZ_BASE_URL": base,
+            "FUZZ_WORLD_FILE": str(world),
+            "FUZZ_SUMMARY_FILE": str(tmp / f"summary-{seed}-{role}.json"),
+            "FUZZ_SEED": str(seed),
+            "FUZZ_ROLES": role,
+            "FUZZ_COVERAGE_ROLES": role if role in COVERAGE_ROLES.split(",") else "",
+            "FUZZ_MAX_EXAMPLES": MAX_EXAMPLES,
+            "FUZZ_STATEFUL_EXAMPLES": STATEFUL_EXAMPLES,
+        }
+        role_log = log.with_suffix(f".{role}.log")
+        process = subprocess.Popen(command, env=env, cwd=ROOT, stdout=role_log.open("w"), stderr=subprocess.STDOUT)
+        running[role] = (process, role_log, env["FUZZ_SUMMARY_FILE"])
+    runs = []
+    for role, (process, role_log, summary) in running.items():
+        process.wait()
+        tail = role_log.read_text(errors="replace").strip().splitlines()[-40:]
+        empty = {"cases": [], "statuses": [], "failures": []}
+        figures = json.loads(Path(summary).read_text()) if Path(summary).exists() else empty
+        runs.append(
+            {
+                "seed": seed,
+                "role": role,
+                "coverage_phase": coverage and role in COVERAGE_ROLES.split(","),
+                "seconds": round(time.monotonic() - started),
+                "exit": process.returncode,
+                "failed_tests": [line for line in tail if line.startswith("FAILED")],
+                "log": str(role_log),
+                "last_line": tail[-1] if tail else "",
+                **figures,
+            }
+        )
+    return runs
 
 
 def main() -> int:
@@ -222,8 +233,9 @@ def main() -> int:
             world_file(base, json.loads(keys_file.read_text()), world)
             for i, seed in enumerate(SEEDS):
                 seed_log = OUT / f"fuzz-{stamp}.seed-{seed}.log"
-                runs.append(run_seed(base, world, seed, coverage=i == 0, tmp=tmp, log=seed_log))
-                print(f"seed {seed}: {runs[-1]['last_line']} ({runs[-1]['seconds']} s)", flush=True)
+                for run in run_seed(base, world, seed, coverage=i == 0, tmp=tmp, log=seed_log):
+                    runs.append(run)
+                    print(f"seed {seed} {run['role']}: {run['last_line']} ({run['seconds']} s)", flush=True)
         finally:
             stop_server(server)
     server_errors = log.read_text(errors="replace").count("Internal Server Error")
