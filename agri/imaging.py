@@ -570,7 +570,7 @@ CAMERA_MAX_LENGTH = 200
 
 
 def camera_name(make: str, model: str) -> str:
-    """ "Make Model" (just the model when it already starts with the make), cut to ``CAMERA_MAX_LENGTH``: the EXIF
+    """The camera as "Make Model" (just the model when it starts with the make), cut to ``CAMERA_MAX_LENGTH``: the EXIF
     strings are the client's and may be of any length."""
     name = model if make and model.lower().startswith(make.lower()) else f"{make} {model}".strip()
     return name[:CAMERA_MAX_LENGTH].strip()
