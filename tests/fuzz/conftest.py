@@ -7,6 +7,7 @@ the same world, and nothing a request writes reaches another request, another te
 """
 
 import json
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -82,6 +83,27 @@ def fuzz_world(django_db_setup, django_db_blocker, tmp_path_factory):
             outer.__exit__(None, None, None)
 
 
+TESTS: Counter = Counter()
+
+
+def write_summary() -> None:
+    """The figures so far, for tests/fuzz/deep.py (after every test, so that an interrupted run still has them)."""
+    if SUMMARY_FILE:
+        figures = {
+            "cases": [[*key, n] for key, n in CASES.items()],
+            "statuses": [[*key, n] for key, n in STATUSES.items()],
+            "failures": [[*key, n] for key, n in FAILURES.items()],
+            "tests": dict(TESTS),
+        }
+        Path(SUMMARY_FILE).write_text(json.dumps(figures))
+
+
+def pytest_runtest_logreport(report):
+    if report.when == "call" or (report.when == "setup" and report.outcome != "passed"):
+        TESTS[report.outcome] += 1
+        write_summary()
+
+
 def pytest_terminal_summary(terminalreporter):
     if not CASES:
         return
@@ -95,10 +117,4 @@ def pytest_terminal_summary(terminalreporter):
     write(f"total {sum(CASES.values())} (FUZZ_MAX_EXAMPLES={MAX_EXAMPLES}, FUZZ_SEED={SEED})")
     write("responses by status class: " + ", ".join(f"{r} {c}: {n}" for (r, c), n in sorted(STATUSES.items())))
     write("failed checks: " + (", ".join(f"{r} {c}: {n}" for (r, c), n in sorted(FAILURES.items())) or "none"))
-    if SUMMARY_FILE:  # for tests/fuzz/deep.py
-        figures = {
-            "cases": [[*key, n] for key, n in CASES.items()],
-            "statuses": [[*key, n] for key, n in STATUSES.items()],
-            "failures": [[*key, n] for key, n in FAILURES.items()],
-        }
-        Path(SUMMARY_FILE).write_text(json.dumps(figures))
+    write_summary()

@@ -5,6 +5,7 @@
     FUZZ_MAX_EXAMPLES=50             Hypothesis examples per operation (fuzzing phase)
     FUZZ_STATEFUL_EXAMPLES=20        chains of the stateful test
     FUZZ_ROLES=worker,admin,anonymous   tests/support.py's accounts; "anonymous" sends no token
+    FUZZ_MAX_MINUTES=0               a time budget (0: none); at its end the run stops and reports what it did
     FUZZ_COVERAGE_ROLES=...          roles of the coverage phase (default: all FUZZ_ROLES), run with the first seed
                                      only: its inputs do not depend on the seed
     DATABASE_URL                     postgres://... serves from PostgreSQL (a fresh database "<name>_fuzz" on that
@@ -24,6 +25,7 @@ writes them to ``.bench/fuzz-<time>.json``; the server's log is kept beside it. 
 import json
 import os
 import secrets
+import signal
 import socket
 import subprocess
 import sys
@@ -43,6 +45,9 @@ COVERAGE_ROLES = os.environ.get("FUZZ_COVERAGE_ROLES", ROLES)
 MAX_EXAMPLES = os.environ.get("FUZZ_MAX_EXAMPLES", "50")
 STATEFUL_EXAMPLES = os.environ.get("FUZZ_STATEFUL_EXAMPLES", "20")
 OUT_OF_REACH = "100000000/min"
+# A time budget for the whole run, in minutes (0: none). When it is spent, each pytest process is interrupted (as by
+# Ctrl-C: it stops after its current example and writes its figures so far) and no further seed starts.
+MAX_MINUTES = float(os.environ.get("FUZZ_MAX_MINUTES", "0"))
 
 
 def server_env(database_url: str, media: Path) -> dict:
@@ -169,7 +174,7 @@ def world_file(base: str, prepared: dict, path: Path) -> None:
     path.write_text(json.dumps({"tokens": tokens, "keys": {**keys, "token_key": token_keys}, "password": password}))
 
 
-def run_seed(base: str, world: Path, seed: int, coverage: bool, tmp: Path, log: Path) -> list[dict]:
+def run_seed(base: str, world: Path, seed: int, coverage: bool, log: Path, deadline: float) -> list[dict]:
     """One pytest process per role, side by side (the roles' accounts are separate; gunicorn has the workers)."""
     selection = os.environ.get("FUZZ_SELECT") or "not test_found" + ("" if coverage else " and not test_api_coverage")
     command = [sys.executable, "-m", "pytest", "tests/fuzz/test_schemathesis.py", "-p", "no:cacheprovider"]
@@ -180,7 +185,7 @@ def run_seed(base: str, world: Path, seed: int, coverage: bool, tmp: Path, log: 
             **{k: v for k, v in os.environ.items() if k != "DATABASE_URL"},  # the test process's database: SQLite
             "FUZZ_BASE_URL": base,
             "FUZZ_WORLD_FILE": str(world),
-            "FUZZ_SUMMARY_FILE": str(tmp / f"summary-{seed}-{role}.json"),
+            "FUZZ_SUMMARY_FILE": str(log.with_suffix(f".{role}.json")),
             "FUZZ_SEED": str(seed),
             "FUZZ_ROLES": role,
             "FUZZ_COVERAGE_ROLES": role if role in COVERAGE_ROLES.split(",") else "",
@@ -190,6 +195,14 @@ def run_seed(base: str, world: Path, seed: int, coverage: bool, tmp: Path, log: 
         role_log = log.with_suffix(f".{role}.log")
         process = subprocess.Popen(command, env=env, cwd=ROOT, stdout=role_log.open("w"), stderr=subprocess.STDOUT)
         running[role] = (process, role_log, env["FUZZ_SUMMARY_FILE"])
+    interrupted = False
+    while any(process.poll() is None for process, _, _ in running.values()):
+        if deadline and time.monotonic() > deadline and not interrupted:
+            interrupted = True
+            for process, _, _ in running.values():
+                if process.poll() is None:
+                    process.send_signal(signal.SIGINT)
+        time.sleep(2)
     runs = []
     for role, (process, role_log, summary) in running.items():
         process.wait()
@@ -203,6 +216,7 @@ def run_seed(base: str, world: Path, seed: int, coverage: bool, tmp: Path, log: 
                 "coverage_phase": coverage and role in COVERAGE_ROLES.split(","),
                 "seconds": round(time.monotonic() - started),
                 "exit": process.returncode,
+                "interrupted_at_deadline": interrupted,
                 "failed_tests": [line for line in tail if line.startswith("FAILED")],
                 "log": str(role_log),
                 "last_line": tail[-1] if tail else "",
@@ -227,13 +241,16 @@ def main() -> int:
         server = start_server(env, port, log)
         base = f"http://127.0.0.1:{port}"
         started = time.monotonic()
+        deadline = started + MAX_MINUTES * 60 if MAX_MINUTES else 0
         runs = []
         try:
             world = tmp / "world.json"
             world_file(base, json.loads(keys_file.read_text()), world)
             for i, seed in enumerate(SEEDS):
+                if deadline and time.monotonic() > deadline:
+                    break
                 seed_log = OUT / f"fuzz-{stamp}.seed-{seed}.log"
-                for run in run_seed(base, world, seed, coverage=i == 0, tmp=tmp, log=seed_log):
+                for run in run_seed(base, world, seed, coverage=i == 0, log=seed_log, deadline=deadline):
                     runs.append(run)
                     print(f"seed {seed} {run['role']}: {run['last_line']} ({run['seconds']} s)", flush=True)
         finally:
@@ -255,6 +272,8 @@ def main() -> int:
         "coverage_roles": COVERAGE_ROLES,
         "max_examples": int(MAX_EXAMPLES),
         "stateful_examples": int(STATEFUL_EXAMPLES),
+        "max_minutes": MAX_MINUTES,
+        "tests": dict(sum((Counter(run.get("tests", {})) for run in runs), Counter())),
         "seconds": round(time.monotonic() - started),
         "requests": sum(totals["requests"].values()),
         "requests_by_role": dict(totals["requests"]),
