@@ -205,6 +205,7 @@ FIELD_RULES = {
     ("service_end_year", "invalid"): "the last service year is not before the first",
     ("ended_at", "invalid"): "a visit does not end before it starts",
     ("code", "invalid"): "a division code agrees with its level and parent",
+    ("parent", "required"): "a township or village names its parent (null is allowed for counties and above)",
     ("parcel", "invalid_geometry"): "a valid polygon (closed rings, no self-intersection)",
     ("bbox", "invalid"): "a box's minimum below its maximum",
     ("near", "invalid"): "a point's two coordinates",
