@@ -213,6 +213,7 @@ FIELD_RULES = {
     ("cursor", "invalid"): "a pull cursor the server issued (opaque: its position is a time only the server wrote)",
     ("area_mu", "min_value"): "a positive area: a decimal is a string in JSON, which schema bounds do not reach",
     ("file", "required"): "a photo file that is not empty",
+    ("file", "empty"): "a photo file that is not empty (DRF's code for an empty upload)",
     ("started_at", "min_value"): "a visit time from 1970 on: OpenAPI gives date-time strings no bounds",
     ("started_at", "max_value"): "a visit time before 2100",
     ("ended_at", "min_value"): "a visit time from 1970 on",
