@@ -274,3 +274,15 @@ def test_a_replayed_household_create_answers_200_with_the_record(world, clients)
     again = clients["worker"].post("/api/v1/model-households/", body, format="json")
     assert (first.status_code, again.status_code) == (201, 200)
     assert again.json() == first.json()
+
+
+@pytest.mark.parametrize("area", ["-", ".", "-.", "1.2.", "+"])
+def test_a_decimal_the_schema_allows_is_one_the_server_takes(world, clients, area):
+    import re
+
+    schema = clients["admin"].get("/api/schema/?format=json").json()["components"]["schemas"]
+    pattern = schema["DemonstrationBaseRequest"]["properties"]["area_mu"]["pattern"]
+    body = {"name": "基地", "industry": "citrus", "lat": HOME_LAT, "lon": HOME_LON, "village_code": "500235001001"}
+    response = clients["admin"].post("/api/v1/demonstration-bases/", {**body, "area_mu": area}, format="json")
+    assert response.status_code == 400
+    assert re.fullmatch(pattern.strip("^$"), area) is None, (pattern, area)
