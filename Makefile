@@ -6,7 +6,7 @@ PIP := $(VENV)/bin/pip
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test install install-dev lint format check schema docs migrate seed clean bench soak field-day
+.PHONY: run test install install-dev lint format check schema docs migrate seed clean bench soak field-day fuzz
 
 $(VENV)/.installed: requirements.txt
 	@command -v $(PYTHON) >/dev/null || { echo "$(PYTHON) not found: install Python 3.11 or run 'make PYTHON=python3 ...'"; exit 1; }
@@ -82,6 +82,17 @@ FIELD_DAY_PHOTO_MB ?= 3-5
 field-day: install-dev
 	$(PY) -m bench.field_day --profile $(FIELD_DAY_PROFILE) --photos $(FIELD_DAY_PHOTOS) \
 		--photo-mb $(FIELD_DAY_PHOTO_MB) $(FIELD_DAY_ARGS)
+
+# Deep schema fuzzing over HTTP (not part of make test): tests/fuzz/test_schemathesis.py against gunicorn
+# (deploy/gunicorn.conf.py, production settings) on a fresh database: PostgreSQL when DATABASE_URL is postgres://,
+# else SQLite. One run per seed; see tests/fuzz/deep.py and docs/reliability.md.
+FUZZ_SEEDS ?= 1,2,3
+FUZZ_MAX_EXAMPLES ?= 50
+FUZZ_STATEFUL_EXAMPLES ?= 20
+FUZZ_ROLES ?= worker,admin,anonymous
+fuzz: install-dev
+	FUZZ_SEEDS=$(FUZZ_SEEDS) FUZZ_MAX_EXAMPLES=$(FUZZ_MAX_EXAMPLES) FUZZ_STATEFUL_EXAMPLES=$(FUZZ_STATEFUL_EXAMPLES) \
+		FUZZ_ROLES=$(FUZZ_ROLES) $(PY) -m tests.fuzz.deep
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .site

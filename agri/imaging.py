@@ -578,10 +578,19 @@ def _read_gps(facts, ifds, im, default_tz):
         facts.alt_m = -alt if gps.get(G.GPSAltitudeRef) in (1, b"\x01") else alt
 
 
+# The photo row's camera column (agri.models.Photo.camera) is this wide.
+CAMERA_MAX_LENGTH = 200
+
+
+def camera_name(make: str, model: str) -> str:
+    """The camera as "Make Model" (just the model when it starts with the make), cut to ``CAMERA_MAX_LENGTH``: the EXIF
+    strings are the client's and may be of any length."""
+    name = model if make and model.lower().startswith(make.lower()) else f"{make} {model}".strip()
+    return name[:CAMERA_MAX_LENGTH].strip()
+
+
 def _read_camera(facts, ifds, im, default_tz):
-    make = _text(ifds[None].get(ExifTags.Base.Make))[:100]
-    model = _text(ifds[None].get(ExifTags.Base.Model))[:100]
-    facts.camera = model if make and model.lower().startswith(make.lower()) else f"{make} {model}".strip()
+    facts.camera = camera_name(_text(ifds[None].get(ExifTags.Base.Make)), _text(ifds[None].get(ExifTags.Base.Model)))
 
 
 def _read_orientation(facts, ifds, im, default_tz):

@@ -5,6 +5,8 @@
   answers 503 in its error shape.
 - :class:`CompressionMiddleware`: zstd, Brotli or gzip bodies for clients that ask, with the ETag left strong and
   unchanged, streamed responses compressed as they stream, and responses that carry a secret left alone (BREACH).
+- :class:`NulCharacterMiddleware`: a NUL character (U+0000) in the path or the query string is a 400 before any view
+  sees it: PostgreSQL's text cannot hold one, so every lookup, filter and search with it would otherwise fail.
 - :class:`ContentETagMiddleware`: a GET answered 200 without an ETag of its own gets the hash of its (uncompressed)
   body as a strong ETag, and ``If-None-Match`` with it a 304.
 - :class:`LoginRefusedMiddleware`: a session login (the admin's, ``/accounts/login/``, the browsable API's) that
@@ -23,7 +25,7 @@ import brotli
 import zstandard
 from django.conf import settings
 from django.db import InterfaceError, OperationalError
-from django.http import HttpResponse
+from django.http import HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.utils.cache import get_conditional_response, patch_vary_headers
 from django.utils.translation import gettext as _
@@ -55,6 +57,24 @@ class ServiceUnavailableMiddleware:
         )
         response["Retry-After"] = str(RETRY_AFTER_SECONDS)
         return response
+
+
+class NulCharacterMiddleware:
+    """Refuse a NUL character in the path or in any query parameter's name or value, once for every view: the
+    API's error shape (``nul_character``, 400) under ``/api/``, plain text elsewhere (the admin, the map)."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        if "\x00" in request.path or any(
+            "\x00" in key or any("\x00" in value for value in values) for key, values in request.GET.lists()
+        ):
+            message = _("The request contains a NUL character (U+0000), which is not allowed.")
+            if request.path.startswith("/api/"):
+                return JsonResponse({"code": "nul_character", "message": message, "fields": {}}, status=400)
+            return HttpResponse(message, status=400, content_type="text/plain; charset=utf-8")
+        return self.get_response(request)
 
 
 class LoginRefusedMiddleware:

@@ -1,6 +1,9 @@
-"""Validators for Chinese identifiers."""
+"""Validators for Chinese identifiers, and for text a person typed (no control characters)."""
+
+import re
 
 from django.core.exceptions import ValidationError
+from django.core.validators import RegexValidator
 from django.utils.translation import gettext_lazy as _
 
 _WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
@@ -32,3 +35,26 @@ def mask(value: str, head: int = 3, tail: int = 4) -> str:
     if len(value) <= head + tail:
         return "*" * len(value)
     return value[:head] + "*" * (len(value) - head - tail) + value[-tail:]
+
+
+# C0 controls, DEL and C1 controls: invisible, and refused by XML 1.0 (so by xlsx and KML) or by PostgreSQL (NUL).
+# Regex validators, so that the OpenAPI schema states them as patterns ("+": an empty value, where a field allows
+# one, is never validated; the schema's alternative for it is "maxLength: 0"). One-line values: none at all.
+validate_single_line = RegexValidator(
+    r"\A[^\x00-\x1f\x7f-\x9f]+\Z",
+    _("Control characters (such as line breaks or tabs) are not allowed here."),
+    code="control_character",
+)
+# Free text keeps its tab and line breaks.
+validate_text = RegexValidator(
+    r"\A[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]+\Z",
+    _("Control characters other than tab and line break are not allowed."),
+    code="control_character",
+)
+_CONTROL_IN_TEXT = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+
+
+def printable(value):
+    """``value`` with what an xlsx cell cannot hold (control characters but tab and line breaks) removed, for rows
+    stored before names refused them; anything that is not a string is returned as it is."""
+    return _CONTROL_IN_TEXT.sub("", value) if isinstance(value, str) else value

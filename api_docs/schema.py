@@ -92,6 +92,24 @@ ERROR_DESCRIPTIONS = {
 }
 
 
+NO_NUL_PATTERN = "^[^\\u0000]*$"
+
+
+def decimal_pattern(max_digits: int | None, decimal_places: int | None, *, empty: bool = False) -> str:
+    """What DRF's DecimalField takes as a JSON string: at least one digit (or "", which a nullable one takes as
+    null). drf-spectacular's own pattern makes every digit optional, so that "-" and "." match it, which the server
+    refuses."""
+    places = decimal_places
+    whole = max_digits - (places or 0) if max_digits is not None else None
+    integer = rf"\d{{1,{whole}}}" if whole else r"\d+"
+    if places == 0:
+        number = rf"-?{integer}"
+    else:
+        some, any_ = (rf"\d{{1,{places}}}", rf"\d{{0,{places}}}") if places else (r"\d+", r"\d*")
+        number = rf"-?(?:{integer}(?:\.{any_})?|\.{some})"
+    return rf"^(?:{number})?$" if empty else rf"^{number}$"
+
+
 class AutoSchema(openapi.AutoSchema):
     def get_operation(self, path, path_regex, path_prefix, method, registry):
         operation = super().get_operation(path, path_regex, path_prefix, method, registry)
@@ -133,6 +151,11 @@ class AutoSchema(openapi.AutoSchema):
             # An empty query parameter (`?industry=`, as HTML forms send it) is the same as leaving it out.
             if parameter["in"] == "query" and not parameter.get("required"):
                 parameter["allowEmptyValue"] = True
+            # No NUL character in the path or the query (agri.middleware.NulCharacterMiddleware).
+            schema = parameter.get("schema", {})
+            if parameter["in"] in ("query", "path") and schema.get("type") == "string":
+                if not ({"pattern", "enum", "format"} & set(schema)):
+                    schema["pattern"] = NO_NUL_PATTERN
         return parameters
 
     def _error_statuses(self, operation) -> list[str]:
@@ -186,6 +209,12 @@ class AutoSchema(openapi.AutoSchema):
             return VERBS[action].format(name=name, plural=_english(plural), a="an" if name[0] in "aeiou" else "a")
         doc = (self.view.__doc__ or "").strip().splitlines()
         return doc[0].rstrip(".") if doc else None
+
+    def _map_serializer_field(self, field, direction, bypass_extensions=False):
+        schema = super()._map_serializer_field(field, direction, bypass_extensions)
+        if isinstance(field, serializers.DecimalField) and "pattern" in schema:
+            schema["pattern"] = decimal_pattern(field.max_digits, field.decimal_places, empty=field.allow_null)
+        return schema
 
     def _map_basic_serializer(self, serializer, direction):
         schema = super()._map_basic_serializer(serializer, direction)

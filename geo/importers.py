@@ -49,6 +49,10 @@ OVERLAP_TOLERANCE = 0.001
 _DIGITS = re.compile(r"[0-9]+", re.ASCII)
 # Characters that GBK/UTF-8 Chinese text turns into when a DBF is read as ISO-8859-1.
 _MOJIBAKE = re.compile(r"[\u0080-\u00ff]")
+# What the divisions table holds: names of at most AdminDivision.name's length, with no control character (which no
+# XML export, and for NUL no PostgreSQL text, can carry).
+NAME_MAX_LENGTH = AdminDivision._meta.get_field("name").max_length
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 
 class DivisionImportError(ValueError):
@@ -95,6 +99,10 @@ def read_division_rows(source: DivisionFile) -> list[DivisionRow]:
         row = f"{row} ({code})"
         if pd.isna(name) or not name:
             errors.append(f"{row}: {source.name_field} is empty")
+        elif len(name) > NAME_MAX_LENGTH:
+            errors.append(f"{row}: {source.name_field} is longer than {NAME_MAX_LENGTH} characters")
+        elif _CONTROL.search(name):
+            errors.append(f"{row}: {source.name_field} holds a control character (U+0000-U+001F, U+007F-U+009F)")
         if code in orphans:
             parent_level = PARENT_LEVEL[source.level]
             errors.append(

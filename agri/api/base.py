@@ -156,8 +156,14 @@ PRECONDITION_RESPONSES = {
 
 
 def client_record_schema(noun: str, serializer) -> dict:
-    """``extend_schema_view`` arguments for the If-Match writes of a :class:`ClientRecordMixin` view."""
+    """``extend_schema_view`` arguments for the replayable create and the If-Match writes of a
+    :class:`ClientRecordMixin` view."""
     return {
+        "create": extend_schema(
+            description=f"Store one {noun} under the client's `id`: 201 when stored now, 200 (the stored {noun}) "
+            "when the same data was stored under this id before; other data under a stored id is a 409.",
+            responses={201: serializer, 200: serializer},
+        ),
         "retrieve": extend_schema(summary=f"Get one {noun} (with its ETag)"),
         "update": extend_schema(
             summary=f"Replace a {noun} (If-Match required)",

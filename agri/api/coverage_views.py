@@ -18,6 +18,7 @@ from agri.api.base import QueryAPIView
 from agri.api.renderers import XLSX_MEDIA_TYPE, CSVRenderer, GeoJSONRenderer, JSONRenderer, XLSXRenderer
 from agri.selectors.coverage import coverage_by_division, coverage_gaps, coverage_hexagons
 from agri.selectors.indicators import plan_indicators
+from agri.validators import printable
 
 STATUS_ZH = {"under": "未达标", "met": "达标", "over": "超出", None: ""}
 
@@ -171,7 +172,8 @@ def indicators_xlsx(data: dict) -> io.BytesIO:
         sheet.append([f"{data['year']}年 农业科技推广工程指标（专栏3）"])
         sheet.append(TABLE_HEADERS)
     for row in indicator_table(data):
-        sheets[row[3]].append(row)
+        # Rows stored before names refused control characters may hold some, which no xlsx cell can.
+        sheets[row[3]].append([printable(value) for value in row])
     out = io.BytesIO()
     book.save(out)
     out.seek(0)

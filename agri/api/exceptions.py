@@ -39,6 +39,14 @@ class TusVersionUnsupported(exceptions.APIException):
     default_code = "tus_version_unsupported"
 
 
+class NulCharacter(exceptions.ParseError):
+    """PostgreSQL's text cannot hold U+0000, and no person types it: refused wherever it comes (the query string
+    and the path in ``agri.middleware.NulCharacterMiddleware``, bodies in the parsers)."""
+
+    default_detail = gettext_lazy("The request contains a NUL character (U+0000), which is not allowed.")
+    default_code = "nul_character"
+
+
 class NoLinkedPerson(exceptions.APIException):
     status_code = status.HTTP_403_FORBIDDEN
     default_detail = gettext_lazy(

@@ -1,11 +1,13 @@
 from collections.abc import Mapping
 
+from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework import serializers
 from rest_framework.exceptions import ErrorDetail, ValidationError
 from rest_framework.utils import html
 
 from agri.models.base import BIGINT_MAX
 from agri.selectors.scope import visible_rows
+from agri.validators import validate_single_line, validate_text
 from geo.models import AdminDivision
 
 
@@ -159,11 +161,30 @@ class StrictJSONTypesMixin(ScopedRelationsMixin):
     DRF turns 12 into "12" for a text field, "12" into 12 for a number, "yes" and 1 into true and 5 into a UUID:
     handy for HTML forms, where everything is text, but in JSON it accepts payloads the API documents as invalid.
     Form input (the browsable API) keeps DRF's parsing.
+
+    Text a person types carries no control character (``agri.validators``): one-line values (names, codes) none at
+    all, free text (a model's ``TextField``, or a field styled as a textarea) none but tab and line breaks.
+    Passwords are left as typed.
     """
+
+    def get_fields(self):
+        fields = super().get_fields()
+        for field in fields.values():
+            if isinstance(field, serializers.ListField) and not field.read_only:
+                field = field.child
+            if not isinstance(field, serializers.CharField) or field.read_only:
+                continue
+            style = getattr(field, "style", {})
+            if style.get("input_type") == "password":
+                continue
+            multiline = style.get("base_template") == "textarea.html"
+            field.validators.append(validate_text if multiline else validate_single_line)
+        return fields
 
     def to_internal_value(self, data):
         if isinstance(data, Mapping):
             self._refuse_unmatchable_keys(data)
+            self._refuse_control_characters(data)
         if isinstance(data, Mapping) and not html.is_html_input(data):
             errors = {}
             for field in self._writable_fields:
@@ -194,6 +215,27 @@ class StrictJSONTypesMixin(ScopedRelationsMixin):
                         errors = {**exc.detail, **errors}
                 raise ValidationError(errors)
         return super().to_internal_value(data)
+
+    def _refuse_control_characters(self, data) -> None:
+        """The text validators, on the value as sent: DRF trims whitespace (a tab, U+001F) before its validators
+        run, and takes text of whitespace only as blank, so a trailing control character would pass unseen."""
+        errors = {}
+        for field in self._writable_fields:
+            if field.field_name not in data:
+                continue
+            values = data.getlist(field.field_name) if hasattr(data, "getlist") else data[field.field_name]
+            text_field = field.child if isinstance(field, serializers.ListField) else field
+            for validator in getattr(text_field, "validators", []):
+                if validator not in (validate_single_line, validate_text):
+                    continue
+                for value in values if isinstance(values, list) else [values]:
+                    if isinstance(value, str) and value:
+                        try:
+                            validator(value)
+                        except DjangoValidationError as exc:
+                            errors[field.field_name] = [ErrorDetail(exc.message, code=exc.code)]
+        if errors:
+            raise ValidationError(errors)
 
     def _refuse_unmatchable_keys(self, data) -> None:
         """A relation given a key no row can have does not exist: answered before any query is made with it."""

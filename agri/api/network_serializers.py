@@ -4,6 +4,7 @@ commissioners, model households and farmers; the network tree and summary (respo
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
+from rest_framework.exceptions import ErrorDetail
 from rest_framework.validators import UniqueValidator
 
 from agri.api.crs import convert_geojson, convert_point, output_crs
@@ -91,7 +92,7 @@ class DivisionSerializer(ImmutableCodeMixin, StrictJSONTypesMixin, serializers.M
         return data
 
     def validate(self, attrs):
-        from geo.codes import code_errors
+        from geo.codes import PARENT_LEVEL, code_errors
 
         code = attrs.get("code", getattr(self.instance, "code", None))
         level = attrs.get("level", getattr(self.instance, "level", None))
@@ -99,6 +100,14 @@ class DivisionSerializer(ImmutableCodeMixin, StrictJSONTypesMixin, serializers.M
         errors = code_errors(code, level, parent.code if parent else None, parent.level if parent else None)
         if errors:
             raise serializers.ValidationError({"code": errors})
+        # As import_divisions has it: counties and above may start a tree, a township or village hangs below its
+        # parent (whose code the coverage outputs give as its township's).
+        if parent is None and level in (Level.TOWNSHIP, Level.VILLAGE):
+            message = _("A %(level)s needs its parent, the %(parent)s it belongs to.") % {
+                "level": Level(level).label,
+                "parent": Level(PARENT_LEVEL[level]).label,
+            }
+            raise serializers.ValidationError({"parent": [ErrorDetail(message, code="required")]})
         request = self.context.get("request")
         jurisdiction = request.user.jurisdiction if request else ""
         if jurisdiction and not code.startswith(jurisdiction):

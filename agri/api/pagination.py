@@ -1,6 +1,11 @@
+import re
+
+from django import forms
 from django.utils.translation import gettext_lazy as _
 from rest_framework import pagination
 from rest_framework.exceptions import NotFound, ValidationError
+
+from agri.api.filters import UtcIsoDateTimeField
 
 
 class StrictPageSizeMixin:
@@ -39,6 +44,11 @@ class PageNumberPagination(StrictPageSizeMixin, pagination.PageNumberPagination)
         return parameters
 
 
+# What an ISO 8601 time is written with: anything else in a cursor's position (a NUL, a letter) was not put there by
+# this server.
+POSITION_CHARACTERS = re.compile(r"[0-9T:. Z+-]{10,40}", re.ASCII)
+
+
 class SyncCursorPagination(StrictPageSizeMixin, pagination.CursorPagination):
     """Stable order for pulling changes to a phone: by ``updated_at``, then id."""
 
@@ -46,6 +56,30 @@ class SyncCursorPagination(StrictPageSizeMixin, pagination.CursorPagination):
     page_size = 500
     page_size_query_param = "page_size"
     max_page_size = 1000
+
+    invalid_cursor_message = _("Invalid cursor: start the pull again from its first page.")
+
+    def decode_cursor(self, request):
+        """DRF's cursor, whose position (an ``updated_at`` the client hands back) must be a time the database can
+        compare: a cursor that does not decode, or whose position is not such a time, is a 400 ``invalid``."""
+        try:
+            cursor = super().decode_cursor(request)
+        except NotFound:
+            raise self._invalid() from None
+        if cursor is None or cursor.position is None:
+            return cursor
+        if not POSITION_CHARACTERS.fullmatch(cursor.position):
+            raise self._invalid()
+        try:
+            position = UtcIsoDateTimeField().clean(cursor.position)
+        except forms.ValidationError:
+            raise self._invalid() from None
+        if position is None:
+            raise self._invalid()
+        return cursor._replace(position=position.isoformat())
+
+    def _invalid(self) -> ValidationError:
+        return ValidationError({self.cursor_query_param: [self.invalid_cursor_message]}, code="invalid")
 
     def paginate_queryset(self, queryset, request, view=None):
         # A pull pages by cursor; a `page` it would ignore is still checked as the list checks it (404 if bad).

@@ -14,7 +14,6 @@ from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import NotFound, PermissionDenied
 from rest_framework.generics import GenericAPIView
-from rest_framework.parsers import MultiPartParser
 from rest_framework.response import Response
 
 from agri.api.base import ConditionalGetMixin, FileView
@@ -22,7 +21,7 @@ from agri.api.fields import QuerySerializer
 from agri.api.filters import FilterBackend, VisitFilterSet
 from agri.api.permissions import ACTOR_ROLES
 from agri.api.photo_serializers import PhotoPutSerializer, PhotoSerializer, PhotoUploadSerializer
-from agri.api.renderers import JSONRenderer
+from agri.api.renderers import JSONRenderer, MultiPartParser
 from agri.models import Photo, Visit
 from agri.models.photos import photo_storage
 from agri.privacy import PHOTO, may_see_original_photos, redact

@@ -1,16 +1,23 @@
-"""Renderers and format negotiation for the whole API.
+"""Renderers, parsers and format negotiation for the whole API.
 
 One JSON renderer (orjson, byte-compatible with DRF's); GeoJSON is the same renderer under its own media type.
 Files that a view writes itself (xlsx, csv, GIS formats, PNG, ZIP) are named by a :class:`DownloadRenderer`, so
 that ``?format=`` can choose them and the schema can list them, while errors stay JSON.
+
+Bodies are parsed by orjson too, with their nesting bounded, and no parser lets a NUL character through.
 """
 
+import codecs
+
 import orjson
+from django.conf import settings
 from django.utils.translation import gettext_lazy as _
-from rest_framework import renderers
-from rest_framework.exceptions import ValidationError
+from rest_framework import parsers, renderers
+from rest_framework.exceptions import ParseError, ValidationError
 from rest_framework.negotiation import BaseContentNegotiation, DefaultContentNegotiation
 from rest_framework.utils import encoders
+
+from agri.api.exceptions import NulCharacter
 
 XLSX_MEDIA_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
@@ -90,3 +97,71 @@ class FirstRendererNegotiation(BaseContentNegotiation):
 
     def select_parser(self, request, parsers):
         return None
+
+
+# The deepest body the API takes is a batch of visits or a MultiPolygon parcel (6 levels); 32 leaves room, and stops
+# a body of a thousand nested arrays before anything recurses through it (json and DRF would raise RecursionError).
+MAX_JSON_DEPTH = 32
+
+
+def check_parsed(value, max_depth: int = MAX_JSON_DEPTH) -> None:
+    """Refuse a parsed body nested deeper than ``max_depth`` or holding a NUL character in any key or string.
+    Iterative: the check itself cannot run out of stack."""
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            if depth > max_depth:
+                raise ParseError(_("The JSON body nests deeper than %(n)d levels.") % {"n": max_depth})
+            for key, child in item.items():
+                if "\x00" in key:
+                    raise NulCharacter()
+                stack.append((child, depth + 1))
+        elif isinstance(item, list):
+            if depth > max_depth:
+                raise ParseError(_("The JSON body nests deeper than %(n)d levels.") % {"n": max_depth})
+            stack.extend((child, depth + 1) for child in item)
+        elif isinstance(item, str) and "\x00" in item:
+            raise NulCharacter()
+
+
+class JSONParser(parsers.JSONParser):
+    """DRF's JSON parser, with orjson doing the work: strict JSON (no NaN or Infinity), UTF-8 (another declared
+    charset is decoded first), nesting bounded by ``MAX_JSON_DEPTH`` and no NUL character (``parse_error`` and
+    ``nul_character``, 400)."""
+
+    def parse(self, stream, media_type=None, parser_context=None):
+        data = stream.read()
+        encoding = (parser_context or {}).get("encoding", settings.DEFAULT_CHARSET)
+        try:
+            if codecs.lookup(encoding).name != "utf-8":
+                data = data.decode(encoding).encode("utf-8")
+            value = orjson.loads(data)
+        except (LookupError, UnicodeError, orjson.JSONDecodeError) as exc:
+            raise ParseError(_("JSON parse error - %(error)s") % {"error": exc}) from exc
+        check_parsed(value)
+        return value
+
+
+def _check_form(data) -> None:
+    for key, values in data.lists():
+        if "\x00" in key or any(isinstance(v, str) and "\x00" in v for v in values):
+            raise NulCharacter()
+
+
+class FormParser(parsers.FormParser):
+    """DRF's form parser; no NUL character in a key or value."""
+
+    def parse(self, stream, media_type=None, parser_context=None):
+        data = super().parse(stream, media_type, parser_context)
+        _check_form(data)
+        return data
+
+
+class MultiPartParser(parsers.MultiPartParser):
+    """DRF's multipart parser; no NUL character in a field's name or value (files are bytes, checked elsewhere)."""
+
+    def parse(self, stream, media_type=None, parser_context=None):
+        parsed = super().parse(stream, media_type, parser_context)
+        _check_form(parsed.data)
+        return parsed

@@ -113,7 +113,9 @@ class VisitWriteSerializer(StrictJSONTypesMixin, serializers.Serializer):
     altitude_m = serializers.FloatField(min_value=-500, max_value=9000, required=False, allow_null=True)
     source_crs = serializers.ChoiceField(choices=SourceCrs.choices, default=SourceCrs.WGS84)
     mock_location = serializers.BooleanField(default=False)
-    notes = serializers.CharField(allow_blank=True, max_length=5000, default="")
+    notes = serializers.CharField(
+        allow_blank=True, max_length=5000, default="", style={"base_template": "textarea.html"}
+    )
     participants = serializers.IntegerField(min_value=0, max_value=100000, default=0)
     introduced = serializers.ListField(child=serializers.CharField(max_length=100), max_length=50, default=list)
     attendees = serializers.ListField(child=LookupField("farmer"), max_length=1000, default=list)

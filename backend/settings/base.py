@@ -39,6 +39,7 @@ MIDDLEWARE = [
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
+    "agri.middleware.NulCharacterMiddleware",  # after LocaleMiddleware: its 400 speaks the caller's language
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
@@ -183,6 +184,12 @@ REST_FRAMEWORK = {
     "DEFAULT_RENDERER_CLASSES": [
         "agri.api.renderers.JSONRenderer",  # DRF's output, rendered by orjson
         "rest_framework.renderers.BrowsableAPIRenderer",
+    ],
+    # orjson with the nesting bounded; no parser lets a NUL character through (PostgreSQL's text refuses it).
+    "DEFAULT_PARSER_CLASSES": [
+        "agri.api.renderers.JSONParser",
+        "agri.api.renderers.FormParser",
+        "agri.api.renderers.MultiPartParser",
     ],
     "DEFAULT_PAGINATION_CLASS": "agri.api.pagination.PageNumberPagination",
     "PAGE_SIZE": 50,

@@ -6,8 +6,11 @@ schemathesis runs in a savepoint of its own that is rolled back after its checks
 the same world, and nothing a request writes reaches another request, another test or another module.
 """
 
+import json
 import uuid
+from collections import Counter
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import pytest
 from django.conf import settings
@@ -18,7 +21,20 @@ from django.test import override_settings
 from agri.models import DeviceToken
 from tests.agri.photo_support import image_bytes, new_visit, upload
 from tests.agri.upload_support import create
-from tests.fuzz.fuzz_support import CASES, MAX_EXAMPLES, ROLES, SEED, hold_connection
+from tests.fuzz.fuzz_support import (
+    ANONYMOUS,
+    BASE_URL,
+    CASES,
+    FAILURES,
+    MAX_EXAMPLES,
+    ROLES,
+    SEED,
+    STATUSES,
+    SUMMARY_FILE,
+    WORLD_FILE,
+    hold_connection,
+    world_keys,
+)
 from tests.support import build_world, login
 
 
@@ -27,32 +43,18 @@ class FuzzWorld:
     tokens: dict[str, str]
     # Keys of existing rows by kind (in and out of each role's scope): see use_existing_keys().
     keys: dict[str, list] = field(default_factory=dict)
-
-
-def _keys(world, visit_id: str, photo_id: str, upload_id: str) -> dict[str, list]:
-    o, d = world.objects, world.divisions
-    return {
-        "industry": [i.code for i in world.industries.values()],
-        "village": [d[n].code for n in ("v1", "v1b", "v2", "v9")],
-        "township": [d[n].code for n in ("t1", "t2", "t9")],
-        "county": [d[n].code for n in ("yunyang", "fengjie")],
-        "division": [d[n].code for n in ("t1", "v1", "yunyang", "v2", "fengjie")],
-        "station": [o[n].pk for n in ("S1", "S2", "S9")],
-        "base": [o[n].pk for n in ("B1", "B2", "B9")],
-        "field_school": [o[n].pk for n in ("FS1", "FS2", "FS9")],
-        "expert": [o[n].pk for n in ("E1", "E2", "E9")],
-        "worker": [o[n].pk for n in ("W1", "W2", "W3", "W9")],
-        "commissioner": [o[n].pk for n in ("C1", "C2", "C9")],
-        "household": [str(o[n].pk) for n in ("H1", "H2", "H3", "H9")],
-        "farmer": [str(o[n].pk) for n in ("F1", "F2", "F3", "F9")],
-        "visit": [visit_id],
-        "photo": [photo_id],
-        "upload": [upload_id],
-    }
+    # The accounts' password, to log in again against a server (fuzz_support.refresh_login).
+    password: str = ""
 
 
 @pytest.fixture(scope="module")
 def fuzz_world(django_db_setup, django_db_blocker, tmp_path_factory):
+    """The world the requests meet: built here in the test database, or the deep run's server's (described in
+    FUZZ_WORLD_FILE by tests/fuzz/deep.py; the test database then stays empty)."""
+    if BASE_URL:
+        described = json.loads(Path(WORLD_FILE).read_text())
+        yield FuzzWorld(tokens=described["tokens"], keys=described["keys"], password=described["password"])
+        return
     root = tmp_path_factory.mktemp("photos")
     storage = {"BACKEND": "django.core.files.storage.FileSystemStorage", "OPTIONS": {"location": str(root)}}
     with override_settings(STORAGES={**settings.STORAGES, "photos": storage}), django_db_blocker.unblock():
@@ -66,15 +68,16 @@ def fuzz_world(django_db_setup, django_db_blocker, tmp_path_factory):
             assert photo.status_code == 201, photo.content
             started = create(worker, visit["id"], str(uuid.uuid4()), 5000)  # a resumable upload, no byte in yet
             assert started.status_code == 201, started.content
+            accounts = [role for role in ROLES if role != ANONYMOUS]
             tokens = {
                 role: login(world.users[role], device="schemathesis")._credentials["HTTP_AUTHORIZATION"]
-                for role in ROLES
+                for role in accounts
             }
             upload_id = started["Location"].rstrip("/").rsplit("/", 1)[1]
-            fuzz = FuzzWorld(tokens=tokens, keys=_keys(world, visit["id"], photo.json()["id"], upload_id))
+            fuzz = FuzzWorld(tokens=tokens, keys=world_keys(world, visit["id"], photo.json()["id"], upload_id))
             fuzz.keys["token_key"] = {
                 role: list(DeviceToken.objects.filter(user=world.users[role]).values_list("token_key", flat=True))
-                for role in ROLES
+                for role in accounts
             }
             hold_connection()
             yield fuzz
@@ -83,6 +86,27 @@ def fuzz_world(django_db_setup, django_db_blocker, tmp_path_factory):
             request_finished.connect(close_old_connections)
             transaction.set_rollback(True)
             outer.__exit__(None, None, None)
+
+
+TESTS: Counter = Counter()
+
+
+def write_summary() -> None:
+    """The figures so far, for tests/fuzz/deep.py (after every test, so that an interrupted run still has them)."""
+    if SUMMARY_FILE:
+        figures = {
+            "cases": [[*key, n] for key, n in CASES.items()],
+            "statuses": [[*key, n] for key, n in STATUSES.items()],
+            "failures": [[*key, n] for key, n in FAILURES.items()],
+            "tests": dict(TESTS),
+        }
+        Path(SUMMARY_FILE).write_text(json.dumps(figures))
+
+
+def pytest_runtest_logreport(report):
+    if report.when == "call" or (report.when == "setup" and report.outcome != "passed"):
+        TESTS[report.outcome] += 1
+        write_summary()
 
 
 def pytest_terminal_summary(terminalreporter):
@@ -96,3 +120,6 @@ def pytest_terminal_summary(terminalreporter):
         cells = [f"{CASES[role, phase, 'positive']}/{CASES[role, phase, 'negative']}" for phase in phases]
         write(f"{role:<9}" + "".join(f"{cell:>20}" for cell in cells))
     write(f"total {sum(CASES.values())} (FUZZ_MAX_EXAMPLES={MAX_EXAMPLES}, FUZZ_SEED={SEED})")
+    write("responses by status class: " + ", ".join(f"{r} {c}: {n}" for (r, c), n in sorted(STATUSES.items())))
+    write("failed checks: " + (", ".join(f"{r} {c}: {n}" for (r, c), n in sorted(FAILURES.items())) or "none"))
+    write_summary()

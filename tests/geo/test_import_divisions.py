@@ -363,6 +363,15 @@ def test_empty_name_is_refused(county, tmp_path):
     assert "feature 1 (500235001000): name is empty" in error_of(path, "--level", "township")
 
 
+@pytest.mark.parametrize(
+    ("name", "why"), [("镇" * 101, "is longer than 100 characters"), ("双江\x0b街道", "holds a control character")]
+)
+def test_a_name_the_divisions_table_cannot_hold_is_refused(county, tmp_path, name, why):
+    path = write(tmp_path, "a.geojson", small(["500235001"], names=[name]))
+    assert f"feature 1 (500235001000): name {why}" in error_of(path, "--level", "township")
+    assert not AdminDivision.objects.filter(code="500235001000").exists()
+
+
 # --- stored visits follow the new boundaries ----------------------------------------------------------
 
 
