@@ -120,13 +120,18 @@ class ScopedMixin:
         return [name for name in super().get_search_fields(request) if not _hides(self.model, name, request.user)]
 
     def get_deleted_objects(self, objs, request):
-        """Django lists, and deletes with the record, every row that refers to it: a delete that would take rows
-        the user cannot see is refused (as one that needs a permission the user lacks), and names none of them."""
+        """Django lists every row that the delete would take with the record, or that stops it (a protected
+        reference): when one of them is a row the user cannot see, the delete is refused (as one that needs a
+        permission the user lacks) and the page names none of them. Rows of models outside the admin (links of a
+        many-to-many field, the admin's log) are the record's own."""
         collector = NestedObjects(using=router.db_for_write(self.model))
         collector.collect(objs)
-        for model, instances in collector.data.items():
-            pks = {obj.pk for obj in instances}
-            if pks and visible_rows(model._default_manager.filter(pk__in=pks), request.user).count() != len(pks):
+        rows = {}
+        for obj in [*(o for instances in collector.data.values() for o in instances), *collector.protected]:
+            if self.admin_site.is_registered(type(obj)):
+                rows.setdefault(type(obj), set()).add(obj.pk)
+        for model, pks in rows.items():
+            if visible_rows(model._default_manager.filter(pk__in=pks), request.user).count() != len(pks):
                 return [], {}, {_("records you cannot see")}, []
         return super().get_deleted_objects(objs, request)
 

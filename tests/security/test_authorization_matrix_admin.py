@@ -33,6 +33,7 @@ from tests.security.matrix_support import (
     COARSE_READERS,
     ENDPOINTS,
     FAMILY_ADDRESS,
+    FENGJIE,
     JURISDICTION,
     MANAGED_ACCOUNTS,
     OUT_OF_COUNTY_ACCOUNTS,
@@ -426,3 +427,74 @@ def test_an_account_a_manager_creates_starts_in_its_jurisdiction(ev):
     )
     assert response.status_code == 302, response.context["adminform"].form.errors
     assert User.objects.get(username="new-worker").jurisdiction == "500235"
+
+
+@pytest.mark.parametrize(
+    ("role", "model", "name"),
+    [("admin", AdminDivision, "500200000000"), ("admin", AdminDivision, "500235000000"), ("admin", Visit, "V_W1")],
+)
+def test_admin_delete_page_names_only_visible_rows(ev, role, model, name):
+    """The delete confirmation lists what the delete takes with the record and what stops it: when that includes
+    rows of the other county (a city's counties), the delete is refused and none of them is named."""
+    pk = ev.visits.get(name, name)
+    client = staff_client(ev, role)
+    url = admin_url(model, "delete", pk)
+    page = client.get(url).content.decode()
+    assert not [m.group() for pattern in FENGJIE for m in pattern.finditer(page)], page
+    assert "奉节" not in page and "[W9]" not in page
+    hidden = name == "500200000000"
+    assert ("records you cannot see" in page or "您无法查看的记录" in page) == hidden
+    if hidden:
+        assert client.post(url, {"post": "yes"}).status_code == 403
+        assert model.objects.filter(pk=pk).exists()
+
+
+@pytest.mark.parametrize("role", sorted(COARSE_READERS))
+def test_admin_coarse_reader_pages_and_saves_keep_family_data(ev, role):
+    """A bureau viewer's household form shows the family as the API does (read-only) and has no input for it: a
+    save that sends the fields anyway keeps the stored name, address and position; the delete confirmation and the
+    farmer's form name the household by its first character only."""
+    names, points = place_families(ev)
+    client = staff_client(ev, role)
+    household = ModelHousehold.objects.get(pk=ev.pk("H1"))
+    url = admin_url(ModelHousehold, "change", household.pk)
+    page = client.get(url).content.decode()
+    assert not any(f'name="{field}"' in page for field in ("head_name", "address", "lat", "lon"))
+    assert mask_name(household.head_name) in page
+    data = {
+        **form_data(client, household),
+        "head_name": "改名",
+        "address": "别处",
+        "lat": 31.0,
+        "lon": 109.0,
+        "farmers-TOTAL_FORMS": 0,
+        "farmers-INITIAL_FORMS": 0,
+    }
+    assert client.post(url, data).status_code == 302
+    fresh = ModelHousehold.objects.get(pk=household.pk)
+    assert (fresh.head_name, fresh.address, fresh.lat, fresh.lon) == (
+        household.head_name,
+        FAMILY_ADDRESS,
+        household.lat,
+        household.lon,
+    )
+    for other in (
+        admin_url(ModelHousehold, "delete", household.pk),
+        admin_url(Farmer, "change", ev.pk("F1")),
+        admin_url(Farmer, "delete", ev.pk("F1")),
+        admin_url(Visit, "delete", ev.visits["V_W1"]),
+    ):
+        text = client.get(other).content.decode()
+        assert not [name for name in names if name in text], other
+        assert not {float(n) for n in DECIMAL.findall(text)} & points, other
+
+
+@pytest.mark.parametrize("role", ["admin", "viewer"])
+def test_admin_photo_original_only_for_exact_readers(ev, role):
+    """The original file carries the phone's EXIF position: the admin links it only for those who read exact
+    positions, as the API serves it."""
+    client = staff_client(ev, role)
+    photo = ev.photos[next(n for n, visit in PHOTOS.items() if visit == "V_W1")]
+    page = client.get(admin_url(Photo, "change", photo)).content.decode()
+    assert reverse("agri:photo-display", kwargs={"pk": photo}) in page
+    assert (reverse("agri:photo-original", kwargs={"pk": photo}) in page) == (role not in COARSE_READERS)
