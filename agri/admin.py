@@ -1,6 +1,8 @@
 from django.contrib import admin
+from django.contrib.admin.utils import NestedObjects
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
-from django.core.exceptions import ValidationError
+from django.core.exceptions import FieldDoesNotExist, ValidationError
+from django.db import router
 from django.urls import reverse
 from django.utils.html import format_html_join
 from django.utils.translation import gettext_lazy as _
@@ -27,7 +29,7 @@ from agri.models import (
     VisitEvent,
     VisitRollup,
 )
-from agri.privacy import MASKED_FIELDS, masked_value, reads_masked
+from agri.privacy import PRIVATE, may_see_original_photos, private_fields, reader, shown_value
 from agri.selectors.scope import manages_accounts, visible_rows
 from agri.services import device_tokens_retire
 from geo.models import AdminDivision
@@ -40,9 +42,12 @@ class ScopedMixin:
     field, which are also what a submitted form is checked against. Django's permissions open pages; they never
     widen the rows.
 
-    Personal numbers (``agri.privacy``) that the account reads masked in the API are shown masked here too, and
-    read-only, so that saving the form never writes the mask over the real number. An inline decides by its parent
-    (a household's farmers belong to the household's worker)."""
+    Personal data follows ``agri.privacy`` as in the API: the private fields of each model (``PRIVATE``) that the
+    account reads redacted (numbers masked; for bureau viewers also names to their first character, addresses
+    withheld, positions at cell centres) are shown redacted in the columns and the change pages, read-only, so that
+    saving the form never writes the redaction over the real value; the search leaves them out; a record's name in
+    titles, breadcrumbs, select options and autocompletes is its ``__str__``, which reads the same rule. An inline
+    decides by its parent (a household's farmers belong to the household's worker)."""
 
     def get_queryset(self, request):
         return visible_rows(super().get_queryset(request), request.user)
@@ -72,36 +77,87 @@ class ScopedMixin:
         for name, rows in hidden.items():
             getattr(form.instance, name).add(*rows)
 
-    def masked_personal_fields(self, request, obj) -> list[str]:
-        if obj is None:
-            return []
-        personal = [name for name in MASKED_FIELDS if any(f.name == name for f in self.model._meta.concrete_fields)]
-        return personal if personal and reads_masked(request.user, obj) else []
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        private = PRIVATE.get(self.model)
+        stored = {f.name for f in self.model._meta.concrete_fields}
+        for name in private.fields() if private else ():
+            if name in stored:
+                setattr(self, f"{name}_shown", _shown(self.model, name))
+
+    def private_fields(self, request, obj) -> list[str]:
+        """The fields of ``obj`` that the user reads redacted (``agri.privacy``): shown read-only as they read them,
+        and left out of the form, so that saving it never writes a redacted value over the real one. A new record
+        has nothing to redact."""
+        return [] if obj is None else private_fields(self.model, request.user, obj)
 
     def get_exclude(self, request, obj=None):
-        return [*(super().get_exclude(request, obj) or ()), *self.masked_personal_fields(request, obj)]
+        return [*(super().get_exclude(request, obj) or ()), *self.private_fields(request, obj)]
 
     def get_readonly_fields(self, request, obj=None):
-        masked = [f"{name}_masked" for name in self.masked_personal_fields(request, obj)]
+        shown = [f"{name}_shown" for name in self.private_fields(request, obj)]
         # Only those who manage accounts choose among them: for anyone else a link to an account stays as it is.
         accounts = [] if manages_accounts(request.user) else self.account_links()
-        return list(dict.fromkeys([*super().get_readonly_fields(request, obj), *masked, *accounts]))
+        readonly = [name for name in super().get_readonly_fields(request, obj) if name not in shown]
+        return list(dict.fromkeys([*readonly, *shown, *accounts]))
 
     def account_links(self) -> list[str]:
         return [f.name for f in self.model._meta.concrete_fields if f.is_relation and f.related_model is User]
 
     def get_fields(self, request, obj=None):
-        masked = self.masked_personal_fields(request, obj)
-        fields = [f"{name}_masked" if name in masked else name for name in super().get_fields(request, obj)]
+        private = self.private_fields(request, obj)
+        fields = [f"{name}_shown" if name in private else name for name in super().get_fields(request, obj)]
         return list(dict.fromkeys(fields))
 
-    @admin.display(description=_("phone"))
-    def phone_masked(self, obj):
-        return masked_value(obj.phone)
+    def get_list_display(self, request):
+        """Columns of private fields show each row as the user reads it."""
+        private = private_fields(self.model, request.user)
+        return [f"{name}_shown" if name in private else name for name in super().get_list_display(request)]
 
-    @admin.display(description=_("ID number"))
-    def id_number_masked(self, obj):
-        return masked_value(obj.id_number)
+    def get_search_fields(self, request):
+        """The search leaves out the fields (here or through a relation) the user does not read as stored, or it
+        would confirm them."""
+        return [name for name in super().get_search_fields(request) if not _hides(self.model, name, request.user)]
+
+    def get_deleted_objects(self, objs, request):
+        """Django lists every row that the delete would take with the record, or that stops it (a protected
+        reference): when one of them is a row the user cannot see, the delete is refused (as one that needs a
+        permission the user lacks) and the page names none of them. Rows of models outside the admin (links of a
+        many-to-many field, the admin's log) are the record's own."""
+        collector = NestedObjects(using=router.db_for_write(self.model))
+        collector.collect(objs)
+        rows = {}
+        for obj in [*(o for instances in collector.data.values() for o in instances), *collector.protected]:
+            if self.admin_site.is_registered(type(obj)):
+                rows.setdefault(type(obj), set()).add(obj.pk)
+        for model, pks in rows.items():
+            if visible_rows(model._default_manager.filter(pk__in=pks), request.user).count() != len(pks):
+                return [], {}, {_("records you cannot see")}, []
+        return super().get_deleted_objects(objs, request)
+
+
+def _shown(model, name):
+    field = model._meta.get_field(name)
+
+    @admin.display(description=field.verbose_name)
+    def shown(obj):
+        return shown_value(obj, name)
+
+    return shown
+
+
+def _hides(model, lookup: str, user) -> bool:
+    """Whether the search field ``lookup`` (``a__b__field``, with the admin's ``^``/``=``/``@`` prefixes) ends at a
+    field that ``user`` does not read as stored."""
+    path = lookup.lstrip("^=@").split("__")
+    for part in path[:-1]:
+        try:
+            model = model._meta.get_field(part).related_model
+        except FieldDoesNotExist:
+            return False
+        if model is None:
+            return False
+    return path[-1] in private_fields(model, user)
 
 
 class ScopedAdmin(ScopedMixin, admin.ModelAdmin):
@@ -362,7 +418,9 @@ class PhotoAdmin(NoEditAdmin):
 
     @admin.display(description=_("files"))
     def files(self, obj):
-        links = [(reverse(f"agri:photo-{v}", kwargs={"pk": obj.pk}), v) for v in ("thumbnail", "display", "original")]
+        # The original carries the phone's EXIF (its position): only for those who read exact positions.
+        versions = ("thumbnail", "display", *(("original",) if may_see_original_photos(reader()) else ()))
+        links = [(reverse(f"agri:photo-{v}", kwargs={"pk": obj.pk}), v) for v in versions]
         return format_html_join(" · ", '<a href="{}">{}</a>', links)
 
 

@@ -12,6 +12,9 @@
 - :class:`LoginRefusedMiddleware`: a session login (the admin's, ``/accounts/login/``, the browsable API's) that
   ``agri.lockout`` refused, locked or throttled, is a 429 page that says why and for how long, in the user's
   language, instead of "wrong password".
+- :class:`PrivacyReaderMiddleware`: while a request is answered, records show their personal data as its account
+  may see them (``agri.privacy.reading_as``): a household's or farmer's name wherever the page prints the record
+  itself (the admin's breadcrumbs, titles, select options, autocompletes, delete confirmations).
 """
 
 import gzip
@@ -34,6 +37,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from agri.errors import RETRY_AFTER_SECONDS
 from agri.lockout import LOCKED, login_refusal
+from agri.privacy import reading_as
 
 UNAVAILABLE = (OperationalError, InterfaceError, RedisConnectionError, RedisTimeoutError)
 logger = logging.getLogger(__name__)
@@ -108,6 +112,18 @@ class LoginRefusedMiddleware:
         )
         page["Retry-After"] = str(wait)
         return page
+
+
+class PrivacyReaderMiddleware:
+    """The request's account is the reader of every record shown while it is answered, templates rendered
+    included (``agri.privacy.reading_as``)."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        with reading_as(request):
+            return self.get_response(request)
 
 
 # --- compression ------------------------------------------------------------------------------------------------

@@ -13,15 +13,31 @@ exports, coverage, the network tree, the Django admin):
    and its original file (which carries that EXIF) is not served to them.
 
 Each kind of record names its private fields once (:data:`HOUSEHOLD`, :data:`FARMER`, :data:`PERSON`,
-:data:`VISIT`); :func:`redact` applies the rule to rows of it, vectorised over a page.
+:data:`VISIT`, :data:`PHOTO`, :data:`VISIT_EVENT`; :data:`PRIVATE` maps each model to its own); :func:`redact`
+applies the rule to rows of it, vectorised over a page. Outputs that show single records rather than rows (the
+Django admin, a model's ``__str__`` in its breadcrumbs, select options and autocompletes) read the same rule through
+:func:`shown_value` and :func:`private_fields`, for the account of the request being answered (:func:`reading_as`,
+set once per request by ``agri.middleware.PrivacyReaderMiddleware``).
 """
 
 from collections.abc import Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 
 from django.conf import settings
 
-from agri.models import Farmer, ModelHousehold, Role
+from agri.models import (
+    Expert,
+    ExtensionWorker,
+    Farmer,
+    ModelHousehold,
+    Photo,
+    Role,
+    TechCommissioner,
+    Visit,
+    VisitEvent,
+)
 from agri.validators import mask
 from geo.h3cells import snap_to_cells
 
@@ -37,12 +53,55 @@ class Private:
     addresses: tuple[str, ...] = ()  # withheld from coarse readers
     points: tuple[tuple[str, str], ...] = ()  # (lat, lon) keys, WGS-84: cell centres for coarse readers
 
+    def coarse_fields(self) -> tuple[str, ...]:
+        """The fields that coarse readers (bureau viewers) read changed: names, addresses and coordinates."""
+        return (*self.names, *self.addresses, *(name for point in self.points for name in point))
+
+    def fields(self) -> tuple[str, ...]:
+        return (*self.numbers, *self.coarse_fields())
+
 
 HOUSEHOLD = Private(numbers=("phone",), names=("head_name",), addresses=("address",), points=(("lat", "lon"),))
 FARMER = Private(numbers=MASKED_FIELDS, names=("name",))
 PERSON = Private(numbers=MASKED_FIELDS)  # experts, workers, commissioners: staff, who are named and placed
-VISIT = Private(points=(("lat", "lon"),))
+# The position as the phone sent it (``client_*``, in its own CRS) is the same place.
+VISIT = Private(points=(("lat", "lon"), ("client_lat", "client_lon")))
 PHOTO = Private(points=(("exif_lat", "exif_lon"),))  # where the phone was: at the household, as often as not
+# A visit's audit trail holds the visit's positions before and after each edit: withheld from coarse readers (the
+# API shows the trail to bureau admins only).
+VISIT_EVENT = Private(addresses=("changes",))
+
+# Every model whose records hold personal data, with its private fields.
+PRIVATE = {
+    ModelHousehold: HOUSEHOLD,
+    Farmer: FARMER,
+    Expert: PERSON,
+    ExtensionWorker: PERSON,
+    TechCommissioner: PERSON,
+    Visit: VISIT,
+    Photo: PHOTO,
+    VisitEvent: VISIT_EVENT,
+}
+
+_reader: ContextVar = ContextVar("privacy_reader", default=None)
+
+
+@contextmanager
+def reading_as(request):
+    """Within the block, single records are shown as ``request.user`` may see them (read lazily: the API
+    authenticates inside the view, and sets ``request.user`` then)."""
+    token = _reader.set(request)
+    try:
+        yield
+    finally:
+        _reader.reset(token)
+
+
+def reader():
+    """The account the current request is answered for, or None outside a request (commands, the shell, tasks)."""
+    request = _reader.get()
+    user = getattr(request, "user", None) if request is not None else None
+    return user if user is not None and user.is_authenticated else None
 
 
 def can_see_personal_data(user, owner_user_id) -> bool:
@@ -108,6 +167,42 @@ def redact(rows: list[dict], user, private: Private, owners: Sequence | None = N
     for lat, lon in private.points:
         coarsen_points(rows, grid, lat, lon)
     return rows
+
+
+def private_fields(model, user, record=None) -> list[str]:
+    """The fields of ``model`` that ``user`` reads other than stored: names, addresses and coordinates for coarse
+    readers; phone and ID numbers unless the user may see those of ``record`` (or, without a record, those of every
+    record)."""
+    private = PRIVATE.get(model)
+    if private is None:
+        return []
+    numbers = private.numbers if not can_see_personal_data(user, _owner(record)) else ()
+    coarse = private.coarse_fields() if location_grid(user) is not None else ()
+    stored = {f.name for f in model._meta.concrete_fields}
+    return [name for name in (*numbers, *coarse) if name in stored]
+
+
+def _owner(record):
+    return personal_data_owner(record) if record is not None else None
+
+
+def shown_value(record, name: str, user=None):
+    """The value of ``record``'s field ``name`` as ``user`` (by default the current request's account) may see it."""
+    user = user if user is not None else reader()
+    private = PRIVATE.get(type(record))
+    if private is None or user is None or name not in private.fields():
+        return getattr(record, name)
+    point = next((p for p in private.points if name in p), None)
+    keys = point or (name,)
+    row = {key: getattr(record, key) for key in keys}
+    owners = [personal_data_owner(record)] if name in private.numbers else None
+    spec = Private(
+        numbers=tuple(k for k in keys if k in private.numbers),
+        names=tuple(k for k in keys if k in private.names),
+        addresses=tuple(k for k in keys if k in private.addresses),
+        points=(point,) if point else (),
+    )
+    return redact([row], user, spec, owners)[0][name]
 
 
 def mask_personal(data: dict, user, owner_user_id, fields=MASKED_FIELDS) -> dict:

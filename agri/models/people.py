@@ -208,7 +208,9 @@ class ModelHousehold(Located, TimeStamped, Versioned):
         ordering = ["created_at", "id"]
 
     def __str__(self):
-        return self.head_name
+        from agri.privacy import shown_value  # agri.privacy reads the models
+
+        return shown_value(self, "head_name")  # as the current request's account may see it
 
 
 class FarmerQuerySet(ScopedQuerySet):
@@ -246,4 +248,6 @@ class Farmer(TimeStamped, Versioned):
         ordering = ["created_at", "id"]
 
     def __str__(self):
-        return self.name
+        from agri.privacy import shown_value  # agri.privacy reads the models
+
+        return shown_value(self, "name")  # as the current request's account may see it

@@ -43,6 +43,8 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # Records show personal data as the request's account may see it (agri.privacy), in every page it renders.
+    "agri.middleware.PrivacyReaderMiddleware",
     # A session login refused by the lockout or the login throttle (agri.lockout): a 429 page that says so.
     "agri.middleware.LoginRefusedMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",

@@ -18,12 +18,14 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 
+import h3
 import numpy as np
 import openpyxl
 import pyogrio
 from django.apps import apps
 from django.core.management.color import no_style
 from django.db import connection
+from django.db.models import F
 from django.utils import timezone
 from PIL import Image
 
@@ -191,6 +193,37 @@ IMMUTABLE_CODE = "immutable"
 COARSE_READERS = {"viewer", "township_viewer"}
 COARSE_RESOLUTION = 7
 FAMILY_ADDRESS = "杏家湾社区3组12号"  # given to H1 by the test that reads it back
+
+
+def place_families(ev) -> tuple[set[str], set[float]]:
+    """Gives H1 its address (``FAMILY_ADDRESS``) and every household and visit a position of its own, which no
+    station or base shares; returns the world's exact family names (heads and farmers) and the exact coordinates of
+    its households, visits and photos."""
+    ModelHousehold.objects.filter(pk=ev.pk("H1")).update(address=FAMILY_ADDRESS)
+    ModelHousehold.objects.update(lat=F("lat") + 0.0001234, lon=F("lon") + 0.0004321)
+    Visit.objects.update(
+        lat=F("lat") + 0.0001234,
+        lon=F("lon") + 0.0004321,
+        client_lat=F("client_lat") + 0.0001234,
+        client_lon=F("client_lon") + 0.0004321,
+    )
+    names = {
+        *ModelHousehold.objects.values_list("head_name", flat=True),
+        *Farmer.objects.values_list("name", flat=True),
+    }
+    points = set()
+    for rows in (
+        ModelHousehold.objects.values_list("lat", "lon"),
+        Visit.objects.values_list("lat", "lon", "client_lat", "client_lon"),
+        Photo.objects.values_list("exif_lat", "exif_lon"),
+    ):
+        points |= {value for row in rows for value in row if value is not None}
+    return names, points
+
+
+def is_cell_centre(lat: float, lon: float) -> bool:
+    centre = h3.cell_to_latlng(h3.latlng_to_cell(lat, lon, COARSE_RESOLUTION))
+    return abs(centre[0] - lat) < 1e-7 and abs(centre[1] - lon) < 1e-7
 
 
 # --- client ids already taken: one answer whatever the stored record is ----------------------------------------

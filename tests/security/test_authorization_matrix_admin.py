@@ -4,13 +4,18 @@ registered model, in the marked two-county world of ``matrix_support.build_evide
 
 The admin shows what the API shows and no more: the same rows (``VISIBLE``, ``VISIBLE_VISITS``, ``PHOTOS`` and the
 divisions of the jurisdiction and its ancestors), accounts and device tokens only to those who manage them
-(``MANAGED_ACCOUNTS``), and phone and ID numbers masked as the API masks them (``UNMASKED``). Django's permissions
+(``MANAGED_ACCOUNTS``), phone and ID numbers masked as the API masks them (``UNMASKED``), and where families live as
+the API shows it (``COARSE_READERS``: bureau viewers read no household head's or farmer's name but its first
+character, no address, no exact position of a household, a visit or a photo, and cannot search by what they are
+not shown; every other role reads them exact). Django's permissions
 only open pages; they never widen the rows. A cell is one page checked three ways: its status (an out-of-scope
 object is the admin's "does not exist" redirect, exactly like an unknown one), the objects it links to (exactly
 the visible ones), and its HTML, which must name nothing out of scope (no marker, id, code or name of the other
-county, no account of it) and no personal number the role reads masked. 1,704 page cells (``ADMIN_PAGE_CELLS``).
+county, no account of it), no personal number the role reads masked, and for coarse readers no family's name,
+address or exact coordinate. 1,704 page cells (``ADMIN_PAGE_CELLS``).
 """
 
+import re
 import uuid
 from datetime import timedelta
 
@@ -21,11 +26,14 @@ from django.test import Client, RequestFactory
 from django.urls import reverse
 from django.utils import timezone
 
-from agri.models import DeviceToken, Farmer, Photo, PhotoUpload, User, Visit
-from agri.privacy import masked_value
+from agri.models import DeviceToken, Farmer, ModelHousehold, Photo, PhotoUpload, User, Visit
+from agri.privacy import mask_name, masked_value
 from geo.models import AdminDivision
 from tests.security.matrix_support import (
+    COARSE_READERS,
     ENDPOINTS,
+    FAMILY_ADDRESS,
+    FENGJIE,
     JURISDICTION,
     MANAGED_ACCOUNTS,
     OUT_OF_COUNTY_ACCOUNTS,
@@ -41,6 +49,7 @@ from tests.security.matrix_support import (
     Evidence,
     Matrix,
     may_read,
+    place_families,
 )
 
 pytestmark = pytest.mark.filterwarnings("ignore::django.utils.deprecation.RemovedInDjango60Warning")
@@ -146,9 +155,16 @@ def distinct_personal_numbers(ev: Evidence) -> None:
     ev["F9"].phone = "13700009999"
 
 
+# Their marked field is a family's name: coarse readers cannot search by it.
+NAMED_FAMILIES = (ModelHousehold, Farmer)
+DECIMAL = re.compile(r"-?\d+\.\d+")
+
+
 class AdminMatrix(Matrix):
-    def __init__(self, ev, role, tmp_path):
+    def __init__(self, ev, role, tmp_path, family=None):
         super().__init__(ev, role, tmp_path, client=staff_client(ev, role))
+        self.family_names, self.family_points = family or (set(), set())
+        self.coarse = role in COARSE_READERS
         self.forbidden |= forbidden_personal(ev, role)
         self.forbidden |= {f">{name}<" for name in OUT_OF_COUNTY_ACCOUNTS}  # a username as the admin shows it
         managed = MANAGED_ACCOUNTS.get(role, set())
@@ -169,7 +185,30 @@ class AdminMatrix(Matrix):
             # The page redirected to says that the id (the one sent) does not exist, as for an unknown id.
             text = self.client.get(response["Location"]).content.decode()
         self.scan(label, text, url + sent)
+        if self.coarse:
+            self.family(label, text)
         return text
+
+    def family(self, label: str, text: str) -> None:
+        """A coarse reader's page names no family and holds no address or exact position of one."""
+        names = sorted(name for name in self.family_names if name in text)
+        points = sorted({float(n) for n in DECIMAL.findall(text)} & self.family_points)
+        if names or FAMILY_ADDRESS in text or points:
+            self.fail(label, f"family data: names {names[:3]}, address {FAMILY_ADDRESS in text}, points {points[:3]}")
+
+    def exact(self, label: str, text: str | None, values) -> None:
+        """A page that shows a family's record shows it as a coarse reader may (first characters of the names), or
+        exactly (``values``) to everyone else."""
+        if text is None:
+            return
+        for value in values:
+            shown = (
+                (mask_name(value) if isinstance(value, str) and value != FAMILY_ADDRESS else None)
+                if self.coarse
+                else value
+            )
+            if shown is not None and str(shown) not in text:
+                self.fail(label, f"does not show {shown!r}")
 
     def links(self, label: str, text: str, model, everything: dict, visible: set) -> None:
         """The change pages the HTML links to, among the world's rows of ``model``: exactly the visible ones."""
@@ -223,8 +262,19 @@ def test_admin_pages(ev, role, tmp_path):
     and personal numbers masked as the API masks them."""
     distinct_personal_numbers(ev)
     start_uploads(ev)
-    m = AdminMatrix(ev, role, tmp_path)
+    m = AdminMatrix(ev, role, tmp_path, family=place_families(ev))
     table = rows(ev, role)
+    shown = {  # model -> world row -> what its change page shows of the family (exact, or as coarse readers read it)
+        ModelHousehold: {
+            "H1": (
+                ev["H1"].head_name,
+                FAMILY_ADDRESS,
+                *ModelHousehold.objects.values_list("lat", "lon").get(pk=ev.pk("H1")),
+            )
+        },
+        Farmer: {"F1": (ev["F1"].name,)},
+        Visit: {"V_W1": Visit.objects.values_list("lat", "lon", "client_lat", "client_lon").get(pk=ev.visits["V_W1"])},
+    }
     superuser_only = {m_ for m_ in registered() if not admin.site._registry[m_].has_module_permission(_Staff())}
     for model in registered():
         name = model._meta.verbose_name
@@ -242,10 +292,14 @@ def test_admin_pages(ev, role, tmp_path):
         if listing is not None and status == 200:
             m.links(f"{name} changelist", listing, model, everything, visible)
         if found is not None and status == 200 and matches_all:
-            m.links(f"{name} search", found, model, everything, visible)
+            # Coarse readers do not search by a name they are not shown.
+            found_rows = set() if m.coarse and model in NAMED_FAMILIES else visible
+            m.links(f"{name} search", found, model, everything, found_rows)
         for pk, obj in everything.items():
             expected = 200 if pk in visible else 302
-            m.page(f"{name} {obj} change", admin_url(model, "change", pk), expected)
+            page = m.page(f"{name} {obj} change", admin_url(model, "change", pk), expected)
+            if expected == 200 and obj in shown.get(model, {}):
+                m.exact(f"{name} {obj} change", page, shown[model][obj])
             m.page(f"{name} {obj} history", admin_url(model, "history", pk), expected)
     for model, field in autocomplete_fields():
         url = (
@@ -373,3 +427,74 @@ def test_an_account_a_manager_creates_starts_in_its_jurisdiction(ev):
     )
     assert response.status_code == 302, response.context["adminform"].form.errors
     assert User.objects.get(username="new-worker").jurisdiction == "500235"
+
+
+@pytest.mark.parametrize(
+    ("role", "model", "name"),
+    [("admin", AdminDivision, "500200000000"), ("admin", AdminDivision, "500235000000"), ("admin", Visit, "V_W1")],
+)
+def test_admin_delete_page_names_only_visible_rows(ev, role, model, name):
+    """The delete confirmation lists what the delete takes with the record and what stops it: when that includes
+    rows of the other county (a city's counties), the delete is refused and none of them is named."""
+    pk = ev.visits.get(name, name)
+    client = staff_client(ev, role)
+    url = admin_url(model, "delete", pk)
+    page = client.get(url).content.decode()
+    assert not [m.group() for pattern in FENGJIE for m in pattern.finditer(page)], page
+    assert "奉节" not in page and "[W9]" not in page
+    hidden = name == "500200000000"
+    assert ("records you cannot see" in page or "您无法查看的记录" in page) == hidden
+    if hidden:
+        assert client.post(url, {"post": "yes"}).status_code == 403
+        assert model.objects.filter(pk=pk).exists()
+
+
+@pytest.mark.parametrize("role", sorted(COARSE_READERS))
+def test_admin_coarse_reader_pages_and_saves_keep_family_data(ev, role):
+    """A bureau viewer's household form shows the family as the API does (read-only) and has no input for it: a
+    save that sends the fields anyway keeps the stored name, address and position; the delete confirmation and the
+    farmer's form name the household by its first character only."""
+    names, points = place_families(ev)
+    client = staff_client(ev, role)
+    household = ModelHousehold.objects.get(pk=ev.pk("H1"))
+    url = admin_url(ModelHousehold, "change", household.pk)
+    page = client.get(url).content.decode()
+    assert not any(f'name="{field}"' in page for field in ("head_name", "address", "lat", "lon"))
+    assert mask_name(household.head_name) in page
+    data = {
+        **form_data(client, household),
+        "head_name": "改名",
+        "address": "别处",
+        "lat": 31.0,
+        "lon": 109.0,
+        "farmers-TOTAL_FORMS": 0,
+        "farmers-INITIAL_FORMS": 0,
+    }
+    assert client.post(url, data).status_code == 302
+    fresh = ModelHousehold.objects.get(pk=household.pk)
+    assert (fresh.head_name, fresh.address, fresh.lat, fresh.lon) == (
+        household.head_name,
+        FAMILY_ADDRESS,
+        household.lat,
+        household.lon,
+    )
+    for other in (
+        admin_url(ModelHousehold, "delete", household.pk),
+        admin_url(Farmer, "change", ev.pk("F1")),
+        admin_url(Farmer, "delete", ev.pk("F1")),
+        admin_url(Visit, "delete", ev.visits["V_W1"]),
+    ):
+        text = client.get(other).content.decode()
+        assert not [name for name in names if name in text], other
+        assert not {float(n) for n in DECIMAL.findall(text)} & points, other
+
+
+@pytest.mark.parametrize("role", ["admin", "viewer"])
+def test_admin_photo_original_only_for_exact_readers(ev, role):
+    """The original file carries the phone's EXIF position: the admin links it only for those who read exact
+    positions, as the API serves it."""
+    client = staff_client(ev, role)
+    photo = ev.photos[next(n for n, visit in PHOTOS.items() if visit == "V_W1")]
+    page = client.get(admin_url(Photo, "change", photo)).content.decode()
+    assert reverse("agri:photo-display", kwargs={"pk": photo}) in page
+    assert (reverse("agri:photo-original", kwargs={"pk": photo}) in page) == (role not in COARSE_READERS)

@@ -56,7 +56,6 @@ from tests.agri.upload_support import metadata_header
 from tests.security.matrix_support import (
     API,
     COARSE_READERS,
-    COARSE_RESOLUTION,
     DELETED,
     DIVISION_ANCESTORS,
     ENDPOINTS,
@@ -83,6 +82,7 @@ from tests.security.matrix_support import (
     Matrix,
     defined_tests,
     fresh_jpeg,
+    is_cell_centre,
     may_read,
     parse_csv,
     parse_gis,
@@ -372,11 +372,6 @@ def family_facts(node, facts: list, parent_key: str = "") -> list:
             if key != "geometry":
                 family_facts(value, facts, key)
     return facts
-
-
-def is_cell_centre(lat: float, lon: float) -> bool:
-    centre = h3.cell_to_latlng(h3.latlng_to_cell(lat, lon, COARSE_RESOLUTION))
-    return abs(centre[0] - lat) < 1e-7 and abs(centre[1] - lon) < 1e-7
 
 
 def parse_json_or_geojson(raw: bytes, _tmp=None):
