@@ -172,7 +172,8 @@ def test_file_exports_leave_no_temporary_files():
         assert fh.read(4) == b"PK\x03\x04"
     with write_file(LAYER, chunks(3, 2), "gpkg") as fh:
         assert fh.read(16) == b"SQLite format 3\x00"
-    assert set(Path(tempfile.gettempdir()).glob("nongji-export-*")) == before
+    # Only what this test made counts: another process on the machine may start or finish an export meanwhile.
+    assert set(Path(tempfile.gettempdir()).glob("nongji-export-*")) - before == set()
 
 
 def test_xml_control_characters_do_not_break_kml(tmp_path):
