@@ -301,3 +301,23 @@ def test_a_decimal_the_schema_allows_is_one_the_server_takes(world, clients, are
     response = clients["admin"].post("/api/v1/demonstration-bases/", {**body, "area_mu": area}, format="json")
     assert response.status_code == 400
     assert re.fullmatch(pattern.strip("^$"), area) is None, (pattern, area)
+
+
+# --- integers beyond 64 bits ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("field", ["base", "station"])
+def test_an_id_beyond_64_bits_is_an_id_that_does_not_exist_not_a_float(world, clients, field):
+    """JSON has no integer limit and the schema sets none on ids: a 28-digit id is a well-formed integer that names
+    no row (``does_not_exist``), as a 3-digit unknown one is, not a float of the wrong type (found by make fuzz)."""
+    body = json.dumps({**visit(world), field: 0}).replace(f'"{field}": 0', f'"{field}": 1548951895499174921302441984')
+    response = clients["worker"].post("/api/v1/visits/", body, content_type="application/json")
+    assert response.status_code == 400, response.content
+    assert response.json()["fields"][field][0]["code"] == "does_not_exist", response.content
+
+
+def test_a_huge_integer_in_a_number_field_is_its_range_error(world, clients):
+    body = json.dumps({**visit(world), "participants": 0}).replace('"participants": 0', '"participants": ' + "9" * 30)
+    response = clients["worker"].post("/api/v1/visits/", body, content_type="application/json")
+    assert response.status_code == 400, response.content
+    assert response.json()["fields"]["participants"][0]["code"] == "max_value"
