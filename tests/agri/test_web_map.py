@@ -121,6 +121,11 @@ def browser_world(transactional_db):
     return world, session.cookies[settings.SESSION_COOKIE_NAME].value
 
 
+# How long the page may take to draw a step: generous, because the CI machine runs Chromium, the live server and the
+# suite on two cores, often beside other work (a step takes well under a second on an idle machine).
+WAIT_MS = 90_000
+
+
 def open_map(playwright, chromium, live_server, cookie, path="/map/"):
     browser = playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
     context = browser.new_context(viewport={"width": 1280, "height": 860}, locale="zh-CN")
@@ -149,7 +154,7 @@ def test_browser_draws_township_polygons_clusters_and_points(chromium, browser_w
     with sync_playwright() as playwright:
         browser, page, errors, requests, outside = open_map(playwright, chromium, live_server, cookie)
         try:
-            page.wait_for_function("document.body.dataset.divisions === '2'", timeout=30_000)
+            page.wait_for_function("document.body.dataset.divisions === '2'", timeout=WAIT_MS)
             polygons = page.locator("path.division")
             assert polygons.count() == 2  # Yunyang's two townships (not Fengjie's)
             page.screenshot(path=str(tmp_path / "map-townships.png"))
@@ -165,22 +170,22 @@ def test_browser_draws_township_polygons_clusters_and_points(chromium, browser_w
             assert "division=500235001000" in page.locator("#details-export").get_attribute("href")
 
             # County zoom: server-side clusters per H3 cell, whose counts add up to the seven visits.
-            page.evaluate("window.nongjiMap.setView([30.945, 108.705], 10)")
-            page.wait_for_function("document.querySelectorAll('.cluster').length > 0", timeout=30_000)
+            page.evaluate("window.nongjiMap.setView([30.945, 108.705], 10, {animate: false})")
+            page.wait_for_function("document.querySelectorAll('.cluster').length > 0", timeout=WAIT_MS)
             assert sum(int(t) for t in page.locator(".cluster").all_inner_texts()) == 7
             assert any("/api/v1/coverage/hexagons/?" in url and "resolution=7" in url for url in requests)
             page.screenshot(path=str(tmp_path / "map-clusters.png"))
 
             # Close zoom: the visits themselves, from visits.geojson for the visible box.
-            page.evaluate("window.nongjiMap.setView([30.945, 108.705], 14)")
-            page.wait_for_function("document.querySelectorAll('path.visit-point').length === 7", timeout=30_000)
+            page.evaluate("window.nongjiMap.setView([30.945, 108.705], 14, {animate: false})")
+            page.wait_for_function("document.querySelectorAll('path.visit-point').length === 7", timeout=WAIT_MS)
             assert page.locator(".cluster").count() == 0
             assert any("/api/v1/visits.geojson?" in url and "bbox=" in url for url in requests)
             page.screenshot(path=str(tmp_path / "map-points.png"))
 
             # Filters: a village-level choropleth for one industry.
             page.select_option("select[name=level]", "village")
-            page.wait_for_function("document.body.dataset.divisions === '3'", timeout=30_000)
+            page.wait_for_function("document.body.dataset.divisions === '3'", timeout=WAIT_MS)
             assert any("level=village" in url for url in requests if "/coverage/divisions/" in url)
         finally:
             browser.close()
@@ -195,11 +200,11 @@ def test_browser_asks_the_api_for_gcj02_when_drawing_on_amap_tiles(chromium, bro
     with sync_playwright() as playwright:
         browser, page, errors, requests, _ = open_map(playwright, chromium, live_server, cookie, "/map/?crs=gcj02")
         try:
-            page.wait_for_function("document.body.dataset.divisions === '2'", timeout=30_000)
+            page.wait_for_function("document.body.dataset.divisions === '2'", timeout=WAIT_MS)
             asked = next(url for url in requests if "/api/v1/coverage/divisions/" in url)
             collection = page.evaluate("url => fetch(url).then(r => r.json())", asked)
             # The fitted view is at close zoom: the seven visits are drawn, in GCJ-02 as well.
-            page.wait_for_function("document.querySelectorAll('path.visit-point').length === 7", timeout=30_000)
+            page.wait_for_function("document.querySelectorAll('path.visit-point').length === 7", timeout=WAIT_MS)
             west = page.evaluate("window.nongjiMap.getBounds().getWest()")
             page.screenshot(path=str(tmp_path / "map-gcj02.png"))
         finally:
