@@ -8,7 +8,7 @@ import numpy as np
 import orjson
 from django.core.exceptions import EmptyResultSet
 from django.db import connections
-from django.db.models import TextField
+from django.db.models import Aggregate, Func, OuterRef, Subquery, TextField
 from django.db.models.functions import Cast
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
@@ -253,27 +253,58 @@ def _flags(bits: int) -> tuple[str, ...]:
     return tuple(VisitFlag.decode(bits))
 
 
-def _time(value, tz) -> str | None:
-    """A stored time in ``tz`` as ISO 8601; SQLite's raw rows hold naive UTC times, as text or parsed."""
-    if value is None:
-        return None
-    if isinstance(value, str):
-        value = dt.datetime.fromisoformat(value)
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=dt.UTC)
-    return value.astimezone(tz).isoformat()
+class LocalTimes:
+    """Stored times as ISO 8601 in ``tz``, the way ``aware.astimezone(tz).isoformat()`` writes them, for many values.
+
+    A time zone's offset changes at a few instants a year at most, so the offset is looked up once per UTC day and
+    added to each time of that day; a day whose first and last microsecond have different offsets (a transition
+    falls in it) is converted value by value. Values are naive UTC times as text (SQLite's storage, or
+    ``utc_text`` on PostgreSQL) or datetimes (aware, or naive UTC).
+    """
+
+    def __init__(self, tz):
+        self.tz = tz
+        self.days: dict = {}
+
+    def __call__(self, value) -> str | None:
+        if value is None:
+            return None
+        if isinstance(value, str):
+            key = value[:10]
+            value = dt.datetime.fromisoformat(value)
+        else:
+            if value.tzinfo is not None:
+                value = value.astimezone(dt.UTC).replace(tzinfo=None)
+            key = value.date()
+        day = self.days.get(key)
+        if day is None:
+            day = self.days[key] = self._day(value)
+        if not day:
+            return value.replace(tzinfo=dt.UTC).astimezone(self.tz).isoformat()
+        offset, suffix = day
+        return (value + offset).isoformat() + suffix
+
+    def _day(self, value: dt.datetime) -> tuple[dt.timedelta, str] | tuple[()]:
+        start = dt.datetime.combine(value.date(), dt.time(), tzinfo=dt.UTC).astimezone(self.tz)
+        end = (start + dt.timedelta(days=1, microseconds=-1)).astimezone(self.tz)
+        offset = start.utcoffset()
+        if offset != end.utcoffset():
+            return ()
+        return offset, dt.datetime(2000, 1, 1, tzinfo=dt.timezone(offset)).isoformat()[19:]
 
 
-def visit_object(row: tuple, tz) -> dict:
+def visit_object(row: tuple, time: LocalTimes) -> dict:
     """One visit as the API's JSON object, from its ``VISIT_VALUES`` in order (no per-row queries).
 
     The values may come from Django (``.values()``: ``uuid.UUID``, aware times, decoded JSON) or straight from the
-    cursor (``visit_page``: hex or UUID text, naive UTC times on SQLite, JSON text); both give the same object.
+    cursor (``visit_page``: hex or UUID text, naive UTC times as text, JSON text); both give the same object.
+    A row with one more value carries the visit's attendees as comma-joined ids (``attendee_ids``, null for none);
+    without it, ``_complete`` adds them.
     """
     (
         pk, kind, industry, household, farmer, base, station, village, started_at, ended_at, lat, lon, accuracy_m,
         altitude_m, source_crs, mock_location, notes, participants, introduced, photos_expected, photos_present,
-        division, township, flag_bits, expert, worker, commissioner, received_at, updated_at, deleted_at,
+        division, township, flag_bits, expert, worker, commissioner, received_at, updated_at, deleted_at, *attendance,
     ) = row  # fmt: skip
     if worker:
         actor_type, actor_id = "worker", worker
@@ -281,7 +312,7 @@ def visit_object(row: tuple, tz) -> dict:
         actor_type, actor_id = "expert", expert
     else:
         actor_type, actor_id = "commissioner", commissioner
-    return {
+    visit = {
         "id": uuid_text(pk),
         "kind": kind,
         "industry": industry,
@@ -290,8 +321,8 @@ def visit_object(row: tuple, tz) -> dict:
         "base": base,
         "station": station,
         "village": village,
-        "started_at": _time(started_at, tz),
-        "ended_at": _time(ended_at, tz),
+        "started_at": time(started_at),
+        "ended_at": time(ended_at),
         "lat": lat,
         "lon": lon,
         "accuracy_m": accuracy_m,
@@ -308,17 +339,20 @@ def visit_object(row: tuple, tz) -> dict:
         "flags": list(_flags(flag_bits)),
         "actor_type": actor_type,
         "actor_id": actor_id,
-        "received_at": _time(received_at, tz),
-        "updated_at": _time(updated_at, tz),
+        "received_at": time(received_at),
+        "updated_at": time(updated_at),
         "deleted": deleted_at is not None,
     }
+    if attendance:
+        visit["attendees"] = sorted(uuid_text(i) for i in attendance[0].split(",")) if attendance[0] else []
+    return visit
 
 
 def render_rows(rows, crs: str, user) -> list[dict]:
     """Rows from ``.values(*VISIT_VALUES)`` as API objects for ``user`` (positions by the one rule of
     ``agri.privacy``), converting coordinates for the whole page at once."""
-    tz = timezone.get_current_timezone()
-    out = [visit_object(tuple(row[name] for name in VISIT_VALUES), tz) for row in rows]
+    time = LocalTimes(timezone.get_current_timezone())
+    out = [visit_object(tuple(row[name] for name in VISIT_VALUES), time) for row in rows]
     return _complete(redact(out, user, VISIT), crs)
 
 
@@ -326,44 +360,76 @@ UUID_TARGETS = ("household_id", "farmer_id")
 TIME_COLUMNS = ("started_at", "ended_at", "received_at", "updated_at", "deleted_at")
 
 
+class UTCText(Func):
+    """A stored time as naive UTC text (``2026-03-01 02:03:04.123456``): SQLite's own storage, unchanged, and on
+    PostgreSQL the same text whatever the session's time zone, so both databases give ``LocalTimes`` one shape."""
+
+    output_field = TextField()
+
+    def as_sql(self, compiler, connection, **extra_context):
+        return compiler.compile(self.source_expressions[0])
+
+    def as_postgresql(self, compiler, connection, **extra_context):
+        sql, params = compiler.compile(self.source_expressions[0])
+        return f"to_char(({sql}) AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US')", params
+
+
+class JoinedText(Aggregate):
+    """Values joined by commas as text (``group_concat``, ``string_agg``): order is not kept, callers sort."""
+
+    function = "group_concat"
+    output_field = TextField()
+
+    def as_postgresql(self, compiler, connection, **extra_context):
+        return self.as_sql(
+            compiler, connection, function="string_agg", template="%(function)s(%(expressions)s::text, ',')"
+        )
+
+
+def attendee_ids():
+    """The farmers at a visit as one comma-joined text per row (null when none), read inside the page's query."""
+    through = Visit.attendees.through.objects.filter(visit_id=OuterRef("pk")).order_by()
+    return Subquery(through.values("visit_id").annotate(ids=JoinedText("farmer_id")).values("ids"))
+
+
 def visit_page(queryset, crs: str, user) -> list[dict]:
     """The visits of ``queryset`` as API objects for ``user``, for pages rendered in bulk (lists and the sync feed).
 
-    The SQL is the one Django compiles for ``.values_list(*VISIT_VALUES)``, but the rows go from the cursor to
-    ``visit_object`` without Django's conversions, which turn every UUID into a ``uuid.UUID`` and check every time
-    for awareness, field by field and row by row, and cost more than the query.
+    The SQL is the one Django compiles for ``.values_list(*VISIT_VALUES)`` plus each visit's attendees, but the rows
+    go from the cursor to ``visit_object`` without Django's conversions, which turn every UUID into a ``uuid.UUID``
+    and check every time for awareness, field by field and row by row, and cost more than the query.
     ``tests/agri/api/test_visit_page.py`` holds both paths equal on SQLite and PostgreSQL.
     """
     # UUIDs as text: PostgreSQL's driver would build a ``uuid.UUID`` for each, only for it to be written out again.
-    # Times as text on SQLite, where the text is what is stored and ``fromisoformat`` parses it fastest.
-    as_text = ("id", *UUID_TARGETS, *(TIME_COLUMNS if connections[queryset.db].vendor == "sqlite" else ()))
-    columns = [Cast(name, TextField()) if name in as_text else name for name in VISIT_VALUES]
+    # Times as naive UTC text, which ``fromisoformat`` parses fastest and ``LocalTimes`` groups by day.
+    columns = [
+        Cast(name, TextField()) if name in ("id", *UUID_TARGETS) else UTCText(name) if name in TIME_COLUMNS else name
+        for name in VISIT_VALUES
+    ]
     try:
-        sql, params = queryset.values_list(*columns).query.get_compiler(using=queryset.db).as_sql()
+        values = queryset.annotate(attendee_ids=attendee_ids()).values_list(*columns, "attendee_ids")
+        sql, params = values.query.get_compiler(using=queryset.db).as_sql()
     except EmptyResultSet:  # a filter that can match nothing (``pk__in=[]``, ``.none()``)
         return []
     with connections[queryset.db].cursor() as cursor:
         cursor.execute(sql, params)
         rows = cursor.fetchall()
-    tz = timezone.get_current_timezone()
-    return _complete(redact([visit_object(row, tz) for row in rows], user, VISIT), crs, queryset.values("pk"))
+    time = LocalTimes(timezone.get_current_timezone())
+    return _complete(redact([visit_object(row, time) for row in rows], user, VISIT), crs)
 
 
-def _complete(out: list[dict], crs: str, visits=None) -> list[dict]:
-    """Training attendance (one query for the page) and coordinates in ``crs`` (converted for the page at once).
-
-    ``visits`` is the page's query, when there is one: the attendance query then selects by it in SQL instead of
-    sending the page's ids back.
-    """
+def _complete(out: list[dict], crs: str) -> list[dict]:
+    """Training attendance (one query for the page, unless the rows brought it) and coordinates in ``crs``
+    (converted for the page at once)."""
     attendance: dict[str, list[str]] = {}
-    if out:
-        pairs = Visit.attendees.through.objects.filter(
-            visit_id__in=[o["id"] for o in out] if visits is None else visits
-        ).values_list("visit_id", "farmer_id")
+    if out and "attendees" not in out[0]:
+        pairs = Visit.attendees.through.objects.filter(visit_id__in=[o["id"] for o in out]).values_list(
+            "visit_id", "farmer_id"
+        )
         for visit_id, farmer_id in pairs.order_by("visit_id", "farmer_id"):
             attendance.setdefault(str(visit_id), []).append(str(farmer_id))
-    for o in out:
-        o["attendees"] = attendance.get(o["id"], [])
+        for o in out:
+            o["attendees"] = attendance.get(o["id"], [])
     if crs != "wgs84" and out:
         lon, lat = from_wgs84(np.array([o["lon"] for o in out]), np.array([o["lat"] for o in out]), crs)
         for o, x, y in zip(out, lon.tolist(), lat.tolist(), strict=True):

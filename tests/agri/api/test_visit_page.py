@@ -85,3 +85,29 @@ def test_each_visit_of_the_page_is_what_the_api_answers_for_it(posted):
         response = client.get(f"/api/v1/visits/{item['id']}/")
         assert response.status_code == 200, response.content
         assert response.json() == item
+
+
+@pytest.mark.parametrize("zone", ["Asia/Shanghai", "America/New_York", "Europe/London", "Australia/Lord_Howe", "UTC"])
+def test_local_times_write_what_astimezone_writes(zone):
+    """``LocalTimes`` looks the offset up once per UTC day: across daylight-saving changes (whole and half hours),
+    around midnight and with or without microseconds, each time reads as ``astimezone(zone).isoformat()``."""
+    import datetime as dt
+    import random
+    import zoneinfo
+
+    from agri.api.visit_serializers import LocalTimes
+
+    tz = zoneinfo.ZoneInfo(zone)
+    rng = random.Random(zone)
+    start = dt.datetime(2023, 1, 1, tzinfo=dt.UTC)
+    times = [start + dt.timedelta(seconds=rng.randrange(3 * 365 * 86400)) for _ in range(2_000)]
+    times += [t.replace(microsecond=rng.randrange(1_000_000)) for t in times[:1_000]]
+    # Every minute of the days with a transition in 2024: the day's offset changes inside it.
+    for day in (dt.datetime(2024, 3, 10, tzinfo=dt.UTC), dt.datetime(2024, 4, 6, tzinfo=dt.UTC)):
+        times += [day + dt.timedelta(minutes=m) for m in range(2 * 24 * 60)]
+    time = LocalTimes(tz)
+    expected = [t.astimezone(tz).isoformat() for t in times]
+    assert [time(t) for t in times] == expected  # aware datetimes (Django's path)
+    as_text = [t.replace(tzinfo=None).isoformat(" ") for t in times]
+    assert [LocalTimes(tz)(t) for t in as_text] == expected  # naive UTC text (the cursor's path)
+    assert time(None) is None
