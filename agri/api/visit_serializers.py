@@ -8,7 +8,7 @@ import numpy as np
 import orjson
 from django.core.exceptions import EmptyResultSet
 from django.db import connections
-from django.db.models import Aggregate, Func, OuterRef, Subquery, TextField
+from django.db.models import Aggregate, OuterRef, Subquery, TextField
 from django.db.models.functions import Cast
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
@@ -19,7 +19,7 @@ from agri import errors
 from agri.api.exceptions import api_exception
 from agri.api.fields import StrictJSONTypesMixin
 from agri.models import SourceCrs, Visit, VisitFlag, VisitKind
-from agri.models.base import EARLIEST_TIME, LATEST_TIME, uuid_text
+from agri.models.base import EARLIEST_TIME, LATEST_TIME, UTCText, uuid_text
 from agri.models.visits import POINT_FIELDS, TARGET_COLUMNS
 from agri.privacy import VISIT, redact
 from agri.services.visits import visit_check
@@ -358,20 +358,6 @@ def render_rows(rows, crs: str, user) -> list[dict]:
 
 UUID_TARGETS = ("household_id", "farmer_id")
 TIME_COLUMNS = ("started_at", "ended_at", "received_at", "updated_at", "deleted_at")
-
-
-class UTCText(Func):
-    """A stored time as naive UTC text (``2026-03-01 02:03:04.123456``): SQLite's own storage, unchanged, and on
-    PostgreSQL the same text whatever the session's time zone, so both databases give ``LocalTimes`` one shape."""
-
-    output_field = TextField()
-
-    def as_sql(self, compiler, connection, **extra_context):
-        return compiler.compile(self.source_expressions[0])
-
-    def as_postgresql(self, compiler, connection, **extra_context):
-        sql, params = compiler.compile(self.source_expressions[0])
-        return f"to_char(({sql}) AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US')", params
 
 
 class JoinedText(Aggregate):

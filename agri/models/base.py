@@ -1,7 +1,7 @@
 from datetime import UTC, datetime
 
 from django.db import models
-from django.db.models import Q
+from django.db.models import Func, Q, TextField
 from django.utils.translation import gettext_lazy as _
 
 # The times a visit or a photo can carry. A phone's clock cannot be set before the Unix epoch (a reset clock reads
@@ -19,6 +19,27 @@ def uuid_text(value) -> str | None:
     if isinstance(value, str):
         return f"{value[:8]}-{value[8:12]}-{value[12:16]}-{value[16:20]}-{value[20:]}" if len(value) == 32 else value
     return None if value is None else str(value)
+
+
+class UTCText(Func):
+    """A stored time as naive UTC text (``2026-03-01 02:03:04.123456``): SQLite's own storage, unchanged, and on
+    PostgreSQL the same text whatever the session's time zone, so both databases give ``LocalTimes`` one shape."""
+
+    output_field = TextField()
+
+    def as_sql(self, compiler, connection, **extra_context):
+        # A cast, so that the driver does not parse the bare column by its declared type.
+        sql, params = compiler.compile(self.source_expressions[0])
+        return f"CAST({sql} AS text)", params
+
+    def as_postgresql(self, compiler, connection, **extra_context):
+        sql, params = compiler.compile(self.source_expressions[0])
+        return f"to_char(({sql}) AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US')", params
+
+
+def utc_time(text: str) -> datetime:
+    """``UTCText``'s text as an aware time."""
+    return datetime.fromisoformat(text).replace(tzinfo=UTC)
 
 
 class TimeStamped(models.Model):

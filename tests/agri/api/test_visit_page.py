@@ -111,3 +111,15 @@ def test_local_times_write_what_astimezone_writes(zone):
     as_text = [t.replace(tzinfo=None).isoformat(" ") for t in times]
     assert [LocalTimes(tz)(t) for t in as_text] == expected  # naive UTC text (the cursor's path)
     assert time(None) is None
+
+
+def test_utc_text_is_the_stored_time_as_text_on_both_databases(posted):
+    """``UTCText`` hands the driver text (SQLite's driver would otherwise parse a bare datetime column by its
+    declared type), and that text is the stored UTC time."""
+    from agri.models.base import UTCText, utc_time
+
+    _client, visits, _worker = posted
+    rows = list(visits.values_list("updated_at", UTCText("updated_at"), UTCText("ended_at")))
+    assert rows and all(isinstance(text, str) for _at, text, _end in rows)
+    assert [utc_time(text) for _at, text, _end in rows] == [at for at, _text, _end in rows]
+    assert any(end is None for _at, _text, end in rows)  # a visit with no end time stays null
