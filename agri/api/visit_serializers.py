@@ -1,6 +1,5 @@
 """Visit payloads: the write shape phones send, and the read shape (built from ``.values()`` rows)."""
 
-import datetime as dt
 import functools
 import uuid
 
@@ -18,8 +17,9 @@ from rest_framework import serializers
 from agri import errors
 from agri.api.exceptions import api_exception
 from agri.api.fields import StrictJSONTypesMixin
+from agri.api.times import LocalText, LocalTimes, finished, local_text
 from agri.models import SourceCrs, Visit, VisitFlag, VisitKind
-from agri.models.base import EARLIEST_TIME, LATEST_TIME, UTCText, uuid_text
+from agri.models.base import EARLIEST_TIME, LATEST_TIME, uuid_text
 from agri.models.visits import POINT_FIELDS, TARGET_COLUMNS
 from agri.privacy import VISIT, redact
 from agri.services.visits import visit_check
@@ -253,46 +253,6 @@ def _flags(bits: int) -> tuple[str, ...]:
     return tuple(VisitFlag.decode(bits))
 
 
-class LocalTimes:
-    """Stored times as ISO 8601 in ``tz``, the way ``aware.astimezone(tz).isoformat()`` writes them, for many values.
-
-    A time zone's offset changes at a few instants a year at most, so the offset is looked up once per UTC day and
-    added to each time of that day; a day whose first and last microsecond have different offsets (a transition
-    falls in it) is converted value by value. Values are naive UTC times as text (SQLite's storage, or
-    ``utc_text`` on PostgreSQL) or datetimes (aware, or naive UTC).
-    """
-
-    def __init__(self, tz):
-        self.tz = tz
-        self.days: dict = {}
-
-    def __call__(self, value) -> str | None:
-        if value is None:
-            return None
-        if isinstance(value, str):
-            key = value[:10]
-            value = dt.datetime.fromisoformat(value)
-        else:
-            if value.tzinfo is not None:
-                value = value.astimezone(dt.UTC).replace(tzinfo=None)
-            key = value.date()
-        day = self.days.get(key)
-        if day is None:
-            day = self.days[key] = self._day(value)
-        if not day:
-            return value.replace(tzinfo=dt.UTC).astimezone(self.tz).isoformat()
-        offset, suffix = day
-        return (value + offset).isoformat() + suffix
-
-    def _day(self, value: dt.datetime) -> tuple[dt.timedelta, str] | tuple[()]:
-        start = dt.datetime.combine(value.date(), dt.time(), tzinfo=dt.UTC).astimezone(self.tz)
-        end = (start + dt.timedelta(days=1, microseconds=-1)).astimezone(self.tz)
-        offset = start.utcoffset()
-        if offset != end.utcoffset():
-            return ()
-        return offset, dt.datetime(2000, 1, 1, tzinfo=dt.timezone(offset)).isoformat()[19:]
-
-
 def visit_object(row: tuple, time: LocalTimes) -> dict:
     """One visit as the API's JSON object, from its ``VISIT_VALUES`` in order (no per-row queries).
 
@@ -387,9 +347,12 @@ def visit_page(queryset, crs: str, user) -> list[dict]:
     ``tests/agri/api/test_visit_page.py`` holds both paths equal on SQLite and PostgreSQL.
     """
     # UUIDs as text: PostgreSQL's driver would build a ``uuid.UUID`` for each, only for it to be written out again.
-    # Times as naive UTC text, which ``fromisoformat`` parses fastest and ``LocalTimes`` groups by day.
+    # Times as the API's text, written by the database where the zone allows (``agri.api.times``); ``deleted_at``
+    # only says whether the visit is deleted.
+    tz = timezone.get_current_timezone()
+    times = {name: local_text(name, tz) for name in TIME_COLUMNS if name != "deleted_at"}
     columns = [
-        Cast(name, TextField()) if name in ("id", *UUID_TARGETS) else UTCText(name) if name in TIME_COLUMNS else name
+        Cast(name, TextField()) if name in ("id", *UUID_TARGETS, "deleted_at") else times.get(name, name)
         for name in VISIT_VALUES
     ]
     try:
@@ -400,7 +363,7 @@ def visit_page(queryset, crs: str, user) -> list[dict]:
     with connections[queryset.db].cursor() as cursor:
         cursor.execute(sql, params)
         rows = cursor.fetchall()
-    time = LocalTimes(timezone.get_current_timezone())
+    time = finished if isinstance(times["updated_at"], LocalText) else LocalTimes(tz)
     return _complete(redact([visit_object(row, time) for row in rows], user, VISIT), crs)
 
 

@@ -213,9 +213,9 @@ class SyncPage:
     """One page of a pull: records to send by kind (querysets, in order), tombstones, and the tokens.
 
     A page read from the change log also names, by kind, the records that changed (``changed``: key → time of
-    the last change, as ``UTCText``'s text). The caller renders ``records`` and passes the ids it rendered to ``tombstones_for``: a
-    changed record it did not render is one the account may no longer see, so it gets a tombstone. (Asking the
-    database which changed records are still visible would read each page's rows twice.)
+    the last change, as ``UTCText``'s text). The caller renders ``records`` and passes the ids it rendered to
+    ``tombstones_for``: a changed record it did not render is one the account may no longer see, so it gets a
+    tombstone. (Asking the database which changed records are still visible would read each page's rows twice.)
     """
 
     records: list[tuple[str, QuerySet]] = field(default_factory=list)

@@ -95,7 +95,7 @@ def test_local_times_write_what_astimezone_writes(zone):
     import random
     import zoneinfo
 
-    from agri.api.visit_serializers import LocalTimes
+    from agri.api.times import LocalTimes
 
     tz = zoneinfo.ZoneInfo(zone)
     rng = random.Random(zone)
@@ -123,3 +123,39 @@ def test_utc_text_is_the_stored_time_as_text_on_both_databases(posted):
     assert rows and all(isinstance(text, str) for _at, text, _end in rows)
     assert [utc_time(text) for _at, text, _end in rows] == [at for at, _text, _end in rows]
     assert any(end is None for _at, _text, end in rows)  # a visit with no end time stays null
+
+
+@pytest.mark.parametrize("zone", ["Asia/Shanghai", "America/New_York", "Asia/Kathmandu"])
+def test_page_times_are_written_as_astimezone_writes_them(posted, zone):
+    """Shanghai and Kathmandu changed offset a few times since 1970, so the page's query writes the text
+    (``LocalText``); New York changes twice a year, so Python does (``LocalTimes``). Either way each time reads as
+    ``astimezone(zone).isoformat()``, in China's summers of 1986-1991 and at the instants of change too."""
+    import datetime as dt
+    import zoneinfo
+
+    from agri.api.times import LocalText, local_text, transitions
+
+    tz = zoneinfo.ZoneInfo(zone)
+    assert isinstance(local_text("started_at", tz), LocalText) == (zone != "America/New_York")
+    instants = [at for at, _offset in transitions(tz)[1:4]]
+    moments = [
+        *instants,
+        *(at - dt.timedelta(microseconds=1) for at in instants),
+        dt.datetime(1988, 7, 1, 3, 4, 5, 600, tzinfo=dt.UTC),
+        dt.datetime(2026, 1, 31, 23, 59, 59, tzinfo=dt.UTC),
+        dt.datetime(2026, 6, 30, 18, 15, tzinfo=dt.UTC),
+        dt.datetime(2099, 12, 31, 16, 0, 0, 999999, tzinfo=dt.UTC),
+    ]
+    _client, visits, worker = posted
+    keys = list(visits.values_list("pk", flat=True))
+    assert len(moments) >= len(keys)  # every visit gets a moment (and an end time)
+    for key, at in zip(keys, moments, strict=False):
+        Visit.objects.filter(pk=key).update(started_at=at, ended_at=at + dt.timedelta(hours=1))
+    with timezone.override(tz):
+        page = visit_page(visits, "wgs84", worker)
+        assert page == render_rows(visits.values(*VISIT_VALUES), "wgs84", worker)
+    stored = {str(v.pk): v for v in visits}
+    for item in page:
+        assert item["started_at"] == stored[item["id"]].started_at.astimezone(tz).isoformat()
+        assert item["ended_at"] == stored[item["id"]].ended_at.astimezone(tz).isoformat()
+        assert item["updated_at"] == stored[item["id"]].updated_at.astimezone(tz).isoformat()
