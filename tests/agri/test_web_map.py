@@ -46,6 +46,15 @@ def test_anonymous_visitor_is_sent_to_login(db, client):
     assert response["Location"] == "/accounts/login/?next=/map/"
 
 
+@pytest.mark.parametrize(("accept", "lang", "label"), [("en", "en", "Password"), ("zh-hans", "zh-hans", "密码")])
+def test_login_page_is_in_the_visitors_language(db, accept, lang, label):
+    """The page says which language it is in (screen readers, fonts): the one it is written in."""
+    page = Client(HTTP_ACCEPT_LANGUAGE=accept).get("/accounts/login/?next=/map/")
+    assert page.status_code == 200
+    assert f'<html lang="{lang}">' in page.content.decode()
+    assert label in page.content.decode()
+
+
 def test_login_form_logs_in_and_returns_to_the_map(world, client):
     page = client.get("/accounts/login/?next=/map/")
     assert page.status_code == 200 and 'name="password"' in page.content.decode()
