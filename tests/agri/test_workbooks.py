@@ -1,12 +1,15 @@
 """The one workbook writer of the xlsx exports (agri.workbooks), read back with openpyxl."""
 
 from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
 
 import pytest
 from openpyxl import load_workbook
 
 from agri import workbooks
 from agri.workbooks import Cell, Column, Sheet, display_width, title_text, workbook_write
+
+SHANGHAI = ZoneInfo("Asia/Shanghai")
 
 
 def test_display_width_counts_cjk_twice():
@@ -34,7 +37,7 @@ def test_a_sheet_has_its_title_frozen_header_filter_formats_and_fitted_widths():
         "yyyy-mm-dd hh:mm",
     )
     assert sheet["C4"].number_format == "#,##0.0#" and sheet["C4"].value == 2.5  # the cell's own kind
-    assert sheet["D3"].value == datetime(2025, 3, 14, 9, 30)  # Asia/Shanghai: Excel keeps no offset
+    assert sheet["D3"].value == datetime(2025, 3, 14, 9, 30, tzinfo=SHANGHAI).replace(tzinfo=None)  # no offset in Excel
     assert sheet.column_dimensions["A"].width >= display_width("双江街道杏家湾社区") == 18
     assert sheet.column_dimensions["B"].width >= len("12,345")
     assert sheet.column_dimensions["D"].width >= len("2025-03-14 09:30")

@@ -148,7 +148,8 @@ def test_a_body_that_does_not_parse_is_a_parse_error_in_the_callers_language(
 
 
 def test_a_body_that_is_not_text_in_its_declared_charset_is_a_parse_error_in_the_callers_language(world, clients):
-    for language, message in (("zh-hans", "请求体不是有效的 us-ascii 文本。"), ("en", "The body is not valid us-ascii text.")):
+    messages = {"zh-hans": "请求体不是有效的 us-ascii 文本。", "en": "The body is not valid us-ascii text."}
+    for language, message in messages.items():
         response = clients["worker"].post(
             "/api/v1/model-households/",
             '{"head_name": "陈大富"}'.encode(),
