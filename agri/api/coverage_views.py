@@ -180,7 +180,7 @@ def indicators_xlsx(data: dict, *, scope: str) -> io.BytesIO:
         filters=[("年份", str(year)), ("范围", scope)],
     )
     columns = [Column(header, kind) for header, kind in zip(TABLE_HEADERS, TABLE_KINDS, strict=True)]
-    rows = {scope: [] for scope in SHEETS}
+    rows = {key: [] for key in SHEETS}
     for row in indicator_table(data):
         for i in (6, 7, 8):
             row[i] = Cell(row[i], _value_kind(row[2], row[i]))

@@ -158,3 +158,19 @@ def test_a_body_that_is_not_text_in_its_declared_charset_is_a_parse_error_in_the
         )
         assert response.status_code == 400
         assert response.json() == {"code": "parse_error", "message": message, "fields": {}}
+
+
+def test_the_json_parser_names_a_charset_it_does_not_know():
+    """Django drops an unknown charset from the request before DRF parses; a parser given one still answers a
+    parse_error in the active language."""
+    import io
+
+    from django.utils import translation
+    from rest_framework.exceptions import ParseError
+
+    from agri.api.renderers import JSONParser
+
+    with translation.override("zh-hans"), pytest.raises(ParseError) as raised:
+        JSONParser().parse(io.BytesIO(b"{}"), parser_context={"encoding": "x-nonesuch"})
+    assert raised.value.get_codes() == "parse_error"
+    assert str(raised.value.detail) == "请求体的字符集 x-nonesuch 无法识别。"
