@@ -62,7 +62,8 @@ class Private:
 
 
 HOUSEHOLD = Private(numbers=("phone",), names=("head_name",), addresses=("address",), points=(("lat", "lon"),))
-FARMER = Private(numbers=MASKED_FIELDS, names=("name",))
+# A farmer's position is its household's (``lat``/``lon`` of the API's farmers), coarsened the same way.
+FARMER = Private(numbers=MASKED_FIELDS, names=("name",), points=(("lat", "lon"),))
 PERSON = Private(numbers=MASKED_FIELDS)  # experts, workers, commissioners: staff, who are named and placed
 # The position as the phone sent it (``client_*``, in its own CRS) is the same place.
 VISIT = Private(points=(("lat", "lon"), ("client_lat", "client_lon")))

@@ -200,3 +200,29 @@ def test_repeated_headings_are_numbered(tmp_path):
     page = tmp_path / "page.md"
     page.write_text("# Notes\n\n## Notes\n\n```sh\n# Notes\n```\n\nSetext\n------\n\n## Notes\n", encoding="utf-8")
     assert anchors(page) == {"notes", "notes-1", "notes-2", "setext"}
+
+
+# A division code in an example's query string: the examples run against the demo (`make run`), so each names one of
+# its divisions, as a 12-digit code or a jurisdiction's significant digits (500235124 for 鱼泉镇).
+DIVISION_PARAMETER = re.compile(r"\b(division|parent|within|village_code)=\"?([0-9]+)")
+
+
+def demo_division_codes() -> set[str]:
+    from geo.demo import COUNTY_CODE, township_records, village_records
+
+    return {"500000000000", "500200000000", COUNTY_CODE} | {r["code"] for r in township_records() + village_records()}
+
+
+def test_the_examples_division_codes_are_divisions_of_the_demo():
+    from geo.codes import JURISDICTION_LENGTHS, full_code
+
+    known = demo_division_codes()
+    found, wrong = [], []
+    for path in DOC_FILES:
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+            for name, code in DIVISION_PARAMETER.findall(line):
+                found.append(code)
+                if len(code) not in JURISDICTION_LENGTHS or full_code(code) not in known:
+                    wrong.append(f"{path.relative_to(ROOT)}:{number}: {name}={code}")
+    assert len(found) >= 3  # the photo and household exports, the divisions list
+    assert wrong == []

@@ -69,7 +69,12 @@ class PasswordChangeSerializer(StrictJSONTypesMixin, serializers.Serializer):
 
 class LinkedPersonSerializer(serializers.Serializer):
     type = serializers.ChoiceField(choices=["expert", "extension_worker", "tech_commissioner", "station"])
-    id = serializers.CharField()
+    id = serializers.IntegerField(
+        help_text=_(
+            "The person's id: the integer that other records refer to it by (a household's `worker`, a worker's "
+            "`expert`, a visit's `actor_id`, a commissioner's `stations`)."
+        )
+    )
     name = serializers.CharField()
 
 
@@ -90,9 +95,9 @@ class MeSerializer(serializers.ModelSerializer):
         for attr in ("expert", "extension_worker", "tech_commissioner"):
             person = user.linked(attr)
             if person is not None:
-                return {"type": attr, "id": str(person.pk), "name": person.name}
+                return {"type": attr, "id": person.pk, "name": person.name}
         if user.station_id:
-            return {"type": "station", "id": str(user.station_id), "name": user.station.name}
+            return {"type": "station", "id": user.station_id, "name": user.station.name}
         return None
 
 

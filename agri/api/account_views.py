@@ -59,7 +59,7 @@ class LoginView(GenericAPIView):
         user_logged_in.send(sender=user.__class__, request=request, user=user)
         # The token is a secret: never compressed, so that the response's length cannot leak it (BREACH).
         return never_compress(
-            Response({"token": raw, "expiry": token.expiry, "user": serializers.MeSerializer(user).data})
+            Response(serializers.TokenSerializer({"token": raw, "expiry": token.expiry, "user": user}).data)
         )
 
 

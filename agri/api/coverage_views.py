@@ -16,9 +16,9 @@ from rest_framework.response import Response
 from agri.api import coverage_serializers as cs
 from agri.api.base import QueryAPIView
 from agri.api.renderers import XLSX_MEDIA_TYPE, CSVRenderer, GeoJSONRenderer, JSONRenderer, XLSXRenderer
-from agri.selectors.coverage import coverage_by_division, coverage_gaps, coverage_hexagons
-from agri.selectors.indicators import plan_indicators
-from agri.validators import printable
+from agri.selectors.coverage import coverage_by_division, coverage_gaps, coverage_hexagons, coverage_scope_label
+from agri.selectors.indicators import SHARE_UNIT, plan_indicators
+from agri.workbooks import Cell, Column, Sheet, title_text, workbook_write
 
 STATUS_ZH = {"under": "未达标", "met": "达标", "over": "超出", None: ""}
 
@@ -136,6 +136,7 @@ class CoverageGapsView(QueryAPIView):
 TABLE_HEADERS = [
     "指标代码", "指标", "单位", "分组", "分组代码", "分组名称", "数值", "目标", "目标上限", "状态", "分子", "分母",
 ]  # fmt: skip
+TABLE_KINDS = ["text"] * 6 + ["decimal"] * 3 + ["text", "count", "count"]
 
 
 SHEETS = {"合计": "合计", "产业": "按产业", "乡镇": "按乡镇"}  # breakdown -> sheet title
@@ -162,22 +163,29 @@ def indicator_table(data: dict):
                 ]
 
 
-def indicators_xlsx(data: dict) -> io.BytesIO:
-    """A workbook with one sheet per breakdown (合计, 按产业, 按乡镇), Chinese headers."""
-    from openpyxl import Workbook  # imported on use: loading it costs every process start about 0.4 s
+def _value_kind(unit: str, value) -> str:
+    """A share is a percentage, a whole number a count, anything else (a ratio such as 9.5 per expert) a decimal."""
+    if unit == SHARE_UNIT:
+        return "percent"
+    return "count" if isinstance(value, int) else "decimal"
 
-    book = Workbook(write_only=True)
-    sheets = {scope: book.create_sheet(title) for scope, title in SHEETS.items()}
-    for sheet in sheets.values():
-        sheet.append([f"{data['year']}年 农业科技推广工程指标（专栏3）"])
-        sheet.append(TABLE_HEADERS)
+
+def indicators_xlsx(data: dict, *, scope: str) -> io.BytesIO:
+    """A workbook with one sheet per breakdown (合计, 按产业, 按乡镇), Chinese headers, titled with the year and the
+    caller's scope."""
+    year = data["year"]
+    title = title_text(
+        f"{year}年 农业科技推广工程指标（专栏3）",
+        period=f"{year}-01-01 至 {year}-12-31",
+        filters=[("年份", str(year)), ("范围", scope)],
+    )
+    columns = [Column(header, kind) for header, kind in zip(TABLE_HEADERS, TABLE_KINDS, strict=True)]
+    rows = {key: [] for key in SHEETS}
     for row in indicator_table(data):
-        # Rows stored before names refused control characters may hold some, which no xlsx cell can.
-        sheets[row[3]].append([printable(value) for value in row])
-    out = io.BytesIO()
-    book.save(out)
-    out.seek(0)
-    return out
+        for i in (6, 7, 8):
+            row[i] = Cell(row[i], _value_kind(row[2], row[i]))
+        rows[row[3]].append(row)
+    return workbook_write(title=title, sheets=[Sheet(SHEETS[key], columns, rows[key]) for key in SHEETS])
 
 
 def indicators_csv(data: dict) -> io.BytesIO:
@@ -202,7 +210,8 @@ class PlanIndicatorsView(QueryAPIView):
             "service, experts per industry, workers per expert and their township share, households per worker, "
             "farmers per household, bases and their field schools, and the year's visits, trainings and "
             "attendance, new varieties and new techniques (distinct names introduced). Each is broken down by "
-            "industry and by township. `?format=xlsx` downloads a workbook with Chinese headers; `?format=csv` "
+            "industry and by township. `?format=xlsx` downloads a workbook with Chinese headers (titled with the year "
+            "and the caller's scope; frozen header, autofilter, counts and percentages formatted); `?format=csv` "
             "UTF-8 CSV with a BOM."
         ),
         parameters=[cs.IndicatorQuerySerializer, format_parameter("json", "xlsx", "csv")],
@@ -218,7 +227,7 @@ class PlanIndicatorsView(QueryAPIView):
         data = plan_indicators(user=request.user, year=year)
         fmt = request.accepted_renderer.format
         if fmt == "xlsx":
-            content = indicators_xlsx(data)
+            content = indicators_xlsx(data, scope=coverage_scope_label(request.user))
         elif fmt == "csv":
             content = indicators_csv(data)
         else:

@@ -28,7 +28,7 @@ from agri.models import (
 )
 from agri.privacy import location_grid
 from agri.selectors.spatial import within_radius
-from geo.codes import Level, significant_prefix
+from geo.codes import JURISDICTION_LENGTHS, Level, full_code, significant_prefix
 from geo.models import AdminDivision
 
 
@@ -183,9 +183,19 @@ class DivisionPrefixFilter(filters.CharFilter):
         return qs.filter(**{f"{self.field_name}__startswith": significant_prefix(value)})
 
 
+class DivisionCodeFilter(filters.CharFilter):
+    """Matches a division by its 12-digit code, or by the significant digits a jurisdiction gives (``/me/``'s
+    ``500235124`` is ``500235124000``)."""
+
+    def filter(self, qs, value):
+        if value and value.isascii() and value.isdigit() and len(value) in JURISDICTION_LENGTHS:
+            value = full_code(value)
+        return super().filter(qs, value)
+
+
 class DivisionFilterSet(FilterSet):
     level = filters.ChoiceFilter(choices=Level.choices)
-    parent = filters.CharFilter(field_name="parent_id")
+    parent = DivisionCodeFilter(field_name="parent_id", label="parent code (12 digits, or a jurisdiction prefix)")
     within = DivisionPrefixFilter(field_name="code", label="code prefix")
 
     class Meta:

@@ -23,7 +23,7 @@ from agri.api.crs import OUTPUT_CRS
 from agri.api.permissions import RolePermission
 from agri.api.renderers import FirstRendererNegotiation, PNGRenderer
 from agri.models import Industry, VisitKind
-from agri.selectors.coverage import coverage_by_division
+from agri.selectors.coverage import coverage_by_division, jurisdiction_name
 from geo.codes import Level, full_code
 from geo.models import AdminDivision
 
@@ -53,13 +53,6 @@ class CoverageMapQuerySerializer(CoverageFileQuerySerializer):
     labels = serializers.BooleanField(
         required=False, allow_null=True, default=None, help_text=_("Division names on the map (default: if few).")
     )
-
-
-def area_name(jurisdiction: str) -> str:
-    if not jurisdiction:
-        return "全部辖区"
-    name = AdminDivision.objects.filter(code=full_code(jurisdiction)).values_list("name", flat=True).first()
-    return name or jurisdiction
 
 
 @extend_schema(
@@ -95,7 +88,7 @@ class CoverageMapView(FileView):
         wording, legend_title, percent = MAP_VALUES[q["value"]]
         jurisdiction = request.user.jurisdiction
         spec = ChoroplethSpec(
-            title=f"{area_name(jurisdiction)}各{LEVEL_WORDS[q['level']]}{wording}",
+            title=f"{jurisdiction_name(jurisdiction)}各{LEVEL_WORDS[q['level']]}{wording}",
             legend_title=legend_title,
             subtitle=self.subtitle(q, industry),
             footnote=self.footnote(q["level"], jurisdiction),
@@ -182,7 +175,7 @@ class WebMapView(LoginRequiredMixin, UserPassesTestMixin, TemplateView):
         }
         context.update(
             config=config,
-            area=home["name"] if home else area_name(user.jurisdiction),
+            area=home["name"] if home else jurisdiction_name(user.jurisdiction),
             industries=Industry.objects.order_by("sort_order", "code").values("code", "name"),
             kinds=list(kinds.items()),
         )

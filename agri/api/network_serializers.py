@@ -384,10 +384,15 @@ class ModelHouseholdSerializer(
         return attrs
 
 
-class FarmerSerializer(StrictJSONTypesMixin, MaskedPersonalDataMixin, ClientIdMixin, serializers.ModelSerializer):
+class FarmerSerializer(
+    StrictJSONTypesMixin, LocatedFieldsMixin, MaskedPersonalDataMixin, ClientIdMixin, serializers.ModelSerializer
+):
     private = FARMER
 
     household = serializers.PrimaryKeyRelatedField(queryset=ModelHousehold.objects.all())
+    # A farmer has no position of its own: it stands at its household's (read with the page: household is joined).
+    lat = serializers.FloatField(source="household.lat", read_only=True, help_text=_("The household's latitude."))
+    lon = serializers.FloatField(source="household.lon", read_only=True, help_text=_("The household's longitude."))
     village_code = DivisionCodeField(Level.VILLAGE, source="village")
 
     class Meta:
@@ -398,6 +403,8 @@ class FarmerSerializer(StrictJSONTypesMixin, MaskedPersonalDataMixin, ClientIdMi
             "name",
             "phone",
             "id_number",
+            "lat",
+            "lon",
             "village_code",
             "deleted",
             "created_at",

@@ -109,7 +109,15 @@ LONG_DIGITS = re.compile(rb"[0-9]{19}")
 
 
 def _refuse_constant(name: str):
-    raise ParseError(_("JSON parse error - %(error)s") % {"error": name})
+    raise ParseError(_("The body is not valid JSON."))
+
+
+def json_parse_error(exc: json.JSONDecodeError) -> ParseError:
+    """A ``parse_error`` saying where the JSON went wrong, all in the caller's language: the parser's own words
+    (orjson's, in English) stay out of the message."""
+    return ParseError(
+        _("The body is not valid JSON (line %(line)d, column %(column)d).") % {"line": exc.lineno, "column": exc.colno}
+    )
 
 
 def check_parsed(value, max_depth: int = MAX_JSON_DEPTH) -> None:
@@ -144,9 +152,14 @@ class JSONParser(parsers.JSONParser):
         try:
             if codecs.lookup(encoding).name != "utf-8":
                 data = data.decode(encoding).encode("utf-8")
+        except LookupError as exc:  # Django drops an unknown charset before this; a caller's context may not
+            raise ParseError(_("The body's charset %(charset)s is unknown.") % {"charset": encoding}) from exc
+        except UnicodeError as exc:
+            raise ParseError(_("The body is not valid %(charset)s text.") % {"charset": encoding}) from exc
+        try:
             value = orjson.loads(data)
-        except (LookupError, UnicodeError, orjson.JSONDecodeError) as exc:
-            raise ParseError(_("JSON parse error - %(error)s") % {"error": exc}) from exc
+        except orjson.JSONDecodeError as exc:
+            raise json_parse_error(exc) from exc
         check_parsed(value)
         if LONG_DIGITS.search(data):
             # orjson reads an integer beyond 64 bits as a float: such a body (rare: no field of the API needs one)
@@ -176,6 +189,9 @@ class MultiPartParser(parsers.MultiPartParser):
     """DRF's multipart parser; no NUL character in a field's name or value (files are bytes, checked elsewhere)."""
 
     def parse(self, stream, media_type=None, parser_context=None):
-        parsed = super().parse(stream, media_type, parser_context)
+        try:
+            parsed = super().parse(stream, media_type, parser_context)
+        except ParseError as exc:  # DRF's message ends in Django's own words, in English
+            raise ParseError(_("The body is not valid multipart/form-data.")) from exc
         _check_form(parsed.data)
         return parsed

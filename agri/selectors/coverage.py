@@ -33,7 +33,7 @@ from agri.models import ExtensionWorker, Industry, ModelHousehold, Role, Station
 from agri.models.rollups import NO_ID
 from agri.privacy import HOUSEHOLD, location_grid, redact
 from agri.selectors.spatial import distance_km, within_radius
-from geo.codes import Level
+from geo.codes import Level, full_code
 from geo.crs import from_wgs84
 from geo.geometry import from_geojson, to_geojson
 from geo.h3cells import H3_RESOLUTIONS, cell_boundary_geojson, to_hex
@@ -91,6 +91,25 @@ def coverage_slice(user) -> CoverageSlice:
     if actor is None:
         raise NoCoverageSlice()
     return CoverageSlice(user.jurisdiction, actor, actor, households)
+
+
+def jurisdiction_name(jurisdiction: str) -> str:
+    """The name of the division a jurisdiction prefix stands for (云阳县 for 500235), for titles."""
+    if not jurisdiction:
+        return "全部辖区"
+    name = AdminDivision.objects.filter(code=full_code(jurisdiction)).values_list("name", flat=True).first()
+    return name or jurisdiction
+
+
+def coverage_scope_label(user) -> str:
+    """What the caller's figures cover, in Chinese, for a title: the jurisdiction, and whose records when the
+    caller sees only a slice of it (see :func:`coverage_slice`)."""
+    area = jurisdiction_name(user.jurisdiction)
+    if user.is_superuser or user.is_bureau:
+        return area
+    if user.role == Role.EXPERT:
+        return f"{area}，本人及所带农技推广人员的记录"
+    return f"{area}，本人的记录"
 
 
 def _period(date_from: date | None, date_to: date | None, field: str = "day") -> Q:

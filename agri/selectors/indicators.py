@@ -42,12 +42,13 @@ from agri.selectors.coverage import coverage_slice
 from agri.selectors.network import network_summary, target_status
 from geo.models import AdminDivision
 
+SHARE_UNIT = "比例"  # a 0-1 share, shown as a percentage in the workbook
 # code -> (name in the plan's words, English name, unit). The Chinese names head the exported workbook.
 INDICATORS = {
     "commissioners_in_service": ("科技特派员在岗人数", "Tech commissioners in service", "人"),
     "experts_per_industry": ("每个产业技术专家人数", "Experts per industry", "人/产业"),
     "workers_per_expert": ("每名专家带动农技推广人员", "Extension workers per expert", "人"),
-    "township_worker_share": ("乡镇农技人员比例", "Share of township-based workers", "比例"),
+    "township_worker_share": ("乡镇农技人员比例", "Share of township-based workers", SHARE_UNIT),
     "households_per_worker": ("每名农技推广人员联系科技示范户", "Model households per worker", "户"),
     "farmers_per_household": ("每户科技示范户辐射周边农户", "Farmers per model household", "户"),
     "bases": ("农业科技试验示范基地", "Demonstration bases", "个"),

@@ -1,4 +1,4 @@
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.utils import timezone
 from rest_framework.test import APIClient
@@ -19,7 +19,7 @@ def test_login_returns_token_that_authenticates_me(world):
     me = client.get("/api/v1/me/").json()
     assert me["username"] == "worker"
     assert me["jurisdiction"] == "500235001"
-    assert me["person"] == {"type": "extension_worker", "id": str(world["W1"].pk), "name": world["W1"].name}
+    assert me["person"] == {"type": "extension_worker", "id": world["W1"].pk, "name": world["W1"].name}
     token = DeviceToken.objects.get(user=world.users["worker"])
     assert token.device == "Redmi 12"
     assert token.digest != body["token"]  # stored hashed, never in clear
@@ -88,3 +88,27 @@ def test_expired_token_is_refused(world):
     client = login(world.users["worker"])
     DeviceToken.objects.update(expiry=timezone.now() - timedelta(seconds=1))
     assert client.get("/api/v1/me/").status_code == 401
+
+
+def test_the_linked_persons_id_is_the_integer_the_records_refer_to_it_by(world, clients):
+    """``person.id`` in ``/me/`` is the same integer as a household's ``worker`` or a visit's ``worker``."""
+    me = clients["worker"].get("/api/v1/me/").json()
+    households = clients["worker"].get("/api/v1/model-households/").json()["results"]
+    assert households and {h["worker"] for h in households} == {me["person"]["id"]}
+    assert isinstance(me["person"]["id"], int)
+    expert = clients["expert"].get("/api/v1/me/").json()["person"]
+    assert expert["type"] == "expert" and expert["id"] == world["E1"].pk
+    workers = clients["expert"].get("/api/v1/extension-workers/").json()["results"]
+    assert workers and {w["expert"] for w in workers} == {expert["id"]}
+
+
+def test_the_login_answers_its_expiry_in_the_servers_time_zone_like_every_other_time(world):
+    response = APIClient().post("/api/v1/auth/login/", {"username": "worker", "password": PASSWORD, "device": "x"})
+    body = response.json()
+    assert body["expiry"].endswith("+08:00"), body["expiry"]
+    stored = DeviceToken.objects.get(user=world.users["worker"]).expiry
+    assert datetime.fromisoformat(body["expiry"]) == stored
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {body['token']}")
+    (device,) = client.get("/api/v1/auth/devices/").json()["results"]
+    assert device["expiry"][-6:] == body["expiry"][-6:] == device["created"][-6:]

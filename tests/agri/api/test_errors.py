@@ -105,3 +105,72 @@ def test_a_list_builds_its_filter_set_only_when_the_query_names_a_filter(world, 
     bad = clients["admin"].get("/api/v1/extension-workers/?expert=abc")
     assert bad.status_code == 400 and bad.json()["fields"]["expert"][0]["code"] == "invalid_choice"
     assert len(built) == 2
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type", "zh", "en"),
+    [
+        (
+            "{not json",
+            "application/json",
+            "请求体不是有效的 JSON（第 1 行第 2 列）。",
+            "The body is not valid JSON (line 1, column 2).",
+        ),
+        (
+            '{"a": 1,\n "b": }',
+            "application/json",
+            "请求体不是有效的 JSON（第 2 行第 7 列）。",
+            "The body is not valid JSON (line 2, column 7).",
+        ),
+        (
+            '{"lat": NaN}',
+            "application/json",
+            "请求体不是有效的 JSON（第 1 行第 9 列）。",
+            "The body is not valid JSON (line 1, column 9).",
+        ),
+        (
+            "--x\r\nbroken",
+            "multipart/form-data",
+            "请求体不是有效的 multipart/form-data。",
+            "The body is not valid multipart/form-data.",
+        ),
+    ],
+)
+def test_a_body_that_does_not_parse_is_a_parse_error_in_the_callers_language(
+    world, clients, body, content_type, zh, en
+):
+    for language, message in (("zh-hans", zh), ("en", en)):
+        response = clients["worker"].post(
+            "/api/v1/model-households/", body, content_type=content_type, HTTP_ACCEPT_LANGUAGE=language
+        )
+        assert response.status_code == 400, response.content
+        assert response.json() == {"code": "parse_error", "message": message, "fields": {}}
+
+
+def test_a_body_that_is_not_text_in_its_declared_charset_is_a_parse_error_in_the_callers_language(world, clients):
+    messages = {"zh-hans": "请求体不是有效的 us-ascii 文本。", "en": "The body is not valid us-ascii text."}
+    for language, message in messages.items():
+        response = clients["worker"].post(
+            "/api/v1/model-households/",
+            '{"head_name": "陈大富"}'.encode(),
+            content_type="application/json; charset=us-ascii",
+            HTTP_ACCEPT_LANGUAGE=language,
+        )
+        assert response.status_code == 400
+        assert response.json() == {"code": "parse_error", "message": message, "fields": {}}
+
+
+def test_the_json_parser_names_a_charset_it_does_not_know():
+    """Django drops an unknown charset from the request before DRF parses; a parser given one still answers a
+    parse_error in the active language."""
+    import io
+
+    from django.utils import translation
+    from rest_framework.exceptions import ParseError
+
+    from agri.api.renderers import JSONParser
+
+    with translation.override("zh-hans"), pytest.raises(ParseError) as raised:
+        JSONParser().parse(io.BytesIO(b"{}"), parser_context={"encoding": "x-nonesuch"})
+    assert raised.value.get_codes() == "parse_error"
+    assert str(raised.value.detail) == "请求体的字符集 x-nonesuch 无法识别。"

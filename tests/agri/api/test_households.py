@@ -163,3 +163,47 @@ def test_pull_after_delete_returns_household_and_farmer_tombstones(world, client
     response = clients["worker"].post("/api/v1/farmers/", body)
     assert response.status_code == 400
     assert response.json()["fields"]["household"][0]["code"] == "does_not_exist"
+
+
+def test_farmers_carry_their_households_point_in_a_fixed_number_of_queries(world, clients, django_assert_num_queries):
+    """A farmer has no position of its own: ``lat``/``lon`` are its household's, read with the page (no query per
+    farmer), in the requested CRS."""
+    from geo.crs import from_wgs84
+
+    household = world["H1"]
+    for _ in range(2):
+        with django_assert_num_queries(3):
+            rows = clients["worker"].get("/api/v1/farmers/", {"page_size": 100}).json()["results"]
+        assert rows and all((r["lat"], r["lon"]) == (household.lat, household.lon) for r in rows)
+        for _ in range(20):
+            Farmer.objects.create(household=household, village=household.village, name="刘小兰")
+    assert len(rows) == 21
+    (gcj_lon,), (gcj_lat,) = from_wgs84([household.lon], [household.lat], "gcj02")
+    row = clients["worker"].get(f"/api/v1/farmers/{world['F1'].pk}/", {"crs": "gcj02"}).json()
+    assert (row["lat"], row["lon"]) == pytest.approx((gcj_lat, gcj_lon), abs=1e-6)  # 7 decimals: about 1 cm
+    assert (row["lat"], row["lon"]) != (household.lat, household.lon)
+
+
+def test_a_bureau_viewer_gets_a_farmers_point_at_its_cell_centre_like_its_households(world, clients):
+    from django.conf import settings
+
+    from geo.h3cells import snap_to_cells
+
+    household = world["H1"]
+    farmer = clients["viewer"].get(f"/api/v1/farmers/{world['F1'].pk}/").json()
+    shown = clients["viewer"].get(f"/api/v1/model-households/{household.pk}/").json()
+    (lat,), (lon,) = snap_to_cells([household.lat], [household.lon], settings.COVERAGE_VIEWER_H3_RESOLUTION)
+    assert (farmer["lat"], farmer["lon"]) == (shown["lat"], shown["lon"]) == pytest.approx((lat, lon))
+    assert (farmer["lat"], farmer["lon"]) != (household.lat, household.lon)
+    listed = clients["viewer"].get("/api/v1/farmers/").json()["results"]
+    assert (household.lat, household.lon) not in {(r["lat"], r["lon"]) for r in listed}
+    admin = clients["admin"].get(f"/api/v1/farmers/{world['F1'].pk}/").json()
+    assert (admin["lat"], admin["lon"]) == (household.lat, household.lon)
+
+
+def test_a_farmer_sent_with_a_point_keeps_its_households(world, clients):
+    """``lat``/``lon`` are read-only: a phone that sends a farmer back as it read it changes nothing."""
+    body = {"household": str(world["H1"].pk), "name": "刘小兰", "village_code": "500235001001", "lat": 1, "lon": 2}
+    response = clients["worker"].post("/api/v1/farmers/", body, format="json")
+    assert response.status_code == 201, response.content
+    assert (response.json()["lat"], response.json()["lon"]) == (world["H1"].lat, world["H1"].lon)

@@ -2,12 +2,14 @@
 
 import csv
 import io
+import unicodedata
 from collections import defaultdict
 from datetime import date, timedelta
 
 import pytest
 from django.utils import timezone
 from openpyxl import load_workbook
+from openpyxl.utils import get_column_letter
 
 from agri.models import DemonstrationBase, Expert, ExtensionWorker, Farmer, Industry, ModelHousehold, TechCommissioner
 from geo.models import AdminDivision
@@ -327,3 +329,58 @@ def test_indicator_query_count_does_not_depend_on_the_number_of_visits(
         response = clients["admin"].get("/api/v1/indicators/")
     assert response.status_code == 200
     assert {i["code"]: i["value"] for i in response.json()["indicators"]}["new_varieties"] == min(7, n_visits // 2)
+
+
+def display_width(text: str) -> int:
+    """Monospaced columns: a wide or fullwidth (CJK) character takes two."""
+    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
+
+
+def shown_as(cell) -> str:
+    """The text Excel shows for a cell under its number format."""
+    if isinstance(cell.value, str):
+        return cell.value
+    if cell.value is None:
+        return ""
+    return {"0.0%": "{:.1%}", "#,##0": "{:,.0f}", "#,##0.0#": "{:,.2f}"}.get(cell.number_format, "{}").format(
+        cell.value
+    )
+
+
+@pytest.mark.parametrize(("role", "scope"), [("admin", "范围：云阳县"), ("worker", "范围：双江街道，本人的记录")])
+def test_the_excel_workbook_is_laid_out_for_reading_in_excel(mapped_world, clients, role, scope):
+    """Title with the period and the filters, frozen header, autofilter, formats by kind, fitted columns, Chinese
+    sheet names."""
+    year = timezone.localdate().year
+    started = (timezone.localtime() - timedelta(hours=3)).isoformat()
+    push(clients["worker"], [visit(mapped_world, kind="training", participants=1234, started_at=started)])
+    data = clients[role].get("/api/v1/indicators/", {"year": year}).json()
+    response = clients[role].get("/api/v1/indicators/", {"year": year, "format": "xlsx"}, HTTP_ACCEPT_LANGUAGE="en")
+    assert response.status_code == 200, response.content
+    book = load_workbook(io.BytesIO(b"".join(response.streaming_content)))
+    assert book.sheetnames == ["合计", "按产业", "按乡镇"]  # headers and sheets are Chinese in either language
+    for sheet in book.worksheets:
+        title = sheet["A1"].value
+        assert "专栏3" in title and f"{year}-01-01 至 {year}-12-31" in title and scope in title
+        assert f"年份：{year}" in title
+        assert [c.value for c in sheet[2]] == HEADERS
+        assert sheet.freeze_panes == "A3"
+        assert sheet.auto_filter.ref == f"A2:L{sheet.max_row}"
+        assert sheet.max_row > 2
+        for column in sheet.iter_cols(min_row=2):
+            letter = get_column_letter(column[0].column)
+            longest = max(display_width(shown_as(c)) for c in column)
+            assert sheet.column_dimensions[letter].width >= longest, (sheet.title, letter)
+    totals = {row[0].value: row for row in book["合计"].iter_rows(min_row=3)}
+    assert len(totals) == len(data["indicators"])
+    share = totals["township_worker_share"]
+    assert share[6].number_format == "0.0%" and share[6].value == data["indicators"][3]["value"]
+    assert share[7].number_format == "0.0%" and share[7].value == 0.7
+    attendance = totals["training_attendance"]
+    assert attendance[6].value == 1234 and attendance[6].number_format == "#,##0"
+    assert shown_as(attendance[6]) == "1,234"
+    assert {row[10].number_format for row in totals.values() if row[10].value is not None} == {"#,##0"}
+    per_expert = totals["workers_per_expert"]
+    assert isinstance(data["indicators"][2]["value"], float)  # a ratio, not a count
+    assert per_expert[6].value == data["indicators"][2]["value"] and per_expert[6].number_format == "#,##0.0#"
+    assert display_width("按乡镇") == 6  # the width rule the test holds the workbook to: CJK counts double

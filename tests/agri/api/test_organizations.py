@@ -130,6 +130,20 @@ def test_divisions_filter_by_level_and_parent(world, clients):
     assert [r["code"] for r in rows] == ["500235001001", "500235001003"]
 
 
+def test_the_jurisdiction_that_me_gives_is_a_parent_the_divisions_filter_takes(world, clients):
+    """``/me/`` gives a jurisdiction as a code prefix (a township's 9 digits); ``divisions/?parent=`` takes it as
+    it takes the 12-digit code."""
+    jurisdiction = clients["worker"].get("/api/v1/me/").json()["jurisdiction"]
+    assert jurisdiction == "500235001"
+    by_prefix = clients["worker"].get("/api/v1/divisions/", {"parent": jurisdiction}).json()["results"]
+    by_code = clients["worker"].get("/api/v1/divisions/", {"parent": "500235001000"}).json()["results"]
+    assert [r["code"] for r in by_prefix] == [r["code"] for r in by_code] == ["500235001001", "500235001003"]
+    county = clients["admin"].get("/api/v1/me/").json()["jurisdiction"]
+    townships = clients["admin"].get("/api/v1/divisions/", {"parent": county}).json()["results"]
+    assert townships and {r["level"] for r in townships} == {"township"}
+    assert clients["admin"].get("/api/v1/divisions/", {"parent": "5002350"}).json()["results"] == []
+
+
 def test_database_rejects_out_of_range_coordinates(world):
     from tests.factories import StationFactory
 

@@ -81,6 +81,8 @@ def test_a_first_sync_holds_what_the_per_resource_pulls_hold(world, clients):
         for key in phone.ids(kind):  # the same representation, plus its type
             assert {k: v for k, v in phone.records[(kind, key)].items() if k != "type"} == by_id[key]
     assert phone.ids("household") == {str(world["H1"].pk)}
+    farmer = phone.records[("farmer", str(world["F1"].pk))]
+    assert (farmer["lat"], farmer["lon"]) == (world["H1"].lat, world["H1"].lon)  # the household's point
     assert {"industry", "division", "station", "base"} <= {item["type"] for item in items}
     township = phone.records[("division", world.divisions["t1"].code)]
     assert set(township) == {"type", "id", "code", "name", "level", "parent", "boundary"}
