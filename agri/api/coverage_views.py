@@ -39,15 +39,17 @@ def feature(fid, geometry, properties: dict) -> dict:
 
 
 class DivisionCoverageView(QueryAPIView):
-    """Coverage per township or village as a GeoJSON FeatureCollection (a choropleth's data)."""
+    """Coverage per county, township or village as a GeoJSON FeatureCollection (a choropleth's data)."""
 
     renderer_classes = [GeoJSONRenderer, JSONRenderer]
     query_serializer_class = cs.DivisionCoverageQuerySerializer
 
     @extend_schema(
-        summary="Coverage per township or village (GeoJSON)",
+        summary="Coverage per county, township or village (GeoJSON)",
         description=(
-            "One feature per division of the level inside the caller's jurisdiction, with its simplified boundary. "
+            "One feature per division of the level (`county`, `township` or `village`) inside the caller's "
+            "jurisdiction, with its simplified boundary: a city or province bureau compares its counties with "
+            "`level=county`. "
             "`visits`, `workers_active`, `commissioners_active` and `last_visit` count visits by where they "
             "happened; `households` are the model households registered in the division and `households_visited` "
             "those with at least one visit in the period, so `coverage` is a 0-1 share (null without households). "
@@ -138,12 +140,19 @@ TABLE_HEADERS = [
 ]  # fmt: skip
 
 
-SHEETS = {"合计": "合计", "产业": "按产业", "乡镇": "按乡镇"}  # breakdown -> sheet title
+SHEETS = {"合计": "合计", "产业": "按产业", "城市": "按城市", "区县": "按区县", "乡镇": "按乡镇"}  # breakdown -> sheet
+BREAKDOWNS = (
+    ("合计", None),
+    ("产业", "by_industry"),
+    ("城市", "by_city"),
+    ("区县", "by_county"),
+    ("乡镇", "by_township"),
+)
 
 
 def indicator_table(data: dict):
-    """The indicators as flat rows under ``TABLE_HEADERS``: the county total, then per industry, then per township."""
-    for scope, key in (("合计", None), ("产业", "by_industry"), ("乡镇", "by_township")):
+    """The indicators as flat rows under ``TABLE_HEADERS``: the total, then per industry, city, county and township."""
+    for scope, key in BREAKDOWNS:
         for ind in data["indicators"]:
             for row in [ind] if key is None else ind[key]:
                 yield [
@@ -163,7 +172,7 @@ def indicator_table(data: dict):
 
 
 def indicators_xlsx(data: dict) -> io.BytesIO:
-    """A workbook with one sheet per breakdown (合计, 按产业, 按乡镇), Chinese headers."""
+    """A workbook with one sheet per breakdown (合计, 按产业, 按城市, 按区县, 按乡镇), Chinese headers."""
     from openpyxl import Workbook  # imported on use: loading it costs every process start about 0.4 s
 
     book = Workbook(write_only=True)
@@ -196,14 +205,16 @@ class PlanIndicatorsView(QueryAPIView):
     query_serializer_class = cs.IndicatorQuerySerializer
 
     @extend_schema(
-        summary="The plan's indicators (专栏3) for a year, per industry and township",
+        summary="The plan's indicators (专栏3) for a year, per industry, city, county and township",
         description=(
             "Every target of box 专栏3 with its value, target and status (under/met/over): commissioners in "
             "service, experts per industry, workers per expert and their township share, households per worker, "
             "farmers per household, bases and their field schools, and the year's visits, trainings and "
             "attendance, new varieties and new techniques (distinct names introduced). Each is broken down by "
-            "industry and by township. `?format=xlsx` downloads a workbook with Chinese headers; `?format=csv` "
-            "UTF-8 CSV with a BOM."
+            "industry, city, county and township. The targets are a county's: for a city's or province's slice the "
+            "absolute ones (people, bases, visits, names) are multiplied by the number of counties in it, and so "
+            "are each city's; ratios keep theirs. `?format=xlsx` downloads a workbook with Chinese headers; "
+            "`?format=csv` UTF-8 CSV with a BOM."
         ),
         parameters=[cs.IndicatorQuerySerializer, format_parameter("json", "xlsx", "csv")],
         responses={
