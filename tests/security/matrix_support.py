@@ -138,11 +138,39 @@ VISIBLE = {
     },
 }
 
+# --- wider bureaus: a city's and the province's ------------------------------------------------------------------
+
+# The network matrix also runs in a world with a district of Chongqing's other city (``add_other_city`` in
+# tests/support.py: Wanzhou, 500101, whose objects end in 8), for two more accounts: the province's bureau admin
+# (jurisdiction 50: all three counties) and the viewer of Chongqing's counties (5002: Yunyang and Fengjie, not
+# Wanzhou). The eight county-level roles read none of Wanzhou.
+LEVEL_ROLES = ("province", "city")
+NETWORK_ROLES = ROLES + LEVEL_ROLES
+_FENGJIE = {
+    "experts": {"E9"},
+    "extension-workers": {"W9"},
+    "model-households": {"H9"},
+    "farmers": {"F9"},
+    "stations": {"S9"},
+    "demonstration-bases": {"B9"},
+    "field-schools": {"FS9"},
+    "tech-commissioners": {"C9"},
+}
+_WANZHOU = {endpoint: {name.replace("9", "8") for name in names} for endpoint, names in _FENGJIE.items()}
+VISIBLE["city"] = {endpoint: _YUNYANG[endpoint] | _FENGJIE[endpoint] for endpoint in _YUNYANG}
+VISIBLE["province"] = {endpoint: VISIBLE["city"][endpoint] | _WANZHOU[endpoint] for endpoint in _YUNYANG}
+# endpoint -> the world objects of the network matrix: each endpoint's objects and Wanzhou's.
+NETWORK_ENDPOINTS = {
+    endpoint: (model, field, (*names, *sorted(_WANZHOU[endpoint])))
+    for endpoint, (model, field, names) in ENDPOINTS.items()
+}
+
 # role -> endpoint -> actions the role may perform on that endpoint at all (within its scope).
 # Out-of-scope targets of a permitted action answer 404; actions not permitted answer 403.
 _ALL = {"create", "update", "destroy"}
 WRITE_ACTIONS = {
     "admin": {endpoint: _ALL for endpoint in ENDPOINTS},
+    "province": {endpoint: _ALL for endpoint in ENDPOINTS},
     "worker": {"model-households": _ALL, "farmers": _ALL},
     "worker2": {"model-households": _ALL, "farmers": _ALL},
     "station": {"stations": {"update"}},
@@ -153,6 +181,7 @@ NO_ROUTE = {("field-schools", "create"), ("field-schools", "destroy")}
 # role -> the world objects a PATCH must succeed on (200 and the row changed). Everything else: refused.
 WRITABLE = {
     "admin": set().union(*_YUNYANG.values()),
+    "province": set().union(*VISIBLE["province"].values()),
     "worker": {"H1", "F1"},
     "worker2": {"H2", "F2"},
     "station": {"S1"},
@@ -160,6 +189,7 @@ WRITABLE = {
 # role -> the world objects a DELETE may succeed on (204, or 409 "protected" while still referenced).
 DELETABLE = {
     "admin": WRITABLE["admin"] - _YUNYANG["field-schools"],
+    "province": WRITABLE["province"] - VISIBLE["province"]["field-schools"],
     "worker": {"H1", "F1"},
     "worker2": {"H2", "F2"},
 }
