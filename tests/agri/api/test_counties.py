@@ -98,9 +98,19 @@ def test_each_bureau_lists_its_own_counties(seeded, username):
     inside = sorted(expected)[0][:6]
     filtered = client.get(f"{API}/model-households/?division={inside}&page_size=1").json()
     assert filtered["count"] == ModelHousehold.objects.alive().filter(village__code__startswith=inside).count() > 0
+    for endpoint, field in (
+        ("experts", "county_code"),
+        ("tech-commissioners", "county_code"),
+        ("extension-workers", "home_township_code"),
+        ("stations", "village_code"),
+        ("demonstration-bases", "village_code"),
+    ):
+        rows = client.get(f"{API}/{endpoint}/?division={inside}&page_size=500").json()["results"]
+        assert rows and all(row[field].startswith(inside) for row in rows), endpoint
     outside = sorted(set(seeded) - expected)
     if outside:
-        assert client.get(f"{API}/model-households/?division={outside[0][:6]}").json()["count"] == 0
+        for endpoint in ("model-households", "experts", "extension-workers", "tech-commissioners", "field-schools"):
+            assert client.get(f"{API}/{endpoint}/?division={outside[0][:6]}").json()["count"] == 0, endpoint
 
 
 @pytest.mark.parametrize("username", list(ACCOUNTS))
