@@ -131,7 +131,7 @@ class GeometrySerializer(serializers.Serializer):
 class DivisionCoveragePropertiesSerializer(serializers.Serializer):
     code = serializers.CharField()
     name = serializers.CharField()
-    level = serializers.CharField(help_text=_("township or village."))
+    level = serializers.CharField(help_text=_("county, township or village."))
     visits = serializers.IntegerField(help_text=_("Visits whose point lies in the division."))
     households_visited = serializers.IntegerField(help_text=_("Registered households with a visit in the period."))
     households = serializers.IntegerField(help_text=_("Registered model households."))
