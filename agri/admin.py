@@ -451,8 +451,8 @@ class PersonalDataAccessAdmin(ReadOnlyAdmin):
 class AdminDivisionAdmin(ScopedAdmin):
     """Divisions inside the jurisdiction and its ancestors, as the API lists them."""
 
-    list_display = ["code", "name", "level", "parent", "boundary_synthetic", "area_km2"]
-    list_filter = ["level", "boundary_synthetic"]
+    list_display = ["code", "name", "level", "parent", "boundary_synthetic", "fictional", "area_km2"]
+    list_filter = ["level", "boundary_synthetic", "fictional"]
     search_fields = ["code", "name"]
     autocomplete_fields = ["parent"]
     exclude = ["boundary", "boundary_display"]

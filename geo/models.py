@@ -44,6 +44,11 @@ class AdminDivision(models.Model):
     boundary_synthetic = models.BooleanField(
         _("synthetic boundary"), default=False, help_text=_("True where the boundary is generated, not official.")
     )
+    fictional = models.BooleanField(
+        _("fictional"),
+        default=False,
+        help_text=_("True for a division invented by the demo (name, code and boundary), not a real one."),
+    )
     area_km2 = models.FloatField(_("area (km²)"), null=True, blank=True)
     rep_lat = models.FloatField(_("representative latitude"), null=True, blank=True)
     rep_lon = models.FloatField(_("representative longitude"), null=True, blank=True)

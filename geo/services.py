@@ -18,7 +18,8 @@ class DivisionRow:
     level: str
     parent_code: str | None = None
     geometry: object | None = None  # shapely geometry in WGS-84
-    synthetic: bool = False
+    synthetic: bool = False  # the boundary is generated
+    fictional: bool = False  # the division itself is invented (the demo's other counties)
     features: tuple[int, ...] = ()  # where it came from: 0-based feature numbers in an imported file
 
 
@@ -30,7 +31,7 @@ def division_upsert_many(rows: list[DivisionRow]) -> int:
     """
     # bulk_create(update_conflicts=True) updates only update_fields, so updated_at must be listed for
     # an upsert to bump it: the division index's fingerprint (geo.assign) relies on it.
-    base_fields = ["name", "level", "parent", "updated_at"]
+    base_fields = ["name", "level", "parent", "fictional", "updated_at"]
     geo_fields = ["boundary", "boundary_display", "boundary_synthetic", "area_km2", "rep_lat", "rep_lon"]
     # Parents first, so that foreign keys hold at every step; rows without geometry keep what is stored.
     for level in Level.values:
@@ -54,6 +55,7 @@ def _division(row: DivisionRow) -> AdminDivision:
         "name": row.name,
         "level": row.level,
         "parent_id": row.parent_code,
+        "fictional": row.fictional,
         "updated_at": timezone.now(),
     }
     if row.geometry is not None:

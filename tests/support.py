@@ -17,6 +17,7 @@ from tests import factories as f
 
 YUNYANG = "500235000000"
 FENGJIE = "500236000000"  # the neighbouring county: everything there is out of scope for Yunyang accounts
+WANZHOU = "500101000000"  # a district of the other "city" of Chongqing (5001): out of scope for a 5002 account
 
 
 @dataclass
@@ -99,6 +100,32 @@ def build_world() -> World:
     for person, user in (("E1", "expert"), ("W1", "worker"), ("W2", "worker2"), ("C1", "commissioner")):
         o[person].user = u[user]
         o[person].save(update_fields=["user"])
+    return w
+
+
+def add_other_city(w: World) -> World:
+    """The world with a district of Chongqing's other city (Wanzhou, 5001) holding one of everything (``E8``, ``W8``,
+    ``H8``, ``F8``, ``S8``, ``B8``, ``FS8``, ``C8``), and two wider bureau accounts: the province's admin (``50``) and
+    the viewer of Chongqing's counties (``5002``: Yunyang and Fengjie, not Wanzhou)."""
+    d = w.divisions
+    citrus = w.industries["citrus"]
+    d["city1"] = f.DivisionFactory(code="500100000000", name="市辖区", level=Level.CITY, parent=d["province"])
+    d["wanzhou"] = f.DivisionFactory(code=WANZHOU, name="万州区", level=Level.COUNTY, parent=d["city1"])
+    d["t8"] = f.DivisionFactory(code="500101001000", name="高笋塘街道", level=Level.TOWNSHIP, parent=d["wanzhou"])
+    d["v8"] = f.DivisionFactory(code="500101001001", name="高笋塘社区", level=Level.VILLAGE, parent=d["t8"])
+    o = w.objects
+    o["E8"] = f.ExpertFactory(industry=citrus, county=d["wanzhou"])
+    o["W8"] = f.ExtensionWorkerFactory(expert=o["E8"], home_township=d["t8"])
+    o["H8"] = f.ModelHouseholdFactory(worker=o["W8"], village=d["v8"])
+    o["F8"] = f.FarmerFactory(household=o["H8"])
+    o["S8"] = f.StationFactory(village=d["v8"])
+    o["S8"].industries.set([citrus])
+    o["B8"] = f.DemonstrationBaseFactory(industry=citrus, village=d["v8"])
+    o["FS8"] = _school(o["B8"])
+    o["C8"] = f.TechCommissionerFactory(county=d["wanzhou"])
+    o["C8"].stations.set([o["S8"]])
+    w.users["province"] = f.UserFactory(username="province", role=Role.BUREAU_ADMIN, jurisdiction="50")
+    w.users["city"] = f.UserFactory(username="city", role=Role.BUREAU_VIEWER, jurisdiction="5002")
     return w
 
 

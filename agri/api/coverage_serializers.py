@@ -11,7 +11,7 @@ from agri.api.crs import OUTPUT_CRS
 from agri.api.fields import ScopedRelationsMixin
 from agri.api.network_serializers import StatusChoice
 from agri.models import Industry, VisitKind
-from agri.selectors.coverage import CoverageFilter
+from agri.selectors.coverage import COVERAGE_LEVELS, CoverageFilter
 from geo.codes import Level
 from geo.h3cells import H3_RESOLUTIONS
 
@@ -57,9 +57,9 @@ def coverage_filter(params: dict) -> CoverageFilter:
 
 class DivisionCoverageQuerySerializer(CoverageFilterSerializer):
     level = serializers.ChoiceField(
-        choices=[(Level.TOWNSHIP, Level.TOWNSHIP.label), (Level.VILLAGE, Level.VILLAGE.label)],
+        choices=[(level, Level(level).label) for level in COVERAGE_LEVELS],
         default=Level.TOWNSHIP,
-        help_text=_("township or village."),
+        help_text=_("county, township or village."),
     )
 
 
@@ -131,7 +131,7 @@ class GeometrySerializer(serializers.Serializer):
 class DivisionCoveragePropertiesSerializer(serializers.Serializer):
     code = serializers.CharField()
     name = serializers.CharField()
-    level = serializers.CharField(help_text=_("township or village."))
+    level = serializers.CharField(help_text=_("county, township or village."))
     visits = serializers.IntegerField(help_text=_("Visits whose point lies in the division."))
     households_visited = serializers.IntegerField(help_text=_("Registered households with a visit in the period."))
     households = serializers.IntegerField(help_text=_("Registered model households."))
@@ -258,7 +258,7 @@ class IndicatorValueSerializer(serializers.Serializer):
 
 
 class IndicatorGroupSerializer(IndicatorValueSerializer):
-    code = serializers.CharField(help_text=_("Industry code or township code."))
+    code = serializers.CharField(help_text=_("Industry code, or the 12-digit code of a township, county or city."))
     name = serializers.CharField()
 
 
@@ -269,6 +269,11 @@ class PlanIndicatorSerializer(IndicatorValueSerializer):
     unit = serializers.CharField()
     by_industry = IndicatorGroupSerializer(many=True)
     by_township = IndicatorGroupSerializer(many=True)
+    by_county = IndicatorGroupSerializer(many=True, help_text=_("Each county in the slice, with a county's targets."))
+    by_city = IndicatorGroupSerializer(
+        many=True,
+        help_text=_("Each city in the slice, with the targets of its counties (a county's, times their number)."),
+    )
 
 
 class PlanIndicatorsSerializer(serializers.Serializer):

@@ -39,15 +39,17 @@ def feature(fid, geometry, properties: dict) -> dict:
 
 
 class DivisionCoverageView(QueryAPIView):
-    """Coverage per township or village as a GeoJSON FeatureCollection (a choropleth's data)."""
+    """Coverage per county, township or village as a GeoJSON FeatureCollection (a choropleth's data)."""
 
     renderer_classes = [GeoJSONRenderer, JSONRenderer]
     query_serializer_class = cs.DivisionCoverageQuerySerializer
 
     @extend_schema(
-        summary="Coverage per township or village (GeoJSON)",
+        summary="Coverage per county, township or village (GeoJSON)",
         description=(
-            "One feature per division of the level inside the caller's jurisdiction, with its simplified boundary. "
+            "One feature per division of the level (`county`, `township` or `village`) inside the caller's "
+            "jurisdiction, with its simplified boundary: a city or province bureau compares its counties with "
+            "`level=county`. "
             "`visits`, `workers_active`, `commissioners_active` and `last_visit` count visits by where they "
             "happened; `households` are the model households registered in the division and `households_visited` "
             "those with at least one visit in the period, so `coverage` is a 0-1 share (null without households). "
@@ -139,12 +141,19 @@ TABLE_HEADERS = [
 TABLE_KINDS = ["text"] * 6 + ["decimal"] * 3 + ["text", "count", "count"]
 
 
-SHEETS = {"合计": "合计", "产业": "按产业", "乡镇": "按乡镇"}  # breakdown -> sheet title
+SHEETS = {"合计": "合计", "产业": "按产业", "城市": "按城市", "区县": "按区县", "乡镇": "按乡镇"}  # breakdown -> sheet
+BREAKDOWNS = (
+    ("合计", None),
+    ("产业", "by_industry"),
+    ("城市", "by_city"),
+    ("区县", "by_county"),
+    ("乡镇", "by_township"),
+)
 
 
 def indicator_table(data: dict):
-    """The indicators as flat rows under ``TABLE_HEADERS``: the county total, then per industry, then per township."""
-    for scope, key in (("合计", None), ("产业", "by_industry"), ("乡镇", "by_township")):
+    """The indicators as flat rows under ``TABLE_HEADERS``: the total, then per industry, city, county and township."""
+    for scope, key in BREAKDOWNS:
         for ind in data["indicators"]:
             for row in [ind] if key is None else ind[key]:
                 yield [
@@ -171,8 +180,8 @@ def _value_kind(unit: str, value) -> str:
 
 
 def indicators_xlsx(data: dict, *, scope: str) -> io.BytesIO:
-    """A workbook with one sheet per breakdown (合计, 按产业, 按乡镇), Chinese headers, titled with the year and the
-    caller's scope."""
+    """A workbook with one sheet per breakdown (合计, 按产业, 按城市, 按区县, 按乡镇), Chinese headers, titled with the
+    year and the caller's scope."""
     year = data["year"]
     title = title_text(
         f"{year}年 农业科技推广工程指标（专栏3）",
@@ -204,15 +213,17 @@ class PlanIndicatorsView(QueryAPIView):
     query_serializer_class = cs.IndicatorQuerySerializer
 
     @extend_schema(
-        summary="The plan's indicators (专栏3) for a year, per industry and township",
+        summary="The plan's indicators (专栏3) for a year, per industry, city, county and township",
         description=(
             "Every target of box 专栏3 with its value, target and status (under/met/over): commissioners in "
             "service, experts per industry, workers per expert and their township share, households per worker, "
             "farmers per household, bases and their field schools, and the year's visits, trainings and "
             "attendance, new varieties and new techniques (distinct names introduced). Each is broken down by "
-            "industry and by township. `?format=xlsx` downloads a workbook with Chinese headers (titled with the year "
-            "and the caller's scope; frozen header, autofilter, counts and percentages formatted); `?format=csv` "
-            "UTF-8 CSV with a BOM."
+            "industry, city, county and township. The targets are a county's: for a city's or province's slice the "
+            "absolute ones (people, bases, visits, names) are multiplied by the number of counties in it, and so "
+            "are each city's; ratios keep theirs. `?format=xlsx` downloads a workbook with Chinese headers (titled "
+            "with the year and the caller's scope; frozen header, autofilter, counts and percentages formatted); "
+            "`?format=csv` UTF-8 CSV with a BOM."
         ),
         parameters=[cs.IndicatorQuerySerializer, format_parameter("json", "xlsx", "csv")],
         responses={

@@ -193,6 +193,16 @@ class DivisionCodeFilter(filters.CharFilter):
         return super().filter(qs, value)
 
 
+class CountyPrefixFilter(DivisionPrefixFilter):
+    """For people who serve a whole county (experts, commissioners): a township's or village's code matches its
+    county's people, as a township account sees them."""
+
+    def filter(self, qs, value):
+        if not value:
+            return qs
+        return qs.filter(**{f"{self.field_name}__startswith": significant_prefix(value)[:6]})
+
+
 class DivisionFilterSet(FilterSet):
     level = filters.ChoiceFilter(choices=Level.choices)
     parent = DivisionCodeFilter(field_name="parent_id", label="parent code (12 digits, or a jurisdiction prefix)")
@@ -200,7 +210,7 @@ class DivisionFilterSet(FilterSet):
 
     class Meta:
         model = AdminDivision
-        fields = ["level", "parent", "boundary_synthetic"]
+        fields = ["level", "parent", "boundary_synthetic", "fictional"]
 
 
 class StationFilterSet(FilterSet):
@@ -225,11 +235,13 @@ class DemonstrationBaseFilterSet(FilterSet):
 
 class FieldSchoolFilterSet(FilterSet):
     base = scoped(DemonstrationBase, "base")
+    division = DivisionPrefixFilter(field_name="base__village__code", label="division code prefix")
 
 
 class ExpertFilterSet(FilterSet):
     industry = filters.CharFilter(field_name="industry__code")
     county = division_choice("county")
+    division = CountyPrefixFilter(field_name="county__code", label="division code prefix")
 
     class Meta:
         model = Expert
@@ -239,6 +251,7 @@ class ExpertFilterSet(FilterSet):
 class ExtensionWorkerFilterSet(FilterSet):
     industry = filters.CharFilter(field_name="expert__industry__code")
     home_township = filters.CharFilter(field_name="home_township_id")
+    division = DivisionPrefixFilter(field_name="home_township__code", label="division code prefix")
     expert = scoped(Expert, "expert")
 
     class Meta:
@@ -248,6 +261,7 @@ class ExtensionWorkerFilterSet(FilterSet):
 
 class TechCommissionerFilterSet(FilterSet):
     in_service_year = YearFilter(method="filter_in_service", label="in service in year")
+    division = CountyPrefixFilter(field_name="county__code", label="division code prefix")
     stations = scoped_many(Station, "stations")
     bases = scoped_many(DemonstrationBase, "bases")
 

@@ -35,7 +35,7 @@ MAP_VALUES = {
     "workers_active": ("开展服务的农技推广人员", "人数", False),
     "commissioners_active": ("开展服务的科技特派员", "人数", False),
 }
-LEVEL_WORDS = {Level.TOWNSHIP: "乡镇", Level.VILLAGE: "村"}
+LEVEL_WORDS = {Level.COUNTY: "区县", Level.TOWNSHIP: "乡镇", Level.VILLAGE: "村"}
 SCHEMES = ("fisher_jenks", "quantiles", "equal_interval")  # geo.maps.SCHEMES
 
 

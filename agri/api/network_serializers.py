@@ -77,8 +77,18 @@ class DivisionSerializer(ImmutableCodeMixin, StrictJSONTypesMixin, serializers.M
 
     class Meta:
         model = AdminDivision
-        fields = ["code", "name", "level", "parent", "boundary_synthetic", "area_km2", "rep_lat", "rep_lon"]
-        read_only_fields = ["boundary_synthetic", "area_km2"]
+        fields = [
+            "code",
+            "name",
+            "level",
+            "parent",
+            "boundary_synthetic",
+            "fictional",
+            "area_km2",
+            "rep_lat",
+            "rep_lon",
+        ]
+        read_only_fields = ["boundary_synthetic", "fictional", "area_km2"]
         # The table's check constraints, checked here: out of range is a 400, not an IntegrityError.
         extra_kwargs = {
             "rep_lat": {"min_value": -90, "max_value": 90},

@@ -7,7 +7,19 @@ from django.contrib.auth.password_validation import validate_password
 from agri.models import Expert, ExtensionWorker, Role, Station, TechCommissioner, User
 from geo.demo import COUNTY_CODE
 
-DEMO_USERNAMES = ["demo-admin", "demo-viewer", "demo-expert", "demo-worker", "demo-commissioner", "demo-station"]
+DEMO_USERNAMES = [
+    "demo-admin",
+    "demo-viewer",
+    "demo-expert",
+    "demo-worker",
+    "demo-commissioner",
+    "demo-station",
+    "demo-city",
+    "demo-province",
+]
+# Bureau viewers of wider jurisdictions: Chongqing's counties (5002, Yunyang among them) and all of Chongqing (50).
+CITY = "5002"
+PROVINCE = "50"
 
 
 def demo_password_check(password: str | None = None) -> None:
@@ -34,6 +46,8 @@ def demo_accounts(password: str | None = None) -> list[str]:
         "demo-worker": {"role": Role.WORKER, "jurisdiction": worker.home_township.prefix if worker else county},
         "demo-commissioner": {"role": Role.COMMISSIONER, "jurisdiction": county},
         "demo-station": {"role": Role.STATION_MANAGER, "jurisdiction": county, "station": station},
+        "demo-city": {"role": Role.BUREAU_VIEWER, "jurisdiction": CITY, "is_staff": True},
+        "demo-province": {"role": Role.BUREAU_VIEWER, "jurisdiction": PROVINCE, "is_staff": True},
     }
     created = []
     for username, fields in specs.items():
@@ -46,8 +60,7 @@ def demo_accounts(password: str | None = None) -> list[str]:
         if person is not None and person.user_id is None:
             person.user = User.objects.get(username=username)
             person.save(update_fields=["user"])
-    viewer = User.objects.get(username="demo-viewer")
-    viewer.user_permissions.set(
-        Permission.objects.filter(codename__startswith="view_", content_type__app_label__in=["agri", "geo"])
-    )
+    view = Permission.objects.filter(codename__startswith="view_", content_type__app_label__in=["agri", "geo"])
+    for viewer in User.objects.filter(username__in=["demo-viewer", "demo-city", "demo-province"]):
+        viewer.user_permissions.set(view)
     return created

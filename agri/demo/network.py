@@ -102,20 +102,29 @@ class SeedReport:
 
 
 class DemoNetwork:
-    """Builds the demo network on top of the Yunyang divisions (which must already be stored)."""
+    """Builds the demo network on top of the Yunyang divisions (which must already be stored).
 
-    def __init__(self, progress=None, this_year: int | None = None):
-        self.rng = random.Random(SEED)
-        self.np_rng = np.random.default_rng(SEED)
+    The class attributes size it; :class:`agri.demo.counties.CountyNetwork` sets smaller ones for the demo's other
+    counties."""
+
+    n_commissioners = 44
+    # households per worker and farmers per household: the choices and their weights
+    household_choices = ([10, 9, 8, 7, 11], [70, 12, 8, 5, 5])
+    farmer_choices = ([10, 9, 8, 6, 12], [72, 10, 8, 5, 5])
+
+    def __init__(self, progress=None, this_year: int | None = None, county_code: str = COUNTY_CODE, seed: int = SEED):
+        self.rng = random.Random(seed)
+        self.np_rng = np.random.default_rng(seed)
         self.fake = Faker("zh_CN")
-        self.fake.seed_instance(SEED)
+        self.fake.seed_instance(seed)
         self.progress = progress or (lambda n: None)
         self.this_year = this_year or timezone.localdate().year
         self.report = SeedReport()
-        self.county = AdminDivision.objects.get(code=COUNTY_CODE)
-        self.townships = list(AdminDivision.objects.townships().within("500235").order_by("code"))
+        self.county = AdminDivision.objects.get(code=county_code)
+        prefix = county_code[:6]
+        self.townships = list(AdminDivision.objects.townships().within(prefix).order_by("code"))
         self.villages_by_township: dict[str, list[AdminDivision]] = {}
-        for village in AdminDivision.objects.villages().within("500235").order_by("code"):
+        for village in AdminDivision.objects.villages().within(prefix).order_by("code"):
             self.villages_by_township.setdefault(village.parent_id, []).append(village)
         self._shapes: dict[str, object] = {}
 
@@ -141,10 +150,27 @@ class DemoNetwork:
         stations = self.stations(industries)
         bases = self.bases(industries)
         self.commissioners(stations, bases)
-        for code, *_rest, staffed in INDUSTRIES:
-            if staffed:
-                self.industry_tree(industries[code])
+        for code in self.staffed_industries():
+            self.industry_tree(industries[code])
         return self.report
+
+    # What the network holds; a smaller county overrides these.
+    def staffed_industries(self) -> list[str]:
+        return [code for code, *_rest, staffed in INDUSTRIES if staffed]
+
+    def worker_plan(self, industry_code: str) -> tuple[int, int]:
+        """(workers, township-based workers) under the industry's expert."""
+        return WORKER_PLAN[industry_code]
+
+    def station_specs(self) -> list[tuple]:
+        return STATIONS
+
+    def base_specs(self) -> list[tuple]:
+        return BASES
+
+    def uid(self, *parts) -> uuid.UUID:
+        """A record's id from its natural key (Yunyang's keys carry no county, as they always have)."""
+        return demo_uuid(*parts)
 
     def industries(self) -> dict[str, Industry]:
         for order, (code, name, name_en, _staffed) in enumerate(INDUSTRIES, start=1):
@@ -156,7 +182,7 @@ class DemoNetwork:
 
     def stations(self, industries) -> list[Station]:
         out = []
-        for name, host, host_type, codes in STATIONS:
+        for name, host, host_type, codes in self.station_specs():
             township = self.rng.choice(self.townships)
             village = self.rng.choice(self.villages_by_township[township.code])
             lat, lon = self.point_in(village)
@@ -177,7 +203,7 @@ class DemoNetwork:
 
     def bases(self, industries) -> list[DemonstrationBase]:
         out = []
-        for name, code, status, certified_on in BASES:
+        for name, code, status, certified_on in self.base_specs():
             township = self.rng.choice(self.townships)
             village = self.rng.choice(self.villages_by_township[township.code])
             lat, lon = self.point_in(village)
@@ -208,7 +234,7 @@ class DemoNetwork:
 
     def commissioners(self, stations, bases) -> None:
         rows = []
-        for i in range(44):
+        for i in range(self.n_commissioners):
             affiliation, kind = AFFILIATIONS[i % len(AFFILIATIONS)]
             start = self.rng.choice([2019, 2020, 2021, 2021, 2022, 2023, 2024])
             # A few have left: the county is just short of the plan's 40 this year, as counties often are.
@@ -252,10 +278,10 @@ class DemoNetwork:
             industry=industry,
             county=self.county,
             title="高级农艺师",
-            organization="云阳县农业技术推广中心",
+            organization=f"{self.county.name}农业技术推广中心",
             phone=self.phone(),
         )
-        n_workers, n_township = WORKER_PLAN[industry.code]
+        n_workers, n_township = self.worker_plan(industry.code)
         households, farmers, links = [], [], []
         for w in range(n_workers):
             township = self.rng.choice(self.townships)
@@ -266,12 +292,12 @@ class DemoNetwork:
                 home_township=township,
                 phone=self.phone(),
             )
-            n_households = self.rng.choices([10, 9, 8, 7, 11], weights=[70, 12, 8, 5, 5])[0]
+            n_households = self.rng.choices(*self.household_choices)[0]
             for h in range(n_households):
                 village = self.rng.choice(self.villages_by_township[township.code])
                 lat, lon = self.point_in(village)
                 household = ModelHousehold(
-                    id=demo_uuid("household", industry.code, w, h),
+                    id=self.uid("household", industry.code, w, h),
                     worker=worker,
                     head_name=self.fake.name(),
                     phone=self.phone(),
@@ -282,15 +308,16 @@ class DemoNetwork:
                 )
                 households.append(household)
                 links.append((household.id, industry.pk))
-                n_farmers = self.rng.choices([10, 9, 8, 6, 12], weights=[72, 10, 8, 5, 5])[0]
+                n_farmers = self.rng.choices(*self.farmer_choices)[0]
                 for f in range(n_farmers):
                     id_number = ""
                     if self.rng.random() < 0.4:
                         birth = date(self.rng.randint(1955, 1995), self.rng.randint(1, 12), self.rng.randint(1, 28))
-                        id_number = with_check_digit(f"500235{birth:%Y%m%d}{self.rng.randint(0, 999):03d}")
+                        county = self.county.code[:6]
+                        id_number = with_check_digit(f"{county}{birth:%Y%m%d}{self.rng.randint(0, 999):03d}")
                     farmers.append(
                         Farmer(
-                            id=demo_uuid("farmer", industry.code, w, h, f),
+                            id=self.uid("farmer", industry.code, w, h, f),
                             household=household,
                             village=village,
                             name=self.fake.name(),

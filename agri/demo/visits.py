@@ -81,9 +81,16 @@ class DemoVisits:
     """
 
     STEPS = 3  # progress steps: workers, experts, commissioners
+    # How many visits: per household (a neglected one, the others), expert, base and commissioner; min and max.
+    household_visits = ((0, 2), (6, 14))
+    expert_visits = (40, 70)
+    base_visits = (4, 8)
+    commissioner_visits = (6, 20)
 
-    def __init__(self, progress=None, today: date | None = None):
-        self.rng = random.Random(SEED + 1)
+    def __init__(self, progress=None, today: date | None = None, county_code: str = COUNTY_CODE, seed: int = SEED + 1):
+        self.county_code = county_code
+        self.prefix = county_code[:6]
+        self.rng = random.Random(seed)
         self.progress = progress or (lambda n: None)
         self.today = today or timezone.localdate()
         days = [self.today - timedelta(days=n) for n in range(365, 0, -1)]
@@ -93,7 +100,7 @@ class DemoVisits:
         self.created = 0
 
     def build(self) -> int:
-        if Visit.objects.filter(user__username__startswith="demo-").exists():
+        if Visit.objects.filter(user__username__startswith="demo-", scope_code__startswith=self.prefix).exists():
             return 0
         # All or nothing: a partial history would be skipped by the check above on the next run.
         with transaction.atomic():
@@ -102,7 +109,7 @@ class DemoVisits:
     def _build(self) -> int:
         accounts = self.accounts()
         industries = {i.pk: i for i in Industry.objects.all()}
-        workers = ExtensionWorker.objects.filter(expert__county_id=COUNTY_CODE).select_related("user", "expert")
+        workers = ExtensionWorker.objects.filter(expert__county_id=self.county_code).select_related("user", "expert")
         households: dict[int, list[ModelHousehold]] = {}
         for household in ModelHousehold.objects.alive().filter(worker__in=workers).order_by("id"):
             households.setdefault(household.worker_id, []).append(household)
@@ -113,40 +120,46 @@ class DemoVisits:
             industry = industries[worker.expert.industry_id]
             self.ingest(accounts[worker], "worker", worker, self.worker_items(worker, industry, households, farmers))
         self.progress(1)
-        bases = list(DemonstrationBase.objects.exclude(status=BaseStatus.REVOKED).order_by("id"))
-        for expert in Expert.objects.filter(county_id=COUNTY_CODE).select_related("user").order_by("id"):
+        bases = list(
+            DemonstrationBase.objects.exclude(status=BaseStatus.REVOKED)
+            .filter(village__code__startswith=self.prefix)
+            .order_by("id")
+        )
+        for expert in Expert.objects.filter(county_id=self.county_code).select_related("user").order_by("id"):
             industry = industries[expert.industry_id]
             own = [h for w in workers if w.expert_id == expert.pk for h in households.get(w.pk, [])]
             items = self.expert_items(expert, industry, own, [b for b in bases if b.industry_id == industry.pk])
             self.ingest(accounts[expert], "expert", expert, items)
         self.progress(1)
-        commissioners = TechCommissioner.objects.filter(county_id=COUNTY_CODE).prefetch_related(
+        commissioners = TechCommissioner.objects.filter(county_id=self.county_code).prefetch_related(
             "stations__industries", "bases__industry"
         )
         for commissioner in commissioners.order_by("id"):
             self.ingest(accounts[commissioner], "commissioner", commissioner, self.commissioner_items(commissioner))
         # Synced on time: a late sync's flag would be noise in the demo's review queue.
         stale = VisitFlag.BITS[VisitFlag.STALE_START]
-        Visit.objects.filter(user__username__startswith="demo-").update(flag_bits=F("flag_bits").bitand(~stale))
+        Visit.objects.filter(user__in=[user for user in accounts.values()]).update(
+            flag_bits=F("flag_bits").bitand(~stale)
+        )
         self.progress(1)
         return self.created
 
     def accounts(self) -> dict:
         """The account of every demo person, created (unusable password) where the person has none."""
         people = [
-            *ExtensionWorker.objects.filter(expert__county_id=COUNTY_CODE).order_by(
+            *ExtensionWorker.objects.filter(expert__county_id=self.county_code).order_by(
                 "expert__industry__sort_order", "id"
             ),
-            *Expert.objects.filter(county_id=COUNTY_CODE).order_by("industry__sort_order", "id"),
-            *TechCommissioner.objects.filter(county_id=COUNTY_CODE).order_by("id"),
+            *Expert.objects.filter(county_id=self.county_code).order_by("industry__sort_order", "id"),
+            *TechCommissioner.objects.filter(county_id=self.county_code).order_by("id"),
         ]
         new = []
         for n, person in enumerate(people):
             if person.user_id is None:
                 kind = {ExtensionWorker: "worker", Expert: "expert", TechCommissioner: "commissioner"}[type(person)]
                 role = {"worker": Role.WORKER, "expert": Role.EXPERT, "commissioner": Role.COMMISSIONER}[kind]
-                jurisdiction = person.home_township.prefix if kind == "worker" else COUNTY_CODE[:6]
-                user = User(username=f"demo-{kind}-{n:03d}", role=role, jurisdiction=jurisdiction)
+                jurisdiction = person.home_township.prefix if kind == "worker" else self.prefix
+                user = User(username=self.username(kind, n), role=role, jurisdiction=jurisdiction)
                 user.set_unusable_password()
                 new.append((person, user))
         User.objects.bulk_create([user for _person, user in new])
@@ -155,6 +168,12 @@ class DemoVisits:
             person.user = stored[user.username]
             type(person).objects.filter(pk=person.pk).update(user=person.user)
         return {person: person.user for person in people}
+
+    def username(self, kind: str, n: int) -> str:
+        return f"demo-{kind}-{n:03d}"
+
+    def count(self, bounds: tuple[int, int]) -> int:
+        return self.rng.randint(*bounds)
 
     def when(self, month_weights, latest: date | None = None) -> datetime:
         """A working-hours start in the past year, in a month drawn by the season's weights (and not after latest)."""
@@ -203,7 +222,7 @@ class DemoVisits:
         for h in mine:
             # A tenth of the households are neglected: nobody has been there for four months, if ever.
             neglected = self.rng.random() < 0.1
-            for n in range(self.rng.randint(0, 2) if neglected else self.rng.randint(6, 14)):
+            for n in range(self.count(self.household_visits[0] if neglected else self.household_visits[1])):
                 started = self.when(seasons, latest=self.today - timedelta(days=120) if neglected else None)
                 kind = self.rng.choices(KINDS, KIND_WEIGHTS[started.month in PEST_MONTHS.get(industry.code, ())])[0]
                 items.append(self.item(("household", h.pk, n), kind, industry, started, h.lat, h.lon, household=h))
@@ -222,13 +241,13 @@ class DemoVisits:
     def expert_items(self, expert, industry, households, bases) -> list[dict]:
         seasons = SEASONS[industry.code]
         items = []
-        for n in range(self.rng.randint(40, 70) if households else 0):
+        for n in range(self.count(self.expert_visits) if households else 0):
             h = self.rng.choice(households)
             started = self.when(seasons)
             kind = self.rng.choices(KINDS, KIND_WEIGHTS[started.month in PEST_MONTHS.get(industry.code, ())])[0]
             items.append(self.item(("expert", expert.pk, n), kind, industry, started, h.lat, h.lon, household=h))
         for base in bases:
-            for n in range(self.rng.randint(4, 8)):
+            for n in range(self.count(self.base_visits)):
                 started = self.when(seasons)
                 kind = self.rng.choice(["guidance", "training", "new_variety", "new_technique"])
                 item = self.item(("expert-base", expert.pk, base.pk, n), kind, industry, started, base.lat, base.lon)
@@ -240,7 +259,7 @@ class DemoVisits:
         places = [("station", s, s.industries.all()[0]) for s in commissioner.stations.all() if s.industries.all()]
         places += [("base", b, b.industry) for b in commissioner.bases.all()]
         items = []
-        for n in range(self.rng.randint(6, 20) if places else 0):
+        for n in range(self.count(self.commissioner_visits) if places else 0):
             field_name, place, industry = self.rng.choice(places)
             started = self.when(SEASONS[industry.code])
             kind = self.rng.choice(

@@ -25,6 +25,7 @@ import h3.api.numpy_int as h3i
 import numpy as np
 import shapely
 from django.db.models import Count, Exists, F, Max, OuterRef, Q, QuerySet, Subquery, Sum
+from django.db.models.functions import Left
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -33,13 +34,27 @@ from agri.models import ExtensionWorker, Industry, ModelHousehold, Role, Station
 from agri.models.rollups import NO_ID
 from agri.privacy import HOUSEHOLD, location_grid, redact
 from agri.selectors.spatial import distance_km, within_radius
-from geo.codes import Level, full_code
+from geo.codes import PREFIX_LENGTH, Level, full_code
 from geo.crs import from_wgs84
 from geo.geometry import from_geojson, to_geojson
 from geo.h3cells import H3_RESOLUTIONS, cell_boundary_geojson, to_hex
 from geo.models import AdminDivision
 
-GROUP_FIELD = {Level.VILLAGE: "division_code", Level.TOWNSHIP: "township_code"}
+# The levels coverage answers at, and what their rows are grouped by: the rollup's village or township code, or a
+# county's six digits of the village code (the rollup keeps no county column; a prefix of an indexed key serves).
+COVERAGE_LEVELS = (Level.COUNTY, Level.TOWNSHIP, Level.VILLAGE)
+GROUP_FIELD = {Level.VILLAGE: "division_code", Level.TOWNSHIP: "township_code", Level.COUNTY: "division_code"}
+HOUSEHOLD_GROUP_FIELD = {Level.VILLAGE: "village_id", Level.TOWNSHIP: "village__parent_id", Level.COUNTY: "village_id"}
+# Levels grouped by a prefix of the field above: how many digits.
+GROUP_PREFIX = {Level.COUNTY: PREFIX_LENGTH[Level.COUNTY]}
+
+
+def _grouping(field: str, level: str):
+    """The GROUP BY expression of ``field`` at ``level``, and how a division's code matches its values."""
+    n = GROUP_PREFIX.get(level)
+    if n is None:
+        return F(field), (lambda code: code)
+    return Left(field, n), (lambda code: code[:n])
 
 
 @dataclass(frozen=True)
@@ -163,7 +178,7 @@ def _share(part: int, whole: int) -> float | None:
 
 
 def coverage_by_division(*, user, level: str, only: CoverageFilter | None = None, crs: str = "wgs84") -> list[dict]:
-    """One dict per township or village in the caller's jurisdiction, in code order.
+    """One dict per county, township or village (``COVERAGE_LEVELS``) in the caller's jurisdiction, in code order.
 
     Keys: code, name, level, visits, households_visited, households, coverage (0-1, or None without households),
     workers_active, commissioners_active, last_visit (a date or None) and geometry (the simplified boundary as
@@ -174,11 +189,12 @@ def coverage_by_division(*, user, level: str, only: CoverageFilter | None = None
     sl = coverage_slice(user)
     group = GROUP_FIELD[level]
     filters = _visit_filters(only)
+    rollup_key, key_of = _grouping(group, level)
     activity = {
-        row[group]: row
+        row["unit"]: row
         for row in VisitRollup.objects.filter(sl.rollup, filters)
         .exclude(**{group: ""})
-        .values(group)
+        .values(unit=rollup_key)
         .annotate(
             n_visits=Sum("visits"),
             workers_active=Count("worker_key", distinct=True, filter=~Q(worker_key=NO_ID)),
@@ -191,10 +207,10 @@ def coverage_by_division(*, user, level: str, only: CoverageFilter | None = None
     if only.industry:
         households = households.filter(worker__expert__industry__code=only.industry)
     visited = VisitRollup.objects.filter(sl.household_visits, filters, household_key=OuterRef("pk"))
-    household_group = "village_id" if level == Level.VILLAGE else "village__parent_id"
+    household_key, _key = _grouping(HOUSEHOLD_GROUP_FIELD[level], level)
     registered = {
-        row[household_group]: row
-        for row in households.values(household_group)
+        row["unit"]: row
+        for row in households.values(unit=household_key)
         .annotate(households=Count("pk"), households_visited=Count("pk", filter=Q(Exists(visited))))
         .order_by()
     }
@@ -207,8 +223,8 @@ def coverage_by_division(*, user, level: str, only: CoverageFilter | None = None
     geometries = transform_geojson([d["boundary_display"] for d in divisions], crs)
     out = []
     for division, geometry in zip(divisions, geometries, strict=True):
-        act = activity.get(division["code"], {})
-        reg = registered.get(division["code"], {})
+        act = activity.get(key_of(division["code"]), {})
+        reg = registered.get(key_of(division["code"]), {})
         n_households = reg.get("households", 0)
         n_visited = reg.get("households_visited", 0)
         out.append(

@@ -14,7 +14,10 @@ Breakdown rules, where an indicator's unit is not itself an industry or township
 - experts by township: the experts leading workers based there (experts serve the whole county);
 - commissioners by industry / township: those in service who recorded a visit in it during the year;
 - visits to villages, trainings and attendance: where the visit's point lies (visits in no township count in the
-  total only).
+  total only); per county and city, where the visit belongs (its scope: that village, or the actor's home division
+  when the point lies in none), so that counties add up to the total;
+- counties and cities: the people, households, bases and schools of their townships; experts and commissioners of
+  the county they serve.
 
 A breakdown row carries the plan's target only where it applies to that group (a township need not host 10 of an
 expert's workers); elsewhere target and status are null. Who sees what follows ``agri.selectors.coverage``.
@@ -25,9 +28,11 @@ from datetime import date
 from django.conf import settings
 from django.db import connection
 from django.db.models import Count, Q, QuerySet, Sum
+from django.db.models.functions import Left
 
 from agri.models import (
     DemonstrationBase,
+    Expert,
     ExtensionWorker,
     Farmer,
     Industry,
@@ -40,6 +45,7 @@ from agri.models import (
 from agri.models.rollups import NO_ID
 from agri.selectors.coverage import coverage_slice
 from agri.selectors.network import network_summary, target_status
+from geo.codes import Level
 from geo.models import AdminDivision
 
 SHARE_UNIT = "比例"  # a 0-1 share, shown as a percentage in the workbook
@@ -90,8 +96,9 @@ def _grouped(queryset: QuerySet, key: str, **annotations) -> dict:
     return {row[key]: row for row in queryset.values(key).annotate(**annotations).order_by()}
 
 
-def _distinct_introduced(visits: QuerySet, group: str | None) -> dict:
-    """``{(group value, kind): distinct names}`` over ``Visit.introduced`` of ``visits``, trimmed.
+def _distinct_introduced(visits: QuerySet, group: str | None, digits: int | None = None) -> dict:
+    """``{(group value, kind): distinct names}`` over ``Visit.introduced`` of ``visits``, trimmed; with ``digits``,
+    grouped by that many leading characters of the group's column (a county's 6 digits of the township code).
 
     JSON arrays are expanded with the database's own table function (json_each on SQLite,
     jsonb_array_elements_text on PostgreSQL); the ORM has none, so the statement wraps the ORM's SQL for ``visits``.
@@ -104,6 +111,8 @@ def _distinct_introduced(visits: QuerySet, group: str | None) -> dict:
         raise NotImplementedError(connection.vendor)
     ids_sql, params = visits.order_by().values("pk").query.sql_with_params()
     column = f"v.{connection.ops.quote_name(Visit._meta.get_field(group).column)}" if group else "NULL"
+    if group and digits:
+        column = f"SUBSTR({column}, 1, {int(digits)})"
     sql = (
         f"SELECT {column}, v.kind, COUNT(DISTINCT TRIM(j.value)) "
         f"FROM {connection.ops.quote_name(Visit._meta.db_table)} v, {names} "
@@ -114,8 +123,26 @@ def _distinct_introduced(visits: QuerySet, group: str | None) -> dict:
         return {(value, kind): n for value, kind, n in cursor.fetchall()}
 
 
+def _rolled_up(table: dict, digits: int) -> dict:
+    """A table of counts per township (``_grouped``) summed per county (6 digits) or city (4): only for counts that
+    add up across townships."""
+    out: dict[str, dict] = {}
+    for key, row in table.items():
+        if not key:
+            continue
+        acc = out.setdefault(key[:digits], {})
+        for name, value in row.items():
+            if value is None or (isinstance(value, int) and not isinstance(value, bool)):
+                acc[name] = acc.get(name, 0) + (value or 0)
+    return out
+
+
 def plan_indicators(*, user, year: int) -> dict:
-    """Every 专栏3 indicator for ``year`` within the caller's slice. A fixed number of queries (about 25)."""
+    """Every 专栏3 indicator for ``year`` within the caller's slice. A fixed number of queries (33).
+
+    The plan's targets are a county's: for a city's or a province's slice, the total's absolute targets (people,
+    bases, visits, names) are scaled by the number of counties in it (``county_count``), and so is each city's row
+    of ``by_city``; each county's row of ``by_county`` has the county's targets. Ratios keep their targets."""
     t = settings.NETWORK_TARGETS
     sl = coverage_slice(user)
     summary = network_summary(user, year)
@@ -123,6 +150,25 @@ def plan_indicators(*, user, year: int) -> dict:
     townships = list(
         AdminDivision.objects.townships().within(sl.jurisdiction[:9]).order_by("code").values("code", "name")
     )
+    counties = list(
+        AdminDivision.objects.filter(level=Level.COUNTY)
+        .within(sl.jurisdiction[:6])
+        .order_by("code")
+        .values("code", "name")
+    )
+    in_scope = {county["code"][:4] for county in counties}
+    cities = [
+        city
+        for city in AdminDivision.objects.filter(level=Level.CITY)
+        .within(sl.jurisdiction[:4])
+        .order_by("code")
+        .values("code", "name")
+        if city["code"][:4] in in_scope
+    ]
+    scale = max(len(counties), 1)
+    counties_in_city = {
+        city["code"][:4]: sum(1 for c in counties if c["code"][:4] == city["code"][:4]) for city in cities
+    }
     by_code = {row["industry"]["code"]: row for row in summary["industries"]}
 
     # --- per township: the network --------------------------------------------------------------------------
@@ -176,6 +222,29 @@ def plan_indicators(*, user, year: int) -> dict:
     names_total = _distinct_introduced(introducing, None)
     names_i = _distinct_introduced(introducing, "industry")
     names_t = _distinct_introduced(introducing, "township_code")
+    # Counties and cities count a visit where it belongs (its scope: the village it lies in, or the actor's home
+    # division when it lies in none), so that their rows add up to the total.
+    names_c = _distinct_introduced(introducing, "scope_code", 6)
+    names_y = _distinct_introduced(introducing, "scope_code", 4)
+    # Per county (6 digits) and city (4): sums of the township tables, and the people who belong to a county.
+    experts_c = _grouped(Expert.objects.visible_to(user).filter(active=True), "county_id", n=Count("pk"))
+    commissioners_c = _grouped(TechCommissioner.objects.visible_to(user).in_service(year), "county_id", n=Count("pk"))
+    areas = {}
+    for digits in (6, 4):
+        areas[digits] = {
+            "workers": _rolled_up(workers_t, digits),
+            "households_by_worker": _rolled_up(households_by_worker_t, digits),
+            "households": _rolled_up(households_t, digits),
+            "farmers": _rolled_up(farmers_t, digits),
+            "bases": _rolled_up(bases_t, digits),
+            "service": {
+                row["unit"]: row
+                for row in rollup.values(unit=Left("scope_code", digits)).annotate(**service).order_by()
+            },
+            "experts": _rolled_up(experts_c, digits),
+            "commissioners": _rolled_up(commissioners_c, digits),
+            "names": {(code, kind): n for (code, kind), n in (names_c if digits == 6 else names_y).items()},
+        }
 
     net = {i["pk"]: by_code.get(i["code"]) for i in industries}
 
@@ -185,10 +254,23 @@ def plan_indicators(*, user, year: int) -> dict:
     def summed(pk, field: str) -> int:
         return net[pk][field]["value"] if net[pk] else 0
 
-    def breakdowns(industry_row, township_row) -> dict:
+    def breakdowns(industry_row, township_row, area_row) -> dict:
+        """The rows per industry, township, county and city. ``area_row(tables, prefix, counties)`` gives a county's
+        (counties=1) or a city's row from the tables of its level."""
         return {
             "by_industry": [{"code": i["code"], "name": i["name"], **industry_row(i["pk"])} for i in industries],
             "by_township": [{"code": tw["code"], "name": tw["name"], **township_row(tw["code"])} for tw in townships],
+            "by_county": [
+                {"code": c["code"], "name": c["name"], **area_row(areas[6], c["code"][:6], 1)} for c in counties
+            ],
+            "by_city": [
+                {
+                    "code": c["code"],
+                    "name": c["name"],
+                    **area_row(areas[4], c["code"][:4], counties_in_city[c["code"][:4]]),
+                }
+                for c in cities
+            ],
         }
 
     rows = summary["industries"]
@@ -201,16 +283,19 @@ def plan_indicators(*, user, year: int) -> dict:
     hpw, fph, schools = t["households_per_worker"], t["farmers_per_household"], t["field_schools_per_base"]
     indicators = {
         "commissioners_in_service": {
-            **_row(summary["commissioners_in_service"]["value"], t["commissioners_min"]),
+            **_row(summary["commissioners_in_service"]["value"], t["commissioners_min"] * scale),
             **breakdowns(
                 lambda pk: _row(n(service_i, pk, "n_commissioners")),
                 lambda code: _row(n(service_t, code, "n_commissioners")),
+                lambda a, key, k: _row(n(a["commissioners"], key), t["commissioners_min"] * k),
             ),
         },
         "experts_per_industry": {
-            **_ratio_row(n_experts, len(industries), epi, epi),
+            **_ratio_row(n_experts, len(industries), epi * scale, epi * scale),
             **breakdowns(
-                lambda pk: _row(summed(pk, "experts"), epi, epi), lambda code: _row(n(workers_t, code, "experts"))
+                lambda pk: _row(summed(pk, "experts"), epi * scale, epi * scale),
+                lambda code: _row(n(workers_t, code, "experts")),
+                lambda a, key, k: _ratio_row(n(a["experts"], key), len(industries), epi * k, epi * k),
             ),
         },
         "workers_per_expert": {
@@ -218,6 +303,7 @@ def plan_indicators(*, user, year: int) -> dict:
             **breakdowns(
                 lambda pk: _ratio_row(summed(pk, "workers"), summed(pk, "experts"), wpe, wpe),
                 lambda code: _ratio_row(n(workers_t, code), n(workers_t, code, "experts")),
+                lambda a, key, k: _ratio_row(n(a["workers"], key), n(a["experts"], key), wpe, wpe),
             ),
         },
         "township_worker_share": {
@@ -225,6 +311,7 @@ def plan_indicators(*, user, year: int) -> dict:
             **breakdowns(
                 lambda pk: _ratio_row(n(workers_i, pk, "township"), summed(pk, "workers"), share),
                 lambda code: _ratio_row(n(workers_t, code, "township"), n(workers_t, code), share),
+                lambda a, key, k: _ratio_row(n(a["workers"], key, "township"), n(a["workers"], key), share),
             ),
         },
         "households_per_worker": {
@@ -232,6 +319,7 @@ def plan_indicators(*, user, year: int) -> dict:
             **breakdowns(
                 lambda pk: _ratio_row(summed(pk, "households"), summed(pk, "workers"), hpw, hpw),
                 lambda code: _ratio_row(n(households_by_worker_t, code), n(workers_t, code), hpw, hpw),
+                lambda a, key, k: _ratio_row(n(a["households_by_worker"], key), n(a["workers"], key), hpw, hpw),
             ),
         },
         "farmers_per_household": {
@@ -239,11 +327,16 @@ def plan_indicators(*, user, year: int) -> dict:
             **breakdowns(
                 lambda pk: _ratio_row(summed(pk, "farmers"), summed(pk, "households"), fph, fph),
                 lambda code: _ratio_row(n(farmers_t, code), n(households_t, code), fph, fph),
+                lambda a, key, k: _ratio_row(n(a["farmers"], key), n(a["households"], key), fph, fph),
             ),
         },
         "bases": {
-            **_row(summary["bases"]["value"], t["bases_min"], t["bases_max"]),
-            **breakdowns(lambda pk: _row(n(bases_i, pk)), lambda code: _row(n(bases_t, code))),
+            **_row(summary["bases"]["value"], t["bases_min"] * scale, t["bases_max"] * scale),
+            **breakdowns(
+                lambda pk: _row(n(bases_i, pk)),
+                lambda code: _row(n(bases_t, code)),
+                lambda a, key, k: _row(n(a["bases"], key), t["bases_min"] * k, t["bases_max"] * k),
+            ),
         },
         "field_schools": {
             **_row(
@@ -254,6 +347,7 @@ def plan_indicators(*, user, year: int) -> dict:
             **breakdowns(
                 lambda pk: _school_row(n(bases_i, pk, "schools"), n(bases_i, pk), schools),
                 lambda code: _school_row(n(bases_t, code, "schools"), n(bases_t, code), schools),
+                lambda a, key, k: _school_row(n(a["bases"], key, "schools"), n(a["bases"], key), schools),
             ),
         },
     }
@@ -263,9 +357,11 @@ def plan_indicators(*, user, year: int) -> dict:
         ("training_attendance", "n_attendance", None),
     ):
         indicators[code] = {
-            **_row(service_total[field] or 0, target),
+            **_row(service_total[field] or 0, target and target * scale),
             **breakdowns(
-                lambda pk, f=field: _row(n(service_i, pk, f)), lambda code, f=field: _row(n(service_t, code, f))
+                lambda pk, f=field: _row(n(service_i, pk, f)),
+                lambda code, f=field: _row(n(service_t, code, f)),
+                lambda a, key, k, f=field, target=target: _row(n(a["service"], key, f), target and target * k),
             ),
         }
     for code, kind, target in (
@@ -273,10 +369,13 @@ def plan_indicators(*, user, year: int) -> dict:
         ("new_techniques", VisitKind.NEW_TECHNIQUE, t["new_techniques_min"]),
     ):
         indicators[code] = {
-            **_row(names_total.get((None, kind), 0), target),
+            **_row(names_total.get((None, kind), 0), target * scale),
             **breakdowns(
                 lambda pk, k=kind: _row(names_i.get((pk, k), 0)),
                 lambda code, k=kind: _row(names_t.get((code, k), 0)),
+                lambda a, key, n_counties, k=kind, target=target: _row(
+                    a["names"].get((key, k), 0), target * n_counties
+                ),
             ),
         }
     return {

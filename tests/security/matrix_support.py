@@ -28,6 +28,7 @@ from django.db import connection
 from django.db.models import F
 from django.utils import timezone
 from PIL import Image
+from shapely import box
 
 from agri.models import (
     DemonstrationBase,
@@ -50,11 +51,12 @@ from agri.models import (
     VisitRollup,
 )
 from geo.models import AdminDivision
+from geo.services import DivisionRow, division_upsert_many
 from tests import factories as f
 from tests.agri.map_support import map_world
 from tests.agri.photo_support import stored_files, upload
 from tests.agri.upload_support import create
-from tests.support import build_world, login
+from tests.support import add_other_city, build_world, login
 
 API = "/api/v1"
 
@@ -138,11 +140,39 @@ VISIBLE = {
     },
 }
 
+# --- wider bureaus: a city's and the province's ------------------------------------------------------------------
+
+# The network matrix also runs in a world with a district of Chongqing's other city (``add_other_city`` in
+# tests/support.py: Wanzhou, 500101, whose objects end in 8), for two more accounts: the province's bureau admin
+# (jurisdiction 50: all three counties) and the viewer of Chongqing's counties (5002: Yunyang and Fengjie, not
+# Wanzhou). The eight county-level roles read none of Wanzhou.
+LEVEL_ROLES = ("province", "city")
+NETWORK_ROLES = ROLES + LEVEL_ROLES
+_FENGJIE = {
+    "experts": {"E9"},
+    "extension-workers": {"W9"},
+    "model-households": {"H9"},
+    "farmers": {"F9"},
+    "stations": {"S9"},
+    "demonstration-bases": {"B9"},
+    "field-schools": {"FS9"},
+    "tech-commissioners": {"C9"},
+}
+_WANZHOU = {endpoint: {name.replace("9", "8") for name in names} for endpoint, names in _FENGJIE.items()}
+VISIBLE["city"] = {endpoint: _YUNYANG[endpoint] | _FENGJIE[endpoint] for endpoint in _YUNYANG}
+VISIBLE["province"] = {endpoint: VISIBLE["city"][endpoint] | _WANZHOU[endpoint] for endpoint in _YUNYANG}
+# endpoint -> the world objects of the network matrix: each endpoint's objects and Wanzhou's.
+NETWORK_ENDPOINTS = {
+    endpoint: (model, field, (*names, *sorted(_WANZHOU[endpoint])))
+    for endpoint, (model, field, names) in ENDPOINTS.items()
+}
+
 # role -> endpoint -> actions the role may perform on that endpoint at all (within its scope).
 # Out-of-scope targets of a permitted action answer 404; actions not permitted answer 403.
 _ALL = {"create", "update", "destroy"}
 WRITE_ACTIONS = {
     "admin": {endpoint: _ALL for endpoint in ENDPOINTS},
+    "province": {endpoint: _ALL for endpoint in ENDPOINTS},
     "worker": {"model-households": _ALL, "farmers": _ALL},
     "worker2": {"model-households": _ALL, "farmers": _ALL},
     "station": {"stations": {"update"}},
@@ -153,6 +183,7 @@ NO_ROUTE = {("field-schools", "create"), ("field-schools", "destroy")}
 # role -> the world objects a PATCH must succeed on (200 and the row changed). Everything else: refused.
 WRITABLE = {
     "admin": set().union(*_YUNYANG.values()),
+    "province": set().union(*VISIBLE["province"].values()),
     "worker": {"H1", "F1"},
     "worker2": {"H2", "F2"},
     "station": {"S1"},
@@ -160,6 +191,7 @@ WRITABLE = {
 # role -> the world objects a DELETE may succeed on (204, or 409 "protected" while still referenced).
 DELETABLE = {
     "admin": WRITABLE["admin"] - _YUNYANG["field-schools"],
+    "province": WRITABLE["province"] - VISIBLE["province"]["field-schools"],
     "worker": {"H1", "F1"},
     "worker2": {"H2", "F2"},
 }
@@ -251,10 +283,21 @@ JURISDICTION = {
     "worker2": "500235002",
     "commissioner": "500235",
     "station": "500235",
+    "province": "50",
+    "city": "5002",
 }
 
-VILLAGES = {"v1": "500235001001", "v1b": "500235001003", "v2": "500235002001", "v9": "500236001001"}
-TOWNSHIPS = {"T1": "500235001000", "T2": "500235002000", "T9": "500236001000"}
+VILLAGES = {
+    "v1": "500235001001",
+    "v1b": "500235001003",
+    "v2": "500235002001",
+    "v9": "500236001001",
+    "v8": "500101001001",
+}
+TOWNSHIPS = {"T1": "500235001000", "T2": "500235002000", "T9": "500236001000", "T8": "500101001000"}
+COUNTIES = {"yunyang": "500235000000", "fengjie": "500236000000", "wanzhou": "500101000000"}
+# Wanzhou's divisions as boxes (WGS-84), so that its visits are placed there.
+WANZHOU_BOXES = {"T8": (108.30, 30.70, 108.40, 30.80), "v8": (108.30, 30.70, 108.40, 30.80)}
 
 # Accounts that record the world's visits, and the person each is linked to. Only the first four are matrix roles.
 RECORDERS = {
@@ -266,12 +309,16 @@ RECORDERS = {
     "commissioner2": "C2",
     "worker9": "W9",  # Fengjie
     "commissioner9": "C9",
+    "worker8": "W8",  # Wanzhou, in the other city
+    "commissioner8": "C8",
 }
 EXTRA_ACCOUNTS = {  # account -> (role, jurisdiction) for the recorders that are not matrix roles
     "worker3": (Role.WORKER, "500235001"),
     "commissioner2": (Role.COMMISSIONER, "500235"),
     "worker9": (Role.WORKER, "500236001"),
     "commissioner9": (Role.COMMISSIONER, "500236"),
+    "worker8": (Role.WORKER, "500101001"),
+    "commissioner8": (Role.COMMISSIONER, "500101"),
 }
 
 
@@ -297,6 +344,8 @@ VISITS = {
     "V_C2": V("commissioner2", "v2", 108.710, 30.930, "v2"),
     "V_W9": V("worker9", "H9", 109.450, 31.050, "v9", "new_variety", ("奉节品种丙",)),
     "V_C9": V("commissioner9", "S9", 109.460, 31.060, "v9", "training", participants=30),
+    "V_W8": V("worker8", "H8", 108.350, 30.750, "v8", "new_variety", ("万州品种丁",)),
+    "V_C8": V("commissioner8", "S8", 108.360, 30.760, "v8", "training", participants=25),
 }
 DELETED = {"V_GONE"}
 
@@ -312,8 +361,10 @@ VISIBLE_VISITS = {
     "commissioner": {"V_C1"},
     "station": {"V_C1"},
 }
+VISIBLE_VISITS["city"] = VISIBLE_VISITS["admin"] | {"V_W9", "V_C9"}
+VISIBLE_VISITS["province"] = VISIBLE_VISITS["city"] | {"V_W8", "V_C8"}
 # Roles whose pull (?updated_since=) includes the deleted visit as a tombstone: those that could read it alive.
-TOMBSTONE_READERS = {"admin", "viewer", "township_viewer", "expert", "worker"}
+TOMBSTONE_READERS = {"admin", "viewer", "township_viewer", "expert", "worker", "province", "city"}
 # role -> visits it recorded: the only ones an actor may edit, delete or add photos to.
 RECORDED = {"worker": {"V_W1", "V_GONE"}, "worker2": {"V_W2"}, "expert": {"V_E1"}, "commissioner": {"V_C1"}}
 
@@ -325,6 +376,7 @@ PHOTOS = {
     "P_W3": "V_W3",
     "P_W2": "V_W2",
     "P_W9": "V_W9",
+    "P_W8": "V_W8",
 }
 
 TARGET_FIELD = {"H": "household", "F": "farmer", "B": "base", "S": "station", "v": "village"}
@@ -339,6 +391,19 @@ NETWORK_ENDPOINT = {
 }
 
 FENGJIE = (re.compile(r"(?<![\d.])500236\d{6}(?!\d)"), re.compile("奉节|永安"))
+WANZHOU = (re.compile(r"(?<![\d.])50010[01]\d{6}(?!\d)"), re.compile("万州|高笋塘|市辖区"))
+
+
+def other_county_patterns(role: str) -> tuple:
+    """What names a county the role may not read (its codes and names): Fengjie's and Wanzhou's, or only Wanzhou's
+    for the viewer of Chongqing's counties, or none for the province's admin."""
+    jurisdiction = JURISDICTION.get(role, "-")
+    patterns = ()
+    if not COUNTIES["fengjie"].startswith(jurisdiction):
+        patterns += FENGJIE
+    if not COUNTIES["wanzhou"].startswith(jurisdiction):
+        patterns += WANZHOU
+    return patterns
 
 
 def may_read(role: str, name: str) -> bool:
@@ -363,12 +428,17 @@ UNMASKED = {
     "expert": {"E1"},
     "commissioner": {"C1"},
 }
+UNMASKED["province"] = {
+    name for names in VISIBLE["province"].values() for name in names if name.startswith(PERSONAL_PREFIXES)
+}
+# Readers of coarsened positions among the wider bureaus (``COARSE_READERS`` are the county-level roles').
+LEVEL_COARSE_READERS = {"city"}
 # role -> the accounts it manages in the admin (and whose device tokens it sees): a bureau admin those of its
 # jurisdiction that are not superusers; nobody else any.
 MANAGED_ACCOUNTS = {
     "admin": {*ROLES, "worker3", "commissioner2"},
 }
-OUT_OF_COUNTY_ACCOUNTS = ("worker9", "commissioner9")
+OUT_OF_COUNTY_ACCOUNTS = ("worker9", "commissioner9", "worker8", "commissioner8")
 
 
 # --- the evidence world ---------------------------------------------------------------------------------------
@@ -448,7 +518,13 @@ def visit_body(ev: Evidence, name: str, **overrides) -> dict:
 
 
 def build_evidence(root: Path) -> Evidence:
-    world = map_world(build_world())
+    world = map_world(add_other_city(build_world()))
+    division_upsert_many(
+        [
+            DivisionRow(TOWNSHIPS["T8"], "高笋塘街道", "township", COUNTIES["wanzhou"], box(*WANZHOU_BOXES["T8"])),
+            DivisionRow(VILLAGES["v8"], "高笋塘社区", "village", TOWNSHIPS["T8"], box(*WANZHOU_BOXES["v8"])),
+        ]
+    )
     for key, obj in world.objects.items():
         name_field = MARKED_FIELD[type(obj)]
         setattr(obj, name_field, f"{type(obj)._meta.verbose_name}[{key}]")
@@ -551,6 +627,7 @@ class Matrix:
         self.cells = 0
         self.failures: list[str] = []
         self.forbidden = forbidden_tokens(ev, role)
+        self.patterns = other_county_patterns(role)
 
     def fail(self, label: str, message: str) -> None:
         self.failures.append(f"{label}: {message}")
@@ -593,7 +670,7 @@ class Matrix:
         """Leaks in ``text``. A token the request itself sent (``sent``) may come back: an error naming the id the
         client gave, or a batch result keyed by it, tells the client nothing it did not know."""
         leaks = sorted({token for token in self.forbidden if token in text and token not in sent})
-        leaks += [m.group() for pattern in FENGJIE for m in pattern.finditer(text) if m.group() not in sent][:5]
+        leaks += [m.group() for pattern in self.patterns for m in pattern.finditer(text) if m.group() not in sent][:5]
         if leaks:
             self.fail(label, f"body names out-of-scope objects: {leaks}")
 

@@ -1,21 +1,25 @@
-"""Authorization matrix: every role x every scoped endpoint x own, sibling and out-of-county objects.
+"""Authorization matrix: every role x every scoped endpoint x own, sibling, out-of-county and out-of-city objects.
 
 The expected outcomes are the INTENDED rules, written out as explicit tables in ``matrix_support.py`` (``VISIBLE``,
 ``WRITABLE``, ``DELETABLE``, ``WRITE_ACTIONS``, shared with ``test_authorization_matrix_visits.py``); nothing is
 derived from the app's querysets or ``write_roles``. A cell is one request checked against the table; every refused
 write is also checked in the database (row still there, field unchanged) and must never be a 5xx.
 
-Cells covered (8 roles, 8 endpoints, 27 world objects across those endpoints):
+The world is the shared two-county one with a district of Chongqing's other city (``add_other_city``: Wanzhou,
+whose objects end in 8), and the roles are the eight county-level ones plus the province's bureau admin (``50``) and
+the viewer of Chongqing's counties (``5002``), who reads Yunyang and Fengjie but not Wanzhou (``NETWORK_ROLES``).
 
-- reads: 8 roles x (8 list requests + 27 detail requests)                                 = 280
-- writes: 8 roles x (27 PATCH + 27 DELETE) + 53 refused POSTs (every role x endpoint
-  without create permission, plus admin's POST to field-schools, which has no create route)  = 485
+Cells covered (10 roles, 8 endpoints, 35 world objects across those endpoints):
+
+- reads: 10 roles x (8 list requests + 35 detail requests)                                = 430
+- writes: 10 roles x (35 PATCH + 35 DELETE) + 62 refused POSTs (every role x endpoint
+  without create permission, plus the admins' POSTs to field-schools, which has no create route) = 762
 - writable foreign keys pointing out of scope (10 POSTs + 1 PATCH, each with an in-scope control) =  11
 - list filters probing out-of-scope ids                                                   =   4
-- divisions: 2 lists + 6 out-of-jurisdiction details                                      =   8
-- network tree: 3 roles x 3 experts (own, sibling, out of county)                         =   9
+- divisions: 4 lists + 11 out-of-jurisdiction details                                     =  15
+- network tree: 5 roles x 4 experts (own, sibling, out of county, out of city)            =  20
 
-797 cells in all, reported as 128 role x endpoint tests plus 32 single-purpose tests (160).
+1,242 cells in all, reported as 160 role x endpoint tests plus 50 single-purpose tests (210).
 """
 
 import uuid
@@ -25,14 +29,23 @@ import pytest
 from tests.security.matrix_support import (
     API,
     DELETABLE,
-    ENDPOINTS,
+    NETWORK_ENDPOINTS,
+    NETWORK_ROLES,
     NO_ROUTE,
-    ROLES,
     VISIBLE,
     WRITABLE,
     WRITE_ACTIONS,
 )
-from tests.support import login
+from tests.support import add_other_city, build_world, login
+
+ENDPOINTS = NETWORK_ENDPOINTS
+ROLES = NETWORK_ROLES
+
+
+@pytest.fixture
+def world(db):
+    """The shared world with a district of Chongqing's other city and the province's and a city's accounts."""
+    return add_other_city(build_world())
 
 
 def _ids(world, names):
@@ -267,7 +280,14 @@ def test_list_filter_on_out_of_scope_id_leaks_nothing(world, role, endpoint, par
 
 # --- divisions ------------------------------------------------------------------------------------------------
 
+_COUNTIES = {"500235000000", "500235001000", "500235001001", "500235001003", "500235002000", "500235002001"}
+_FENGJIE = {"500236000000", "500236001000", "500236001001"}
+_WANZHOU = {"500100000000", "500101000000", "500101001000", "500101001001"}
 DIVISIONS_VISIBLE = {
+    # jurisdiction 50: everything
+    "province": {"500000000000", "500200000000", *_COUNTIES, *_FENGJIE, *_WANZHOU},
+    # jurisdiction 5002: Chongqing's counties (Yunyang, Fengjie) and the province, not the other city (5001)
+    "city": {"500000000000", "500200000000", *_COUNTIES, *_FENGJIE},
     # jurisdiction 500235001: township T1 and its villages, plus its ancestors
     "worker": {"500000000000", "500200000000", "500235000000", "500235001000", "500235001001", "500235001003"},
     # jurisdiction 500235: the county and everything in it, plus its ancestors
@@ -284,7 +304,7 @@ DIVISIONS_VISIBLE = {
 }
 
 
-@pytest.mark.parametrize("role", ["worker", "admin"])
+@pytest.mark.parametrize("role", ["worker", "admin", "city", "province"])
 def test_divisions_list_only_the_jurisdiction_and_its_ancestors(world, role):
     client = login(world.users[role])
     response = client.get(f"{API}/divisions/?page_size=500")
@@ -301,6 +321,11 @@ def test_divisions_list_only_the_jurisdiction_and_its_ancestors(world, role):
         ("admin", "500236000000"),
         ("admin", "500236001000"),
         ("admin", "500236001001"),
+        ("admin", "500101000000"),
+        ("city", "500100000000"),  # the other city
+        ("city", "500101000000"),
+        ("city", "500101001000"),
+        ("city", "500101001001"),
     ],
 )
 def test_division_detail_outside_jurisdiction_is_404(world, role, code):
@@ -311,8 +336,8 @@ def test_division_detail_outside_jurisdiction_is_404(world, role, code):
 # --- the network tree -----------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("role", ["admin", "expert", "worker"])
-@pytest.mark.parametrize("expert", ["E1", "E2", "E9"])
+@pytest.mark.parametrize("role", ["admin", "expert", "worker", "city", "province"])
+@pytest.mark.parametrize("expert", ["E1", "E2", "E9", "E8"])
 def test_network_tree_follows_expert_visibility(world, role, expert):
     response = login(world.users[role]).get(f"{API}/experts/{world[expert].pk}/network/")
     expected = 200 if expert in VISIBLE[role]["experts"] else 404

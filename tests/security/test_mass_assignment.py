@@ -65,12 +65,14 @@ def test_division_area_and_synthetic_flag_are_server_set(world):
             "parent": "500235001000",
             "area_km2": 12345.0,
             "boundary_synthetic": True,
+            "fictional": True,
         },
     )
     assert response.status_code == 201, response.content
     division = AdminDivision.objects.get(code="500235001009")
-    assert (division.area_km2, division.boundary_synthetic) == (None, False)
-    assert (response.json()["area_km2"], response.json()["boundary_synthetic"]) == (None, False)
+    assert (division.area_km2, division.boundary_synthetic, division.fictional) == (None, False, False)
+    body = response.json()
+    assert (body["area_km2"], body["boundary_synthetic"], body["fictional"]) == (None, False, False)
 
 
 def test_station_timestamps_are_server_set(world):

@@ -361,6 +361,7 @@ def test_coverage_query_counts_do_not_depend_on_the_number_of_visits(
     admin = clients["admin"]
     budgets = [
         ("/api/v1/coverage/divisions/?level=village", 4),
+        ("/api/v1/coverage/divisions/?level=county", 4),
         ("/api/v1/coverage/divisions/?level=township&industry=citrus&kind=diagnosis", 5),
         ("/api/v1/coverage/hexagons/?resolution=9&bbox=108,30,109,31", 2),
         ("/api/v1/coverage/gaps/?days=30", 3),
@@ -375,7 +376,7 @@ def test_coverage_query_counts_do_not_depend_on_the_number_of_visits(
 @pytest.mark.parametrize(
     "url, field",
     [
-        ("/api/v1/coverage/divisions/?level=county", "level"),
+        ("/api/v1/coverage/divisions/?level=city", "level"),
         ("/api/v1/coverage/divisions/?date_from=2025-13-01", "date_from"),
         ("/api/v1/coverage/divisions/?date_from=2025-06-01&date_to=2025-05-01", "date_to"),
         ("/api/v1/coverage/divisions/?industry=durian", "industry"),

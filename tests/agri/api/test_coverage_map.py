@@ -136,7 +136,7 @@ def test_coverage_export_takes_the_coverage_filters(visits, clients, tmp_path):
     path.write_bytes(b"".join(response.streaming_content))
     frame = pyogrio.read_dataframe(path).set_index("code")
     assert frame.loc["500235001000", "visits"] == 2 and frame.loc["500235002000", "visits"] == 0
-    response = clients["admin"].get("/api/v1/exports/coverage/", {"level": "county"})
+    response = clients["admin"].get("/api/v1/exports/coverage/", {"level": "city"})
     assert response.status_code == 400 and "level" in response.json()["fields"]
     assert clients["worker"].get("/api/v1/exports/coverage/").status_code == 403
 

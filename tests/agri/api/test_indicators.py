@@ -249,7 +249,7 @@ def check_workbook(client, year: int) -> None:
     assert response["Content-Type"] == "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
     assert response["Content-Disposition"] == f'attachment; filename="indicators-{year}.xlsx"'
     book = load_workbook(io.BytesIO(b"".join(response.streaming_content)), read_only=True)
-    assert book.sheetnames == ["合计", "按产业", "按乡镇"]
+    assert book.sheetnames == ["合计", "按产业", "按城市", "按区县", "按乡镇"]
     sheets = {name: list(book[name].iter_rows(values_only=True)) for name in book.sheetnames}
     for rows in sheets.values():
         assert "专栏3" in rows[0][0] and str(year) in rows[0][0]
@@ -265,6 +265,12 @@ def check_workbook(client, year: int) -> None:
     n_townships = len(data["indicators"][0]["by_township"])
     assert len(sheets["按产业"]) == 2 + 13 * n_industries
     assert len(sheets["按乡镇"]) == 2 + 13 * n_townships == 2 + 13 * 42
+    # One county (Yunyang) in one city (Chongqing's counties, 5002): each row is the county's total.
+    assert len(sheets["按区县"]) == len(sheets["按城市"]) == 2 + 13
+    for sheet, code in (("按区县", "500235000000"), ("按城市", "500200000000")):
+        for line in sheets[sheet][2:]:
+            total = totals[line[0]]
+            assert line[4] == code and line[6:] == total[6:], (sheet, line, total)
 
 
 def test_indicators_for_a_small_world_csv_with_bom_and_a_workers_slice(mapped_world, clients):
@@ -325,7 +331,7 @@ def test_indicator_query_count_does_not_depend_on_the_number_of_visits(
             for i in range(n_visits)
         ],
     )
-    with django_assert_num_queries(25):
+    with django_assert_num_queries(33):
         response = clients["admin"].get("/api/v1/indicators/")
     assert response.status_code == 200
     assert {i["code"]: i["value"] for i in response.json()["indicators"]}["new_varieties"] == min(7, n_visits // 2)
