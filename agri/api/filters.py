@@ -174,6 +174,11 @@ def division_choice(field_name):
     return filters.ModelChoiceFilter(queryset=divisions_in_scope, field_name=field_name)
 
 
+DIVISION_PREFIX_LABEL = _(
+    "Only records in the division whose code starts with this prefix (a township's 9 digits, say)."
+)
+
+
 class DivisionPrefixFilter(filters.CharFilter):
     """Matches records whose division code starts with the given prefix (a township's 9 digits, say)."""
 
@@ -186,7 +191,7 @@ class DivisionPrefixFilter(filters.CharFilter):
 class DivisionFilterSet(FilterSet):
     level = filters.ChoiceFilter(choices=Level.choices)
     parent = filters.CharFilter(field_name="parent_id")
-    within = DivisionPrefixFilter(field_name="code", label="code prefix")
+    within = DivisionPrefixFilter(field_name="code", label=_("Only divisions whose code starts with this prefix."))
 
     class Meta:
         model = AdminDivision
@@ -195,7 +200,7 @@ class DivisionFilterSet(FilterSet):
 
 class StationFilterSet(FilterSet):
     industry = filters.CharFilter(field_name="industries__code")
-    division = DivisionPrefixFilter(field_name="village__code", label="division code prefix")
+    division = DivisionPrefixFilter(field_name="village__code", label=DIVISION_PREFIX_LABEL)
     village = division_choice("village")
 
     class Meta:
@@ -205,7 +210,7 @@ class StationFilterSet(FilterSet):
 
 class DemonstrationBaseFilterSet(FilterSet):
     industry = filters.CharFilter(field_name="industry__code")
-    division = DivisionPrefixFilter(field_name="village__code", label="division code prefix")
+    division = DivisionPrefixFilter(field_name="village__code", label=DIVISION_PREFIX_LABEL)
     village = division_choice("village")
 
     class Meta:
@@ -237,7 +242,7 @@ class ExtensionWorkerFilterSet(FilterSet):
 
 
 class TechCommissionerFilterSet(FilterSet):
-    in_service_year = YearFilter(method="filter_in_service", label="in service in year")
+    in_service_year = YearFilter(method="filter_in_service", label=_("Only commissioners in service in this year."))
     stations = scoped_many(Station, "stations")
     bases = scoped_many(DemonstrationBase, "bases")
 
@@ -251,24 +256,28 @@ class TechCommissionerFilterSet(FilterSet):
 
 class ModelHouseholdFilterSet(FilterSet):
     industry = filters.CharFilter(field_name="industries__code")
-    division = DivisionPrefixFilter(field_name="village__code", label="division code prefix")
+    division = DivisionPrefixFilter(field_name="village__code", label=DIVISION_PREFIX_LABEL)
     updated_since = IsoDateTimeFilter(field_name="updated_at", lookup_expr="gte")
     worker = scoped(ExtensionWorker, "worker")
     village = division_choice("village")
 
 
 class FarmerFilterSet(FilterSet):
-    division = DivisionPrefixFilter(field_name="village__code", label="division code prefix")
+    division = DivisionPrefixFilter(field_name="village__code", label=DIVISION_PREFIX_LABEL)
     updated_since = IsoDateTimeFilter(field_name="updated_at", lookup_expr="gte")
     household = scoped(ModelHousehold, "household")
     village = division_choice("village")
 
 
 class VisitFilterSet(FilterSet):
-    bbox = filters.CharFilter(method="filter_bbox", label="minLon,minLat,maxLon,maxLat (WGS-84)")
-    near = filters.CharFilter(method="filter_near", label="lon,lat (WGS-84); use with radius_km")
-    radius_km = RadiusFilter(method="filter_noop", label="radius for near, km (default 1)")
-    division = filters.CharFilter(method="filter_division", label="division code prefix")
+    bbox = filters.CharFilter(
+        method="filter_bbox", label=_("Only visits inside this box: minLon,minLat,maxLon,maxLat (WGS-84).")
+    )
+    near = filters.CharFilter(
+        method="filter_near", label=_("Only visits near this point: lon,lat (WGS-84); with radius_km.")
+    )
+    radius_km = RadiusFilter(method="filter_noop", label=_("The radius around `near`, in km (default 1)."))
+    division = filters.CharFilter(method="filter_division", label=DIVISION_PREFIX_LABEL)
     date_from = filters.DateFilter(field_name="visit_date", lookup_expr="gte")
     date_to = filters.DateFilter(field_name="visit_date", lookup_expr="lte")
     industry = filters.CharFilter(field_name="industry__code")
