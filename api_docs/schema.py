@@ -27,13 +27,14 @@ from agri.api.network_serializers import MaskedPersonalDataMixin
 from agri.api.throttling import WriteRateThrottle
 from agri.privacy import MASKED_FIELDS
 
+# Each summary with "a" and with "an" before the model's English name: the English article depends on it.
 VERBS = {
-    "list": _("List %(plural)s"),
-    "retrieve": _("Get one %(name)s"),
-    "create": _("Create %(a)s %(name)s"),
-    "update": _("Replace %(a)s %(name)s"),
-    "partial_update": _("Update fields of %(a)s %(name)s"),
-    "destroy": _("Delete %(a)s %(name)s"),
+    "list": (_("List %(plural)s"), _("List %(plural)s")),
+    "retrieve": (_("Get one %(name)s"), _("Get one %(name)s")),
+    "create": (_("Create a %(name)s"), _("Create an %(name)s")),
+    "update": (_("Replace a %(name)s"), _("Replace an %(name)s")),
+    "partial_update": (_("Update fields of a %(name)s"), _("Update fields of an %(name)s")),
+    "destroy": (_("Delete a %(name)s"), _("Delete an %(name)s")),
 }
 
 # Request and response examples are data: one JSON file per schema component in api_docs/examples/, named after it
@@ -120,9 +121,11 @@ PARAMETER_DESCRIPTIONS = {
     "household": _("Only records of this model household (its id)."),
     "id": _("The record's id."),
     "If-Match": _("The record's ETag: when sent, a record changed since is not changed (412)."),
+    "in_service_year": _("Only commissioners in service in this year."),
     "incomplete": _("Only visits that miss (true) or have (false) a required detail."),
     "industry": _("Only records of this industry (its code)."),
     "is_township_based": _("Only workers based in a township (true) or not (false)."),
+    "parent": _("Only the divisions directly under this one (its code)."),
     "radius_km": _("The radius around `near`, in km (default 1)."),
     "station": _("Only records of this station (its id)."),
     "stations": _("Only commissioners serving this station (its id); repeat for several."),
@@ -263,9 +266,9 @@ class AutoSchema(openapi.AutoSchema):
         action = getattr(self.view, "action", None)
         name, plural = self._model_names()
         if action in VERBS and name:
-            # In the schema's language (the model's names are translated); the article is for English only.
-            article = "an" if _english(name)[0] in "aeiou" else "a"
-            return str(VERBS[action]) % {"name": name, "plural": plural, "a": article}
+            # In the schema's language: the model's names are translated.
+            summary = VERBS[action][_english(name)[0] in "aeiou"]
+            return str(summary) % {"name": name, "plural": plural}
         doc = (self.view.__doc__ or "").strip().splitlines()
         return doc[0].rstrip(".") if doc else None
 
@@ -370,6 +373,22 @@ def _enum_schemas(node):
     elif isinstance(node, list):
         for value in node:
             yield from _enum_schemas(value)
+
+
+# drf-spectacular's own texts, which it has no zh-hans translation of: ours.
+RESPONSE_DESCRIPTIONS = {"": _("Success."), "No response body": _("No response body")}
+
+
+def translate_response_descriptions(result, generator, request, public):
+    """Postprocessing hook: a success without a description of its own, and a 204, say so in the schema's
+    language."""
+    for item in result.get("paths", {}).values():
+        for operation in item.values():
+            for response in operation.get("responses", {}).values() if isinstance(operation, dict) else ():
+                text = response.get("description")
+                if text in RESPONSE_DESCRIPTIONS:
+                    response["description"] = str(RESPONSE_DESCRIPTIONS[text])
+    return result
 
 
 def add_enum_varnames(result, generator, request, public):

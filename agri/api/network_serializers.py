@@ -311,6 +311,8 @@ class ExtensionWorkerSerializer(StrictJSONTypesMixin, MaskedPersonalDataMixin, s
             "created_at",
             "updated_at",
         ]
+        # The model's label carries the Chinese term in every language.
+        extra_kwargs = {"is_township_based": {"label": _("Township-based")}}
 
 
 class TechCommissionerSerializer(StrictJSONTypesMixin, MaskedPersonalDataMixin, serializers.ModelSerializer):

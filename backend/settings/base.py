@@ -248,7 +248,11 @@ SPECTACULAR_SETTINGS = {
         "PolygonTypeEnum": ["Polygon"],
         "MultiPolygonTypeEnum": ["MultiPolygon"],
     },
-    "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums", "api_docs.schema.add_enum_varnames"],
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "api_docs.schema.add_enum_varnames",
+        "api_docs.schema.translate_response_descriptions",
+    ],
 }
 
 # The plan's ratios (专栏3). They are targets, not caps; override any of them from the environment.

@@ -161,7 +161,11 @@ def test_the_generated_python_client_logs_in_lists_creates_and_pulls(client_pack
         token = login.sync(client=anonymous, body=models.LoginRequest(username=username, password=f.PASSWORD))
         assert isinstance(token, models.Token), token
         return AuthenticatedClient(
-            base_url=live_server.url, token=token.token, prefix="Token", headers=english, raise_on_unexpected_status=True
+            base_url=live_server.url,
+            token=token.token,
+            prefix="Token",
+            headers=english,
+            raise_on_unexpected_status=True,
         )
 
     bureau = log_in("admin")
