@@ -6,9 +6,13 @@ responses without a component) in the data files of api_docs/examples/, so each 
 example lives there once and serves every operation.
 """
 
+import contextlib
+import functools
+import gettext
 import inspect
 import json
 import re
+import threading
 from pathlib import Path
 
 from django.utils.translation import gettext_lazy as _
@@ -115,6 +119,7 @@ PARAMETER_DESCRIPTIONS = {
     "date_to": _("Only visits on or before this date (Asia/Shanghai)."),
     "expert": _("Only records of this expert (its id)."),
     "farmer": _("Only visits to this farmer (its id)."),
+    "flag": _("Only visits with this quality flag."),
     "flagged": _("Only visits with (true) or without (false) a quality flag."),
     "format": _("The answer's format."),
     "home_township": _("Only workers whose home township has this division code."),
@@ -124,10 +129,15 @@ PARAMETER_DESCRIPTIONS = {
     "in_service_year": _("Only commissioners in service in this year."),
     "incomplete": _("Only visits that miss (true) or have (false) a required detail."),
     "industry": _("Only records of this industry (its code)."),
+    "kind": _("Only visits of this kind."),
+    "level": _("Only divisions of this level."),
+    "host_type": _("Only stations with this type of host."),
+    "affiliation_type": _("Only commissioners with this type of affiliation."),
     "is_township_based": _("Only workers based in a township (true) or not (false)."),
     "parent": _("Only the divisions directly under this one (its code)."),
     "radius_km": _("The radius around `near`, in km (default 1)."),
     "station": _("Only records of this station (its id)."),
+    "status": _("Only records with this status."),
     "stations": _("Only commissioners serving this station (its id); repeat for several."),
     "token_key": _("The device token's key, as the device list gives it."),
     "updated_since": _(
@@ -388,6 +398,101 @@ def translate_response_descriptions(result, generator, request, public):
                 text = response.get("description")
                 if text in RESPONSE_DESCRIPTIONS:
                     response["description"] = str(RESPONSE_DESCRIPTIONS[text])
+    return result
+
+
+# The texts that views and serializers write in English (docstrings, extend_schema's summaries and descriptions), in
+# each other language of the schema: a gettext catalogue of its own (domain "schema"), whose messages are the schema's
+# texts. `manage.py schema_messages` brings it up to date with the code; tests/api_docs/test_schema.py checks that
+# every text of the Chinese schema is Chinese and that the catalogue has no message the schema no longer has.
+SCHEMA_LOCALE = Path(__file__).resolve().parent / "locale"
+TRANSLATED_KEYS = ("summary", "description", "title")
+SKIPPED_KEYS = ("example", "examples", "enum", "default", "x-enum-varnames")
+
+
+_catalogue_off = threading.local()
+
+
+@contextlib.contextmanager
+def without_schema_catalogue():
+    """Build schemas without the schema's own catalogue (what `manage.py schema_messages` reads)."""
+    _catalogue_off.value = True
+    try:
+        yield
+    finally:
+        _catalogue_off.value = False
+
+
+@functools.cache
+def schema_catalogue(language: str) -> gettext.NullTranslations:
+    from django.utils.translation import to_locale
+
+    return gettext.translation("schema", SCHEMA_LOCALE, languages=[to_locale(language)], fallback=True)
+
+
+def schema_texts(schema):
+    """(the dict, its key) of every summary, description and title of a schema, outside ``info`` (the API's name),
+    examples and enums."""
+    yield from _texts({key: value for key, value in schema.items() if key != "info"})
+
+
+def _texts(node):
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key in SKIPPED_KEYS:
+                continue
+            if key in TRANSLATED_KEYS and isinstance(value, str):
+                yield node, key
+            else:
+                yield from _texts(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from _texts(value)
+
+
+CHOICE_LINE = re.compile(r"^\* `([^`]*)` - (.*)$")
+
+
+def _codes_only(paragraph: str) -> bool:
+    """Whether a paragraph is drf-spectacular's list of choices whose labels only repeat their codes."""
+    lines = paragraph.strip().splitlines()
+    matches = [CHOICE_LINE.match(line) for line in lines]
+    if not lines or not all(matches):
+        return False
+    return all(re.sub(r"[\W_]", "", m[1]).lower() == re.sub(r"[\W_]", "", m[2]).lower() for m in matches)
+
+
+def drop_codes_only_choice_lists(result, generator, request, public):
+    """Postprocessing hook: a list of choices whose labels repeat the codes (`* `visit` - visit`) tells nothing the
+    enum does not, in no language: drop it (lists with real labels, `* `proposed` - 申报中`, stay)."""
+    for node, key in list(schema_texts(result)):
+        if key != "description" or "* `" not in node[key]:
+            continue
+        kept = [paragraph for paragraph in node[key].split("\n\n") if not _codes_only(paragraph)]
+        text = "\n\n".join(kept).strip()
+        if text:
+            node[key] = text
+        elif node.get("in") in ("query", "path", "header") and node.get("name") in PARAMETER_DESCRIPTIONS:
+            node[key] = str(PARAMETER_DESCRIPTIONS[node["name"]])
+        else:
+            del node[key]
+    return result
+
+
+def translate_texts(result, generator, request, public):
+    """Postprocessing hook (the last one): the English texts of the code in the schema's language."""
+    from django.conf import settings
+    from django.utils import translation
+
+    if getattr(_catalogue_off, "value", False):
+        return result
+    catalogue = schema_catalogue(translation.get_language() or settings.LANGUAGE_CODE)
+    for node, key in schema_texts(result):
+        if node[key]:
+            node[key] = catalogue.gettext(node[key])
+    info = result.get("info", {})
+    if info.get("description"):
+        info["description"] = catalogue.gettext(info["description"])
     return result
 
 

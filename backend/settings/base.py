@@ -252,6 +252,8 @@ SPECTACULAR_SETTINGS = {
         "drf_spectacular.hooks.postprocess_schema_enums",
         "api_docs.schema.add_enum_varnames",
         "api_docs.schema.translate_response_descriptions",
+        "api_docs.schema.drop_codes_only_choice_lists",
+        "api_docs.schema.translate_texts",
     ],
 }
 
