@@ -112,7 +112,7 @@ PARAMETER_DESCRIPTIONS = {
     "base": _("Only records of this demonstration base (its id)."),
     "bases": _("Only commissioners serving this demonstration base (its id); repeat for several."),
     "boundary_synthetic": _("Only divisions whose boundary is (true) or is not (false) an approximation."),
-    "code": _("The division's code."),
+    "code": _("The record's code."),
     "commissioner": _("Only visits by this tech commissioner (its id)."),
     "county": _("Only experts of this county (its division code)."),
     "date_from": _("Only visits on or after this date (Asia/Shanghai)."),
@@ -404,7 +404,7 @@ def translate_response_descriptions(result, generator, request, public):
 # The texts that views and serializers write in English (docstrings, extend_schema's summaries and descriptions), in
 # each other language of the schema: a gettext catalogue of its own (domain "schema"), whose messages are the schema's
 # texts. `manage.py schema_messages` brings it up to date with the code; tests/api_docs/test_schema.py checks that
-# every text of the Chinese schema is Chinese and that the catalogue has no message the schema no longer has.
+# every text of the Chinese schema is Chinese, test_schema_catalogue.py that the catalogue matches the code.
 SCHEMA_LOCALE = Path(__file__).resolve().parent / "locale"
 TRANSLATED_KEYS = ("summary", "description", "title")
 SKIPPED_KEYS = ("example", "examples", "enum", "default", "x-enum-varnames")
