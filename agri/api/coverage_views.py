@@ -213,9 +213,9 @@ class PlanIndicatorsView(QueryAPIView):
     query_serializer_class = cs.IndicatorQuerySerializer
 
     @extend_schema(
-        summary="The plan's indicators (专栏3) for a year, per industry, city, county and township",
+        summary="The plan's indicators (its box 3) for a year, per industry, city, county and township",
         description=(
-            "Every target of box 专栏3 with its value, target and status (under/met/over): commissioners in "
+            "Every target of the plan's box 3 with its value, target and status (under/met/over): commissioners in "
             "service, experts per industry, workers per expert and their township share, households per worker, "
             "farmers per household, bases and their field schools, and the year's visits, trainings and "
             "attendance, new varieties and new techniques (distinct names introduced). Each is broken down by "

@@ -174,6 +174,14 @@ def division_choice(field_name):
     return filters.ModelChoiceFilter(queryset=divisions_in_scope, field_name=field_name)
 
 
+DIVISION_PREFIX_LABEL = _(
+    "Only records in the division whose code starts with this prefix (a township's 9 digits, say)."
+)
+COUNTY_PREFIX_LABEL = _(
+    "Only people serving the county of this division code prefix (a township's or village's code means its county)."
+)
+
+
 class DivisionPrefixFilter(filters.CharFilter):
     """Matches records whose division code starts with the given prefix (a township's 9 digits, say)."""
 
@@ -205,8 +213,11 @@ class CountyPrefixFilter(DivisionPrefixFilter):
 
 class DivisionFilterSet(FilterSet):
     level = filters.ChoiceFilter(choices=Level.choices)
-    parent = DivisionCodeFilter(field_name="parent_id", label="parent code (12 digits, or a jurisdiction prefix)")
-    within = DivisionPrefixFilter(field_name="code", label="code prefix")
+    parent = DivisionCodeFilter(
+        field_name="parent_id",
+        label=_("Only divisions whose parent has this code: 12 digits, or a jurisdiction's prefix as /me/ gives it."),
+    )
+    within = DivisionPrefixFilter(field_name="code", label=_("Only divisions whose code starts with this prefix."))
 
     class Meta:
         model = AdminDivision
@@ -215,7 +226,7 @@ class DivisionFilterSet(FilterSet):
 
 class StationFilterSet(FilterSet):
     industry = filters.CharFilter(field_name="industries__code")
-    division = DivisionPrefixFilter(field_name="village__code", label="division code prefix")
+    division = DivisionPrefixFilter(field_name="village__code", label=DIVISION_PREFIX_LABEL)
     village = division_choice("village")
 
     class Meta:
@@ -225,7 +236,7 @@ class StationFilterSet(FilterSet):
 
 class DemonstrationBaseFilterSet(FilterSet):
     industry = filters.CharFilter(field_name="industry__code")
-    division = DivisionPrefixFilter(field_name="village__code", label="division code prefix")
+    division = DivisionPrefixFilter(field_name="village__code", label=DIVISION_PREFIX_LABEL)
     village = division_choice("village")
 
     class Meta:
@@ -235,13 +246,13 @@ class DemonstrationBaseFilterSet(FilterSet):
 
 class FieldSchoolFilterSet(FilterSet):
     base = scoped(DemonstrationBase, "base")
-    division = DivisionPrefixFilter(field_name="base__village__code", label="division code prefix")
+    division = DivisionPrefixFilter(field_name="base__village__code", label=DIVISION_PREFIX_LABEL)
 
 
 class ExpertFilterSet(FilterSet):
     industry = filters.CharFilter(field_name="industry__code")
     county = division_choice("county")
-    division = CountyPrefixFilter(field_name="county__code", label="division code prefix")
+    division = CountyPrefixFilter(field_name="county__code", label=COUNTY_PREFIX_LABEL)
 
     class Meta:
         model = Expert
@@ -251,7 +262,7 @@ class ExpertFilterSet(FilterSet):
 class ExtensionWorkerFilterSet(FilterSet):
     industry = filters.CharFilter(field_name="expert__industry__code")
     home_township = filters.CharFilter(field_name="home_township_id")
-    division = DivisionPrefixFilter(field_name="home_township__code", label="division code prefix")
+    division = DivisionPrefixFilter(field_name="home_township__code", label=DIVISION_PREFIX_LABEL)
     expert = scoped(Expert, "expert")
 
     class Meta:
@@ -260,8 +271,8 @@ class ExtensionWorkerFilterSet(FilterSet):
 
 
 class TechCommissionerFilterSet(FilterSet):
-    in_service_year = YearFilter(method="filter_in_service", label="in service in year")
-    division = CountyPrefixFilter(field_name="county__code", label="division code prefix")
+    in_service_year = YearFilter(method="filter_in_service", label=_("Only commissioners in service in this year."))
+    division = CountyPrefixFilter(field_name="county__code", label=COUNTY_PREFIX_LABEL)
     stations = scoped_many(Station, "stations")
     bases = scoped_many(DemonstrationBase, "bases")
 
@@ -275,24 +286,28 @@ class TechCommissionerFilterSet(FilterSet):
 
 class ModelHouseholdFilterSet(FilterSet):
     industry = filters.CharFilter(field_name="industries__code")
-    division = DivisionPrefixFilter(field_name="village__code", label="division code prefix")
+    division = DivisionPrefixFilter(field_name="village__code", label=DIVISION_PREFIX_LABEL)
     updated_since = IsoDateTimeFilter(field_name="updated_at", lookup_expr="gte")
     worker = scoped(ExtensionWorker, "worker")
     village = division_choice("village")
 
 
 class FarmerFilterSet(FilterSet):
-    division = DivisionPrefixFilter(field_name="village__code", label="division code prefix")
+    division = DivisionPrefixFilter(field_name="village__code", label=DIVISION_PREFIX_LABEL)
     updated_since = IsoDateTimeFilter(field_name="updated_at", lookup_expr="gte")
     household = scoped(ModelHousehold, "household")
     village = division_choice("village")
 
 
 class VisitFilterSet(FilterSet):
-    bbox = filters.CharFilter(method="filter_bbox", label="minLon,minLat,maxLon,maxLat (WGS-84)")
-    near = filters.CharFilter(method="filter_near", label="lon,lat (WGS-84); use with radius_km")
-    radius_km = RadiusFilter(method="filter_noop", label="radius for near, km (default 1)")
-    division = filters.CharFilter(method="filter_division", label="division code prefix")
+    bbox = filters.CharFilter(
+        method="filter_bbox", label=_("Only visits inside this box: minLon,minLat,maxLon,maxLat (WGS-84).")
+    )
+    near = filters.CharFilter(
+        method="filter_near", label=_("Only visits near this point: lon,lat (WGS-84); with radius_km.")
+    )
+    radius_km = RadiusFilter(method="filter_noop", label=_("The radius around `near`, in km (default 1)."))
+    division = filters.CharFilter(method="filter_division", label=DIVISION_PREFIX_LABEL)
     date_from = filters.DateFilter(field_name="visit_date", lookup_expr="gte")
     date_to = filters.DateFilter(field_name="visit_date", lookup_expr="lte")
     industry = filters.CharFilter(field_name="industry__code")

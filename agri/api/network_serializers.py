@@ -2,7 +2,7 @@
 commissioners, model households and farmers; the network tree and summary (responses only)."""
 
 from django.utils.translation import gettext_lazy as _
-from drf_spectacular.utils import extend_schema_field
+from drf_spectacular.utils import PolymorphicProxySerializer, extend_schema_field
 from rest_framework import serializers
 from rest_framework.exceptions import ErrorDetail
 from rest_framework.validators import UniqueValidator
@@ -162,17 +162,35 @@ class StationSerializer(StrictJSONTypesMixin, LocatedFieldsMixin, serializers.Mo
         ]
 
 
+def _positions(depth: int) -> serializers.ListField:
+    """``depth`` nested arrays around a GeoJSON position ([lon, lat], WGS-84)."""
+    field = serializers.ListField(child=serializers.FloatField(), min_length=2, max_length=3)
+    for _level in range(depth):
+        field = serializers.ListField(child=field)
+    return field
+
+
+class PolygonGeometrySerializer(serializers.Serializer):
+    """A GeoJSON Polygon: its linear rings of [lon, lat] positions (WGS-84), the outer ring first."""
+
+    type = serializers.ChoiceField(choices=["Polygon"])
+    coordinates = _positions(2)
+
+
+class MultiPolygonGeometrySerializer(serializers.Serializer):
+    """A GeoJSON MultiPolygon: its polygons, each its linear rings of [lon, lat] positions (WGS-84)."""
+
+    type = serializers.ChoiceField(choices=["MultiPolygon"])
+    coordinates = _positions(3)
+
+
+# Documentation only: typed to the position, so that a generated client has a type for every level.
 @extend_schema_field(
-    {
-        "type": "object",
-        "nullable": True,
-        "description": "GeoJSON Polygon or MultiPolygon, WGS-84.",
-        "properties": {
-            "type": {"type": "string", "enum": ["Polygon", "MultiPolygon"]},
-            "coordinates": {"type": "array", "items": {"type": "array"}},
-        },
-        "required": ["type", "coordinates"],
-    }
+    PolymorphicProxySerializer(
+        component_name="Parcel",
+        serializers={"Polygon": PolygonGeometrySerializer, "MultiPolygon": MultiPolygonGeometrySerializer},
+        resource_type_field_name=None,  # each variant's `type` enum tells them apart
+    )
 )
 class ParcelField(serializers.JSONField):
     """A GeoJSON polygon (checked by DemonstrationBaseSerializer.validate_parcel)."""
@@ -303,6 +321,8 @@ class ExtensionWorkerSerializer(StrictJSONTypesMixin, MaskedPersonalDataMixin, s
             "created_at",
             "updated_at",
         ]
+        # The model's label carries the Chinese term in every language.
+        extra_kwargs = {"is_township_based": {"label": _("Township-based")}}
 
 
 class TechCommissionerSerializer(StrictJSONTypesMixin, MaskedPersonalDataMixin, serializers.ModelSerializer):

@@ -224,9 +224,10 @@ REST_KNOX = {
 }
 
 SPECTACULAR_SETTINGS = {
-    "TITLE": "Nongji 农技 API",
+    # ASCII: client generators make the package's name of it (nongji_api_client).
+    "TITLE": "Nongji API",
     "DESCRIPTION": (
-        "Agricultural science-and-technology extension network of a Chinese county: stations, "
+        "Nongji: the agricultural science-and-technology extension network of a Chinese county: stations, "
         "demonstration bases, experts, extension workers, model households and farmers.\n\n"
         "Authenticate with `POST /api/v1/auth/login/` and send `Authorization: Token <token>`. "
         'Errors share one shape: `{"code", "message", "fields"}`; the message follows '
@@ -244,8 +245,16 @@ SPECTACULAR_SETTINGS = {
         "BaseStatusEnum": "agri.models.organizations.BaseStatus",
         "VisitFlagEnum": "agri.models.visits.VisitFlag.CODES",
         "PhotoFlagEnum": "agri.models.photos.PhotoFlag.CODES",
+        "PolygonTypeEnum": ["Polygon"],
+        "MultiPolygonTypeEnum": ["MultiPolygon"],
     },
-    "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums"],
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "api_docs.schema.add_enum_varnames",
+        "api_docs.schema.translate_response_descriptions",
+        "api_docs.schema.drop_codes_only_choice_lists",
+        "api_docs.schema.translate_texts",
+    ],
 }
 
 # The plan's ratios (专栏3). They are targets, not caps; override any of them from the environment.
