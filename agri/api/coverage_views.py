@@ -17,7 +17,7 @@ from agri.api import coverage_serializers as cs
 from agri.api.base import QueryAPIView
 from agri.api.renderers import XLSX_MEDIA_TYPE, CSVRenderer, GeoJSONRenderer, JSONRenderer, XLSXRenderer
 from agri.selectors.coverage import coverage_by_division, coverage_gaps, coverage_hexagons
-from agri.selectors.indicators import plan_indicators
+from agri.selectors.indicators import MONTHLY_FIGURES, monthly_activity, plan_indicators
 from agri.validators import printable
 
 STATUS_ZH = {"under": "未达标", "met": "达标", "over": "超出", None: ""}
@@ -180,13 +180,22 @@ def indicators_xlsx(data: dict) -> io.BytesIO:
     return out
 
 
-def indicators_csv(data: dict) -> io.BytesIO:
+def table_csv(headers: list[str], rows) -> io.BytesIO:
     """UTF-8 with a BOM, so that Excel on a Chinese Windows opens it with the right encoding."""
     text = io.StringIO()
     writer = csv.writer(text)
-    writer.writerow(TABLE_HEADERS)
-    writer.writerows(indicator_table(data))
+    writer.writerow(headers)
+    writer.writerows(rows)
     return io.BytesIO(text.getvalue().encode("utf-8-sig"))
+
+
+def indicators_csv(data: dict) -> io.BytesIO:
+    return table_csv(TABLE_HEADERS, indicator_table(data))
+
+
+def table_response(content: io.BytesIO, fmt: str, stem: str) -> FileResponse:
+    content_type = XLSX_MEDIA_TYPE if fmt == "xlsx" else "text/csv; charset=utf-8"
+    return FileResponse(content, as_attachment=True, filename=f"{stem}.{fmt}", content_type=content_type)
 
 
 class PlanIndicatorsView(QueryAPIView):
@@ -223,5 +232,72 @@ class PlanIndicatorsView(QueryAPIView):
             content = indicators_csv(data)
         else:
             return Response(data)
-        content_type = XLSX_MEDIA_TYPE if fmt == "xlsx" else "text/csv; charset=utf-8"
-        return FileResponse(content, as_attachment=True, filename=f"indicators-{year}.{fmt}", content_type=content_type)
+        return table_response(content, fmt, f"indicators-{year}")
+
+
+MONTHLY_HEADERS = [
+    "月份", "服务次数", "技术培训场次", "培训人次", "开展服务的农技推广人员", "开展服务的科技特派员",
+    "登记农技推广人员", "在岗科技特派员",
+]  # fmt: skip
+
+
+def monthly_table(data: dict):
+    """One row per month, then the year (whose active people are counted over the year, and which carries the
+    registered workers and the commissioners in service)."""
+    for row in data["months"]:
+        yield [row["month"], *(row[name] for name in MONTHLY_FIGURES), None, None]
+    total = data["total"]
+    yield [
+        f"{data['year']}年全年",
+        *(total[name] for name in MONTHLY_FIGURES),
+        data["workers_registered"],
+        data["commissioners_in_service"],
+    ]
+
+
+def monthly_xlsx(data: dict) -> io.BytesIO:
+    from openpyxl import Workbook  # imported on use, as for the indicators
+
+    book = Workbook(write_only=True)
+    sheet = book.create_sheet("按月")
+    sheet.append([f"{data['year']}年 科技服务逐月情况"])
+    sheet.append(MONTHLY_HEADERS)
+    for row in monthly_table(data):
+        sheet.append(row)
+    out = io.BytesIO()
+    book.save(out)
+    out.seek(0)
+    return out
+
+
+class MonthlyActivityView(QueryAPIView):
+    """The year's service figures month by month, and who was active."""
+
+    renderer_classes = [JSONRenderer, XLSXRenderer, CSVRenderer]
+    query_serializer_class = cs.IndicatorQuerySerializer
+
+    @extend_schema(
+        summary="The year's visits, trainings and active workers and commissioners, month by month",
+        description=(
+            "For each month of `year`: visits, trainings, training attendance, and the extension workers and tech "
+            "commissioners active (with at least one visit); `total` gives the same for the whole year (active "
+            "people counted over the year, not summed), beside the workers registered and the commissioners in "
+            "service. Same slice as `GET /indicators/`. `?format=xlsx` or `csv` (UTF-8 with a BOM) download "
+            "the table with Chinese headers, months then the year."
+        ),
+        parameters=[cs.IndicatorQuerySerializer, format_parameter("json", "xlsx", "csv")],
+        responses={
+            (200, "application/json"): cs.MonthlyActivitySerializer,
+            (200, XLSX_MEDIA_TYPE): OpenApiTypes.BINARY,
+            (200, "text/csv"): OpenApiTypes.BINARY,
+            400: OpenApiResponse(description="invalid parameter"),
+        },
+    )
+    def get(self, request):
+        year = self.query()["year"]
+        data = monthly_activity(user=request.user, year=year)
+        fmt = request.accepted_renderer.format
+        if fmt == "json":
+            return Response(data)
+        content = monthly_xlsx(data) if fmt == "xlsx" else table_csv(MONTHLY_HEADERS, monthly_table(data))
+        return table_response(content, fmt, f"activity-{year}")
