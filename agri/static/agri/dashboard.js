@@ -44,6 +44,12 @@
     return td;
   }
 
+  // Counts: whole-number ticks (Plotly would label 0.5 and 1.5 on a small axis).
+  function countAxis(values, extra) {
+    var top = Math.max.apply(null, values.filter(function (v) { return v !== null; }).concat([0]));
+    return Object.assign({ rangemode: "tozero", tickformat: ",d", dtick: top <= 5 ? 1 : undefined }, extra);
+  }
+
   function layout(extra) {
     return Object.assign({ font: FONT, margin: { l: 50, r: 20, t: 10, b: 40 }, paper_bgcolor: "#fff", plot_bgcolor: "#fff" }, extra);
   }
@@ -150,8 +156,8 @@
       barmode: "group",
       margin: { l: 50, r: 60, t: 10, b: 40 },
       legend: { orientation: "h", y: 1.12 },
-      yaxis: { title: { text: text.visits }, rangemode: "tozero" },
-      yaxis2: { title: { text: text.cumulativeVisits }, overlaying: "y", side: "right", rangemode: "tozero", showgrid: false },
+      yaxis: countAxis(traces[0].y, { title: { text: text.visits } }),
+      yaxis2: countAxis(cumulative.concat([visitsTarget || 0]), { title: { text: text.cumulativeVisits }, overlaying: "y", side: "right", showgrid: false }),
     }), PLOT_CONFIG);
   }
 
@@ -162,17 +168,22 @@
     var box = document.getElementById("commissioners-active");
     box.textContent = number(monthly.total.commissioners_active, 0) + " / " + number(monthly.commissioners_in_service, 0);
     if (commissioners.status) {
+      // The plan's target is on those in service (the second number).
       var badge = document.createElement("span");
       badge.className = "status status-" + commissioners.status;
-      badge.title = text.target + " " + formatTarget(commissioners);
       badge.textContent = text.status[commissioners.status];
-      box.append(" ", badge);
+      var target = document.createElement("span");
+      target.className = "note";
+      var words = text.target + " " + formatTarget(commissioners);
+      target.textContent = lang === "en" ? " (" + words + ")" : "（" + words + "）";
+      box.append(target, " ", badge);
     }
     var labels = monthLabels(monthly.months);
+    var people = monthly.months.map(function (m) { return Math.max(m.workers_active, m.commissioners_active); });
     return Plotly.newPlot("people-chart", [
       { type: "scatter", mode: "lines+markers", name: text.workersActive, x: labels, y: monthly.months.map(function (m) { return m.workers_active; }), line: { color: "#1a9850" } },
       { type: "scatter", mode: "lines+markers", name: text.commissionersActive, x: labels, y: monthly.months.map(function (m) { return m.commissioners_active; }), line: { color: "#2c6fbb" } },
-    ], layout({ height: 260, margin: { l: 40, r: 20, t: 10, b: 80 }, legend: { orientation: "h", y: -0.3 }, yaxis: { rangemode: "tozero" } }), PLOT_CONFIG);
+    ], layout({ height: 260, margin: { l: 40, r: 20, t: 10, b: 80 }, legend: { orientation: "h", y: -0.3 }, yaxis: countAxis(people) }), PLOT_CONFIG);
   }
 
   // --- coverage by township ---------------------------------------------------------------------------
