@@ -323,7 +323,9 @@ def monthly_activity(*, user, year: int) -> dict:
         default=Value(12),
         output_field=IntegerField(),
     )
-    by_month = {row["month"]: row for row in rollup.annotate(month=month).values("month").annotate(**figures).order_by()}
+    by_month = {
+        row["month"]: row for row in rollup.annotate(month=month).values("month").annotate(**figures).order_by()
+    }
     total = rollup.aggregate(**figures)
 
     def clean(row: dict) -> dict:
