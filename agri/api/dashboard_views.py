@@ -16,8 +16,7 @@ from django.utils.translation import get_language, pgettext
 from django.utils.translation import gettext as _
 from django.views.generic import TemplateView
 
-from agri.api.map_views import area_name
-from agri.api.pages import BureauPageMixin
+from agri.api.pages import BureauPageMixin, area_name
 
 FIRST_YEAR = 2021  # the plan's first year (2021-2025)
 GAP_DAYS = 90  # GET /coverage/gaps/'s default period
@@ -99,7 +98,7 @@ class DashboardView(BureauPageMixin, TemplateView):
             config=config,
             year=year,
             years=range(timezone.localdate().year, FIRST_YEAR - 1, -1),
-            area=area_name(self.request.user.jurisdiction),
+            area=area_name(jurisdiction) if (jurisdiction := self.request.user.jurisdiction) else _("All divisions"),
             exports=exports,
             gap_days=GAP_DAYS,
         )

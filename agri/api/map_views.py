@@ -19,7 +19,7 @@ from rest_framework.exceptions import NotFound
 from agri.api.base import FileView, validated_query
 from agri.api.coverage_serializers import CoverageFileQuerySerializer, coverage_filter
 from agri.api.crs import OUTPUT_CRS
-from agri.api.pages import BureauPageMixin
+from agri.api.pages import BureauPageMixin, area_name
 from agri.api.permissions import RolePermission
 from agri.api.renderers import FirstRendererNegotiation, PNGRenderer
 from agri.models import Industry, VisitKind
@@ -53,13 +53,6 @@ class CoverageMapQuerySerializer(CoverageFileQuerySerializer):
     labels = serializers.BooleanField(
         required=False, allow_null=True, default=None, help_text=_("Division names on the map (default: if few).")
     )
-
-
-def area_name(jurisdiction: str) -> str:
-    if not jurisdiction:
-        return "全部辖区"
-    name = AdminDivision.objects.filter(code=full_code(jurisdiction)).values_list("name", flat=True).first()
-    return name or jurisdiction
 
 
 @extend_schema(

@@ -1,7 +1,18 @@
 """What the bureau's HTML pages share (the web map ``/map/`` and the plan dashboard ``/dashboard/``): Django's session
-login, and a bureau role to see them."""
+login, a bureau role to see them, and the name of the area in their titles (the PNG map's too)."""
 
 from django.contrib.auth.mixins import LoginRequiredMixin, UserPassesTestMixin
+
+from geo.codes import full_code
+from geo.models import AdminDivision
+
+
+def area_name(jurisdiction: str) -> str:
+    """The name of the division a jurisdiction (a code prefix) stands for, for titles; "全部辖区" for none."""
+    if not jurisdiction:
+        return "全部辖区"
+    name = AdminDivision.objects.filter(code=full_code(jurisdiction)).values_list("name", flat=True).first()
+    return name or jurisdiction
 
 
 class BureauPageMixin(LoginRequiredMixin, UserPassesTestMixin):
