@@ -97,10 +97,42 @@ class HexagonCoverageView(QueryAPIView):
         return Response(feature_collection(feature(row["h3"], row.pop("geometry"), row) for row in rows))
 
 
+GAP_HEADERS = ["类型", "编号", "名称", "所在村", "乡镇代码", "农技推广人员", "登记示范户", "最近服务"]
+GAP_SHEETS = {"示范户": "households", "村": "villages"}  # sheet title (and row type) -> key in the gaps
+
+
+def gap_rows(data: dict, kind: str):
+    """The gaps as rows under ``GAP_HEADERS`` (no coordinates: the GeoJSON has them, coarsened where it must)."""
+    if kind == "示范户":
+        for h in data["households"]:
+            yield [kind, h["id"], h["head_name"], h["village_name"], h["township_code"], h["worker_name"], None,
+                   h["last_visit"]]  # fmt: skip
+    else:
+        for v in data["villages"]:
+            yield [kind, v["code"], v["name"], None, v["township_code"], None, v["households"], v["last_visit"]]
+
+
+def gaps_xlsx(data: dict) -> io.BytesIO:
+    """One sheet for the households, one for the villages."""
+    from openpyxl import Workbook  # imported on use, as for the indicators
+
+    book = Workbook(write_only=True)
+    for kind in GAP_SHEETS:
+        sheet = book.create_sheet(kind)
+        sheet.append([f"近 {data['days']} 天（{data['since']} 至 {data['until']}）无服务的{kind}"])
+        sheet.append(GAP_HEADERS)
+        for row in gap_rows(data, kind):
+            sheet.append([printable(value) for value in row])
+    out = io.BytesIO()
+    book.save(out)
+    out.seek(0)
+    return out
+
+
 class CoverageGapsView(QueryAPIView):
     """Who and where nobody visited lately."""
 
-    renderer_classes = [JSONRenderer, GeoJSONRenderer]
+    renderer_classes = [JSONRenderer, GeoJSONRenderer, XLSXRenderer, CSVRenderer]
     query_serializer_class = cs.GapQuerySerializer
 
     @extend_schema(
@@ -109,19 +141,30 @@ class CoverageGapsView(QueryAPIView):
             "Model households with no visit in the last `days` days (default 90, today included), and villages "
             "where no visit took place in that period. `?format=geojson` returns one FeatureCollection: households "
             "as points, villages as their simplified boundaries (`properties.kind` tells them apart). For bureau "
-            "viewers a household stands at the centre of its H3 cell (`location_grid` gives the resolution)."
+            "viewers a household stands at the centre of its H3 cell (`location_grid` gives the resolution). "
+            "`?format=xlsx` (a sheet each) or `csv` (UTF-8 with a BOM; households, then villages) give the lists "
+            "with Chinese headers and without coordinates."
         ),
-        parameters=[cs.GapQuerySerializer, format_parameter("json", "geojson")],
+        parameters=[cs.GapQuerySerializer, format_parameter("json", "geojson", "xlsx", "csv")],
         responses={
             (200, "application/json"): cs.CoverageGapsSerializer,
             (200, "application/geo+json"): OpenApiTypes.OBJECT,
+            (200, XLSX_MEDIA_TYPE): OpenApiTypes.BINARY,
+            (200, "text/csv"): OpenApiTypes.BINARY,
             400: OpenApiResponse(description="invalid parameter"),
         },
     )
     def get(self, request):
         params = self.query()
         data = coverage_gaps(user=request.user, days=params["days"], crs=params["crs"])
-        if request.accepted_renderer.format != "geojson":
+        fmt = request.accepted_renderer.format
+        if fmt in ("xlsx", "csv"):
+            stem = f"gaps-{params['days']}d-{data['until']:%Y%m%d}"
+            if fmt == "xlsx":
+                return table_response(gaps_xlsx(data), fmt, stem)
+            rows = (row for kind in GAP_SHEETS for row in gap_rows(data, kind))
+            return table_response(table_csv(GAP_HEADERS, rows), fmt, stem)
+        if fmt != "geojson":
             return Response(data)
         households = (
             feature(h["id"], {"type": "Point", "coordinates": [h["lon"], h["lat"]]}, {"kind": "household", **h})

@@ -58,7 +58,11 @@ class DashboardView(BureauPageMixin, TemplateView):
                 ("GeoJSON", link("agri:export-coverage", format="geojson", **township)),
                 (_("Map (PNG)"), link("agri:coverage-map", **township)),
             ],
-            "gaps": [("GeoJSON", link("agri:coverage-gaps", days=GAP_DAYS, format="geojson"))],
+            "gaps": [
+                ("Excel", link("agri:coverage-gaps", days=GAP_DAYS, format="xlsx")),
+                ("CSV", link("agri:coverage-gaps", days=GAP_DAYS, format="csv")),
+                ("GeoJSON", link("agri:coverage-gaps", days=GAP_DAYS, format="geojson")),
+            ],
         }
         config = {
             "year": year,

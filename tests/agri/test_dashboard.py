@@ -137,6 +137,8 @@ def test_every_piece_links_an_export_that_downloads(world, client):
         "/api/v1/exports/coverage/?format=geojson&level=township&date_from=2024-01-01&date_to=2024-12-31": "geo+json",
         "/api/v1/coverage/map.png?level=township&date_from=2024-01-01&date_to=2024-12-31": "image/png",
         "/api/v1/coverage/gaps/?days=90&format=geojson": "geo+json",
+        "/api/v1/coverage/gaps/?days=90&format=xlsx": "spreadsheetml",
+        "/api/v1/coverage/gaps/?days=90&format=csv": "text/csv",
     }
     assert hrefs == sorted(expected_types)
 
@@ -146,6 +148,7 @@ def test_every_piece_links_an_export_that_downloads(world, client):
     ("/api/v1/indicators/monthly/?year=2024&format=csv", "text/csv"),
     ("/api/v1/exports/coverage/?format=geojson&level=township&date_from=2024-01-01&date_to=2024-12-31", "geo+json"),
     ("/api/v1/coverage/gaps/?days=90&format=geojson", "geo+json"),
+    ("/api/v1/coverage/gaps/?days=90&format=csv", "text/csv"),
 ])  # fmt: skip
 def test_export_links_answer_files_to_the_session(mapped_world, client, href, content_type):
     client.force_login(mapped_world.users["viewer"])
@@ -286,7 +289,7 @@ def test_browser_shows_the_indicators_charts_sorted_townships_and_gaps(
             assert "双江街道" in page.locator("#gap-villages tbody").inner_text()  # township names from coverage
 
             # Each piece has its export links.
-            assert page.locator("section .exports a").count() == 2 + 2 + 2 + 3 + 1
+            assert page.locator("section .exports a").count() == 2 + 2 + 2 + 3 + 3
             page.screenshot(path=str(shot))
         finally:
             browser.close()
