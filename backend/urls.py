@@ -3,6 +3,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 from django.views.generic import RedirectView
 
+from agri.api.dashboard_views import DashboardView
 from agri.api.map_views import WebMapView
 from agri.middleware import never_compress_view
 
@@ -11,6 +12,8 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     # The bureau's web map, behind Django's session login.
     path("map/", WebMapView.as_view(), name="web-map"),
+    # The bureau's plan dashboard (专栏3 indicators, trends, coverage, gaps), behind the same login.
+    path("dashboard/", DashboardView.as_view(), name="dashboard"),
     # The session login page carries a CSRF token: never compressed (BREACH).
     path(
         "accounts/login/",

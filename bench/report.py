@@ -12,6 +12,7 @@ LABELS = {
     "coverage_township": "coverage by township (1 year)",
     "coverage_township_scaling": "coverage by township t(large)/t(small)",
     "coverage_hexagons": "hexagons r7 (1 year)",
+    "indicators_monthly": "the year month by month (dashboard)",
     "list_page": "list page (page_size=100)",
     "pull_sync": "pull sync (cursor pages of 1,000)",
     "sync_feed": "sync feed (GET /sync/, pages of 1,000)",
@@ -73,7 +74,7 @@ def judge(r: dict) -> tuple[float | None, str, bool | None]:
         return m / lm, "p99 <100 ms", m < 100
     if name == "photo_pipeline":
         return m / lm, "ratio <=1.5", m / lm <= 1.5
-    if name in ("coverage_township", "coverage_hexagons"):
+    if name in ("coverage_township", "coverage_hexagons", "indicators_monthly"):
         return m / lm, "<=150 ms", m <= 150
     if name == "coverage_township_scaling":
         return None, "<=1.5", m <= 1.5

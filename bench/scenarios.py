@@ -206,6 +206,8 @@ COVERAGE_ENDPOINTS = {
         f"?resolution=7&date_from={data.COVERAGE_YEAR}-01-01&date_to={data.COVERAGE_YEAR}-12-31",
         "h3_r7",
     ),
+    # The dashboard's trend: twelve months from the rollup, against a GROUP BY day of the visits.
+    "indicators_monthly": ("/api/v1/indicators/monthly/", f"?year={data.COVERAGE_YEAR}", "visit_date"),
 }
 
 

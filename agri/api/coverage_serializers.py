@@ -279,3 +279,23 @@ class PlanIndicatorSerializer(IndicatorValueSerializer):
 class PlanIndicatorsSerializer(serializers.Serializer):
     year = serializers.IntegerField()
     indicators = PlanIndicatorSerializer(many=True)
+
+
+class MonthlyFiguresSerializer(serializers.Serializer):
+    visits = serializers.IntegerField()
+    trainings = serializers.IntegerField()
+    training_attendance = serializers.IntegerField()
+    workers_active = serializers.IntegerField(help_text=_("Extension workers with at least one visit."))
+    commissioners_active = serializers.IntegerField(help_text=_("Tech commissioners with at least one visit."))
+
+
+class MonthFiguresSerializer(MonthlyFiguresSerializer):
+    month = serializers.CharField(help_text=_("YYYY-MM."))
+
+
+class MonthlyActivitySerializer(serializers.Serializer):
+    year = serializers.IntegerField()
+    months = MonthFiguresSerializer(many=True)
+    total = MonthlyFiguresSerializer(help_text=_("The whole year: active people counted over the year."))
+    workers_registered = serializers.IntegerField(help_text=_("Active extension workers registered."))
+    commissioners_in_service = serializers.IntegerField(help_text=_("Tech commissioners in service that year."))

@@ -17,7 +17,7 @@ from agri.api import coverage_serializers as cs
 from agri.api.base import QueryAPIView
 from agri.api.renderers import XLSX_MEDIA_TYPE, CSVRenderer, GeoJSONRenderer, JSONRenderer, XLSXRenderer
 from agri.selectors.coverage import coverage_by_division, coverage_gaps, coverage_hexagons, coverage_scope_label
-from agri.selectors.indicators import SHARE_UNIT, plan_indicators
+from agri.selectors.indicators import MONTHLY_FIGURES, SHARE_UNIT, monthly_activity, plan_indicators
 from agri.workbooks import Cell, Column, Sheet, title_text, workbook_write
 
 STATUS_ZH = {"under": "未达标", "met": "达标", "over": "超出", None: ""}
@@ -99,10 +99,36 @@ class HexagonCoverageView(QueryAPIView):
         return Response(feature_collection(feature(row["h3"], row.pop("geometry"), row) for row in rows))
 
 
+GAP_HEADERS = ["类型", "编号", "名称", "所在村", "乡镇代码", "农技推广人员", "登记示范户", "最近服务"]
+GAP_KINDS = ("示范户", "村")  # the row types, and the workbook's sheets
+GAP_COLUMNS = [Column(h, "count" if h == "登记示范户" else "date" if h == "最近服务" else "text") for h in GAP_HEADERS]
+
+
+def gap_rows(data: dict, kind: str):
+    """The gaps as rows under ``GAP_HEADERS`` (no coordinates: the GeoJSON has them, coarsened where it must)."""
+    if kind == "示范户":
+        for h in data["households"]:
+            yield [kind, h["id"], h["head_name"], h["village_name"], h["township_code"], h["worker_name"], None,
+                   h["last_visit"]]  # fmt: skip
+    else:
+        for v in data["villages"]:
+            yield [kind, v["code"], v["name"], None, v["township_code"], None, v["households"], v["last_visit"]]
+
+
+def gaps_xlsx(data: dict, *, scope: str) -> io.BytesIO:
+    """One sheet for the households, one for the villages, titled with the period and the caller's scope."""
+    title = title_text(
+        "无服务的示范户和村",
+        period=f"{data['since']} 至 {data['until']}",
+        filters=[("近天数", str(data["days"])), ("范围", scope)],
+    )
+    return workbook_write(title=title, sheets=[Sheet(kind, GAP_COLUMNS, gap_rows(data, kind)) for kind in GAP_KINDS])
+
+
 class CoverageGapsView(QueryAPIView):
     """Who and where nobody visited lately."""
 
-    renderer_classes = [JSONRenderer, GeoJSONRenderer]
+    renderer_classes = [JSONRenderer, GeoJSONRenderer, XLSXRenderer, CSVRenderer]
     query_serializer_class = cs.GapQuerySerializer
 
     @extend_schema(
@@ -111,19 +137,30 @@ class CoverageGapsView(QueryAPIView):
             "Model households with no visit in the last `days` days (default 90, today included), and villages "
             "where no visit took place in that period. `?format=geojson` returns one FeatureCollection: households "
             "as points, villages as their simplified boundaries (`properties.kind` tells them apart). For bureau "
-            "viewers a household stands at the centre of its H3 cell (`location_grid` gives the resolution)."
+            "viewers a household stands at the centre of its H3 cell (`location_grid` gives the resolution). "
+            "`?format=xlsx` (a sheet each) or `csv` (UTF-8 with a BOM; households, then villages) give the lists "
+            "with Chinese headers and without coordinates."
         ),
-        parameters=[cs.GapQuerySerializer, format_parameter("json", "geojson")],
+        parameters=[cs.GapQuerySerializer, format_parameter("json", "geojson", "xlsx", "csv")],
         responses={
             (200, "application/json"): cs.CoverageGapsSerializer,
             (200, "application/geo+json"): OpenApiTypes.OBJECT,
+            (200, XLSX_MEDIA_TYPE): OpenApiTypes.BINARY,
+            (200, "text/csv"): OpenApiTypes.BINARY,
             400: OpenApiResponse(description="invalid parameter"),
         },
     )
     def get(self, request):
         params = self.query()
         data = coverage_gaps(user=request.user, days=params["days"], crs=params["crs"])
-        if request.accepted_renderer.format != "geojson":
+        fmt = request.accepted_renderer.format
+        if fmt in ("xlsx", "csv"):
+            stem = f"gaps-{params['days']}d-{data['until']:%Y%m%d}"
+            if fmt == "xlsx":
+                return table_response(gaps_xlsx(data, scope=coverage_scope_label(request.user)), fmt, stem)
+            rows = (row for kind in GAP_KINDS for row in gap_rows(data, kind))
+            return table_response(table_csv(GAP_HEADERS, rows), fmt, stem)
+        if fmt != "geojson":
             return Response(data)
         households = (
             feature(h["id"], {"type": "Point", "coordinates": [h["lon"], h["lat"]]}, {"kind": "household", **h})
@@ -197,13 +234,22 @@ def indicators_xlsx(data: dict, *, scope: str) -> io.BytesIO:
     return workbook_write(title=title, sheets=[Sheet(SHEETS[key], columns, rows[key]) for key in SHEETS])
 
 
-def indicators_csv(data: dict) -> io.BytesIO:
+def table_csv(headers: list[str], rows) -> io.BytesIO:
     """UTF-8 with a BOM, so that Excel on a Chinese Windows opens it with the right encoding."""
     text = io.StringIO()
     writer = csv.writer(text)
-    writer.writerow(TABLE_HEADERS)
-    writer.writerows(indicator_table(data))
+    writer.writerow(headers)
+    writer.writerows(rows)
     return io.BytesIO(text.getvalue().encode("utf-8-sig"))
+
+
+def indicators_csv(data: dict) -> io.BytesIO:
+    return table_csv(TABLE_HEADERS, indicator_table(data))
+
+
+def table_response(content: io.BytesIO, fmt: str, stem: str) -> FileResponse:
+    content_type = XLSX_MEDIA_TYPE if fmt == "xlsx" else "text/csv; charset=utf-8"
+    return FileResponse(content, as_attachment=True, filename=f"{stem}.{fmt}", content_type=content_type)
 
 
 class PlanIndicatorsView(QueryAPIView):
@@ -243,5 +289,73 @@ class PlanIndicatorsView(QueryAPIView):
             content = indicators_csv(data)
         else:
             return Response(data)
-        content_type = XLSX_MEDIA_TYPE if fmt == "xlsx" else "text/csv; charset=utf-8"
-        return FileResponse(content, as_attachment=True, filename=f"indicators-{year}.{fmt}", content_type=content_type)
+        return table_response(content, fmt, f"indicators-{year}")
+
+
+MONTHLY_HEADERS = [
+    "月份", "服务次数", "技术培训场次", "培训人次", "开展服务的农技推广人员", "开展服务的科技特派员",
+    "登记农技推广人员", "在岗科技特派员",
+]  # fmt: skip
+
+
+def monthly_table(data: dict):
+    """One row per month, then the year (whose active people are counted over the year, and which carries the
+    registered workers and the commissioners in service)."""
+    for row in data["months"]:
+        yield [row["month"], *(row[name] for name in MONTHLY_FIGURES), None, None]
+    total = data["total"]
+    yield [
+        f"{data['year']}年全年",
+        *(total[name] for name in MONTHLY_FIGURES),
+        data["workers_registered"],
+        data["commissioners_in_service"],
+    ]
+
+
+def monthly_xlsx(data: dict, *, scope: str) -> io.BytesIO:
+    """The months, then the year, titled with the year and the caller's scope."""
+    year = data["year"]
+    title = title_text(
+        f"{year}年 科技服务逐月情况",
+        period=f"{year}-01-01 至 {year}-12-31",
+        filters=[("年份", str(year)), ("范围", scope)],
+    )
+    columns = [Column(h, "text" if h == "月份" else "count") for h in MONTHLY_HEADERS]
+    return workbook_write(title=title, sheets=[Sheet("按月", columns, monthly_table(data))])
+
+
+class MonthlyActivityView(QueryAPIView):
+    """The year's service figures month by month, and who was active."""
+
+    renderer_classes = [JSONRenderer, XLSXRenderer, CSVRenderer]
+    query_serializer_class = cs.IndicatorQuerySerializer
+
+    @extend_schema(
+        summary="The year's visits, trainings and active workers and commissioners, month by month",
+        description=(
+            "For each month of `year`: visits, trainings, training attendance, and the extension workers and tech "
+            "commissioners active (with at least one visit); `total` gives the same for the whole year (active "
+            "people counted over the year, not summed), beside the workers registered and the commissioners in "
+            "service. Same slice as `GET /indicators/`. `?format=xlsx` or `csv` (UTF-8 with a BOM) download "
+            "the table with Chinese headers, months then the year."
+        ),
+        parameters=[cs.IndicatorQuerySerializer, format_parameter("json", "xlsx", "csv")],
+        responses={
+            (200, "application/json"): cs.MonthlyActivitySerializer,
+            (200, XLSX_MEDIA_TYPE): OpenApiTypes.BINARY,
+            (200, "text/csv"): OpenApiTypes.BINARY,
+            400: OpenApiResponse(description="invalid parameter"),
+        },
+    )
+    def get(self, request):
+        year = self.query()["year"]
+        data = monthly_activity(user=request.user, year=year)
+        fmt = request.accepted_renderer.format
+        if fmt == "json":
+            return Response(data)
+        content = (
+            monthly_xlsx(data, scope=coverage_scope_label(request.user))
+            if fmt == "xlsx"
+            else table_csv(MONTHLY_HEADERS, monthly_table(data))
+        )
+        return table_response(content, fmt, f"activity-{year}")

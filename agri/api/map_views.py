@@ -6,7 +6,6 @@ The web map page is a Django template with Leaflet from the django-leaflet packa
 """
 
 from django.conf import settings
-from django.contrib.auth.mixins import LoginRequiredMixin, UserPassesTestMixin
 from django.http import HttpResponse
 from django.urls import reverse
 from django.utils import timezone, translation
@@ -20,6 +19,7 @@ from rest_framework.exceptions import NotFound
 from agri.api.base import FileView, validated_query
 from agri.api.coverage_serializers import CoverageFileQuerySerializer, coverage_filter
 from agri.api.crs import OUTPUT_CRS
+from agri.api.pages import BureauPageMixin
 from agri.api.permissions import RolePermission
 from agri.api.renderers import FirstRendererNegotiation, PNGRenderer
 from agri.models import Industry, VisitKind
@@ -128,20 +128,10 @@ class CoverageMapView(FileView):
         return f"{note}制图：农技 Nongji，{timezone.localtime():%Y-%m-%d %H:%M}"
 
 
-class WebMapView(LoginRequiredMixin, UserPassesTestMixin, TemplateView):
+class WebMapView(BureauPageMixin, TemplateView):
     """The bureau's web map. Anonymous visitors are sent to the login page; other roles get 403."""
 
     template_name = "agri/map.html"
-    raise_exception = False
-
-    def test_func(self):
-        user = self.request.user
-        return user.is_superuser or user.is_bureau
-
-    def handle_no_permission(self):
-        # Logged in without a bureau role: a plain 403 rather than a login loop.
-        self.raise_exception = self.request.user.is_authenticated
-        return super().handle_no_permission()
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)

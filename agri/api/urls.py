@@ -42,6 +42,7 @@ urlpatterns = [
     path("coverage/hexagons/", coverage_views.HexagonCoverageView.as_view(), name="coverage-hexagons"),
     path("coverage/gaps/", coverage_views.CoverageGapsView.as_view(), name="coverage-gaps"),
     path("indicators/", coverage_views.PlanIndicatorsView.as_view(), name="indicators"),
+    path("indicators/monthly/", coverage_views.MonthlyActivityView.as_view(), name="indicators-monthly"),
     path("sync/", sync_views.SyncView.as_view(), name="sync"),
     path("sync/visits/", visit_views.VisitSyncView.as_view(), name="visit-sync"),
     path("visits.geojson", visit_views.VisitGeoJSONView.as_view(), name="visit-geojson"),

@@ -21,13 +21,16 @@ Breakdown rules, where an indicator's unit is not itself an industry or township
 
 A breakdown row carries the plan's target only where it applies to that group (a township need not host 10 of an
 expert's workers); elsewhere target and status are null. Who sees what follows ``agri.selectors.coverage``.
+
+:func:`monthly_activity` gives the year's service figures month by month (the dashboard's trend), with the workers
+and commissioners active each month and in the whole year.
 """
 
 from datetime import date
 
 from django.conf import settings
 from django.db import connection
-from django.db.models import Count, Q, QuerySet, Sum
+from django.db.models import Case, Count, IntegerField, Q, QuerySet, Sum, Value, When
 from django.db.models.functions import Left
 
 from agri.models import (
@@ -391,3 +394,47 @@ def _school_row(schools: int, bases: int, per_base: int) -> dict:
     """Field schools of a group of bases: the target is one per base (none where the group has no base)."""
     target = bases * per_base or None
     return _row(schools, target, target)
+
+
+MONTHLY_FIGURES = ("visits", "trainings", "training_attendance", "workers_active", "commissioners_active")
+
+
+def monthly_activity(*, user, year: int) -> dict:
+    """The year's visits, trainings, training attendance and active workers and commissioners (those with at least
+    one visit), per month and for the whole year, from the visit rollup; plus the workers registered (active) and
+    the commissioners in service that year. Four queries, whatever the number of visits.
+
+    Months are a CASE over the stored day, not ``TruncMonth`` (a Python function per row on SQLite). The year's
+    active people are counted over the year, so they are not the sum of the months.
+    """
+    sl = coverage_slice(user)
+    starts = [date(year, m, 1) for m in range(1, 13)]
+    rollup = VisitRollup.objects.filter(sl.rollup, day__gte=starts[0], day__lte=date(year, 12, 31))
+    training = Q(kind=VisitKind.TRAINING)
+    figures = {  # prefixed: an annotation may not take a field's name ("visits")
+        "n_visits": Sum("visits"),
+        "n_trainings": Sum("visits", filter=training),
+        "n_training_attendance": Sum("participants", filter=training),
+        "n_workers_active": Count("worker_key", distinct=True, filter=~Q(worker_key=NO_ID)),
+        "n_commissioners_active": Count("commissioner_key", distinct=True, filter=~Q(commissioner_key=NO_ID)),
+    }
+    month = Case(
+        *(When(day__lt=start, then=Value(m)) for m, start in enumerate(starts[1:], start=1)),
+        default=Value(12),
+        output_field=IntegerField(),
+    )
+    by_month = {
+        row["month"]: row for row in rollup.annotate(month=month).values("month").annotate(**figures).order_by()
+    }
+    total = rollup.aggregate(**figures)
+
+    def clean(row: dict) -> dict:
+        return {name: row.get(f"n_{name}") or 0 for name in MONTHLY_FIGURES}
+
+    return {
+        "year": year,
+        "months": [{"month": f"{year}-{m:02d}", **clean(by_month.get(m, {}))} for m in range(1, 13)],
+        "total": clean(total),
+        "workers_registered": ExtensionWorker.objects.visible_to(user).filter(active=True).count(),
+        "commissioners_in_service": TechCommissioner.objects.visible_to(user).in_service(year).count(),
+    }

@@ -128,7 +128,12 @@ STATIC_URL = "static/"
 # Leaflet for the bureau's web map: the static files of the django-leaflet package (no CDN, nothing copied).
 # Only its static folder is used: as an installed app, admin autodiscovery would import leaflet.admin, which needs
 # GeoDjango and a system GDAL. find_spec locates the package without importing it.
-STATICFILES_DIRS = [Path(find_spec("leaflet").origin).parent / "static"]
+# Plotly.js for the plan dashboard's charts: the plotly package's own copy (package_data/plotly.min.js), served
+# under static/plotly/ (the folder also holds the package's sample data sets and templates, which nothing links).
+STATICFILES_DIRS = [
+    Path(find_spec("leaflet").origin).parent / "static",
+    ("plotly", Path(find_spec("plotly").origin).parent / "package_data"),
+]
 STATIC_ROOT = env.path("STATIC_ROOT", default=BASE_DIR / "staticfiles")
 # Without collectstatic (development, tests) WhiteNoise finds files in the apps; production runs collectstatic.
 WHITENOISE_USE_FINDERS = env.bool("WHITENOISE_USE_FINDERS", default=True)

@@ -1,4 +1,8 @@
-"""Fixtures of the agri tests: the shared world with village polygons."""
+"""Fixtures of the agri tests: the shared world with village polygons, a private S3 bucket, and Chromium."""
+
+import os
+import shutil
+from pathlib import Path
 
 import boto3
 import pytest
@@ -41,3 +45,23 @@ def s3(settings, monkeypatch):
             },
         }
         yield client
+
+
+@pytest.fixture
+def chromium() -> str:
+    """Debian's Chromium (``/usr/bin/chromium``, or ``$CHROMIUM``) for Playwright. Without it (or without the
+    playwright package) the test is skipped, and says why, unless ``REQUIRE_BROWSER=1`` (set by ``.ci/run``): then
+    it fails."""
+    path = os.environ.get("CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
+    reason = None
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        reason = "the playwright package is not installed (pip install -r requirements-dev.txt)"
+    if reason is None and not Path(path).is_file():
+        reason = f"Chromium not found at {path} (apt-get install chromium, or set CHROMIUM)"
+    if reason:
+        if os.environ.get("REQUIRE_BROWSER") == "1":
+            pytest.fail(f"REQUIRE_BROWSER=1 but {reason}")
+        pytest.skip(reason)
+    return path

@@ -1,10 +1,14 @@
-"""Helpers for the visit, coverage, export and map tests: the shared world with division polygons, and visits
-pushed through the API."""
+"""Helpers for the visit, coverage, export and map tests: the shared world with division polygons, visits pushed
+through the API, and the bureau's pages opened in Chromium."""
 
+import os
 import uuid
+from dataclasses import dataclass, field
 from datetime import timedelta
+from pathlib import Path
 
 import shapely
+from django.conf import settings
 from django.utils import timezone
 
 from geo.crs import wgs84_to_gcj02
@@ -123,3 +127,55 @@ def push_visits(world, clients):
         [visit_body(world, "H2", 108.70, 30.93, days_ago=1), visit_body(world, "H2", 108.71, 30.93, days_ago=5)],
     )
     return world
+
+
+# --- the bureau's pages in a real browser (tests/agri/test_web_map.py, test_dashboard.py) ------------------------
+
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+
+def artifacts_dir(kind: str = "screenshots") -> Path:
+    """Where browser tests keep what a person would look at: ``$ARTIFACTS_DIR/<kind>``, by default
+    ``.artifacts/<kind>`` under the repository (gitignored); created if missing."""
+    root = Path(os.environ.get("ARTIFACTS_DIR") or Path(__file__).resolve().parents[2] / ".artifacts")
+    path = root / kind
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+@dataclass
+class PageLog:
+    """Everything a page asked for and complained about."""
+
+    requests: list = field(default_factory=list)  # every URL the page requested
+    outside: list = field(default_factory=list)  # those to another host: aborted
+    console_errors: list = field(default_factory=list)
+    page_errors: list = field(default_factory=list)
+
+
+def open_page(playwright, chromium, live_server, cookie, path, *, viewport=(1280, 860), locale="zh-CN"):
+    """Chromium on ``path`` of the live server with a session cookie. Every request is recorded; any to a host but
+    the live server is aborted (no CDN, no tiles here). Returns (browser, page, log): close the browser."""
+    browser = playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
+    context = browser.new_context(viewport={"width": viewport[0], "height": viewport[1]}, locale=locale)
+    context.add_cookies([{"name": settings.SESSION_COOKIE_NAME, "value": cookie, "url": live_server.url}])
+    page = context.new_page()
+    log = PageLog()
+
+    def block(route):
+        log.outside.append(route.request.url)
+        route.abort()
+
+    page.route(lambda url: not url.startswith(live_server.url), block)
+    page.on("request", lambda request: log.requests.append(request.url))
+    page.on("console", lambda message: message.type == "error" and log.console_errors.append(message.text))
+    page.on("pageerror", lambda error: log.page_errors.append(str(error)))
+    page.goto(live_server.url + path)
+    return browser, page, log

@@ -1,6 +1,6 @@
 """The bureau's web map (/map/): session login, the page and its assets, and a real headless Chromium drawing it.
 
-The browser test drives Debian's Chromium (``/usr/bin/chromium``, or ``$CHROMIUM``) with Playwright against
+The browser test drives Debian's Chromium (the ``chromium`` fixture of tests/agri/conftest.py) with Playwright against
 pytest-django's live server. Without Chromium it is skipped, and says why, unless ``REQUIRE_BROWSER=1`` (set by
 ``.ci/run``, which installs Chromium): then it fails. Playwright's sync API runs an event loop in this thread, so
 every database write happens before the browser starts and Django's async-safety check never sees the ORM called
@@ -8,10 +8,7 @@ from inside that loop (no ``DJANGO_ALLOW_ASYNC_UNSAFE``).
 """
 
 import json
-import os
 import re
-import shutil
-from pathlib import Path
 
 import pytest
 from django.conf import settings
@@ -19,17 +16,8 @@ from django.test import Client
 
 from geo.crs import wgs84_to_gcj02
 from tests import factories as f
-from tests.agri.map_support import map_world, push_visits
+from tests.agri.map_support import CHROMIUM_ARGS, map_world, push_visits
 from tests.support import build_world, login
-
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 
 
 def page_config(response) -> dict:
@@ -101,23 +89,6 @@ def test_page_draws_in_gcj02_for_amap_tiles(world, client, settings):
 
 
 # --- a real browser -----------------------------------------------------------------------------------
-
-
-@pytest.fixture
-def chromium() -> str:
-    path = os.environ.get("CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
-    reason = None
-    try:
-        import playwright.sync_api  # noqa: F401
-    except ImportError:
-        reason = "the playwright package is not installed (pip install -r requirements-dev.txt)"
-    if reason is None and not Path(path).is_file():
-        reason = f"Chromium not found at {path} (apt-get install chromium, or set CHROMIUM)"
-    if reason:
-        if os.environ.get("REQUIRE_BROWSER") == "1":
-            pytest.fail(f"REQUIRE_BROWSER=1 but {reason}")
-        pytest.skip(reason)
-    return path
 
 
 @pytest.fixture

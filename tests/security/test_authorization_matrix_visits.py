@@ -26,8 +26,8 @@ is a leak. The world is built once per module and committed; each test runs in a
 every test starts from the same world.
 
 Cells are counted as they run and must match the tables (``CELLS``), so no cell can be skipped silently;
-``test_matrix_size`` prints them per test: 5,776 in all (``TOTAL_CELLS``), 5,650 for the ten roles, 26 for
-the single-account tests (reference data owners, client ids already taken) and 100 for an anonymous client
+``test_matrix_size`` prints them per test: 5,817 in all (``TOTAL_CELLS``), 5,690 for the ten roles, 26 for
+the single-account tests (reference data owners, client ids already taken) and 101 for an anonymous client
 (every operation of the schema).
 """
 
@@ -195,6 +195,7 @@ OPERATIONS = {
     "GET /api/v1/coverage/map.png": ["test_coverage_and_indicators"],
     "GET /api/v1/stations/{id}/service-area/": ["test_coverage_and_indicators"],
     "GET /api/v1/indicators/": ["test_coverage_and_indicators"],
+    "GET /api/v1/indicators/monthly/": ["test_coverage_and_indicators"],
     "GET /api/v1/network/summary/": ["test_coverage_and_indicators"],
     "GET /api/v1/exports/coverage/": ["test_exports"],
     "GET /api/v1/exports/demonstration-bases/": ["test_exports"],
@@ -1035,6 +1036,18 @@ def test_coverage_and_indicators(ev, role, tmp_path):
         m.ids("gaps geojson households", kinds["household"], gap_households, ev.pk)
         if set(kinds["village"]) != gap_villages:
             m.fail("gaps geojson villages", f"{kinds['village']}, expected {sorted(gap_villages)}")
+    for fmt, parse in (("xlsx", parse_xlsx), ("csv", parse_csv)):
+        label = f"gaps {fmt}"
+        rows = m.request(
+            label, "get", f"{API}/coverage/gaps/?days=30&format={fmt}", ok, parse=parse if ok == 200 else None
+        )
+        if rows is None or ok != 200:
+            continue
+        m.ids(label, [row[1] for row in rows if row and row[0] == "示范户"], gap_households, ev.pk)
+        if {str(row[1]) for row in rows if row and row[0] == "村"} != gap_villages:
+            m.fail(
+                label, f"villages {[row[1] for row in rows if row and row[0] == '村']}, expected {sorted(gap_villages)}"
+            )
     for station in ("S1", "S2", "S9", "S8"):
         expected = 404 if not may_read(role, station) else ok
         label = f"service area {station}"
@@ -1084,6 +1097,21 @@ def test_coverage_and_indicators(ev, role, tmp_path):
         townships = {str(row[4]) for row in table if row[3] == "乡镇"}
         if townships != indicator_townships(role):
             m.fail(label, f"townships {sorted(townships)}, expected {sorted(indicator_townships(role))}")
+
+    body = m.request("indicators monthly", "get", f"{API}/indicators/monthly/?year={ev.year}", ok)
+    if body is not None and ok == 200:
+        got = (body["total"]["visits"], sum(month["visits"] for month in body["months"]), body["total"]["trainings"])
+        if got != (totals["village_visits"], totals["village_visits"], totals["trainings"]):
+            m.fail("indicators monthly", f"{got}, expected the year's {totals}")
+    rows = m.request(
+        "indicators monthly csv",
+        "get",
+        f"{API}/indicators/monthly/?year={ev.year}&format=csv",
+        ok,
+        parse=parse_csv if ok == 200 else None,
+    )
+    if rows is not None and ok == 200 and rows[-1][1] != str(totals["village_visits"]):
+        m.fail("indicators monthly csv", f"year row {rows[-1]}, expected {totals['village_visits']} visits")
 
     body = m.request("network summary", "get", f"{API}/network/summary/?year={ev.year}", 200)
     if body is not None:
@@ -1433,7 +1461,7 @@ CELLS = {
     "test_photo_uploads": lambda role: 2 * len(VISITS) + len(PHOTOS),
     "test_resumable_uploads": lambda role: len(VISITS) + sum(upload_status(role, n, 201) == 201 for n in VISITS) + 3,
     "test_exports": lambda role: 4 * len(EXPORT_FORMATS) + 3 + len(EXPORT_FILTER_CASES),
-    "test_coverage_and_indicators": lambda role: 6 + 3 + 2 + 4 + 2 + 3 + 1,
+    "test_coverage_and_indicators": lambda role: 6 + 3 + 4 + 4 + 2 + 3 + 2 + 1,
     "test_farmer_reveal": lambda role: 5,
     "test_accounts_and_devices": lambda role: FOREIGN_TOKENS[role] + 7,
     "test_reference_data": lambda role: 7 + 1 + 4 + 2 + 4 + 1 + 2 + 2,
@@ -1443,7 +1471,7 @@ CELLS = {
     "test_family_locations": lambda role: 12,
 }
 # 8 roles' cells, the reference data owners' and the anonymous client's; test_matrix_size prints them per test
-TOTAL_CELLS = 5776
+TOTAL_CELLS = 5817
 
 
 # test_taken_ids_answer_alike: four creates for each of three owners, and one batch.
