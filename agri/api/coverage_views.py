@@ -16,7 +16,13 @@ from rest_framework.response import Response
 from agri.api import coverage_serializers as cs
 from agri.api.base import QueryAPIView
 from agri.api.renderers import XLSX_MEDIA_TYPE, CSVRenderer, GeoJSONRenderer, JSONRenderer, XLSXRenderer
-from agri.selectors.coverage import coverage_by_division, coverage_gaps, coverage_hexagons
+from agri.selectors.coverage import (
+    coverage_by_division,
+    coverage_classification,
+    coverage_gaps,
+    coverage_hexagons,
+    hexagon_classification,
+)
 from agri.selectors.indicators import plan_indicators
 from agri.validators import printable
 
@@ -33,6 +39,14 @@ def feature_collection(features) -> dict:
 
 def feature(fid, geometry, properties: dict) -> dict:
     return {"type": "Feature", "id": fid, "geometry": geometry, "properties": properties}
+
+
+def classified(collection: dict, rows: list[dict], classification, value: str) -> dict:
+    """``collection`` with the legend, and each of ``rows`` (the classified ones, in order) with its class key."""
+    for row, key in zip(rows, classification.members, strict=True):
+        row["map_class"] = key
+    collection["classification"] = {"value": value, **classification.as_dict()}
+    return collection
 
 
 # --- coverage ---------------------------------------------------------------------------------------
@@ -53,7 +67,8 @@ class DivisionCoverageView(QueryAPIView):
             "those with at least one visit in the period, so `coverage` is a 0-1 share (null without households). "
             "With `industry`, households are those of that industry's network. Bureau accounts see their "
             "jurisdiction; experts, workers and commissioners their own visits and households; station managers "
-            "get 403. Read from the visit rollup: the cost does not grow with the number of visits."
+            "get 403. Read from the visit rollup: the cost does not grow with the number of visits. With "
+            "`scheme`, `value` is classed as on the PNG map (`classification`, and each feature's `map_class`)."
         ),
         parameters=[cs.DivisionCoverageQuerySerializer],
         responses={200: cs.DivisionCoverageSerializer, 400: OpenApiResponse(description="invalid parameter")},
@@ -63,9 +78,19 @@ class DivisionCoverageView(QueryAPIView):
         rows = coverage_by_division(
             user=request.user, level=params["level"], only=cs.coverage_filter(params), crs=params["crs"]
         )
-        return Response(
-            feature_collection(feature(row["code"], row.pop("geometry"), row) for row in rows),
-        )
+        classification = None
+        if params.get("scheme"):
+            value = params["value"]
+            classification = coverage_classification(
+                rows, value=value, scheme=params["scheme"], classes=params["classes"]
+            )
+            for row in rows:
+                row["map_class"] = None
+            drawn = [row for row in rows if row["geometry"]]
+        collection = feature_collection(feature(row["code"], row.pop("geometry"), row) for row in rows)
+        if classification:
+            classified(collection, drawn, classification, value)
+        return Response(collection)
 
 
 class HexagonCoverageView(QueryAPIView):
@@ -80,7 +105,8 @@ class HexagonCoverageView(QueryAPIView):
             "Counts per H3 cell at resolution 5, 7 or 9, from the cells stored on each visit when it was written; "
             "works where no township boundaries exist. `bbox` keeps the visits inside minLon,minLat,maxLon,maxLat "
             "(WGS-84). Visits are those the caller may see. Bureau viewers get cells no finer than "
-            "`COVERAGE_VIEWER_H3_RESOLUTION` (7 by default): a finer request is answered at that resolution."
+            "`COVERAGE_VIEWER_H3_RESOLUTION` (7 by default): a finer request is answered at that resolution. With "
+            "`scheme`, the cells' visits are classed (`classification`, and each feature's `map_class`)."
         ),
         parameters=[cs.HexagonQuerySerializer],
         responses={200: cs.HexagonCoverageSerializer, 400: OpenApiResponse(description="invalid parameter")},
@@ -94,7 +120,11 @@ class HexagonCoverageView(QueryAPIView):
             only=cs.coverage_filter(params),
             crs=params["crs"],
         )
-        return Response(feature_collection(feature(row["h3"], row.pop("geometry"), row) for row in rows))
+        collection = feature_collection(feature(row["h3"], row.pop("geometry"), row) for row in rows)
+        if params.get("scheme"):
+            classification = hexagon_classification(rows, scheme=params["scheme"], classes=params["classes"])
+            classified(collection, rows, classification, "visits")
+        return Response(collection)
 
 
 class CoverageGapsView(QueryAPIView):

@@ -18,16 +18,22 @@ from rest_framework import serializers
 from rest_framework.exceptions import NotFound
 
 from agri.api.base import FileView, validated_query
-from agri.api.coverage_serializers import CoverageFileQuerySerializer, coverage_filter
+from agri.api.coverage_serializers import (
+    CoverageFileQuerySerializer,
+    classes_field,
+    coverage_filter,
+    scheme_field,
+    value_field,
+)
 from agri.api.crs import OUTPUT_CRS
 from agri.api.permissions import RolePermission
 from agri.api.renderers import FirstRendererNegotiation, PNGRenderer
 from agri.models import Industry, VisitKind
-from agri.selectors.coverage import coverage_by_division
+from agri.selectors.coverage import coverage_by_division, coverage_classification
 from geo.codes import Level, full_code
 from geo.models import AdminDivision
 
-# value -> (title wording, legend title, shown as a percentage)
+# agri.selectors.coverage.MAP_VALUES -> (title wording, legend title, shown as a percentage), for the PNG's Chinese
 MAP_VALUES = {
     "coverage": ("示范户走访覆盖率", "覆盖率", True),
     "visits": ("服务次数", "服务次数", False),
@@ -36,7 +42,6 @@ MAP_VALUES = {
     "commissioners_active": ("开展服务的科技特派员", "人数", False),
 }
 LEVEL_WORDS = {Level.TOWNSHIP: "乡镇", Level.VILLAGE: "村"}
-SCHEMES = ("fisher_jenks", "quantiles", "equal_interval")  # geo.maps.SCHEMES
 
 
 def kind_words() -> dict[str, str]:
@@ -47,9 +52,9 @@ def kind_words() -> dict[str, str]:
 
 
 class CoverageMapQuerySerializer(CoverageFileQuerySerializer):
-    value = serializers.ChoiceField(choices=list(MAP_VALUES), default="coverage", help_text=_("What to colour by."))
-    scheme = serializers.ChoiceField(choices=SCHEMES, default="fisher_jenks", help_text=_("How to class it."))
-    classes = serializers.IntegerField(min_value=2, max_value=9, default=5, help_text=_("Number of classes."))
+    value = value_field()
+    scheme = scheme_field(default="fisher_jenks")
+    classes = classes_field()
     labels = serializers.BooleanField(
         required=False, allow_null=True, default=None, help_text=_("Division names on the map (default: if few).")
     )
@@ -93,6 +98,10 @@ class CoverageMapView(FileView):
         industry = q.get("industry")
         features = coverage_by_division(user=request.user, level=q["level"], only=coverage_filter(q))
         wording, legend_title, percent = MAP_VALUES[q["value"]]
+        with translation.override("zh-hans"):  # the classes of the web map's legend, in Chinese
+            classification = coverage_classification(
+                features, value=q["value"], scheme=q["scheme"], classes=q["classes"]
+            )
         jurisdiction = request.user.jurisdiction
         spec = ChoroplethSpec(
             title=f"{area_name(jurisdiction)}各{LEVEL_WORDS[q['level']]}{wording}",
@@ -103,6 +112,7 @@ class CoverageMapView(FileView):
             scheme=q["scheme"],
             classes=q["classes"],
             labels=q.get("labels"),
+            classification=classification,
         )
         try:
             png = render_choropleth(features, q["value"], spec)
