@@ -82,6 +82,8 @@ def expected_divisions(
             "workers_active": len({v.worker_id for v in here if v.worker_id}),
             "commissioners_active": len({v.commissioner_id for v in here if v.commissioner_id}),
             "last_visit": max(v.visit_date for v in here).isoformat() if here else None,
+            "label_lon": division.rep_lon,
+            "label_lat": division.rep_lat,
         }
     return out
 
