@@ -237,7 +237,8 @@ def png_legend(client, params):
     ax = figure.axes[0]
     legend = ax.get_legend()
     drawn = {to_hex(c.get_facecolor()[0]): len(c.get_paths()) for c in ax.collections}
-    return [(t.get_text(), to_hex(p.get_facecolor())) for t, p in zip(legend.get_texts(), legend.get_patches())], drawn
+    entries = zip(legend.get_texts(), legend.get_patches(), strict=True)
+    return [(t.get_text(), to_hex(p.get_facecolor())) for t, p in entries], drawn
 
 
 def test_the_png_and_the_web_maps_api_give_the_demo_county_the_same_classes(demo_county):
