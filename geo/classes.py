@@ -24,7 +24,7 @@ SCHEMES = {"fisher_jenks": "FisherJenks", "quantiles": "Quantiles", "equal_inter
 FISHER_JENKS_MAX = 1000
 UNVISITED = "unvisited"
 MISSING = "missing"
-UNVISITED_COLOUR = "#f4a582"  # a warm colour apart from the sequential greens (and reds: it has its own hatch)
+UNVISITED_COLOUR = "#f4a582"  # warm, apart from the sequential greens (and the hexagons' purples); hatched on the PNG
 MISSING_COLOUR = "#d9d9d9"
 SPECIAL_LABELS = {UNVISITED: _("Not visited"), MISSING: _("No data")}
 

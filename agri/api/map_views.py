@@ -145,6 +145,57 @@ class CoverageMapView(FileView):
         return f"{note}制图：农技 Nongji，{timezone.localtime():%Y-%m-%d %H:%M}"
 
 
+# The web map: visit points from this zoom (below it, counts per H3 cell on request), village names from this one.
+POINTS_ZOOM = 13
+VILLAGE_LABELS_ZOOM = 12
+VALUE_NAMES = {
+    "coverage": _("Coverage of model households"),
+    "visits": _("Visits"),
+    "households_visited": _("Model households visited"),
+    "workers_active": _("Extension workers active"),
+    "commissioners_active": _("Tech commissioners active"),
+}
+SCHEME_NAMES = {
+    "fisher_jenks": _("Natural breaks (Jenks)"),
+    "quantiles": _("Quantiles"),
+    "equal_interval": _("Equal intervals"),
+}
+# The script's texts ({n}-style placeholders), in the page's language.
+PAGE_TEXT = {
+    "layerDivisions": _("Townships / villages (classed)"),
+    "layerLabels": _("Names"),
+    "layerHexagons": _("H3 hexagons (visits)"),
+    "layerClusters": _("Visits per cell (counts)"),
+    "layerPoints": _("Visit points (from zoom {zoom})"),
+    "basePlain": _("Plain background"),
+    "baseTiles": _("Basemap"),
+    "legendHexagons": _("Visits per hexagon"),
+    "legendClusters": _("Visits per cell"),
+    "legendClusterSample": _("number of visits in the cell"),
+    "legendPoints": _("Visits"),
+    "legendPoint": _("one visit"),
+    "legendPointsHidden": _("zoom in to level {zoom} to see them"),
+    "loading": _("Loading coverage…"),
+    "summaryTownships": _("{n} townships, {visits} visits"),
+    "summaryVillages": _("{n} villages, {visits} visits"),
+    "withoutBoundary": _("({n} without boundary)"),
+    "divisionsFailed": _("Coverage failed to load: {error}"),
+    "hexagonsFailed": _("Hexagons failed to load: {error}"),
+    "pointsFailed": _("Visit points failed to load: {error}"),
+    "visitsCount": _("{n} visits"),
+    "hexagonTip": _("{n} visits ({cell})"),
+    "figureClass": _("Class"),
+    "figureVisits": _("Visits"),
+    "figureHouseholdsVisited": _("Model households visited"),
+    "figureHouseholds": _("Model households registered"),
+    "figureCoverage": _("Coverage"),
+    "figureWorkers": _("Extension workers active"),
+    "figureCommissioners": _("Tech commissioners active"),
+    "figureLastVisit": _("Last visit"),
+    "synthetic": _("Boundaries are synthetic, not official"),
+}
+
+
 class WebMapView(LoginRequiredMixin, UserPassesTestMixin, TemplateView):
     """The bureau's web map. Anonymous visitors are sent to the login page; other roles get 403."""
 
@@ -166,7 +217,7 @@ class WebMapView(LoginRequiredMixin, UserPassesTestMixin, TemplateView):
         if crs not in OUTPUT_CRS:
             crs = "wgs84"
         user = self.request.user
-        kinds = kind_words()
+        kinds = {kind.value: str(kind.label) for kind in VisitKind}  # in the page's language
         home = (
             AdminDivision.objects.filter(code=full_code(user.jurisdiction), rep_lat__isnull=False)
             .values("name", "rep_lat", "rep_lon")
@@ -174,14 +225,25 @@ class WebMapView(LoginRequiredMixin, UserPassesTestMixin, TemplateView):
             if user.jurisdiction
             else None
         )
+        synthetic = (
+            AdminDivision.objects.filter(level__in=[Level.TOWNSHIP, Level.VILLAGE], boundary_synthetic=True)
+            .within(user.jurisdiction)
+            .exists()
+        )
         config = {
             "crs": crs,
+            # No basemap unless one is configured: the page then asks nothing of any other host.
             "tileUrl": settings.MAP_TILE_URL,
             "tileAttribution": settings.MAP_TILE_ATTRIBUTION,
             "tileSubdomains": settings.MAP_TILE_SUBDOMAINS,
             "center": [home["rep_lat"], home["rep_lon"]] if home else [31.0, 108.8],
             "zoom": 9,
+            "pointsZoom": POINTS_ZOOM,
+            "villageLabelsZoom": VILLAGE_LABELS_ZOOM,
             "kinds": kinds,
+            "values": {value: str(label) for value, label in VALUE_NAMES.items()},
+            "text": {key: str(text) for key, text in PAGE_TEXT.items()},
+            "synthetic": synthetic,
             "api": {
                 "divisions": reverse("agri:coverage-divisions"),
                 "hexagons": reverse("agri:coverage-hexagons"),
@@ -195,5 +257,7 @@ class WebMapView(LoginRequiredMixin, UserPassesTestMixin, TemplateView):
             area=home["name"] if home else area_name(user.jurisdiction),
             industries=Industry.objects.order_by("sort_order", "code").values("code", "name"),
             kinds=list(kinds.items()),
+            values=list(config["values"].items()),
+            schemes=[(scheme, str(label)) for scheme, label in SCHEME_NAMES.items()],
         )
         return context

@@ -235,8 +235,9 @@ def coverage_classification(
 
 
 def hexagon_classification(rows: list[dict], *, scheme: str = "fisher_jenks", classes: int = 5) -> Classification:
-    """The map classes of :func:`coverage_hexagons` cells by their visits (reds: apart from the coverage greens)."""
-    return classify([row["visits"] for row in rows], scheme=scheme, k=classes, cmap="Reds")
+    """The map classes of :func:`coverage_hexagons` cells by their visits (purples: apart from the coverage greens
+    and the not-visited orange)."""
+    return classify([row["visits"] for row in rows], scheme=scheme, k=classes, cmap="Purples")
 
 
 def coverage_hexagons(
