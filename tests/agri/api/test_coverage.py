@@ -363,8 +363,10 @@ def test_coverage_query_counts_do_not_depend_on_the_number_of_visits(
     admin = clients["admin"]
     budgets = [
         ("/api/v1/coverage/divisions/?level=village", 4),
+        ("/api/v1/coverage/divisions/?level=village&scheme=fisher_jenks&value=visits&crs=gcj02", 4),
         ("/api/v1/coverage/divisions/?level=township&industry=citrus&kind=diagnosis", 5),
         ("/api/v1/coverage/hexagons/?resolution=9&bbox=108,30,109,31", 2),
+        ("/api/v1/coverage/hexagons/?resolution=9&scheme=quantiles", 2),
         ("/api/v1/coverage/gaps/?days=30", 3),
         (f"/api/v1/stations/{w['S1'].pk}/service-area/?radius_km=5", 5),
     ]
