@@ -3,6 +3,7 @@ a single value, "not visited" and "missing" apart, and every value in the class 
 
 import numpy as np
 import pytest
+from django.utils import translation
 
 from geo.classes import MISSING, MISSING_COLOUR, UNVISITED, UNVISITED_COLOUR, classify, classify_features
 
@@ -78,6 +79,7 @@ def test_one_value_is_one_class_from_the_floor():
     assert [x.label for x in classify([0, 0]).classes] == ["0"]
 
 
+@translation.override("en")
 def test_not_visited_and_missing_are_classes_of_their_own():
     values = [0.0, 0.3, None, 0.0, 1.0, None]
     unvisited = [True, False, True, False, False, False]
@@ -124,3 +126,25 @@ def test_classify_features_takes_unvisited_from_the_visits():
 def test_an_unknown_scheme_is_refused():
     with pytest.raises(ValueError):
         classify([1, 2], scheme="natural")
+
+
+def test_fisher_jenks_breaks_are_mapclassifys():
+    import warnings
+
+    import mapclassify
+
+    # Counts under 100 (whole numbers: no bound is rounded) spread enough that no class is a single value.
+    values = np.minimum(np.floor(np.random.default_rng(7).gamma(2, 8, 300)) + 1, 99)
+    for k in (3, 5, 7):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            expected = mapclassify.FisherJenks(values, k=k).bins
+        c = classify(values.tolist(), scheme="fisher_jenks", k=k)
+        snapped = sorted({int(b) for b in expected if b < values.max()} | {int(values.max())})
+        assert [int(round(x.upper)) for x in c.classes] == snapped
+
+
+def test_many_values_fall_back_to_quantiles():
+    values = list(range(1, 6002))
+    c = classify(values, scheme="fisher_jenks", k=4)
+    assert [x.upper for x in c.classes] == [1500, 3000, 4500, 6001]
