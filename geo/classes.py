@@ -2,7 +2,8 @@
 both draw, so that a division has the same class, colour and legend label in both.
 
 - The class breaks come from jenkspy (Fisher-Jenks, exact, in C) or mapclassify (quantiles, equal intervals) and
-  are then snapped to the units a person reads: whole numbers for counts (two significant digits from 100 up), whole percents for shares.
+  are then snapped to the units a person reads: whole numbers for counts (two significant digits from 100 up),
+  whole percents for shares.
 - Classes are ranges of those units that never share an edge: ``1–3``, ``4–10``, ``11–25`` visits; ``0–11%``,
   ``12–29%``. A value belongs to the class that holds it once rounded to the same units. The first class starts
   at the domain's floor (0%, or 1 visit) rather than at the smallest value.
