@@ -41,12 +41,8 @@ def feature(fid, geometry, properties: dict) -> dict:
     return {"type": "Feature", "id": fid, "geometry": geometry, "properties": properties}
 
 
-def classified(collection: dict, rows: list[dict], classification, value: str) -> dict:
-    """``collection`` with the legend, and each of ``rows`` (the classified ones, in order) with its class key."""
-    for row, key in zip(rows, classification.members, strict=True):
-        row["map_class"] = key
-    collection["classification"] = {"value": value, **classification.as_dict()}
-    return collection
+def legend(classification, value: str) -> dict:
+    return {"value": value, **classification.as_dict()}
 
 
 # --- coverage ---------------------------------------------------------------------------------------
@@ -80,16 +76,15 @@ class DivisionCoverageView(QueryAPIView):
         )
         classification = None
         if params.get("scheme"):
-            value = params["value"]
             classification = coverage_classification(
-                rows, value=value, scheme=params["scheme"], classes=params["classes"]
+                rows, value=params["value"], scheme=params["scheme"], classes=params["classes"]
             )
+            keys = iter(classification.members)  # one per division with a boundary, in order
             for row in rows:
-                row["map_class"] = None
-            drawn = [row for row in rows if row["geometry"]]
+                row["map_class"] = next(keys) if row["geometry"] else None
         collection = feature_collection(feature(row["code"], row.pop("geometry"), row) for row in rows)
         if classification:
-            classified(collection, drawn, classification, value)
+            collection["classification"] = legend(classification, params["value"])
         return Response(collection)
 
 
@@ -120,10 +115,14 @@ class HexagonCoverageView(QueryAPIView):
             only=cs.coverage_filter(params),
             crs=params["crs"],
         )
-        collection = feature_collection(feature(row["h3"], row.pop("geometry"), row) for row in rows)
+        classification = None
         if params.get("scheme"):
             classification = hexagon_classification(rows, scheme=params["scheme"], classes=params["classes"])
-            classified(collection, rows, classification, "visits")
+            for row, key in zip(rows, classification.members, strict=True):
+                row["map_class"] = key
+        collection = feature_collection(feature(row["h3"], row.pop("geometry"), row) for row in rows)
+        if classification:
+            collection["classification"] = legend(classification, "visits")
         return Response(collection)
 
 

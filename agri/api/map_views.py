@@ -98,7 +98,8 @@ class CoverageMapView(FileView):
         industry = q.get("industry")
         features = coverage_by_division(user=request.user, level=q["level"], only=coverage_filter(q))
         wording, legend_title, percent = MAP_VALUES[q["value"]]
-        with translation.override("zh-hans"):  # the classes of the web map's legend, in Chinese
+        # The web map's classes (coverage/divisions/?scheme=…), the special classes named in Chinese like the rest.
+        with translation.override("zh-hans"):
             classification = coverage_classification(
                 features, value=q["value"], scheme=q["scheme"], classes=q["classes"]
             )
