@@ -201,6 +201,17 @@ COVERAGE_ENDPOINTS = {
         f"?level=township&date_from={data.COVERAGE_YEAR}-01-01&date_to={data.COVERAGE_YEAR}-12-31",
         "township_code",
     ),
+    "coverage_village": (
+        "/api/v1/coverage/divisions/",
+        f"?level=village&date_from={data.COVERAGE_YEAR}-01-01&date_to={data.COVERAGE_YEAR}-12-31",
+        "division_id",
+    ),
+    # The web map's request: the same, classed for the map (geo.classes, Fisher-Jenks over the villages).
+    "coverage_village_classed": (
+        "/api/v1/coverage/divisions/",
+        f"?level=village&scheme=fisher_jenks&date_from={data.COVERAGE_YEAR}-01-01&date_to={data.COVERAGE_YEAR}-12-31",
+        "division_id",
+    ),
     "coverage_hexagons": (
         "/api/v1/coverage/hexagons/",
         f"?resolution=7&date_from={data.COVERAGE_YEAR}-01-01&date_to={data.COVERAGE_YEAR}-12-31",

@@ -1,6 +1,8 @@
 """Choropleth maps as PNG, drawn with geopandas and matplotlib's Agg canvas (no pyplot, no display).
 
-- Classes come from mapclassify (Fisher-Jenks by default: exact and deterministic); a legend lists them.
+- Classes come from ``geo.classes`` (the classification the web map gets from the coverage API too): value
+  classes with edges that do not overlap, plus "not visited" and "missing" (no data) classes; a legend lists them.
+- Division names have a white halo, so that they stay readable on the darkest class.
 - Chinese text is set in Noto Sans CJK SC, the font file the ``mplfonts`` package ships: it is registered with
   matplotlib's font manager and passed explicitly to every text artist, so no global rcParams change and no
   system font is needed. (Text in DejaVu Sans, matplotlib's default, would be tofu boxes.)
@@ -11,28 +13,28 @@
 
 import io
 import threading
-import warnings
 from dataclasses import dataclass
 from functools import cache
 from importlib.util import find_spec
 from pathlib import Path
 
 import geopandas as gpd
-import numpy as np
-from matplotlib import colormaps, font_manager
+from matplotlib import font_manager, patheffects
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.font_manager import FontProperties
 from matplotlib.patches import Patch
 from matplotlib_scalebar.scalebar import ScaleBar
 
+from geo.classes import MISSING, MISSING_COLOUR, SCHEMES, UNVISITED, Classification, MapClass, classify_features
 from geo.geometry import from_geojson
 
 # The font file inside the mplfonts package (found without importing it: its __init__ loads matplotlib's pyplot).
 CJK_FONT_FILE = Path(find_spec("mplfonts").origin).parent / "fonts" / "NotoSansCJKsc-Regular.otf"
-SCHEMES = {"fisher_jenks": "FisherJenks", "quantiles": "Quantiles", "equal_interval": "EqualInterval"}
-FISHER_JENKS_MAX = 1000
-MISSING_COLOR = "#d9d9d9"
+__all__ = ["SCHEMES", "ChoroplethSpec", "NothingToDraw", "choropleth_figure", "render_choropleth"]
+MISSING_COLOR = MISSING_COLOUR
+HATCHES = {UNVISITED: "\\\\\\", MISSING: "///"}
+EDGE = "#4d4d4d"
 # Labels stay legible up to about this many divisions on an A4-sized map.
 MAX_LABELS = 80
 # matplotlib is not thread-safe; a threaded server renders one map at a time per process.
@@ -63,15 +65,21 @@ class ChoroplethSpec:
     classes: int = 5
     labels: bool | None = None  # None: label divisions when there are at most MAX_LABELS
     missing_label: str = "无数据"
+    unvisited_label: str = "未走访"
+    # Classes computed beforehand (by geo.classes, over the features that have a geometry, in order), so that the
+    # caller can hand the same legend to another map; None: classed here by scheme and classes.
+    classification: Classification | None = None
     cmap: str = "YlGn"
     size_in: tuple[float, float] = (8.0, 8.0)
     dpi: int = 150
 
 
 def render_choropleth(features: list[dict], value: str, spec: ChoroplethSpec) -> bytes:
-    """A PNG of ``features`` (dicts with ``name``, ``value`` and a WGS-84 GeoJSON ``geometry``) coloured by ``value``.
+    """A PNG of ``features`` (dicts with ``name``, ``value`` and a WGS-84 GeoJSON ``geometry``; optionally ``visits``)
+    coloured by ``value``.
 
-    Features without geometry are left out; values that are None are drawn grey as "no data".
+    Features without geometry are left out; the classes are those of ``geo.classes.classify_features`` over the
+    drawn features: those with 0 ``visits`` are "not visited", values that are None grey as "no data".
     Raises :class:`NothingToDraw` when no feature has a geometry.
     """
     with _LOCK:
@@ -86,18 +94,24 @@ def choropleth_figure(features: list[dict], value: str, spec: ChoroplethSpec) ->
     drawn = [f for f in features if f.get("geometry")]
     if not drawn:
         raise NothingToDraw("no division has a boundary")
+    classification = spec.classification or classify_features(
+        drawn,
+        value,
+        scheme=spec.scheme,
+        k=spec.classes,
+        percent=spec.percent,
+        cmap=spec.cmap,
+        labels={MISSING: spec.missing_label, UNVISITED: spec.unvisited_label},
+    )
     frame = gpd.GeoDataFrame(
-        {
-            "name": [f["name"] for f in drawn],
-            "value": np.array([np.nan if f[value] is None else float(f[value]) for f in drawn], dtype=float),
-        },
+        {"name": [f["name"] for f in drawn], "map_class": classification.members},
         geometry=[from_geojson(f["geometry"]) for f in drawn],
         crs="EPSG:4326",
     )
-    return _draw(frame.to_crs(frame.estimate_utm_crs()), spec)
+    return _draw(frame.to_crs(frame.estimate_utm_crs()), classification.classes, spec)
 
 
-def _draw(frame: gpd.GeoDataFrame, spec: ChoroplethSpec) -> Figure:
+def _draw(frame: gpd.GeoDataFrame, classes: list[MapClass], spec: ChoroplethSpec) -> Figure:
     font = cjk_font()
     small = font.copy()
     small.set_size(7)
@@ -107,35 +121,26 @@ def _draw(frame: gpd.GeoDataFrame, spec: ChoroplethSpec) -> Figure:
     ax.set_axis_off()
     ax.set_aspect("equal")
 
-    values = frame["value"]
-    present = values.dropna()
-    style = {"edgecolor": "#4d4d4d", "linewidth": 0.5}
     handles = []
-    if present.nunique() >= 2:
-        k = min(spec.classes, int(present.nunique()))
-        bins = class_breaks(present.to_numpy(), spec.scheme, k)
-        palette = [colormaps[spec.cmap](x) for x in np.linspace(0.15, 0.9, len(bins))]
-        classes = np.searchsorted(bins, present.to_numpy(), side="left")
-        labels = class_labels(float(present.min()), bins, spec.percent)
-        for i, (colour, label) in enumerate(zip(palette, labels, strict=True)):
-            members = frame.loc[present.index[classes == i]]
-            if not members.empty:
-                members.plot(ax=ax, color=colour, **style)
-            handles.append(Patch(facecolor=colour, edgecolor="#4d4d4d", label=label))
-    else:
-        colour = colormaps[spec.cmap](0.5)
-        if not present.empty:
-            frame.loc[present.index].plot(ax=ax, color=colour, **style)
-            (label,) = class_labels(float(present.iloc[0]), np.array([present.iloc[0]]), spec.percent)
-            handles.append(Patch(facecolor=colour, edgecolor="#4d4d4d", label=label))
-    missing = frame[values.isna()]
-    if not missing.empty:
-        missing.plot(ax=ax, color=MISSING_COLOR, hatch="///", **style)
-        handles.append(Patch(facecolor=MISSING_COLOR, edgecolor="#4d4d4d", hatch="///", label=spec.missing_label))
+    for entry in classes:
+        hatch = HATCHES.get(entry.key)
+        members = frame[frame["map_class"] == entry.key]
+        if not members.empty:
+            members.plot(ax=ax, color=entry.colour, edgecolor=EDGE, linewidth=0.5, hatch=hatch)
+        handles.append(Patch(facecolor=entry.colour, edgecolor=EDGE, hatch=hatch, label=entry.label))
 
     if spec.labels if spec.labels is not None else len(frame) <= MAX_LABELS:
+        halo = [patheffects.withStroke(linewidth=2.5, foreground="white")]
         for point, name in zip(frame.geometry.representative_point(), frame["name"], strict=True):
-            ax.annotate(name, (point.x, point.y), ha="center", va="center", fontproperties=small, color="#1a1a1a")
+            ax.annotate(
+                name,
+                (point.x, point.y),
+                ha="center",
+                va="center",
+                fontproperties=small,
+                color="#1a1a1a",
+                path_effects=halo,
+            )
 
     legend_font = font.copy()
     legend_font.set_size(8)
@@ -173,36 +178,3 @@ def _draw(frame: gpd.GeoDataFrame, spec: ChoroplethSpec) -> Figure:
     if spec.footnote:  # supxlabel: the constrained layout keeps room for it below the map
         figure.supxlabel(spec.footnote, x=0.01, ha="left", fontproperties=small, color="#555555")
     return figure
-
-
-def class_breaks(values: np.ndarray, scheme: str, k: int) -> np.ndarray:
-    """Upper bounds of ``k`` classes of ``values`` by a mapclassify scheme.
-
-    Fisher-Jenks is exact but, without numba, quadratic in pure Python (0.26 s for 478 values, 5.5 s for 2,000),
-    so above ``FISHER_JENKS_MAX`` values quantiles are used instead.
-    """
-    if scheme == "fisher_jenks" and len(values) > FISHER_JENKS_MAX:
-        scheme = "quantiles"
-    # Imported here, not with the module: mapclassify pulls in scikit-learn, seconds that every manage.py command
-    # would pay when the URLconf loads.
-    import mapclassify
-
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message="Numba not installed", category=UserWarning)
-        classifier = getattr(mapclassify, SCHEMES[scheme])(values, k=k)
-    return np.asarray(classifier.bins, dtype=float)
-
-
-def class_labels(lowest: float, bins: np.ndarray, percent: bool) -> list[str]:
-    """Legend labels "lower – upper" of classes whose upper bounds are ``bins`` (the first starts at ``lowest``).
-
-    One decimal more when whole numbers (or whole percents) would make neighbouring bounds look alike; a class
-    holding a single value is labelled with it alone.
-    """
-    scale = 100 if percent else 1
-    bounds = np.concatenate([[lowest], bins]) * scale
-    whole = np.allclose(bounds, np.round(bounds)) or np.all(np.diff(np.round(bounds)) > 0)
-    digits = 0 if whole else 1
-    suffix = "%" if percent else ""
-    text = [f"{b:,.{digits}f}{suffix}" for b in bounds]
-    return [text[i + 1] if text[i] == text[i + 1] else f"{text[i]} – {text[i + 1]}" for i in range(len(bins))]

@@ -11,7 +11,8 @@ from agri.api.crs import OUTPUT_CRS
 from agri.api.fields import ScopedRelationsMixin
 from agri.api.network_serializers import StatusChoice
 from agri.models import Industry, VisitKind
-from agri.selectors.coverage import COVERAGE_LEVELS, CoverageFilter
+from agri.selectors.coverage import COVERAGE_LEVELS, MAP_VALUES, CoverageFilter
+from geo.classes import SCHEMES
 from geo.codes import Level
 from geo.h3cells import H3_RESOLUTIONS
 
@@ -55,7 +56,7 @@ def coverage_filter(params: dict) -> CoverageFilter:
     )
 
 
-class DivisionCoverageQuerySerializer(CoverageFilterSerializer):
+class LevelQuerySerializer(CoverageFilterSerializer):
     level = serializers.ChoiceField(
         choices=[(level, Level(level).label) for level in COVERAGE_LEVELS],
         default=Level.TOWNSHIP,
@@ -63,7 +64,32 @@ class DivisionCoverageQuerySerializer(CoverageFilterSerializer):
     )
 
 
-class CoverageFileQuerySerializer(DivisionCoverageQuerySerializer):
+def value_field() -> serializers.ChoiceField:
+    return serializers.ChoiceField(choices=list(MAP_VALUES), default="coverage", help_text=_("What to colour by."))
+
+
+def scheme_field(**kwargs) -> serializers.ChoiceField:
+    kwargs.setdefault("help_text", _("How to class it."))
+    return serializers.ChoiceField(choices=list(SCHEMES), **kwargs)
+
+
+def classes_field() -> serializers.IntegerField:
+    return serializers.IntegerField(min_value=2, max_value=9, default=5, help_text=_("Number of classes (at most)."))
+
+
+class DivisionCoverageQuerySerializer(LevelQuerySerializer):
+    value = value_field()
+    scheme = scheme_field(
+        required=False,
+        help_text=_(
+            "Class `value` for a map: the response then has a `classification` (the legend) and each feature a "
+            "`map_class`, the same classes as the PNG map's."
+        ),
+    )
+    classes = classes_field()
+
+
+class CoverageFileQuerySerializer(LevelQuerySerializer):
     """The coverage filters of a file (a GIS export, a PNG map): always WGS-84."""
 
     crs = None
@@ -98,6 +124,11 @@ class HexagonQuerySerializer(CoverageFilterSerializer):
         ),
     )
     bbox = BboxField(required=False, help_text=_("minLon,minLat,maxLon,maxLat (WGS-84)."))
+    scheme = scheme_field(
+        required=False,
+        help_text=_("Class the cells' visits for a map: the response then has a `classification` (the legend)."),
+    )
+    classes = classes_field()
 
 
 class GapQuerySerializer(CrsQuerySerializer):
@@ -141,6 +172,29 @@ class DivisionCoveragePropertiesSerializer(serializers.Serializer):
     workers_active = serializers.IntegerField(help_text=_("Extension workers with a visit here in the period."))
     commissioners_active = serializers.IntegerField(help_text=_("Tech commissioners with a visit here in the period."))
     last_visit = serializers.DateField(allow_null=True)
+    label_lon = serializers.FloatField(allow_null=True, help_text=_("Where to write the name: a point inside."))
+    label_lat = serializers.FloatField(allow_null=True)
+    map_class = serializers.CharField(
+        required=False,
+        allow_null=True,
+        help_text=_("With `scheme`: the key of the division's class in `classification` (null without boundary)."),
+    )
+
+
+class MapClassSerializer(serializers.Serializer):
+    key = serializers.CharField(help_text=_("1, 2, … (value classes, ascending), unvisited or missing."))
+    label = serializers.CharField(help_text=_("The legend text: 12–29%, 4–10, or the special class's name."))
+    colour = serializers.CharField(help_text="#rrggbb")
+    count = serializers.IntegerField(help_text=_("How many features are in the class."))
+    lower = serializers.FloatField(allow_null=True, help_text=_("Inclusive bound (shares 0-1 for coverage)."))
+    upper = serializers.FloatField(allow_null=True, help_text=_("Inclusive bound."))
+
+
+class ClassificationSerializer(serializers.Serializer):
+    value = serializers.CharField()
+    scheme = serializers.CharField()
+    percent = serializers.BooleanField()
+    classes = MapClassSerializer(many=True)
 
 
 class DivisionCoverageFeatureSerializer(serializers.Serializer):
@@ -153,6 +207,7 @@ class DivisionCoverageFeatureSerializer(serializers.Serializer):
 class DivisionCoverageSerializer(serializers.Serializer):
     type = serializers.CharField(help_text="FeatureCollection")
     features = DivisionCoverageFeatureSerializer(many=True)
+    classification = ClassificationSerializer(required=False, help_text=_("With `scheme`: the legend."))
 
 
 class HexagonPropertiesSerializer(serializers.Serializer):
@@ -160,6 +215,7 @@ class HexagonPropertiesSerializer(serializers.Serializer):
     resolution = serializers.IntegerField()
     visits = serializers.IntegerField()
     last_visit = serializers.DateField()
+    map_class = serializers.CharField(required=False, help_text=_("With `scheme`: the key of the cell's class."))
 
 
 class HexagonFeatureSerializer(serializers.Serializer):
@@ -172,6 +228,7 @@ class HexagonFeatureSerializer(serializers.Serializer):
 class HexagonCoverageSerializer(serializers.Serializer):
     type = serializers.CharField(help_text="FeatureCollection")
     features = HexagonFeatureSerializer(many=True)
+    classification = ClassificationSerializer(required=False, help_text=_("With `scheme`: the legend."))
 
 
 # Responses with household positions, which bureau viewers get coarsened to a grid. (A comment, not a docstring:

@@ -16,7 +16,14 @@ from rest_framework.response import Response
 from agri.api import coverage_serializers as cs
 from agri.api.base import QueryAPIView
 from agri.api.renderers import XLSX_MEDIA_TYPE, CSVRenderer, GeoJSONRenderer, JSONRenderer, XLSXRenderer
-from agri.selectors.coverage import coverage_by_division, coverage_gaps, coverage_hexagons, coverage_scope_label
+from agri.selectors.coverage import (
+    coverage_by_division,
+    coverage_classification,
+    coverage_gaps,
+    coverage_hexagons,
+    coverage_scope_label,
+    hexagon_classification,
+)
 from agri.selectors.indicators import MONTHLY_FIGURES, SHARE_UNIT, monthly_activity, plan_indicators
 from agri.workbooks import Cell, Column, Sheet, title_text, workbook_write
 
@@ -33,6 +40,10 @@ def feature_collection(features) -> dict:
 
 def feature(fid, geometry, properties: dict) -> dict:
     return {"type": "Feature", "id": fid, "geometry": geometry, "properties": properties}
+
+
+def legend(classification, value: str) -> dict:
+    return {"value": value, **classification.as_dict()}
 
 
 # --- coverage ---------------------------------------------------------------------------------------
@@ -55,7 +66,8 @@ class DivisionCoverageView(QueryAPIView):
             "those with at least one visit in the period, so `coverage` is a 0-1 share (null without households). "
             "With `industry`, households are those of that industry's network. Bureau accounts see their "
             "jurisdiction; experts, workers and commissioners their own visits and households; station managers "
-            "get 403. Read from the visit rollup: the cost does not grow with the number of visits."
+            "get 403. Read from the visit rollup: the cost does not grow with the number of visits. With "
+            "`scheme`, `value` is classed as on the PNG map (`classification`, and each feature's `map_class`)."
         ),
         parameters=[cs.DivisionCoverageQuerySerializer],
         responses={200: cs.DivisionCoverageSerializer, 400: OpenApiResponse(description="invalid parameter")},
@@ -65,9 +77,18 @@ class DivisionCoverageView(QueryAPIView):
         rows = coverage_by_division(
             user=request.user, level=params["level"], only=cs.coverage_filter(params), crs=params["crs"]
         )
-        return Response(
-            feature_collection(feature(row["code"], row.pop("geometry"), row) for row in rows),
-        )
+        classification = None
+        if params.get("scheme"):
+            classification = coverage_classification(
+                rows, value=params["value"], scheme=params["scheme"], classes=params["classes"]
+            )
+            keys = iter(classification.members)  # one per division with a boundary, in order
+            for row in rows:
+                row["map_class"] = next(keys) if row["geometry"] else None
+        collection = feature_collection(feature(row["code"], row.pop("geometry"), row) for row in rows)
+        if classification:
+            collection["classification"] = legend(classification, params["value"])
+        return Response(collection)
 
 
 class HexagonCoverageView(QueryAPIView):
@@ -82,7 +103,8 @@ class HexagonCoverageView(QueryAPIView):
             "Counts per H3 cell at resolution 5, 7 or 9, from the cells stored on each visit when it was written; "
             "works where no township boundaries exist. `bbox` keeps the visits inside minLon,minLat,maxLon,maxLat "
             "(WGS-84). Visits are those the caller may see. Bureau viewers get cells no finer than "
-            "`COVERAGE_VIEWER_H3_RESOLUTION` (7 by default): a finer request is answered at that resolution."
+            "`COVERAGE_VIEWER_H3_RESOLUTION` (7 by default): a finer request is answered at that resolution. With "
+            "`scheme`, the cells' visits are classed (`classification`, and each feature's `map_class`)."
         ),
         parameters=[cs.HexagonQuerySerializer],
         responses={200: cs.HexagonCoverageSerializer, 400: OpenApiResponse(description="invalid parameter")},
@@ -96,7 +118,15 @@ class HexagonCoverageView(QueryAPIView):
             only=cs.coverage_filter(params),
             crs=params["crs"],
         )
-        return Response(feature_collection(feature(row["h3"], row.pop("geometry"), row) for row in rows))
+        classification = None
+        if params.get("scheme"):
+            classification = hexagon_classification(rows, scheme=params["scheme"], classes=params["classes"])
+            for row, key in zip(rows, classification.members, strict=True):
+                row["map_class"] = key
+        collection = feature_collection(feature(row["h3"], row.pop("geometry"), row) for row in rows)
+        if classification:
+            collection["classification"] = legend(classification, "visits")
+        return Response(collection)
 
 
 GAP_HEADERS = ["类型", "编号", "名称", "所在村", "乡镇代码", "农技推广人员", "登记示范户", "最近服务"]

@@ -17,17 +17,23 @@ from rest_framework import serializers
 from rest_framework.exceptions import NotFound
 
 from agri.api.base import FileView, validated_query
-from agri.api.coverage_serializers import CoverageFileQuerySerializer, coverage_filter
+from agri.api.coverage_serializers import (
+    CoverageFileQuerySerializer,
+    classes_field,
+    coverage_filter,
+    scheme_field,
+    value_field,
+)
 from agri.api.crs import OUTPUT_CRS
 from agri.api.pages import BureauPageMixin
 from agri.api.permissions import RolePermission
 from agri.api.renderers import FirstRendererNegotiation, PNGRenderer
 from agri.models import Industry, VisitKind
-from agri.selectors.coverage import coverage_by_division, jurisdiction_name
+from agri.selectors.coverage import coverage_by_division, coverage_classification, jurisdiction_name
 from geo.codes import Level, full_code
 from geo.models import AdminDivision
 
-# value -> (title wording, legend title, shown as a percentage)
+# agri.selectors.coverage.MAP_VALUES -> (title wording, legend title, shown as a percentage), for the PNG's Chinese
 MAP_VALUES = {
     "coverage": ("示范户走访覆盖率", "覆盖率", True),
     "visits": ("服务次数", "服务次数", False),
@@ -36,7 +42,6 @@ MAP_VALUES = {
     "commissioners_active": ("开展服务的科技特派员", "人数", False),
 }
 LEVEL_WORDS = {Level.COUNTY: "区县", Level.TOWNSHIP: "乡镇", Level.VILLAGE: "村"}
-SCHEMES = ("fisher_jenks", "quantiles", "equal_interval")  # geo.maps.SCHEMES
 
 
 def kind_words() -> dict[str, str]:
@@ -47,9 +52,9 @@ def kind_words() -> dict[str, str]:
 
 
 class CoverageMapQuerySerializer(CoverageFileQuerySerializer):
-    value = serializers.ChoiceField(choices=list(MAP_VALUES), default="coverage", help_text=_("What to colour by."))
-    scheme = serializers.ChoiceField(choices=SCHEMES, default="fisher_jenks", help_text=_("How to class it."))
-    classes = serializers.IntegerField(min_value=2, max_value=9, default=5, help_text=_("Number of classes."))
+    value = value_field()
+    scheme = scheme_field(default="fisher_jenks")
+    classes = classes_field()
     labels = serializers.BooleanField(
         required=False, allow_null=True, default=None, help_text=_("Division names on the map (default: if few).")
     )
@@ -86,6 +91,11 @@ class CoverageMapView(FileView):
         industry = q.get("industry")
         features = coverage_by_division(user=request.user, level=q["level"], only=coverage_filter(q))
         wording, legend_title, percent = MAP_VALUES[q["value"]]
+        # The web map's classes (coverage/divisions/?scheme=…), the special classes named in Chinese like the rest.
+        with translation.override("zh-hans"):
+            classification = coverage_classification(
+                features, value=q["value"], scheme=q["scheme"], classes=q["classes"]
+            )
         jurisdiction = request.user.jurisdiction
         spec = ChoroplethSpec(
             title=f"{jurisdiction_name(jurisdiction)}各{LEVEL_WORDS[q['level']]}{wording}",
@@ -96,6 +106,7 @@ class CoverageMapView(FileView):
             scheme=q["scheme"],
             classes=q["classes"],
             labels=q.get("labels"),
+            classification=classification,
         )
         try:
             png = render_choropleth(features, q["value"], spec)
@@ -128,6 +139,57 @@ class CoverageMapView(FileView):
         return f"{note}制图：农技 Nongji，{timezone.localtime():%Y-%m-%d %H:%M}"
 
 
+# The web map: visit points from this zoom (below it, counts per H3 cell on request), village names from this one.
+POINTS_ZOOM = 13
+VILLAGE_LABELS_ZOOM = 12
+VALUE_NAMES = {
+    "coverage": _("Coverage of model households"),
+    "visits": _("Visits"),
+    "households_visited": _("Model households visited"),
+    "workers_active": _("Extension workers active"),
+    "commissioners_active": _("Tech commissioners active"),
+}
+SCHEME_NAMES = {
+    "fisher_jenks": _("Natural breaks (Jenks)"),
+    "quantiles": _("Quantiles"),
+    "equal_interval": _("Equal intervals"),
+}
+# The script's texts ({n}-style placeholders), in the page's language.
+PAGE_TEXT = {
+    "layerDivisions": _("Townships / villages (classed)"),
+    "layerLabels": _("Names"),
+    "layerHexagons": _("H3 hexagons (visits)"),
+    "layerClusters": _("Visits per cell (counts)"),
+    "layerPoints": _("Visit points (from zoom {zoom})"),
+    "basePlain": _("Plain background"),
+    "baseTiles": _("Basemap"),
+    "legendHexagons": _("Visits per hexagon"),
+    "legendClusters": _("Visits per cell"),
+    "legendClusterSample": _("number of visits in the cell"),
+    "legendPoints": _("Visits"),
+    "legendPoint": _("one visit"),
+    "legendPointsHidden": _("zoom in to level {zoom} to see them"),
+    "loading": _("Loading coverage…"),
+    "summaryTownships": _("{n} townships, {visits} visits"),
+    "summaryVillages": _("{n} villages, {visits} visits"),
+    "withoutBoundary": _("({n} without boundary)"),
+    "divisionsFailed": _("Coverage failed to load: {error}"),
+    "hexagonsFailed": _("Hexagons failed to load: {error}"),
+    "pointsFailed": _("Visit points failed to load: {error}"),
+    "visitsCount": _("{n} visits"),
+    "hexagonTip": _("{n} visits ({cell})"),
+    "figureClass": _("Class"),
+    "figureVisits": _("Visits"),
+    "figureHouseholdsVisited": _("Model households visited"),
+    "figureHouseholds": _("Model households registered"),
+    "figureCoverage": _("Coverage"),
+    "figureWorkers": _("Extension workers active"),
+    "figureCommissioners": _("Tech commissioners active"),
+    "figureLastVisit": _("Last visit"),
+    "synthetic": _("Boundaries are synthetic, not official"),
+}
+
+
 class WebMapView(BureauPageMixin, TemplateView):
     """The bureau's web map. Anonymous visitors are sent to the login page; other roles get 403."""
 
@@ -139,7 +201,7 @@ class WebMapView(BureauPageMixin, TemplateView):
         if crs not in OUTPUT_CRS:
             crs = "wgs84"
         user = self.request.user
-        kinds = kind_words()
+        kinds = {kind.value: str(kind.label) for kind in VisitKind}  # in the page's language
         home = (
             AdminDivision.objects.filter(code=full_code(user.jurisdiction), rep_lat__isnull=False)
             .values("name", "rep_lat", "rep_lon")
@@ -147,14 +209,25 @@ class WebMapView(BureauPageMixin, TemplateView):
             if user.jurisdiction
             else None
         )
+        synthetic = (
+            AdminDivision.objects.filter(level__in=[Level.TOWNSHIP, Level.VILLAGE], boundary_synthetic=True)
+            .within(user.jurisdiction)
+            .exists()
+        )
         config = {
             "crs": crs,
+            # No basemap unless one is configured: the page then asks nothing of any other host.
             "tileUrl": settings.MAP_TILE_URL,
             "tileAttribution": settings.MAP_TILE_ATTRIBUTION,
             "tileSubdomains": settings.MAP_TILE_SUBDOMAINS,
             "center": [home["rep_lat"], home["rep_lon"]] if home else [31.0, 108.8],
             "zoom": 9,
+            "pointsZoom": POINTS_ZOOM,
+            "villageLabelsZoom": VILLAGE_LABELS_ZOOM,
             "kinds": kinds,
+            "values": {value: str(label) for value, label in VALUE_NAMES.items()},
+            "text": {key: str(text) for key, text in PAGE_TEXT.items()},
+            "synthetic": synthetic,
             "api": {
                 "divisions": reverse("agri:coverage-divisions"),
                 "hexagons": reverse("agri:coverage-hexagons"),
@@ -168,5 +241,7 @@ class WebMapView(BureauPageMixin, TemplateView):
             area=home["name"] if home else jurisdiction_name(user.jurisdiction),
             industries=Industry.objects.order_by("sort_order", "code").values("code", "name"),
             kinds=list(kinds.items()),
+            values=list(config["values"].items()),
+            schemes=[(scheme, str(label)) for scheme, label in SCHEME_NAMES.items()],
         )
         return context

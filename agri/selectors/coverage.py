@@ -34,6 +34,7 @@ from agri.models import ExtensionWorker, Industry, ModelHousehold, Role, Station
 from agri.models.rollups import NO_ID
 from agri.privacy import HOUSEHOLD, location_grid, redact
 from agri.selectors.spatial import distance_km, within_radius
+from geo.classes import MISSING, UNVISITED, Classification, classify, classify_features
 from geo.codes import PREFIX_LENGTH, Level, full_code
 from geo.crs import from_wgs84
 from geo.geometry import from_geojson, to_geojson
@@ -55,6 +56,10 @@ def _grouping(field: str, level: str):
     if n is None:
         return F(field), (lambda code: code)
     return Left(field, n), (lambda code: code[:n])
+
+
+# What a coverage map can be coloured by; coverage is a share (0-1), the others counts.
+MAP_VALUES = ("coverage", "visits", "households_visited", "workers_active", "commissioners_active")
 
 
 @dataclass(frozen=True)
@@ -181,8 +186,9 @@ def coverage_by_division(*, user, level: str, only: CoverageFilter | None = None
     """One dict per county, township or village (``COVERAGE_LEVELS``) in the caller's jurisdiction, in code order.
 
     Keys: code, name, level, visits, households_visited, households, coverage (0-1, or None without households),
-    workers_active, commissioners_active, last_visit (a date or None) and geometry (the simplified boundary as
-    GeoJSON, in ``crs``; None where the division has none). With an industry in ``only``, households are those
+    workers_active, commissioners_active, last_visit (a date or None), label_lon and label_lat (the division's
+    representative point, inside it, in ``crs``: where a map writes its name) and geometry (the simplified boundary
+    as GeoJSON, in ``crs``; None where the division has none). With an industry in ``only``, households are those
     whose worker's expert leads that industry. Three queries, whatever the number of visits.
     """
     only = only or CoverageFilter()
@@ -218,9 +224,11 @@ def coverage_by_division(*, user, level: str, only: CoverageFilter | None = None
         AdminDivision.objects.filter(level=level)
         .within(sl.jurisdiction)
         .order_by("code")
-        .values("code", "name", "level", "boundary_display")
+        .values("code", "name", "level", "boundary_display", label_lon=F("rep_lon"), label_lat=F("rep_lat"))
     )
     geometries = transform_geojson([d["boundary_display"] for d in divisions], crs)
+    placed = [d for d in divisions if d["label_lon"] is not None and d["label_lat"] is not None]
+    transform_points(placed, crs, lon="label_lon", lat="label_lat")
     out = []
     for division, geometry in zip(divisions, geometries, strict=True):
         act = activity.get(key_of(division["code"]), {})
@@ -239,10 +247,34 @@ def coverage_by_division(*, user, level: str, only: CoverageFilter | None = None
                 "workers_active": act.get("workers_active", 0),
                 "commissioners_active": act.get("commissioners_active", 0),
                 "last_visit": act.get("last_visit"),
+                "label_lon": division["label_lon"],
+                "label_lat": division["label_lat"],
                 "geometry": geometry,
             }
         )
     return out
+
+
+def coverage_classification(
+    rows: list[dict], *, value: str = "coverage", scheme: str = "fisher_jenks", classes: int = 5
+) -> Classification:
+    """The map classes of :func:`coverage_by_division` rows by ``value``, over the rows that have a boundary (the
+    ones a map draws; ``members`` follows their order): the classes of the PNG map and of the web map alike.
+    Divisions with no visit are "not visited"; coverage without households is "missing" ("No households")."""
+    return classify_features(
+        [row for row in rows if row["geometry"]],
+        value,
+        scheme=scheme,
+        k=classes,
+        percent=value == "coverage",
+        labels={MISSING: _("No households"), UNVISITED: _("Not visited")},
+    )
+
+
+def hexagon_classification(rows: list[dict], *, scheme: str = "fisher_jenks", classes: int = 5) -> Classification:
+    """The map classes of :func:`coverage_hexagons` cells by their visits (purples: apart from the coverage greens
+    and the not-visited orange)."""
+    return classify([row["visits"] for row in rows], scheme=scheme, k=classes, cmap="Purples")
 
 
 def coverage_hexagons(

@@ -346,13 +346,12 @@ PHOTO_CHECKS = {
     "near_duplicate_bits": env.int("PHOTO_NEAR_DUPLICATE_BITS", default=6),
 }
 
-# The bureau's web map (/map/, session login). The basemap is any XYZ tile URL: OSM by default, Tianditu, or an
-# offline tile server on an intranet; the page still draws its polygons when no tile is reachable. Amap/Tencent
-# tiles are GCJ-02: set MAP_CRS=gcj02 (or open /map/?crs=gcj02) and the page asks the API for GCJ-02 coordinates.
-MAP_TILE_URL = env("MAP_TILE_URL", default="https://tile.openstreetmap.org/{z}/{x}/{y}.png")
-MAP_TILE_ATTRIBUTION = env(
-    "MAP_TILE_ATTRIBUTION", default='&copy; <a href="https://www.openstreetmap.org/copyright">OpenStreetMap</a>'
-)
+# The bureau's web map (/map/, session login). No basemap by default: the county's own layers on a plain background,
+# so the page asks nothing of any host but this server (intranets without internet). A basemap is any XYZ tile URL,
+# e.g. an intranet tile server, Tianditu or OSM, with its attribution. Amap/Tencent tiles are GCJ-02: set
+# MAP_CRS=gcj02 (or open /map/?crs=gcj02) and the page asks the API for GCJ-02 coordinates.
+MAP_TILE_URL = env("MAP_TILE_URL", default="")
+MAP_TILE_ATTRIBUTION = env("MAP_TILE_ATTRIBUTION", default="")
 MAP_TILE_SUBDOMAINS = env("MAP_TILE_SUBDOMAINS", default="abc")
 MAP_CRS = env("MAP_CRS", default="wgs84")
 LOGIN_URL = "/accounts/login/"

@@ -10,6 +10,7 @@ import pytest
 import shapely
 from matplotlib import get_data_path
 from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.colors import to_hex
 from matplotlib.figure import Figure
 from matplotlib.font_manager import FontProperties, findfont
 from matplotlib.ft2font import FT2Font
@@ -17,6 +18,7 @@ from matplotlib_scalebar.scalebar import ScaleBar
 from PIL import Image
 from pyproj import Geod
 
+from geo.classes import UNVISITED_COLOUR, classify_features
 from geo.demo import township_records
 from geo.geometry import to_geojson
 from geo.maps import (
@@ -26,8 +28,6 @@ from geo.maps import (
     NothingToDraw,
     choropleth_figure,
     cjk_font,
-    class_breaks,
-    class_labels,
     render_choropleth,
 )
 
@@ -144,7 +144,7 @@ def test_legend_lists_the_fisher_jenks_classes_and_no_data():
     ax = figure.axes[0]
     legend = ax.get_legend()
     assert legend.get_title().get_text() == "覆盖率"
-    assert [t.get_text() for t in legend.get_texts()] == ["0% – 10%", "10% – 100%", "无数据"]
+    assert [t.get_text() for t in legend.get_texts()] == ["0–10%", "11–100%", "无数据"]
     # Each class's polygons are filled with its legend colour; the missing one is grey and hatched.
     patches = legend.get_patches()
     collections = ax.collections
@@ -189,9 +189,54 @@ def test_labels_are_left_out_for_many_divisions_unless_asked():
     )
 
 
-def test_one_distinct_value_gives_one_legend_entry():
+def test_one_distinct_value_gives_one_class_from_the_floor():
     figure = choropleth_figure(grid_features([3, 3, 3]), "coverage", ChoroplethSpec(title="t", legend_title="l"))
-    assert [t.get_text() for t in figure.axes[0].get_legend().get_texts()] == ["3"]
+    assert [t.get_text() for t in figure.axes[0].get_legend().get_texts()] == ["1–3"]
+
+
+def test_never_visited_divisions_have_their_own_hatched_class_whatever_their_value():
+    features = grid_features([0.0, 0.1, 1.0, 0.2, None])
+    for feature, visits in zip(features, [0, 3, 8, 2, 0], strict=True):
+        feature["visits"] = visits
+    spec = ChoroplethSpec(title="t", legend_title="l", percent=True, classes=2, missing_label="无示范户")
+    ax = choropleth_figure(features, "coverage", spec).axes[0]
+    # The unvisited 0% and the unvisited division without households are "not visited", the others values.
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["0–20%", "21–100%", "未走访"]
+    unvisited = ax.collections[2]
+    assert unvisited.get_hatch() == "\\\\\\" and len(unvisited.get_paths()) == 2
+    assert np.allclose(
+        unvisited.get_facecolor()[0][:3], [int(UNVISITED_COLOUR[i : i + 2], 16) / 255 for i in (1, 3, 5)]
+    )
+
+
+def test_names_have_a_white_halo_and_stay_readable_on_the_darkest_class():
+    features = grid_features([0.1, 0.2, 1.0])
+    spec = ChoroplethSpec(title="t", legend_title="l", percent=True, classes=2, dpi=200)
+    figure = choropleth_figure(features, "coverage", spec)
+    ax = figure.axes[0]
+    darkest = ax.collections[-1].get_facecolor()[0][:3]
+    assert sum(darkest) < 1.0  # the last class is dark green
+    name = next(t for t in ax.texts if t.get_text() == features[2]["name"])
+    (halo,) = name.get_path_effects()
+    assert halo._gc["foreground"] == "white" and halo._gc["linewidth"] >= 2
+    # In the picture: around the name on the dark square, white pixels (the halo) next to dark ones (the text).
+    figure.canvas.draw()
+    box = name.get_window_extent()
+    pixels = np.asarray(figure.canvas.buffer_rgba())[..., :3].astype(int)
+    height = pixels.shape[0]
+    patch = pixels[int(height - box.y1) : int(height - box.y0), int(box.x0) : int(box.x1)]
+    assert (patch.min(axis=2) > 240).sum() > 50 and (patch.max(axis=2) < 80).sum() > 20
+
+
+def test_the_map_draws_the_classification_it_is_given():
+    features = grid_features([0.1, 0.4, 0.9])
+    for feature in features:
+        feature["visits"] = 1
+    given = classify_features(features, "coverage", scheme="equal_interval", k=3, percent=True)
+    spec = ChoroplethSpec(title="t", legend_title="l", scheme="quantiles", classes=2, classification=given)
+    ax = choropleth_figure(features, "coverage", spec).axes[0]
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == [c.label for c in given.classes]
+    assert [to_hex(p.get_facecolor()) for p in ax.get_legend().get_patches()] == [c.colour for c in given.classes]
 
 
 def test_divisions_without_boundary_are_left_out_and_none_at_all_is_an_error():
@@ -202,20 +247,3 @@ def test_divisions_without_boundary_are_left_out_and_none_at_all_is_an_error():
     )
     with pytest.raises(NothingToDraw):
         render_choropleth([{"name": "x", "coverage": 1, "geometry": None}], "coverage", ChoroplethSpec("t", "l"))
-
-
-def test_class_breaks_fall_back_to_quantiles_for_many_values():
-    values = np.arange(2000, dtype=float)
-    assert class_breaks(values, "fisher_jenks", 4).tolist() == pytest.approx([499.75, 999.5, 1499.25, 1999.0])
-    assert class_breaks(np.array([1.0, 2, 3, 10, 11, 12]), "fisher_jenks", 2).tolist() == [3.0, 12.0]
-
-
-def test_class_labels_add_a_decimal_only_when_whole_numbers_would_blur_the_bounds():
-    assert class_labels(0.8763, np.array([0.8812, 0.90, 0.97, 1.0]), True) == [
-        "87.6% – 88.1%",
-        "88.1% – 90.0%",
-        "90.0% – 97.0%",
-        "97.0% – 100.0%",
-    ]
-    assert class_labels(1, np.array([61, 122, 299]), False) == ["1 – 61", "61 – 122", "122 – 299"]
-    assert class_labels(0.5, np.array([0.5, 0.75]), True) == ["50%", "50% – 75%"]

@@ -82,6 +82,8 @@ def expected_divisions(
             "workers_active": len({v.worker_id for v in here if v.worker_id}),
             "commissioners_active": len({v.commissioner_id for v in here if v.commissioner_id}),
             "last_visit": max(v.visit_date for v in here).isoformat() if here else None,
+            "label_lon": division.rep_lon,
+            "label_lat": division.rep_lat,
         }
     return out
 
@@ -362,8 +364,10 @@ def test_coverage_query_counts_do_not_depend_on_the_number_of_visits(
     budgets = [
         ("/api/v1/coverage/divisions/?level=village", 4),
         ("/api/v1/coverage/divisions/?level=county", 4),
+        ("/api/v1/coverage/divisions/?level=village&scheme=fisher_jenks&value=visits&crs=gcj02", 4),
         ("/api/v1/coverage/divisions/?level=township&industry=citrus&kind=diagnosis", 5),
         ("/api/v1/coverage/hexagons/?resolution=9&bbox=108,30,109,31", 2),
+        ("/api/v1/coverage/hexagons/?resolution=9&scheme=quantiles", 2),
         ("/api/v1/coverage/gaps/?days=30", 3),
         (f"/api/v1/stations/{w['S1'].pk}/service-area/?radius_km=5", 5),
     ]

@@ -8,6 +8,7 @@ import pyogrio
 import pytest
 import shapely
 from django.utils import timezone
+from matplotlib.colors import to_hex
 from PIL import Image
 
 from geo import maps
@@ -141,7 +142,125 @@ def test_coverage_export_takes_the_coverage_filters(visits, clients, tmp_path):
     assert clients["worker"].get("/api/v1/exports/coverage/").status_code == 403
 
 
-def test_map_scheme_choices_are_the_ones_geo_draws():
-    from agri.api.map_views import SCHEMES
+def test_map_scheme_and_value_choices_are_the_ones_geo_draws_and_the_web_map_offers():
+    from agri.api.coverage_serializers import DivisionCoverageQuerySerializer, HexagonQuerySerializer
+    from agri.api.map_views import MAP_VALUES, CoverageMapQuerySerializer
 
-    assert set(SCHEMES) == set(maps.SCHEMES)
+    for serializer in (CoverageMapQuerySerializer, DivisionCoverageQuerySerializer, HexagonQuerySerializer):
+        assert set(serializer().fields["scheme"].choices) == set(maps.SCHEMES)
+    for serializer in (CoverageMapQuerySerializer, DivisionCoverageQuerySerializer):
+        assert set(serializer().fields["value"].choices) == set(MAP_VALUES)
+
+
+# --- the classes the web map and the PNG share ---------------------------------------------------------------
+
+
+def test_divisions_with_a_scheme_carry_the_legend_and_each_division_its_class(visits, clients):
+    admin = clients["admin"]
+    plain = admin.get("/api/v1/coverage/divisions/", {"level": "village"}).json()
+    assert "classification" not in plain and all("map_class" not in f["properties"] for f in plain["features"])
+
+    body = admin.get(
+        "/api/v1/coverage/divisions/",
+        {"level": "village", "scheme": "fisher_jenks", "value": "visits"},
+        HTTP_ACCEPT_LANGUAGE="en",
+    ).json()
+    legend = body["classification"]
+    assert (legend["value"], legend["scheme"], legend["percent"]) == ("visits", "fisher_jenks", False)
+    classes = {c["key"]: c for c in legend["classes"]}
+    members = {f["id"]: f["properties"]["map_class"] for f in body["features"]}
+    visits = {f["id"]: f["properties"]["visits"] for f in body["features"]}
+    # Village 500235001001 has the five visits of township 1, 500235002001 the two of township 2; 500235001003 none.
+    assert visits == {"500235001001": 5, "500235001003": 0, "500235002001": 2}
+    assert members["500235001003"] == "unvisited" and classes["unvisited"]["label"] == "Not visited"
+    assert members["500235001001"] != members["500235002001"]
+    for code in ("500235001001", "500235002001"):
+        cls = classes[members[code]]
+        assert cls["lower"] <= visits[code] <= cls["upper"]
+    assert sum(c["count"] for c in legend["classes"]) == 3
+    labels = [c["label"] for c in legend["classes"] if c["lower"] is not None]
+    assert labels == ["1–2", "3–5"]
+
+    chinese = admin.get("/api/v1/coverage/divisions/", {"level": "village", "scheme": "quantiles"}).json()
+    names = {c["key"]: c["label"] for c in chinese["classification"]["classes"]}
+    assert names["unvisited"] == "未走访"
+    assert chinese["classification"]["percent"] is True
+
+
+def test_a_division_without_boundary_has_no_class(visits, clients):
+    from geo.models import AdminDivision
+
+    AdminDivision.objects.filter(code="500235002001").update(boundary_display=None)
+    body = clients["admin"].get("/api/v1/coverage/divisions/", {"level": "village", "scheme": "quantiles"}).json()
+    members = {f["id"]: f["properties"]["map_class"] for f in body["features"]}
+    assert members["500235002001"] is None
+    assert sum(c["count"] for c in body["classification"]["classes"]) == 2
+
+
+def test_hexagons_with_a_scheme_carry_the_legend(visits, clients):
+    body = (
+        clients["admin"]
+        .get("/api/v1/coverage/hexagons/", {"resolution": 9, "scheme": "fisher_jenks", "classes": 3})
+        .json()
+    )
+    legend = body["classification"]
+    assert legend["value"] == "visits" and 1 <= len(legend["classes"]) <= 3
+    keys = {c["key"] for c in legend["classes"]}
+    assert all(f["properties"]["map_class"] in keys for f in body["features"])
+    assert sum(c["count"] for c in legend["classes"]) == len(body["features"]) > 0
+    assert "classification" not in clients["admin"].get("/api/v1/coverage/hexagons/").json()
+
+
+def test_classification_parameters_are_validated(visits, clients):
+    for params in (
+        {"scheme": "natural"},
+        {"scheme": "quantiles", "classes": 1},
+        {"value": "rain", "scheme": "quantiles"},
+    ):
+        response = clients["admin"].get("/api/v1/coverage/divisions/", params, HTTP_ACCEPT_LANGUAGE="en")
+        assert response.status_code == 400 and set(response.json()["fields"]) & {"scheme", "classes", "value"}
+
+
+def png_legend(client, params):
+    """The legend drawn on map.png (texts, fill colours) and the number of polygons filled with each colour."""
+    figures = []
+
+    def keep(*args, **kwargs):
+        figure = maps.choropleth_figure.__wrapped__(*args, **kwargs)
+        figures.append(figure)
+        return figure
+
+    with mock.patch("geo.maps.choropleth_figure", side_effect=keep, __wrapped__=maps.choropleth_figure):
+        response = client.get(PNG, params)
+    assert response.status_code == 200, response.content
+    (figure,) = figures
+    ax = figure.axes[0]
+    legend = ax.get_legend()
+    drawn = {to_hex(c.get_facecolor()[0]): len(c.get_paths()) for c in ax.collections}
+    entries = zip(legend.get_texts(), legend.get_patches(), strict=True)
+    return [(t.get_text(), to_hex(p.get_facecolor())) for t, p in entries], drawn
+
+
+def test_the_png_and_the_web_maps_api_give_the_demo_county_the_same_classes(demo_county):
+    from tests.support import demo_client
+
+    client = demo_client("demo-viewer")
+    for params in (
+        {"level": "township"},
+        {"level": "village"},
+        {"level": "village", "value": "visits", "scheme": "quantiles", "classes": 4},
+        {"level": "township", "value": "households_visited", "scheme": "equal_interval"},
+    ):
+        api = client.get("/api/v1/coverage/divisions/", {"scheme": "fisher_jenks", **params}).json()
+        legend, drawn = png_legend(client, params)
+        classes = api["classification"]["classes"]
+        assert legend == [(c["label"], c["colour"]) for c in classes], params
+        assert drawn == {c["colour"]: c["count"] for c in classes if c["count"]}, params
+        members = [f["properties"]["map_class"] for f in api["features"]]
+        assert {c["key"]: c["count"] for c in classes} == {c["key"]: members.count(c["key"]) for c in classes}
+        # The demo has villages nobody visited: their own class; and no class is a single value.
+        if params["level"] == "village":
+            assert "未走访" in dict(legend)
+        numeric = [c for c in classes if c["lower"] is not None]
+        assert len(numeric) >= 2 and all(c["lower"] < c["upper"] for c in numeric), params
+        assert all(a["upper"] < b["lower"] for a, b in zip(numeric, numeric[1:], strict=False)), params
