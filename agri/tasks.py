@@ -6,6 +6,7 @@ what the command printed. Exports are jobs too, queued by the API (``agri.api.jo
 
 import io
 
+from django.conf import settings
 from django.core.management import CommandError, call_command
 from django_tasks import task
 
@@ -16,7 +17,7 @@ from agri.services.jobs import JobResult, job_run
 COMMAND_JOBS = {"rebuild-rollups": "rebuild_rollups", "import-divisions": "import_divisions"}
 
 
-@task()
+@task(queue_name=settings.JOB_QUEUE)
 def run_command_job(job_id: str) -> str:
     return job_run(job_id, _run_command)
 

@@ -7,6 +7,7 @@ synchronous export, with the owner's role and jurisdiction at that moment (a job
 what a bureau viewer sees). An owner who is no longer bureau staff gets a failed job (``permission_denied``).
 """
 
+from django.conf import settings
 from django.http import HttpRequest, QueryDict
 from django_tasks import task
 from drf_spectacular.utils import OpenApiResponse, extend_schema
@@ -47,7 +48,7 @@ def start_export_job(request, kind: str, parameters: dict) -> Response:
     return Response(data, status=status.HTTP_202_ACCEPTED, headers={"Location": data["url"]})
 
 
-@task()
+@task(queue_name=settings.JOB_QUEUE)
 def run_export_job(job_id: str) -> str:
     return job_run(job_id, export_work)
 

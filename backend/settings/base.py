@@ -195,17 +195,19 @@ else:
 # (make run starts one); no other service. TASK_BACKEND=rq: the queue is Redis (RQ_URL), run by
 # `manage.py rqworker --job-class django_tasks_rq.Job default`, as many as wanted on any machine.
 TASK_BACKEND = env("TASK_BACKEND", default="database")
+# The queue the jobs go to (workers are started for it); two installations may share one Redis with two names.
+JOB_QUEUE = env("JOB_QUEUE", default="default")
 RQ_QUEUES = {
-    "default": {
+    JOB_QUEUE: {
         "URL": env("RQ_URL", default="redis://127.0.0.1:6379/0"),
         # An export of a province-year takes tens of minutes; RQ would kill it after its default 3 minutes.
         "DEFAULT_TIMEOUT": env.int("JOB_TIMEOUT_SECONDS", default=6 * 3600),
     }
 }
 if TASK_BACKEND == "rq":
-    TASKS = {"default": {"BACKEND": "django_tasks_rq.RQBackend", "QUEUES": ["default"]}}
+    TASKS = {"default": {"BACKEND": "django_tasks_rq.RQBackend", "QUEUES": [JOB_QUEUE]}}
 elif TASK_BACKEND == "database":
-    TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
+    TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend", "QUEUES": [JOB_QUEUE]}}
 else:
     raise ImproperlyConfigured(f"TASK_BACKEND must be 'database' or 'rq', not {TASK_BACKEND!r}")
 JOBS = {
