@@ -213,8 +213,6 @@ else:
 JOBS = {
     # How long a finished job's file stays downloadable; `manage.py cleanup_expired_jobs` removes it afterwards.
     "result_hours": env.int("JOB_RESULT_HOURS", default=48),
-    # Progress is written once per chunk of this many rows.
-    "chunk_rows": env.int("JOB_CHUNK_ROWS", default=5000),
 }
 
 # Redis when configured (shared by all app processes); per-process memory otherwise.
