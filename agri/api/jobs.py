@@ -27,17 +27,23 @@ EXPORT_JOB_DESCRIPTION = (
     "(`Location`); poll it for progress, then download its `file_url` (with `Range` support) until `expires_at`."
 )
 
-export_job_schema = extend_schema(
-    summary="Start this export as a job (202)",
-    description=EXPORT_JOB_DESCRIPTION,
-    request=None,
-    responses={
-        202: JobSerializer,
-        400: OpenApiResponse(description="invalid filter or format"),
-        403: OpenApiResponse(description="not bureau staff"),
-        503: OpenApiResponse(description="the job queue is unavailable (code `queue_unavailable`)"),
-    },
-)
+
+def export_job_schema(view_method=None, *, parameters=()):
+    """The schema of an export's ``POST`` (``@export_job_schema``, or ``@export_job_schema(parameters=[...])`` with
+    query parameters the view's filters do not document)."""
+    decorator = extend_schema(
+        summary="Start this export as a job (202)",
+        description=EXPORT_JOB_DESCRIPTION,
+        request=None,
+        parameters=list(parameters),
+        responses={
+            (202, "application/json"): JobSerializer,
+            400: OpenApiResponse(description="invalid filter or format"),
+            403: OpenApiResponse(description="not bureau staff"),
+            503: OpenApiResponse(description="the job queue is unavailable (code `queue_unavailable`)"),
+        },
+    )
+    return decorator(view_method) if view_method is not None else decorator
 
 
 def start_export_job(request, kind: str, parameters: dict) -> Response:

@@ -273,7 +273,7 @@ class PhotoArchiveView(FileView):
         response["Cache-Control"] = "private, no-store"
         return response
 
-    @export_job_schema
+    @export_job_schema(parameters=[PhotoArchiveQuerySerializer])
     def post(self, request):
         variant = self.variant()
         self.filter_queryset(Visit.objects.none())  # a bad filter is a 400 now
