@@ -18,7 +18,7 @@ from django.utils import timezone
 from agri.models import Job, JobState, Role
 from tests.agri.job_support import SLOW_STEP_S, WorkerProcess, run_embedded_worker, wait_for
 from tests.agri.map_support import map_world, push_visits
-from tests.agri.photo_support import image_bytes, new_visit, upload
+from tests.agri.photo_support import BUCKET, image_bytes, new_visit, objects, upload
 from tests.support import login
 
 VISITS = "/api/v1/exports/visits/"
@@ -415,3 +415,34 @@ def test_a_worker_process_runs_a_slow_export_while_requests_stay_fast(engine, wo
         assert (partial.status_code, content) == (206, b"SQLite format 3\x00")
     finally:
         worker.stop()
+
+
+# --- results on S3 ----------------------------------------------------------------------------------------------------
+
+
+def test_a_job_file_on_s3_is_a_private_object_served_whole_and_by_range(visits, clients, settings, s3):
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "jobs": {
+            **settings.STORAGES["photos"],
+            "OPTIONS": {**settings.STORAGES["photos"]["OPTIONS"], "location": "jobs"},
+        },
+    }
+    job = start(clients["admin"], format="gpkg")
+    run_embedded_worker()
+    done = clients["admin"].get(job["url"]).json()
+    assert done["state"] == "done", done
+    stored = objects(s3)
+    key = f"jobs/{done['id']}/{done['file_name']}"
+    assert list(stored) == [key]
+    assert [g["Permission"] for g in s3.get_object_acl(Bucket=BUCKET, Key=key)["Grants"]] == ["FULL_CONTROL"]
+    response, whole = download(clients["admin"], done)
+    assert response.status_code == 200
+    assert whole == stored[key] and len(whole) == done["file_size"]
+    response, part = download(clients["admin"], done, HTTP_RANGE="bytes=100-4195")
+    assert response.status_code == 206
+    assert response["Content-Range"] == f"bytes 100-4195/{len(whole)}"
+    assert part == whole[100:4196]
+    Job.objects.filter(pk=done["id"]).update(expires_at=timezone.now())
+    call_command("cleanup_expired_jobs", stdout=io.StringIO())
+    assert objects(s3) == {}
