@@ -2,13 +2,16 @@
 an unsatisfiable range 416, anything else (no Range, several ranges, an ``If-Range`` that does not match) the whole
 file. Django's ``FileResponse`` and WhiteNoise (static files only) do not do this for files of a storage.
 
-On S3 the slice is read with a ranged GET of the object; on the filesystem by seeking.
+On S3 the slice is read with a ranged GET of the object; on the filesystem by seeking. The answer is never compressed
+(``agri.middleware``): a range counts the bytes of the file as stored, which a compressed body would not be.
 """
 
 import re
 
 from django.http import FileResponse, HttpResponse, StreamingHttpResponse
 from django.utils.http import content_disposition_header
+
+from agri.middleware import never_compress
 
 RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
 BLOCK_BYTES = 64 * 1024
@@ -53,20 +56,20 @@ def ranged_file_response(request, storage, name: str, *, size: int, content_type
         "X-Content-Type-Options": "nosniff",
     }
     if wanted is False:
-        return HttpResponse(status=416, headers={**headers, "Content-Range": f"bytes */{size}"})
+        return never_compress(HttpResponse(status=416, headers={**headers, "Content-Range": f"bytes */{size}"}))
     if wanted is None:
         response = FileResponse(storage.open(name, "rb"), content_type=content_type)
         for key, value in headers.items():
             response[key] = value
         response["Content-Length"] = str(size)
-        return response
+        return never_compress(response)
     first, last = wanted
     response = StreamingHttpResponse(read_slice(storage, name, first, last), status=206, content_type=content_type)
     for key, value in headers.items():
         response[key] = value
     response["Content-Range"] = f"bytes {first}-{last}/{size}"
     response["Content-Length"] = str(last - first + 1)
-    return response
+    return never_compress(response)
 
 
 def read_slice(storage, name: str, first: int, last: int):

@@ -8,6 +8,7 @@ through the :class:`JobProgress` it is given and returns the file it made, which
 """
 
 import logging
+import time
 from collections.abc import Callable
 from datetime import timedelta
 from typing import BinaryIO
@@ -24,11 +25,14 @@ log = logging.getLogger(__name__)
 
 
 class JobProgress:
-    """What a job's work reports as it goes: the total (rows, photos) once known, then each step done. Each call is
-    one UPDATE of the job's row, so the work calls it per chunk, not per row."""
+    """What a job's work reports as it goes: the total (rows, photos) once known, then each step done. The job's row
+    is updated at most every ``WRITE_SECONDS`` (and when the total is reached), however often the work reports."""
+
+    WRITE_SECONDS = 0.5
 
     def __init__(self, job: Job):
         self.job = job
+        self.written_at = 0.0
 
     def total(self, total: int) -> None:
         self.job.progress_total = total
@@ -38,10 +42,14 @@ class JobProgress:
         if not steps:
             return
         self.job.progress_done += steps
-        if self.job.progress_total is not None and self.job.progress_done > self.job.progress_total:
+        total = self.job.progress_total
+        if total is not None and self.job.progress_done > total:
             # Rows written after the count: the total grows with them, so progress never passes 100 %.
             self.total(self.job.progress_done)
-        Job.objects.filter(pk=self.job.pk).update(progress_done=self.job.progress_done)
+        now = time.monotonic()
+        if now - self.written_at >= self.WRITE_SECONDS or self.job.progress_done == self.job.progress_total:
+            Job.objects.filter(pk=self.job.pk).update(progress_done=self.job.progress_done)
+            self.written_at = now
 
 
 class JobResult:

@@ -446,3 +446,15 @@ def test_a_job_file_on_s3_is_a_private_object_served_whole_and_by_range(visits, 
     Job.objects.filter(pk=done["id"]).update(expires_at=timezone.now())
     call_command("cleanup_expired_jobs", stdout=io.StringIO())
     assert objects(s3) == {}
+
+
+def test_a_text_job_file_is_never_compressed_so_that_its_ranges_stay_byte_ranges(visits, clients, job_root):
+    job = start(clients["admin"], format="geojson")
+    run_embedded_worker()
+    done = clients["admin"].get(job["url"]).json()
+    whole = download(clients["admin"], done)[1]
+    for headers, status in (({}, 200), ({"HTTP_RANGE": "bytes=10-2009"}, 206)):
+        response, content = download(clients["admin"], done, HTTP_ACCEPT_ENCODING="gzip, br, zstd", **headers)
+        assert response.status_code == status
+        assert not response.has_header("Content-Encoding")
+        assert content == (whole if status == 200 else whole[10:2010])
