@@ -111,7 +111,7 @@ def main(argv: list[str]) -> int:
     if args.engine == "rq":
         worker_command = ["rqworker", "--job-class", "django_tasks_rq.Job", settings.JOB_QUEUE]
     else:
-        worker_command = ["db_worker", "--queue-name", settings.JOB_QUEUE, "--no-startup-delay", "--reload", "false"]
+        worker_command = ["db_worker", "--queue-name", settings.JOB_QUEUE, "--no-startup-delay", "--no-reload"]
     worker_log = BENCH_DIR / f"export-job-worker-{os.getpid()}.log"
     with worker_log.open("w") as out:
         worker = subprocess.Popen(
@@ -134,6 +134,8 @@ def main(argv: list[str]) -> int:
             progress.append((round(time.perf_counter() - t0, 1), job["progress"]["done"], job["progress"]["total"]))
             if job["state"] in ("done", "failed"):
                 break
+            if worker.poll() is not None:
+                raise RuntimeError(f"the worker exited: {worker_log.read_text()[-2000:]}")
             if time.perf_counter() - t0 > args.timeout:
                 raise RuntimeError(f"the job did not finish in {args.timeout:.0f} s: {job}")
             time.sleep(args.poll)

@@ -10,11 +10,13 @@ through the :class:`JobProgress` it is given and returns the file it made, which
 import logging
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from typing import BinaryIO
 
 from django.conf import settings
 from django.core.files import File
+from django.db import connection
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
@@ -26,17 +28,23 @@ log = logging.getLogger(__name__)
 
 class JobProgress:
     """What a job's work reports as it goes: the total (rows, photos) once known, then each step done. The job's row
-    is updated at most every ``WRITE_SECONDS`` (and when the total is reached), however often the work reports."""
+    is updated at most every ``WRITE_SECONDS`` (and when the total is reached), however often the work reports.
+
+    The updates go through a thread of their own, so a database connection of their own: the work's connection may
+    hold a long read (an export's rows), and on SQLite a write on it after any other connection wrote (a poll's
+    token renewal, another job) is refused as "database is locked".
+    """
 
     WRITE_SECONDS = 0.5
 
     def __init__(self, job: Job):
         self.job = job
         self.written_at = 0.0
+        self.writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"job-{job.pk}")
 
     def total(self, total: int) -> None:
         self.job.progress_total = total
-        Job.objects.filter(pk=self.job.pk).update(progress_total=total)
+        self._write(progress_total=total)
 
     def advance(self, steps: int) -> None:
         if not steps:
@@ -48,8 +56,15 @@ class JobProgress:
             self.total(self.job.progress_done)
         now = time.monotonic()
         if now - self.written_at >= self.WRITE_SECONDS or self.job.progress_done == self.job.progress_total:
-            Job.objects.filter(pk=self.job.pk).update(progress_done=self.job.progress_done)
+            self._write(progress_done=self.job.progress_done)
             self.written_at = now
+
+    def _write(self, **values) -> None:
+        self.writer.submit(Job.objects.filter(pk=self.job.pk).update, **values).result()
+
+    def close(self) -> None:
+        self.writer.submit(lambda: connection.close()).result()  # the writer thread's own connection
+        self.writer.shutdown()
 
 
 class JobResult:
@@ -91,20 +106,23 @@ def job_run(job_id: str, work: Callable[[Job, JobProgress], JobResult | None]) -
         log.warning("job %s is not queued: not run", job_id)
         return Job.objects.filter(pk=job_id).values_list("state", flat=True).first() or "missing"
     job = Job.objects.get(pk=job_id)
+    progress = JobProgress(job)
+    failure = None
     with translation.override(job.language):
         try:
-            result = work(job, JobProgress(job))
+            result = work(job, progress)
         except errors.ApplicationError as exc:
-            job_fail(job=job, code=exc.code, message=str(exc.message))
+            failure = (exc.code, str(exc.message))
         except Exception:
             log.exception("job %s (%s) failed", job.pk, job.kind)
-            job_fail(
-                job=job,
-                code="job_failed",
-                message=_("The job failed. Start it again; if it fails again, tell the administrator."),
-            )
-        else:
+            failure = ("job_failed", _("The job failed. Start it again; if it fails again, tell the administrator."))
+        finally:
+            progress.close()
+        # Written here, once the work's frames (and an export's open read) are gone with the exception.
+        if failure is None:
             job_finish(job=job, result=result)
+        else:
+            job_fail(job=job, code=failure[0], message=failure[1])
     return job.state
 
 

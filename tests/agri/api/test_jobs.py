@@ -4,18 +4,22 @@ scoping, failures; on the embedded engine (the database queue, its worker run he
 
 import io
 import os
+import threading
 import time
 import uuid
 import zipfile
 from datetime import timedelta
+from unittest import mock
 
 import pyogrio
 import pytest
 import redis
 from django.core.management import call_command
+from django.db import connection
 from django.utils import timezone
 
-from agri.models import Job, JobState, Role
+from agri.models import Job, JobState, Role, User
+from agri.services.jobs import JobProgress
 from tests.agri.job_support import SLOW_STEP_S, WorkerProcess, run_embedded_worker, wait_for
 from tests.agri.map_support import map_world, push_visits
 from tests.agri.photo_support import BUCKET, image_bytes, new_visit, objects, upload
@@ -458,3 +462,33 @@ def test_a_text_job_file_is_never_compressed_so_that_its_ranges_stay_byte_ranges
         assert response.status_code == status
         assert not response.has_header("Content-Encoding")
         assert content == (whole if status == 200 else whole[10:2010])
+
+
+@pytest.mark.django_db(transaction=True)
+def test_progress_is_written_while_other_connections_write_during_a_long_read(world, clients, job_root, settings):
+    """On SQLite the export's read holds a snapshot for as long as it runs; a write on that connection after another
+    connection wrote (a login, another job) would be refused ("database is locked"). Progress is written on a
+    connection of its own."""
+    map_world(world)
+    push_visits(world, clients)
+    settings.EXPORT_CHUNK_ROWS = 2
+    advance = JobProgress.advance
+    other = world.users["viewer"]
+
+    def advance_after_another_write(self, steps):
+        def write():
+            User.objects.filter(pk=other.pk).update(last_login=timezone.now())
+            connection.close()
+
+        thread = threading.Thread(target=write)
+        thread.start()
+        thread.join()
+        advance(self, steps)
+
+    job = start(clients["admin"], format="gpkg")
+    with mock.patch.object(JobProgress, "advance", advance_after_another_write):
+        with mock.patch.object(JobProgress, "WRITE_SECONDS", 0):
+            run_embedded_worker()
+    done = clients["admin"].get(job["url"]).json()
+    assert done["state"] == "done", done
+    assert done["progress"] == {"done": 7, "total": 7}
