@@ -60,7 +60,11 @@ class JobProgress:
             self.written_at = now
 
     def _write(self, **values) -> None:
-        self.writer.submit(Job.objects.filter(pk=self.job.pk).update, **values).result()
+        update = Job.objects.filter(pk=self.job.pk).update
+        if connection.in_atomic_block:  # run inside a transaction: another connection would wait for its locks
+            update(**values)
+        else:
+            self.writer.submit(update, **values).result()
 
     def close(self) -> None:
         self.writer.submit(lambda: connection.close()).result()  # the writer thread's own connection
