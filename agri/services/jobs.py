@@ -124,8 +124,15 @@ def job_run(job_id: str, work: Callable[[Job, JobProgress], JobResult | None]) -
             progress.close()
         # Written here, once the work's frames (and an export's open read) are gone with the exception.
         if failure is None:
-            job_finish(job=job, result=result)
-        else:
+            try:
+                job_finish(job=job, result=result)
+            except Exception:  # the job storage refused the file: the job must not stay "running"
+                log.exception("job %s (%s): its file could not be stored", job.pk, job.kind)
+                failure = (
+                    "job_failed",
+                    _("The job failed. Start it again; if it fails again, tell the administrator."),
+                )
+        if failure is not None:
             job_fail(job=job, code=failure[0], message=failure[1])
     return job.state
 

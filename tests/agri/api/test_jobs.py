@@ -492,3 +492,13 @@ def test_progress_is_written_while_other_connections_write_during_a_long_read(wo
     done = clients["admin"].get(job["url"]).json()
     assert done["state"] == "done", done
     assert done["progress"] == {"done": 7, "total": 7}
+
+
+def test_a_file_the_job_storage_refuses_fails_the_job(visits, clients, job_root):
+    job = start(clients["admin"], format="gpkg")
+    with mock.patch("django.core.files.storage.FileSystemStorage.save", side_effect=OSError("disk full")):
+        run_embedded_worker()
+    body = clients["admin"].get(job["url"], HTTP_ACCEPT_LANGUAGE="en").json()
+    assert body["state"] == "failed"
+    assert body["error"]["code"] == "job_failed"
+    assert body["error"]["message"].startswith("The job failed.")
