@@ -31,8 +31,14 @@ seed: migrate
 	then echo "database already has data: demo seed skipped (run '$(PY) manage.py seed_demo' to top it up)"; \
 	else $(PY) manage.py seed_demo; fi
 
+# The job worker of the embedded engine (the database queue: long exports, docs/operations.md "Jobs") runs beside the
+# server and stops with it. With TASK_BACKEND=rq the jobs go to Redis instead: start `manage.py rqworker` yourself.
 run: seed
-	@echo "Serving on http://$(HOST):$(PORT)/  (API docs at /api/docs/, admin at /admin/)"
+	@echo "Serving on http://$(HOST):$(PORT)/  (API docs at /api/docs/, admin at /admin/), with a job worker beside it"
+	@if [ "$${TASK_BACKEND:-database}" = database ]; then \
+		$(PY) manage.py db_worker --queue-name "$${JOB_QUEUE:-default}" & worker=$$!; \
+		trap 'kill $$worker 2>/dev/null' EXIT INT TERM; \
+	fi; \
 	$(PY) manage.py runserver $(HOST):$(PORT)
 
 test: install-dev

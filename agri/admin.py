@@ -16,6 +16,7 @@ from agri.models import (
     Farmer,
     FieldSchool,
     Industry,
+    Job,
     ModelHousehold,
     PersonalDataAccess,
     Photo,
@@ -433,6 +434,17 @@ class PhotoUploadAdmin(ReadOnlyAdmin):
     list_filter = ["completed_at", "created_at"]
     search_fields = ["id", "photo_id", "visit__id", "user__username"]
     list_select_related = ["visit", "user"]
+    date_hierarchy = "created_at"
+
+
+@admin.register(Job)
+class JobAdmin(ReadOnlyAdmin):
+    """Long work run by the task workers (exports, rebuilds): an account sees its own jobs, superusers every job."""
+
+    list_display = ["id", "kind", "owner", "state", "progress_done", "progress_total", "created_at", "expires_at"]
+    list_filter = ["state", "kind", "created_at"]
+    search_fields = ["id", "kind", "owner__username", "error_code"]
+    list_select_related = ["owner"]
     date_hierarchy = "created_at"
 
 

@@ -149,3 +149,8 @@ class TokenLimitReached(Conflict):
             "limit": limit,
             "oldest_device": {"token_key": oldest_token_key, "device": oldest_device, "created": oldest_created},
         }
+
+
+# Jobs (agri.services.jobs): their file asked for too early, or too late.
+JOB_NOT_DONE = _("This job has no file: it has not finished yet, or it failed. Ask for the job to see its state.")
+JOB_EXPIRED = _("This job's file expired and was removed. Start the job again.")

@@ -352,8 +352,17 @@ class AutoSchema(openapi.AutoSchema):
         if response_example is None:
             response_example = EXAMPLES.get(f"operations/{self.get_operation_id()}")
         if response_example is not None:
-            out.append(OpenApiExample("response", value=response_example, response_only=True))
+            # drf-spectacular shows an example without status codes on 200 and 201 only: a 202 (a job) names its own.
+            codes = [k[0] if isinstance(k, tuple) else k for k in self._response_map() if _json_success(k)]
+            status_codes = [str(c) for c in codes] if any(str(c) not in ("200", "201") for c in codes) else None
+            out.append(
+                OpenApiExample("response", value=response_example, response_only=True, status_codes=status_codes)
+            )
         return out
+
+    def _response_map(self) -> dict:
+        responses = self.get_response_serializers()
+        return responses if isinstance(responses, dict) else {}
 
     def _example_name(self, serializer, direction) -> str | None:
         """The component whose example file serves this request or response (a PATCH body: the full one's)."""

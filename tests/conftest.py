@@ -31,3 +31,14 @@ def clients(world) -> dict[str, APIClient]:
 def private_root(settings, tmp_path) -> Path:
     """A photo store of the test's own (STORAGES["photos"] in a fresh directory): its root."""
     return use_private_storage(settings, tmp_path / "photos")
+
+
+@pytest.fixture
+def job_root(settings, tmp_path) -> Path:
+    """A job-result store of the test's own (STORAGES["jobs"] in a fresh directory): its root."""
+    root = tmp_path / "jobs"
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "jobs": {"BACKEND": "django.core.files.storage.FileSystemStorage", "OPTIONS": {"location": str(root)}},
+    }
+    return root

@@ -6,8 +6,11 @@ jurisdiction as in the lists. Personal data is masked as in the API (bureau view
 
 GeoJSON and KML stream chunk by chunk; GeoPackage and Shapefile are written in chunks of ``EXPORT_CHUNK_ROWS``
 to a temporary file, which is then streamed (see ``geo.exports``). The rows come from ``agri.selectors.exports``.
-All coordinates are WGS-84.
+All coordinates are WGS-84. A ``POST`` to the same URL and query runs the export as a job instead (``agri.api.jobs``):
+202 at once, and the file kept for download.
 """
+
+import tempfile
 
 from django.conf import settings
 from django.http import FileResponse, StreamingHttpResponse
@@ -27,6 +30,7 @@ from agri.api.filters import (
     PrivateSearchFilter,
     VisitFilterSet,
 )
+from agri.api.jobs import export_job_schema, start_export_job
 from agri.api.renderers import QueryFormatNegotiation, download_renderer
 from agri.models import DemonstrationBase, ModelHousehold, Visit
 from agri.privacy import HOUSEHOLD
@@ -42,6 +46,7 @@ from agri.selectors.exports import (
     household_export_chunks,
     visit_export_chunks,
 )
+from agri.services.jobs import JobProgress, JobResult, job_counted
 from geo.exports import EXTENSIONS, FORMATS, MEDIA_TYPES, Layer, geojson_stream, kml_stream, write_file
 
 DEFAULT_CHUNK_ROWS = 5000
@@ -52,9 +57,13 @@ def chunk_rows() -> int:
     return int(getattr(settings, "EXPORT_CHUNK_ROWS", DEFAULT_CHUNK_ROWS))
 
 
+def export_filename(layer: Layer, fmt: str) -> str:
+    return f"{layer.name}-{timezone.localdate():%Y%m%d}.{EXTENSIONS[fmt]}"
+
+
 def export_response(layer: Layer, chunks, fmt: str):
     """Stream GeoJSON/KML as they are produced; write GeoPackage/Shapefile in chunks, then stream the file."""
-    filename = f"{layer.name}-{timezone.localdate():%Y%m%d}.{EXTENSIONS[fmt]}"
+    filename = export_filename(layer, fmt)
     if fmt in ("geojson", "kml"):
         stream = geojson_stream if fmt == "geojson" else kml_stream
         response = StreamingHttpResponse(stream(layer, chunks), content_type=MEDIA_TYPES[fmt])
@@ -63,6 +72,20 @@ def export_response(layer: Layer, chunks, fmt: str):
     return FileResponse(
         write_file(layer, chunks, fmt), as_attachment=True, filename=filename, content_type=MEDIA_TYPES[fmt]
     )
+
+
+def export_file(layer: Layer, chunks, fmt: str) -> JobResult:
+    """The export as a file for a job: GeoPackage/Shapefile as ``geo.exports`` writes them, GeoJSON/KML streamed
+    into an unnamed temporary file (never held in memory)."""
+    if fmt in ("geojson", "kml"):
+        stream = geojson_stream if fmt == "geojson" else kml_stream
+        file = tempfile.TemporaryFile(prefix="nongji-export-")
+        for part in stream(layer, chunks):
+            file.write(part)
+        file.seek(0)
+    else:
+        file = write_file(layer, chunks, fmt)
+    return JobResult(file, export_filename(layer, fmt), MEDIA_TYPES[fmt])
 
 
 FORMAT_PARAMETER = OpenApiParameter(
@@ -104,8 +127,23 @@ class ExportView(FileView):
         queryset = self.filter_queryset(self.get_queryset())
         return export_response(self.get_layer(), self.chunks(queryset), request.accepted_renderer.format)
 
+    @export_job_schema
+    def post(self, request):
+        self.filter_queryset(self.get_queryset())  # a bad filter is a 400 now, not a failed job later
+        self.get_layer()
+        return start_export_job(request, self.job_kind, {"format": request.accepted_renderer.format})
+
+    def job_chunks(self, progress: JobProgress):
+        """The export's chunks as a job writes them: the rows counted first, each chunk reported done."""
+        queryset = self.filter_queryset(self.get_queryset())
+        progress.total(queryset.count())
+        return job_counted(self.chunks(queryset), progress)
+
     def get_layer(self) -> Layer:
         return self.layer
+
+    def job_file(self, job, progress: JobProgress) -> JobResult:
+        return export_file(self.get_layer(), self.job_chunks(progress), job.parameters["format"])
 
 
 @export_schema(
@@ -116,6 +154,7 @@ class VisitExportView(ExportView):
     filterset_class = VisitFilterSet
     search_fields = ["notes"]
     layer = VISIT_LAYER
+    job_kind = "export-visits"
 
     def get_queryset(self):
         return Visit.objects.visible_to(self.request.user).alive().order_by("started_at", "id")
@@ -131,6 +170,7 @@ class ModelHouseholdExportView(ExportView):
     search_fields = ["head_name", "address"]
     coarse_hidden_fields = HOUSEHOLD.names + HOUSEHOLD.addresses
     layer = HOUSEHOLD_LAYER
+    job_kind = "export-model-households"
 
     def get_queryset(self):
         return ModelHousehold.objects.visible_to(self.request.user).alive().order_by("created_at", "id")
@@ -157,6 +197,7 @@ class DemonstrationBaseExportView(ExportView):
     filterset_class = DemonstrationBaseFilterSet
     search_fields = ["name", "operator"]
     query_serializer_class = BaseExportQuerySerializer
+    job_kind = "export-demonstration-bases"
 
     def get_queryset(self):
         return DemonstrationBase.objects.visible_to(self.request.user).order_by("name", "id")
@@ -176,8 +217,24 @@ class DemonstrationBaseExportView(ExportView):
 class CoverageExportView(ExportView):
     filter_backends = []
     query_serializer_class = CoverageFileQuerySerializer
+    layer = COVERAGE_LAYER
+    job_kind = "export-coverage"
 
     def get(self, request):
+        return export_response(COVERAGE_LAYER, self.coverage_chunks(), request.accepted_renderer.format)
+
+    @export_job_schema
+    def post(self, request):
+        self.query()
+        return start_export_job(request, self.job_kind, {"format": request.accepted_renderer.format})
+
+    def coverage_chunks(self):
         q = self.query()
-        features = coverage_by_division(user=request.user, level=q["level"], only=coverage_filter(q))
-        return export_response(COVERAGE_LAYER, coverage_export_chunks(features), request.accepted_renderer.format)
+        return coverage_export_chunks(
+            coverage_by_division(user=self.request.user, level=q["level"], only=coverage_filter(q))
+        )
+
+    def job_chunks(self, progress: JobProgress):
+        chunks = self.coverage_chunks()
+        progress.total(len(chunks[0][0]))
+        return job_counted(chunks, progress)

@@ -1,5 +1,6 @@
 """Visit photos: multipart upload by client UUID (idempotent), metadata, the three files, and the bureau's ZIP."""
 
+import tempfile
 import uuid
 from pathlib import PurePosixPath
 
@@ -19,6 +20,7 @@ from rest_framework.response import Response
 from agri.api.base import ConditionalGetMixin, FileView
 from agri.api.fields import QuerySerializer
 from agri.api.filters import FilterBackend, VisitFilterSet
+from agri.api.jobs import export_job_schema, start_export_job
 from agri.api.permissions import ACTOR_ROLES
 from agri.api.photo_serializers import PhotoPutSerializer, PhotoSerializer, PhotoUploadSerializer
 from agri.api.renderers import JSONRenderer, MultiPartParser
@@ -26,6 +28,7 @@ from agri.models import Photo, Visit
 from agri.models.photos import photo_storage
 from agri.privacy import PHOTO, may_see_original_photos, redact
 from agri.selectors.photos import photo_archive_rows, photo_archive_stream
+from agri.services.jobs import JobProgress, JobResult
 from agri.services.photos import file_too_large, photo_ingest, photo_visit
 
 # Multipart framing on top of the file itself; a body larger than the limit plus this is refused unread.
@@ -235,8 +238,10 @@ class PhotoArchiveQuerySerializer(QuerySerializer):
 
 
 class PhotoArchiveView(FileView):
-    """The photos of the visits matching the visit filters, as one streamed ZIP with a CSV manifest."""
+    """The photos of the visits matching the visit filters, as one streamed ZIP with a CSV manifest (``POST``: the
+    same ZIP made by a job, ``agri.api.jobs``)."""
 
+    job_kind = "export-photos"
     query_serializer_class = PhotoArchiveQuerySerializer
     queryset = Visit.objects.all()
     filterset_class = VisitFilterSet
@@ -260,14 +265,42 @@ class PhotoArchiveView(FileView):
         },
     )
     def get(self, request):
-        originals = may_see_original_photos(request.user)
-        variant = self.query().get("variant", "original" if originals else "display")
-        if variant == "original" and not originals:
-            raise PermissionDenied(ORIGINAL_REFUSED)
-        visits = self.filter_queryset(Visit.objects.visible_to(request.user).alive())
-        rows = redact(photo_archive_rows(visits), request.user, PHOTO)
+        variant = self.variant()
+        rows = self.archive_rows()
         response = StreamingHttpResponse(photo_archive_stream(rows, variant), content_type="application/zip")
-        response["Content-Disposition"] = f'attachment; filename="visit-photos-{timezone.localdate():%Y%m%d}.zip"'
+        response["Content-Disposition"] = f'attachment; filename="{archive_filename()}"'
         response["X-Content-Type-Options"] = "nosniff"
         response["Cache-Control"] = "private, no-store"
         return response
+
+    @export_job_schema(parameters=[PhotoArchiveQuerySerializer])
+    def post(self, request):
+        variant = self.variant()
+        self.filter_queryset(Visit.objects.none())  # a bad filter is a 400 now
+        return start_export_job(request, self.job_kind, {"variant": variant})
+
+    def variant(self) -> str:
+        originals = may_see_original_photos(self.request.user)
+        variant = self.query().get("variant", "original" if originals else "display")
+        if variant == "original" and not originals:
+            raise PermissionDenied(ORIGINAL_REFUSED)
+        return variant
+
+    def archive_rows(self) -> list[dict]:
+        visits = self.filter_queryset(Visit.objects.visible_to(self.request.user).alive())
+        return redact(photo_archive_rows(visits), self.request.user, PHOTO)
+
+    def job_file(self, job, progress: JobProgress) -> JobResult:
+        """The ZIP written to an unnamed temporary file, a photo at a time."""
+        variant = self.variant()  # the owner's right to the originals, checked again as the job runs
+        rows = self.archive_rows()
+        progress.total(len(rows))
+        file = tempfile.TemporaryFile(prefix="nongji-photos-")
+        for part in photo_archive_stream(rows, variant, on_photo=lambda: progress.advance(1)):
+            file.write(part)
+        file.seek(0)
+        return JobResult(file, archive_filename(), "application/zip")
+
+
+def archive_filename() -> str:
+    return f"visit-photos-{timezone.localdate():%Y%m%d}.zip"

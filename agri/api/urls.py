@@ -5,6 +5,7 @@ from agri.api import (
     account_views,
     coverage_views,
     export_views,
+    job_views,
     map_views,
     network_views,
     photo_views,
@@ -29,6 +30,7 @@ router.register("farmers", network_views.FarmerViewSet, basename="farmer")
 router.register("auth/devices", account_views.DeviceTokenViewSet, basename="device")
 router.register("visits", visit_views.VisitViewSet, basename="visit")
 router.register("photos", photo_views.PhotoViewSet, basename="photo")
+router.register("jobs", job_views.JobViewSet, basename="job")
 
 urlpatterns = [
     path("auth/login/", account_views.LoginView.as_view(), name="login"),

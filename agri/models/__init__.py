@@ -1,6 +1,7 @@
 from agri.models.accounts import BUREAU_ROLES, DeviceToken, RetiredToken, Role, TokenEnd, User
 from agri.models.audit import PersonalDataAccess
 from agri.models.changes import Change, ChangeKind
+from agri.models.jobs import Job, JobState, job_storage
 from agri.models.organizations import BaseStatus, DemonstrationBase, FieldSchool, HostType, Industry, Station
 from agri.models.people import AffiliationType, Expert, ExtensionWorker, Farmer, ModelHousehold, TechCommissioner
 from agri.models.photos import Photo, PhotoFlag, PhotoUpload
@@ -8,6 +9,9 @@ from agri.models.rollups import VisitRollup
 from agri.models.visits import TARGET_FIELDS, SourceCrs, Visit, VisitEvent, VisitFlag, VisitKind
 
 __all__ = [
+    "Job",
+    "JobState",
+    "job_storage",
     "Change",
     "ChangeKind",
     "BUREAU_ROLES",

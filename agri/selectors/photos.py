@@ -92,9 +92,10 @@ def _manifest_row(row: dict, arcname: str) -> list:
     ]
 
 
-def photo_archive_stream(rows: list[dict], variant: str):
+def photo_archive_stream(rows: list[dict], variant: str, on_photo=None):
     """A ZIP, chunk by chunk: ``manifest.csv`` (UTF-8 with a BOM, so that Excel reads the Chinese) and then the
-    files, one folder per visit. Photos are already compressed, so members are stored, not deflated."""
+    files, one folder per visit. Photos are already compressed, so members are stored, not deflated. ``on_photo()``
+    is called after each photo written (a job's progress)."""
     storage = photo_storage()
     sink = _ZipSink()
     members = [(row, f"{row['visit__visit_date']:%Y%m%d}_{row['visit_id']}/{row['id']}") for row in rows]
@@ -121,6 +122,8 @@ def photo_archive_stream(rows: list[dict], variant: str):
                     member.write(chunk)
                     yield sink.take()
             yield sink.take()
+            if on_photo is not None:
+                on_photo()
     yield sink.take()
 
 

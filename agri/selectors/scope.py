@@ -12,6 +12,7 @@ from agri.models import (
     Change,
     DeviceToken,
     Industry,
+    Job,
     PersonalDataAccess,
     PhotoUpload,
     RetiredToken,
@@ -71,4 +72,6 @@ def visible_rows(queryset: QuerySet, user) -> QuerySet:
             return queryset.none()
     if model is Change:
         return queryset.filter(audience(user))
+    if model is Job:  # as the API shows them: one's own, every job for a superuser
+        return queryset if user.is_superuser else queryset.filter(owner=user)
     return queryset.none()

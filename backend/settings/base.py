@@ -5,6 +5,7 @@ from importlib.util import find_spec
 from pathlib import Path
 
 import environ
+from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
@@ -29,6 +30,10 @@ INSTALLED_APPS = [
     "knox",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    # Django's task interface (the backport of Django 6's django.tasks), its database queue, and RQ for Redis.
+    "django_tasks",
+    "django_tasks_db",
+    "django_rq",
     "geo",
     "agri",
     "api_docs",
@@ -173,6 +178,47 @@ else:
             "directory_permissions_mode": 0o700,
         },
     }
+
+# Job results (big exports): their own private storage, beside the photos' (the same S3 bucket under JOB_LOCATION,
+# or local files under JOB_ROOT), served only by the permission-checked job view.
+if env("STORAGE_BACKEND", default="local") == "s3":
+    STORAGES["jobs"] = {
+        "BACKEND": STORAGES["photos"]["BACKEND"],
+        "OPTIONS": {**STORAGES["photos"]["OPTIONS"], "location": env("JOB_LOCATION", default="jobs")},
+    }
+else:
+    STORAGES["jobs"] = {
+        "BACKEND": "django.core.files.storage.FileSystemStorage",
+        "OPTIONS": {
+            **STORAGES["photos"]["OPTIONS"],
+            "location": env("JOB_ROOT", default=str(Path(MEDIA_ROOT) / "private" / "jobs")),
+        },
+    }
+
+# Long work (year exports, rollup rebuilds) runs as jobs on Django's task interface (docs/operations.md, "Jobs").
+# TASK_BACKEND=database (default): the queue is a table of the app's own database, run by `manage.py db_worker`
+# (make run starts one); no other service. TASK_BACKEND=rq: the queue is Redis (RQ_URL), run by
+# `manage.py rqworker --job-class django_tasks_rq.Job default`, as many as wanted on any machine.
+TASK_BACKEND = env("TASK_BACKEND", default="database")
+# The queue the jobs go to (workers are started for it); two installations may share one Redis with two names.
+JOB_QUEUE = env("JOB_QUEUE", default="default")
+RQ_QUEUES = {
+    JOB_QUEUE: {
+        "URL": env("RQ_URL", default="redis://127.0.0.1:6379/0"),
+        # An export of a province-year takes tens of minutes; RQ would kill it after its default 3 minutes.
+        "DEFAULT_TIMEOUT": env.int("JOB_TIMEOUT_SECONDS", default=6 * 3600),
+    }
+}
+if TASK_BACKEND == "rq":
+    TASKS = {"default": {"BACKEND": "django_tasks_rq.RQBackend", "QUEUES": [JOB_QUEUE]}}
+elif TASK_BACKEND == "database":
+    TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend", "QUEUES": [JOB_QUEUE]}}
+else:
+    raise ImproperlyConfigured(f"TASK_BACKEND must be 'database' or 'rq', not {TASK_BACKEND!r}")
+JOBS = {
+    # How long a finished job's file stays downloadable; `manage.py cleanup_expired_jobs` removes it afterwards.
+    "result_hours": env.int("JOB_RESULT_HOURS", default=48),
+}
 
 # Redis when configured (shared by all app processes); per-process memory otherwise.
 CACHES = {"default": env.cache("CACHE_URL", default="locmemcache://nongji")}

@@ -25,3 +25,11 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"]["TEST"] = {"NAME": os.path.join(tempfile.gettempdir(), f"nongji-test-{os.getpid()}.sqlite3")}
 else:
     DATABASES["default"]["TEST"] = {"NAME": f"test_{DATABASES['default']['NAME']}_{os.getpid()}"}
+
+# Jobs: a queue of this test process's own, so that two test runs sharing the machine's Redis (tests/agri/api/
+# test_jobs.py, REQUIRE_REDIS=1 in CI) never run each other's jobs; Redis database 6 unless RQ_URL says otherwise.
+from .base import env  # noqa: E402
+
+JOB_QUEUE = env("JOB_QUEUE", default=f"nongji-test-{os.getpid()}")
+RQ_QUEUES = {JOB_QUEUE: {"URL": env("RQ_URL", default="redis://127.0.0.1:6379/6"), "DEFAULT_TIMEOUT": 600}}
+TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend", "QUEUES": [JOB_QUEUE]}}

@@ -13,7 +13,7 @@ object is the admin's "does not exist" redirect, exactly like an unknown one), t
 the visible ones), and its HTML, which must name nothing out of scope (no marker, id, code or name of the other
 county, no account of it), no personal number the role reads masked, and for coarse readers no family's name,
 address or exact coordinate. The roles are the eight county-level ones, the province's bureau admin (``50``) and the
-viewer of Chongqing's counties (``5002``), in a world with a district of the other city (Wanzhou): 2,510 page cells
+viewer of Chongqing's counties (``5002``), in a world with a district of the other city (Wanzhou): 2,600 page cells
 (``ADMIN_PAGE_CELLS``).
 """
 
@@ -28,7 +28,7 @@ from django.test import Client, RequestFactory
 from django.urls import reverse
 from django.utils import timezone
 
-from agri.models import DeviceToken, Farmer, ModelHousehold, Photo, PhotoUpload, User, Visit
+from agri.models import DeviceToken, Farmer, Job, ModelHousehold, Photo, PhotoUpload, User, Visit
 from agri.privacy import mask_name, masked_value
 from geo.models import AdminDivision
 from tests.security.matrix_support import (
@@ -116,6 +116,7 @@ def rows(ev: Evidence, role: str) -> dict:
         {str(upload_id(ev, n)): n for n in UPLOADS},
         {str(upload_id(ev, n)) for n in UPLOADS if n in VISIBLE_VISITS[role]},
     )
+    out[Job] = ({str(job_id(n)): n for n in JOB_OWNERS}, {str(job_id(role))} if role in JOB_OWNERS else set())
     users = accounts(ev)
     out[User] = (
         {str(u.pk): name for name, u in users.items()},
@@ -142,6 +143,21 @@ def start_uploads(ev: Evidence) -> None:
             photo_id=uuid.uuid4(),
             length=1000,
             expires_at=timezone.now() + timedelta(days=1),
+        )
+
+
+# Accounts with a job of their own (an export): each sees its own only.
+JOB_OWNERS = ("admin", "viewer", "worker")
+
+
+def job_id(owner: str) -> uuid.UUID:
+    return uuid.uuid5(uuid.NAMESPACE_URL, f"nongji-job-{owner}")
+
+
+def start_jobs(ev: Evidence) -> None:
+    for owner in JOB_OWNERS:
+        Job.objects.create(
+            id=job_id(owner), owner=ev.world.users[owner], kind="export-visits", parameters={"query": "format=gpkg"}
         )
 
 
@@ -238,7 +254,7 @@ class AdminMatrix(Matrix):
             self.fail(label, f"links out of scope {extra}, misses {missing}")
 
 
-ADMIN_PAGE_CELLS = 2510  # the tables' count, printed by test_admin_matrix_size
+ADMIN_PAGE_CELLS = 2600  # the tables' count, printed by test_admin_matrix_size
 
 
 def registered():
@@ -255,6 +271,7 @@ SEARCH = {
     "retiredtoken": ("e", False),
     "photo": ("e", True),
     "photoupload": ("e", True),
+    "job": ("export", True),
 }
 
 
@@ -281,6 +298,7 @@ def test_admin_pages(ev, role, tmp_path):
     and personal numbers masked as the API masks them."""
     distinct_personal_numbers(ev)
     start_uploads(ev)
+    start_jobs(ev)
     m = AdminMatrix(ev, role, tmp_path, family=place_families(ev))
     table = rows(ev, role)
     shown = {  # model -> world row -> what its change page shows of the family (exact, or as coarse readers read it)

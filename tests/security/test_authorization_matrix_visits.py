@@ -26,8 +26,8 @@ is a leak. The world is built once per module and committed; each test runs in a
 every test starts from the same world.
 
 Cells are counted as they run and must match the tables (``CELLS``), so no cell can be skipped silently;
-``test_matrix_size`` prints them per test: 5,817 in all (``TOTAL_CELLS``), 5,690 for the ten roles, 26 for
-the single-account tests (reference data owners, client ids already taken) and 101 for an anonymous client
+``test_matrix_size`` prints them per test: 5,910 in all (``TOTAL_CELLS``), 5,775 for the ten roles, 26 for
+the single-account tests (reference data owners, client ids already taken) and 109 for an anonymous client
 (every operation of the schema).
 """
 
@@ -47,6 +47,7 @@ from rest_framework.test import APIClient
 from agri.models import (
     DeviceToken,
     Industry,
+    Job,
     ModelHousehold,
     PersonalDataAccess,
     Photo,
@@ -55,6 +56,7 @@ from agri.models import (
     Visit,
 )
 from tests import factories as f
+from tests.agri.job_support import run_embedded_worker
 from tests.agri.upload_support import metadata_header
 from tests.security.matrix_support import (
     API,
@@ -202,6 +204,14 @@ OPERATIONS = {
     "GET /api/v1/exports/model-households/": ["test_exports"],
     "GET /api/v1/exports/visits/": ["test_exports", "test_visit_filters"],
     "GET /api/v1/exports/photos/": ["test_photo_reads", "test_visit_filters"],
+    "POST /api/v1/exports/coverage/": ["test_export_jobs"],
+    "POST /api/v1/exports/demonstration-bases/": ["test_export_jobs"],
+    "POST /api/v1/exports/model-households/": ["test_export_jobs"],
+    "POST /api/v1/exports/visits/": ["test_export_jobs"],
+    "POST /api/v1/exports/photos/": ["test_export_jobs"],
+    "GET /api/v1/jobs/": ["test_export_jobs"],
+    "GET /api/v1/jobs/{id}/": ["test_export_jobs"],
+    "GET /api/v1/jobs/{id}/file/": ["test_export_jobs"],
     "GET /api/v1/visits/": ["test_visit_reads", "test_visit_filters"],
     "POST /api/v1/visits/": ["test_visit_creates", "test_taken_ids_answer_alike"],
     "GET /api/v1/visits.geojson": ["test_visit_reads", "test_visit_filters"],
@@ -1428,6 +1438,8 @@ def filled(ev: Evidence, path: str) -> str:
         resource = path[: match.start()].rstrip("/").rsplit("/", 1)[-1]
         if resource == "industries":
             return "citrus"
+        if resource == "jobs":
+            return str(uuid.uuid4())
         if resource == "devices":
             return DeviceToken.objects.filter(user=ev.world.users["worker"]).values_list("token_key", flat=True)[0]
         return str(ev.pk(PATH_OBJECTS[resource]))
@@ -1450,6 +1462,46 @@ def test_anonymous_is_refused_everywhere(ev, tmp_path):
     m.done(anonymous_cells())
 
 
+# --- exports as jobs -------------------------------------------------------------------------------------------
+
+JOB_EXPORTS = {
+    "visits": "format=geojson",
+    "model-households": "format=gpkg",
+    "demonstration-bases": "format=kml",
+    "coverage": "format=shp",
+    "photos": "variant=display",
+}
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_export_jobs(ev, role, tmp_path, job_root):
+    """Every export started as a job: 202 for bureau staff (403 for others, and nothing kept); the job's file holds
+    exactly the role's rows; another account's job and its file are 404; the list holds one's own jobs only."""
+    m = Matrix(ev, role, tmp_path)
+    bureau = role in BUREAU
+    foreign = Job.objects.create(
+        owner=ev.world.users["viewer" if role == "admin" else "admin"], kind="export-visits", parameters={}
+    )
+    started = {}
+    for resource, query in JOB_EXPORTS.items():
+        label = f"export job {resource}"
+        body = m.request(label, "post", f"{API}/exports/{resource}/?{query}", 202 if bureau else 403, write=True)
+        if bureau and body is not None:
+            started[resource] = body["url"]
+    run_embedded_worker()
+    listed = m.request("job list", "get", f"{API}/jobs/", 200)
+    if listed is not None and sorted(j["url"] for j in listed["results"]) != sorted(started.values()):
+        m.fail("job list", f"{[j['url'] for j in listed['results']]} is not the role's own jobs")
+    m.request("another account's job", "get", f"{API}/jobs/{foreign.pk}/", 404)
+    m.request("another account's job file", "get", f"{API}/jobs/{foreign.pk}/file/", 404)
+    if bureau and "visits" in started:
+        job = m.client.get(started["visits"]).json()
+        frame = m.request("visits job file", "get", job["file_url"] or "-", 200, parse=parse_gis("geojson"))
+        if frame is not None:
+            m.ids("visits job file", [str(v) for v in frame["id"]], VISIBLE_VISITS[role], ev.pk)
+    m.done(CELLS["test_export_jobs"](role))
+
+
 # --- the matrix's size ----------------------------------------------------------------------------------------
 
 CELLS = {
@@ -1461,6 +1513,7 @@ CELLS = {
     "test_photo_uploads": lambda role: 2 * len(VISITS) + len(PHOTOS),
     "test_resumable_uploads": lambda role: len(VISITS) + sum(upload_status(role, n, 201) == 201 for n in VISITS) + 3,
     "test_exports": lambda role: 4 * len(EXPORT_FORMATS) + 3 + len(EXPORT_FILTER_CASES),
+    "test_export_jobs": lambda role: len(JOB_EXPORTS) + 3 + (role in BUREAU),
     "test_coverage_and_indicators": lambda role: 6 + 3 + 4 + 4 + 2 + 3 + 2 + 1,
     "test_farmer_reveal": lambda role: 5,
     "test_accounts_and_devices": lambda role: FOREIGN_TOKENS[role] + 7,
@@ -1471,7 +1524,7 @@ CELLS = {
     "test_family_locations": lambda role: 12,
 }
 # 8 roles' cells, the reference data owners' and the anonymous client's; test_matrix_size prints them per test
-TOTAL_CELLS = 5817
+TOTAL_CELLS = 5910
 
 
 # test_taken_ids_answer_alike: four creates for each of three owners, and one batch.
