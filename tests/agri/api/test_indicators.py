@@ -364,7 +364,13 @@ def test_the_excel_workbook_is_laid_out_for_reading_in_excel(mapped_world, clien
     response = clients[role].get("/api/v1/indicators/", {"year": year, "format": "xlsx"}, HTTP_ACCEPT_LANGUAGE="en")
     assert response.status_code == 200, response.content
     book = load_workbook(io.BytesIO(b"".join(response.streaming_content)))
-    assert book.sheetnames == ["合计", "按产业", "按乡镇"]  # headers and sheets are Chinese in either language
+    assert book.sheetnames == [
+        "合计",
+        "按产业",
+        "按城市",
+        "按区县",
+        "按乡镇",
+    ]  # headers and sheets are Chinese in either language
     for sheet in book.worksheets:
         title = sheet["A1"].value
         assert "专栏3" in title and f"{year}-01-01 至 {year}-12-31" in title and scope in title
