@@ -90,9 +90,7 @@ def test_bureau_reads_come_from_the_replica_and_sync_pulls_from_the_primary(visi
     assert away.captured_queries == []
 
 
-def test_after_a_write_the_same_account_reads_from_the_primary_and_others_from_the_replica(
-    visited, mirrored_replica
-):
+def test_after_a_write_the_same_account_reads_from_the_primary_and_others_from_the_replica(visited, mirrored_replica):
     world, viewer, worker = visited
     with CaptureQueriesContext(mirrored_replica) as away:
         assert worker.get("/api/v1/visits/").json()["count"] == 1
