@@ -54,10 +54,10 @@ def database_url(port: int | None = None) -> str:
     return f"postgres://{db['USER']}{password}@{db['HOST'] or '127.0.0.1'}:{port}/{db['NAME']}"
 
 
-def call(server: "AppServer", method: str, path: str, body=None, *, token: str | None = None, **headers):
+def call(server: "AppServer", method: str, path: str, body=None, *, token: str | None = None, headers=None):
     """One JSON request to a live server: ``(status, decoded body)``, whatever the status."""
     data = None if body is None else json.dumps(body).encode()
-    headers = {"Accept": "application/json", "Accept-Language": "en", **headers}
+    headers = {"Accept": "application/json", "Accept-Language": "en", **(headers or {})}
     if data is not None:
         headers["Content-Type"] = "application/json"
     if token:
