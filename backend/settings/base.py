@@ -48,6 +48,8 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # With a read replica: which database each query of the request reads from (backend/db_router.py).
+    "backend.db_router.ReplicaRoutingMiddleware",
     # Records show personal data as the request's account may see it (agri.privacy), in every page it renders.
     "agri.middleware.PrivacyReaderMiddleware",
     # A session login refused by the lockout or the login throttle (agri.lockout): a 429 page that says so.
@@ -93,6 +95,51 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 else:
     DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=60))
     DATABASES["default"].setdefault("CONN_HEALTH_CHECKS", True)
+# A PostgreSQL streaming replica (hot standby) of the primary: the bureau's reads go there (backend/db_router.py).
+if env("DATABASE_REPLICA_URL", default=""):
+    DATABASES["replica"] = env.db("DATABASE_REPLICA_URL")
+    DATABASES["replica"].setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=60))
+    DATABASES["replica"].setdefault("CONN_HEALTH_CHECKS", True)
+    # pytest-django makes no database of its own for it: the replica copies the primary's test database.
+    DATABASES["replica"]["TEST"] = {"MIRROR": "default"}
+# Both do nothing without DATABASES["replica"].
+DATABASE_ROUTERS = ["backend.db_router.PrimaryReplicaRouter"]
+# Reads of these views (GET/HEAD) may come from the replica: coverage, the maps, the lists and the exports.
+REPLICA_READ_VIEWS = frozenset(
+    [
+        "web-map",
+        *(
+            f"agri:{name}"
+            for name in (
+                "coverage-divisions",
+                "coverage-hexagons",
+                "coverage-gaps",
+                "coverage-map",
+                "indicators",
+                "network-summary",
+                "visit-geojson",
+                "export-visits",
+                "export-model-households",
+                "export-demonstration-bases",
+                "export-coverage",
+                "export-photos",
+                "industry-list",
+                "division-list",
+                "station-list",
+                "demonstration-base-list",
+                "field-school-list",
+                "expert-list",
+                "extension-worker-list",
+                "tech-commissioner-list",
+                "model-household-list",
+                "farmer-list",
+                "visit-list",
+            )
+        ),
+    ]
+)
+# After a request of an account that wrote, that account reads from the primary for this long (the replica's lag).
+REPLICA_PIN_SECONDS = env.int("REPLICA_PIN_SECONDS", default=10)
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_USER_MODEL = "agri.User"

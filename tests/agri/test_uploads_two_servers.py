@@ -9,23 +9,21 @@ import uuid
 
 import boto3
 import pytest
-from django.db import connection
 from moto.server import ThreadedMotoServer
 
 from agri.models import Photo, PhotoUpload
 from tests.agri.photo_support import BUCKET, new_visit, sample, stored_files
-from tests.agri.upload_support import AppServer, CuttingProxy, free_port, noise_jpeg, token_of, tus_client
+from tests.agri.upload_support import (
+    AppServer,
+    CuttingProxy,
+    database_url,
+    free_port,
+    noise_jpeg,
+    token_of,
+    tus_client,
+)
 
 pytestmark = pytest.mark.django_db(transaction=True)  # the servers must see what the test commits
-
-
-def database_url() -> str:
-    """The test database, for other processes."""
-    db = connection.settings_dict
-    if db["ENGINE"] == "django.db.backends.sqlite3":
-        return f"sqlite:///{db['NAME']}"
-    password = f":{db['PASSWORD']}" if db.get("PASSWORD") else ""
-    return f"postgres://{db['USER']}{password}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
 
 
 def upload_across(

@@ -3,16 +3,19 @@ a TCP proxy that cuts connections after given numbers of bytes, and app servers 
 
 import base64
 import io
+import json
 import os
 import socket
 import subprocess
 import sys
 import threading
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
 import numpy as np
+from django.db import connection
 from PIL import Image
 from tusclient.client import TusClient
 
@@ -38,6 +41,34 @@ def patch(client, location: str, offset: int, data: bytes, **headers):
     return client.generic(
         "PATCH", location, data, content_type=OFFSET_STREAM, **{**TUS, "HTTP_UPLOAD_OFFSET": str(offset), **headers}
     )
+
+
+def database_url(port: int | None = None) -> str:
+    """The test database, for other processes; on PostgreSQL, ``port`` names another server that holds it (a
+    replica)."""
+    db = connection.settings_dict
+    if db["ENGINE"] == "django.db.backends.sqlite3":
+        return f"sqlite:///{db['NAME']}"
+    password = f":{db['PASSWORD']}" if db.get("PASSWORD") else ""
+    port = port or db["PORT"] or 5432
+    return f"postgres://{db['USER']}{password}@{db['HOST'] or '127.0.0.1'}:{port}/{db['NAME']}"
+
+
+def call(server: "AppServer", method: str, path: str, body=None, *, token: str | None = None, headers=None):
+    """One JSON request to a live server: ``(status, decoded body)``, whatever the status."""
+    data = None if body is None else json.dumps(body).encode()
+    headers = {"Accept": "application/json", "Accept-Language": "en", **(headers or {})}
+    if data is not None:
+        headers["Content-Type"] = "application/json"
+    if token:
+        headers["Authorization"] = f"Token {token}"
+    request = urllib.request.Request(f"{server.url}{path}", data=data, method=method, headers=headers)
+    try:
+        with urllib.request.urlopen(request, timeout=60) as response:
+            status, raw = response.status, response.read()
+    except urllib.error.HTTPError as error:
+        status, raw = error.code, error.read()
+    return status, (json.loads(raw) if raw else None)
 
 
 def token_of(client) -> str:
