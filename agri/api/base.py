@@ -11,6 +11,7 @@
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import status, viewsets
 from rest_framework.generics import GenericAPIView
+from rest_framework.metadata import SimpleMetadata
 from rest_framework.response import Response
 
 from agri import errors
@@ -207,9 +208,18 @@ class QueryAPIView(JSONErrorsMixin, GenericAPIView):
         return validated_query(self.query_serializer_class, self.request)
 
 
+class FileMetadata(SimpleMetadata):
+    """``OPTIONS`` on a file view: its name, description and media types. There is no form to describe: the query
+    is its parameters (see the schema), for a ``GET`` and for a ``POST`` that starts the same export as a job."""
+
+    def determine_actions(self, request, view):
+        return {}
+
+
 class FileView(JSONErrorsMixin, GenericAPIView):
     """A GET for bureau staff that answers with a file (the view writes it)."""
 
+    metadata_class = FileMetadata
     permission_classes = [IsBureauStaff]
     pagination_class = None
     serializer_class = None

@@ -148,7 +148,7 @@ def gap_rows(data: dict, kind: str):
 def gaps_xlsx(data: dict, *, scope: str) -> io.BytesIO:
     """One sheet for the households, one for the villages, titled with the period and the caller's scope."""
     title = title_text(
-        "无服务的示范户和村",
+        f"近 {data['days']} 天无服务的示范户和村",
         period=f"{data['since']} 至 {data['until']}",
         filters=[("近天数", str(data["days"])), ("范围", scope)],
     )

@@ -279,3 +279,16 @@ def test_gdal_opens_every_export_without_a_warning(visits, clients, tmp_path, pa
     _, target = download(clients["admin"], path, tmp_path, fmt)
     summary = assert_gdal_opens_cleanly(target)
     assert "Feature Count: 0" not in summary
+
+
+@pytest.mark.parametrize(
+    "path", ["visits", "model-households", "demonstration-bases", "coverage", "photos"], ids=lambda p: p
+)
+def test_options_on_an_export_describes_it(world, clients, path):
+    """An export answers GET (the file) and POST (the same export as a job): OPTIONS names both and has no form to
+    describe, since the export's query is its parameters (it was a 500 once POST came)."""
+    response = clients["admin"].options(f"/api/v1/exports/{path}/")
+    assert response.status_code == 200, response.content
+    body = response.json()
+    assert body["name"] and "actions" not in body
+    assert {"GET", "POST"} <= {m.strip() for m in response["Allow"].split(",")}
