@@ -17,7 +17,9 @@ def number(text: str) -> int:
 
 
 def stated(path: str, pattern: str) -> list[tuple[str, ...]]:
-    found = re.findall(pattern, (ROOT / path).read_text(encoding="utf-8"), flags=re.DOTALL)
+    # Line breaks are where the text wraps: read them as spaces.
+    text = re.sub(r"\s+", " ", (ROOT / path).read_text(encoding="utf-8"))
+    found = re.findall(pattern, text, flags=re.DOTALL)
     assert found, f"{path} no longer says {pattern!r}: update this test with the text"
     return [group if isinstance(group, tuple) else (group,) for group in found]
 
