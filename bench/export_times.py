@@ -8,10 +8,8 @@ times each, reading the whole body. Prints the median time and the size of each 
 """
 
 import argparse
-import os
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -24,26 +22,11 @@ def main() -> int:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--database", default="")
     args = parser.parse_args()
-    database = args.database or f"sqlite:///{tempfile.mkdtemp(prefix='nongji-exports-')}/demo.sqlite3"
-    os.environ["DATABASE_URL"] = database
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "bench.settings")
-    import django
+    from bench.demo_client import demo_client  # once ROOT is on the path
 
-    django.setup()
-    from django.core.management import call_command
-    from django.test import Client
-
+    client, auth = demo_client(args.database, "demo-admin", "nongji-exports-")
     from agri.models import Visit
 
-    if not args.database:
-        call_command("migrate", verbosity=0)
-        call_command("seed_demo", verbosity=0)
-    password = os.environ.get("DEMO_PASSWORD", "nongji-demo-2026")
-    client = Client()
-    login = client.post(
-        "/api/v1/auth/login/", {"username": "demo-admin", "password": password, "device": "bench"}, "application/json"
-    )
-    auth = {"Authorization": f"Token {login.json()['token']}"}
     print(f"{Visit.objects.count():,} visits; median of {args.repeat}")
     print(f"{'download':28} {'seconds':>8} {'MB':>6}")
     downloads = [

@@ -10,9 +10,7 @@ requests, bytes on the wire and the time, and checks that both ways hold the sam
 
 import argparse
 import gzip
-import os
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -46,24 +44,9 @@ def main() -> int:
     parser.add_argument("--page-size", type=int, default=500)
     parser.add_argument("--database", default="")
     args = parser.parse_args()
-    database = args.database or f"sqlite:///{tempfile.mkdtemp(prefix='nongji-sync-')}/demo.sqlite3"
-    os.environ["DATABASE_URL"] = database
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "bench.settings")
-    import django
+    from bench.demo_client import demo_client  # once ROOT is on the path
 
-    django.setup()
-    from django.core.management import call_command
-    from django.test import Client
-
-    if not args.database:
-        call_command("migrate", verbosity=0)
-        call_command("seed_demo", verbosity=0)
-    password = os.environ.get("DEMO_PASSWORD", "nongji-demo-2026")
-    client = Client()
-    login = client.post(
-        "/api/v1/auth/login/", {"username": "demo-worker", "password": password, "device": "bench"}, "application/json"
-    )
-    auth = {"Authorization": f"Token {login.json()['token']}"}
+    client, auth = demo_client(args.database, "demo-worker", "nongji-sync-")
     size = {"page_size": args.page_size}
     rows = []
     sync = None
