@@ -145,7 +145,6 @@ RECT = """selector => {
 }"""
 
 
-@pytest.fixture
 def session_cookie(user) -> str:
     session = Client()
     session.force_login(user)
