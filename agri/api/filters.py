@@ -218,6 +218,9 @@ class DivisionFilterSet(FilterSet):
         label=_("Only divisions whose parent has this code: 12 digits, or a jurisdiction's prefix as /me/ gives it."),
     )
     within = DivisionPrefixFilter(field_name="code", label=_("Only divisions whose code starts with this prefix."))
+    fictional = filters.BooleanFilter(
+        label=_("true: only the divisions the demo invented (name, code and boundary); false: only real ones.")
+    )
 
     class Meta:
         model = AdminDivision
