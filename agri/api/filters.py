@@ -218,7 +218,7 @@ class DivisionFilterSet(FilterSet):
         label=_("Only divisions whose parent has this code: 12 digits, or a jurisdiction's prefix as /me/ gives it."),
     )
     within = DivisionPrefixFilter(field_name="code", label=_("Only divisions whose code starts with this prefix."))
-    fictional = filters.BooleanFilter(
+    fictional = StrictBooleanFilter(
         label=_("true: only the divisions the demo invented (name, code and boundary); false: only real ones.")
     )
 

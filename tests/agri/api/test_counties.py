@@ -187,3 +187,11 @@ def test_county_coverage_query_count_does_not_depend_on_the_number_of_counties(s
         with django_assert_num_queries(4 if "industry" not in url else 5):
             response = client.get(url)
         assert response.status_code == 200 and len(response.json()["features"]) == len(seeded)
+
+
+def test_the_fictional_filter_refuses_what_is_not_a_boolean(db, clients):
+    """``?fictional=`` takes true or false like every boolean filter; anything else is a 400, not ignored."""
+    response = clients["admin"].get("/api/v1/divisions/", {"fictional": "-58800"})
+    assert response.status_code == 400, response.content
+    assert "fictional" in response.json()["fields"]
+    assert clients["admin"].get("/api/v1/divisions/", {"fictional": "false"}).status_code == 200
