@@ -6,7 +6,7 @@ from rest_framework.generics import GenericAPIView
 from rest_framework.response import Response
 
 from agri.api import sync_serializers as ss
-from agri.api.base import validated_query
+from agri.api.base import collector_paused, validated_query
 from agri.api.crs import CRS_PARAMETER, convert_geojson, output_crs
 from agri.api.network_serializers import (
     DemonstrationBaseSerializer,
@@ -25,11 +25,16 @@ POLYGON_LEVELS = (Level.TOWNSHIP, Level.VILLAGE)
 
 
 def render(kind: str, queryset, request) -> list[dict]:
-    """The records of one kind as the per-resource endpoints show them (masking and ``?crs=`` included)."""
+    """The records of one kind as the per-resource endpoints show them (masking and ``?crs=`` included), each
+    starting with its ``type``."""
+    if kind == ChangeKind.VISIT:  # most of a pull: typed as they are built, not copied
+        return visit_page(queryset, output_crs(request), request.user, {"type": str(kind)})
+    return [{"type": str(kind), **item} for item in _render(kind, queryset, request)]
+
+
+def _render(kind: str, queryset, request) -> list[dict]:
     context = {"request": request}
     crs = output_crs(request)
-    if kind == ChangeKind.VISIT:
-        return visit_page(queryset, crs, request.user)
     if kind == ChangeKind.DIVISION:
         rows = queryset.values("code", "name", "level", "parent_id", "boundary_display")
         return [
@@ -84,13 +89,14 @@ class SyncView(GenericAPIView):
     )
     def get(self, request):
         query = validated_query(ss.SyncQuerySerializer, request)
-        page = sync_page(user=request.user, token=query.get("sync_token"), size=query["page_size"])
-        results, rendered = [], {}
-        for kind, queryset in page.records:
-            items = render(kind, queryset, request)
-            rendered.setdefault(kind, set()).update(str(item["id"]) for item in items)
-            results += [{"type": str(kind), **item} for item in items]
-        tombstones = page.tombstones_for(rendered)
+        with collector_paused():
+            page = sync_page(user=request.user, token=query.get("sync_token"), size=query["page_size"])
+            results, rendered = [], {}
+            for kind, queryset in page.records:
+                items = render(kind, queryset, request)
+                rendered.setdefault(kind, set()).update(str(item["id"]) for item in items)
+                results += items
+            tombstones = page.tombstones_for(rendered)
         results += ss.SyncTombstoneSerializer(tombstones, many=True, context={"request": request}).data
         next_url = None
         if page.more:

@@ -12,7 +12,7 @@ from rest_framework.generics import GenericAPIView, get_object_or_404
 from rest_framework.response import Response
 
 from agri import errors, selectors
-from agri.api.base import ConditionalGetMixin, IfMatchMixin
+from agri.api.base import ConditionalGetMixin, IfMatchMixin, collector_paused
 from agri.api.crs import CRS_PARAMETER, output_crs
 from agri.api.exceptions import DatabaseUnavailable, NoLinkedPerson, validation_error_body
 from agri.api.filters import VisitFilterSet
@@ -129,12 +129,13 @@ class VisitViewSet(
         queryset = self.filter_queryset(self.get_queryset())
         # The paginators page through keys (a pull's cursor is made of these two); the page's visits are then read
         # in bulk. A visit that left the filter between the two reads is left out rather than shown stale.
-        page = self.paginate_queryset(queryset.values("id", "updated_at"))
-        if page is None:
-            return Response(visit_page(queryset, crs, request.user))
-        keys = [row["id"] for row in page]
-        found = {item["id"]: item for item in visit_page(queryset.filter(pk__in=keys), crs, request.user)}
-        return self.get_paginated_response([found[k] for k in map(str, keys) if k in found])
+        with collector_paused():
+            page = self.paginate_queryset(queryset.values("id", "updated_at"))
+            if page is None:
+                return Response(visit_page(queryset, crs, request.user))
+            keys = [row["id"] for row in page]
+            found = {item["id"]: item for item in visit_page(queryset.filter(pk__in=keys), crs, request.user)}
+            return self.get_paginated_response([found[k] for k in map(str, keys) if k in found])
 
     def retrieve(self, request, *args, **kwargs):
         visit = self.get_object()
