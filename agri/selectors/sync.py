@@ -163,12 +163,14 @@ def horizon() -> list[int]:
         return [int(cursor.fetchone()[0])]
 
 
-def unseen(seen: list[int]) -> Q:
-    """The change rows a read with horizon ``seen`` could not see."""
+def unseen(seen: list[int], after: int = 0) -> Q:
+    """The change rows a read with horizon ``seen`` could not see, from after ``seq`` ``after`` on."""
     if connection.vendor == "postgresql":
         xmax, *running = seen
-        return Q(txid__gte=xmax) | Q(txid__in=running) if running else Q(txid__gte=xmax)
-    return Q(seq__gt=seen[0])
+        return (Q(txid__gte=xmax) | Q(txid__in=running) if running else Q(txid__gte=xmax)) & Q(seq__gt=after)
+    # One lower bound: given two, SQLite may start its walk of the key at the lower one, and each page of a long
+    # pull then reads every row from the horizon on again.
+    return Q(seq__gt=max(seen[0], after))
 
 
 class SyncTokenExpired(errors.InvalidInput):
@@ -283,7 +285,7 @@ def _log_page(user, state: dict, size: int) -> SyncPage:
     if state["s"] != now_scope:
         _scope_change(user, state["s"], page)
         state = {**state, "s": now_scope}
-    changes = Change.objects.filter(unseen(state["h"]), seq__gt=state["c"]).exclude(kind=ChangeKind.EPOCH)
+    changes = Change.objects.filter(unseen(state["h"], after=state["c"])).exclude(kind=ChangeKind.EPOCH)
     changes = changes.filter(audience(user))
     # Times as text: only a tombstone's is read, so the page does not parse a thousand of them.
     rows = list(changes.order_by("seq").values_list("seq", "kind", "record_id", UTCText("at"))[:size])
