@@ -71,6 +71,34 @@ class IsoDateTimeFilter(filters.IsoDateTimeFilter):
     field_class = UtcIsoDateTimeField
 
 
+class UpdatedSinceFilter(IsoDateTimeFilter):
+    """``?updated_since=``: ``updated_at >= value``, which makes a list a pull (``SyncCursorPagination``).
+
+    On a pull's later pages the cursor adds ``updated_at > position``, and a position not before ``value`` already
+    implies this filter, so it steps aside: given both bounds on ``updated_at``, SQLite walks the index from the
+    lower one, and each page of a long pull would read every row of the pages before it again.
+    """
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, field_name="updated_at", lookup_expr="gte", **kwargs)
+
+    def filter(self, qs, value):
+        if value not in (None, "") and (position := self._position()) is not None and position >= value:
+            return qs
+        return super().filter(qs, value)
+
+    def _position(self) -> datetime.datetime | None:
+        from agri.api.pagination import SyncCursorPagination
+
+        request = getattr(self.parent, "request", None)
+        if request is None or not request.query_params.get(SyncCursorPagination.cursor_query_param):
+            return None
+        cursor = SyncCursorPagination().decode_cursor(request)  # a bad cursor is the pagination's 400
+        if cursor is None or cursor.reverse or cursor.position is None:
+            return None
+        return datetime.datetime.fromisoformat(cursor.position)
+
+
 @extend_schema_field({"type": "integer", "minimum": 1, "maximum": 9999})
 class YearFilter(filters.NumberFilter):
     """A year: a whole number from 1 to 9999 (django-filter's NumberFilter takes decimals up to 1e50)."""
@@ -290,14 +318,14 @@ class TechCommissionerFilterSet(FilterSet):
 class ModelHouseholdFilterSet(FilterSet):
     industry = filters.CharFilter(field_name="industries__code")
     division = DivisionPrefixFilter(field_name="village__code", label=DIVISION_PREFIX_LABEL)
-    updated_since = IsoDateTimeFilter(field_name="updated_at", lookup_expr="gte")
+    updated_since = UpdatedSinceFilter()
     worker = scoped(ExtensionWorker, "worker")
     village = division_choice("village")
 
 
 class FarmerFilterSet(FilterSet):
     division = DivisionPrefixFilter(field_name="village__code", label=DIVISION_PREFIX_LABEL)
-    updated_since = IsoDateTimeFilter(field_name="updated_at", lookup_expr="gte")
+    updated_since = UpdatedSinceFilter()
     household = scoped(ModelHousehold, "household")
     village = division_choice("village")
 
@@ -317,7 +345,7 @@ class VisitFilterSet(FilterSet):
     kind = filters.ChoiceFilter(choices=VisitKind.choices)
     flag = filters.ChoiceFilter(choices=[(c, c) for c in VisitFlag.CODES], method="filter_flag")
     flagged = StrictBooleanFilter(method="filter_flagged")
-    updated_since = IsoDateTimeFilter(field_name="updated_at", lookup_expr="gte")
+    updated_since = UpdatedSinceFilter()
     incomplete = StrictBooleanFilter(method="filter_incomplete")
 
     expert = scoped(Expert, "expert")

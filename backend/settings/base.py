@@ -63,6 +63,8 @@ MIDDLEWARE = [
     "agri.middleware.ContentETagMiddleware",
     # Last, so that it sees the views' exceptions first: a database or cache outage is a 503 page, not a 500.
     "agri.middleware.ServiceUnavailableMiddleware",
+    # Innermost: a rendered API response frees its data, view and request at once (DRF links them in cycles).
+    "agri.middleware.ReleaseRenderedMiddleware",
 ]
 
 ROOT_URLCONF = "backend.urls"

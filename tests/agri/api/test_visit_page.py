@@ -113,8 +113,11 @@ def test_local_times_write_what_astimezone_writes(zone):
     assert [time(t) for t in times] == expected  # aware datetimes (Django's path)
     as_text = [t.replace(tzinfo=None).isoformat(" ") for t in times]
     assert [LocalTimes(tz)(t) for t in as_text] == expected  # naive UTC text (the cursor's path)
-    as_postgresql = [t.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M:%S.%f") for t in times]  # UTCText there
+    # PostgreSQL's timestamp text leaves the fraction's trailing zeros out (and all of it when zero)
+    as_postgresql = [t.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M:%S.%f").rstrip("0").rstrip(".") for t in times]
     assert [LocalTimes(tz)(t) for t in as_postgresql] == expected
+    padded = [t.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M:%S.%f") for t in times]  # and six digits, zeros kept
+    assert [LocalTimes(tz)(t) for t in padded] == expected
     assert time(None) is None
 
 
