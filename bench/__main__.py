@@ -1,6 +1,8 @@
 """``python -m bench`` (``make bench``): issue 6's benchmark suite.
 
-    BENCH_SCALE=small|full   data sets of 5k and 20k, or 100k and 1M visits (default full)
+    BENCH_SCALE=small|full|province
+                             data sets of 5k and 20k, or 100k and 1M visits (default full); or the province's
+                             10M visits over 40 counties (PostgreSQL only; bench.province)
     --db sqlite,postgresql   which databases (default: SQLite, plus PostgreSQL when reachable)
     --only a,b               only these scenarios (list_page, pull_sync, sync_feed, coverage, export_geojson,
                              sync_ingest, post_load, post_inprocess, point_assignment, photo_pipeline, startup,
@@ -8,6 +10,9 @@
     --profile a,b            also profile these scenarios with pyinstrument (prints where the time goes)
     --runs N                 timed runs per scenario (default 5, at least 5 for a recorded table)
     --sizes 1m               only some of the scale's data sets (100k,1m or 5k,20k)
+
+The province scale runs storage, list_page, coverage and province (the list's first page for a province, a
+county and a worker account; coverage by township, by county and by hexagon for the two bureaus; table sizes).
 
 PostgreSQL: the server of DATABASE_URL when it is a postgres:// URL, else BENCH_POSTGRES_URL (default
 postgres://postgres@127.0.0.1:5432/postgres). The bench creates its own databases there (nongji_bench_<scale>)
@@ -24,11 +29,13 @@ import time
 from datetime import datetime
 from pathlib import Path
 
+from bench.province import COUNTIES
 from bench.report import render, scale_label
-from bench.scenarios import INFORMATIONAL, ONCE, PER_DATABASE, PER_SCALE, SCENARIOS
+from bench.scenarios import INFORMATIONAL, ONCE, PER_DATABASE, PER_SCALE, PROVINCE, SCENARIOS
 
 ROOT = Path(__file__).resolve().parent.parent
-SCALES = {"small": (5_000, 20_000), "full": (100_000, 1_000_000)}
+SCALES = {"small": (5_000, 20_000), "full": (100_000, 1_000_000), "province": (None, 10_000_000)}
+PROVINCE_DEFAULT = ("storage", "list_page", "coverage", *PROVINCE)
 DEFAULT_PG = "postgres://postgres@127.0.0.1:5432/postgres"
 
 
@@ -63,7 +70,10 @@ def main(argv: list[str]) -> int:
     # The quick check leaves out the two informational rows (no target; a worker's start alone takes ~20 s) unless
     # asked for by name with --only.
     only = [s for s in args.only.split(",") if s] or [
-        s for s in SCENARIOS if args.scale != "small" or s not in INFORMATIONAL
+        s
+        for s in SCENARIOS
+        if (args.scale != "small" or s not in INFORMATIONAL)
+        and (s in PROVINCE_DEFAULT if args.scale == "province" else s not in PROVINCE)
     ]
     unknown = set(only) - set(SCENARIOS)
     profile = [p for p in args.profile.split(",") if p]
@@ -82,6 +92,10 @@ def main(argv: list[str]) -> int:
     if not shutil.which("wrk"):
         missing.append("wrk not found (Debian: apt-get install wrk); the load scenario uses the Python generator")
     databases = [d for d in args.db.split(",") if d] or ["sqlite", "postgresql"]
+    if args.scale == "province":
+        if databases != ["postgresql"] and args.db:
+            parser.error("the province scale runs on PostgreSQL only (SQLite stays at BENCH_SCALE=full)")
+        databases = ["postgresql"]
     pg_base = None
     if "postgresql" in databases:
         pg_base, why = postgres_server()
@@ -94,6 +108,8 @@ def main(argv: list[str]) -> int:
     failures = []
     for d_index, db in enumerate(databases):
         for scale in (small_scale, large_scale):
+            if scale is None:
+                continue
             if args.sizes and scale_label(scale).lower() not in args.sizes.lower().split(","):
                 continue
             names = [n for n in only if n in PER_SCALE]
@@ -116,6 +132,8 @@ def main(argv: list[str]) -> int:
             command += ["--meta", str(bench_dir / f"{db}-{label}.meta.json"), "--out", str(out)]
             if args.scale == "small":
                 command.append("--small")
+            if args.scale == "province":
+                command += ["--counties", str(COUNTIES)]
             code = subprocess.run(command, env=env, cwd=ROOT).returncode
             if code or not out.exists():
                 failures.append(f"{db} {label}: the bench process failed (exit {code}); see its output above")

@@ -21,7 +21,25 @@ LABELS = {
     "point_assignment": "point assignment (STRtree)",
     "storage": "storage per visit (with indexes, rollup)",
     "startup": "worker start (setup + URLconf)",
+    "list_province": "list first page, province account",
+    "list_county": "list first page, county account",
+    "list_worker": "list first page, worker",
+    "coverage_township_province": "coverage by township, province (1 year)",
+    "coverage_county_province": "coverage by county, province (1 year)",
+    "coverage_hexagons_province": "hexagons r7, province (1 year)",
+    "coverage_township_county": "coverage by township, county (1 year)",
+    "coverage_county_county": "coverage by county, county (1 year)",
+    "coverage_hexagons_county": "hexagons r7, county (1 year)",
+    "rows_visits": "rows: visits",
+    "rows_rollup": "rows: visit rollup",
+    "rows_change_log": "rows: change log",
 }
+# The province scale's targets (issue 15): each read at most 50 ms median at 10M visits.
+PROVINCE_TARGETS = [
+    name
+    for name in LABELS
+    if name.startswith(("list_", "coverage_")) and name.endswith(("_province", "_county", "_worker"))
+]
 ORDER = list(LABELS)
 
 
@@ -52,6 +70,8 @@ def fmt(value: float | None, unit: str) -> str:
         return f"{value:,.0f} B"
     if unit == "x":
         return f"{value:.2f}x"
+    if unit == "rows":
+        return f"{value:,.0f}"
     return f"{value:g} {unit}"
 
 
@@ -80,6 +100,8 @@ def judge(r: dict) -> tuple[float | None, str, bool | None]:
         return None, "<=1.5", m <= 1.5
     if name == "list_page":
         return m / lm, "ratio <=4", m / lm <= 4
+    if name in PROVINCE_TARGETS:
+        return (m / lm if lm else None), "<=50 ms", m <= 50
     if name in ("pull_sync", "sync_feed"):
         return lm / m, ">=20,000/s or ratio <=1.5", m >= 20_000 or lm / m <= 1.5
     if name == "export_geojson":

@@ -44,28 +44,12 @@ def _reset_database() -> None:
         admin.execute(sql.SQL("CREATE DATABASE {}").format(name))
 
 
-def ensure_dataset(scale: int, meta_path: Path) -> None:
+def build_base(scale: int) -> None:
+    """An empty database, migrated, with the network and ``scale`` generated visits, their rollup, analysed."""
     from django.core.management import call_command
-    from django.db import DatabaseError
 
-    from agri.models import Visit
     from bench import data
-    from bench.scenarios import cleanup_api_visits
 
-    fingerprint = data.fingerprint(scale)
-    meta = json.loads(meta_path.read_text()) if meta_path.exists() else {}
-    if meta.get("fingerprint") == fingerprint:
-        try:
-            removed = cleanup_api_visits()
-            if removed:
-                log(f"removed {removed} visits left by an interrupted run")
-            if Visit.objects.filter(ingest_id__isnull=True).count() == scale:
-                log(f"reusing the {scale:,}-visit data set ({meta_path.name})")
-                return
-        except DatabaseError:
-            pass
-    log(f"building the {scale:,}-visit data set (once; later runs reuse it)")
-    meta_path.unlink(missing_ok=True)
     t0 = time.perf_counter()
     _reset_database()
     call_command("migrate", verbosity=0, interactive=False)
@@ -82,6 +66,36 @@ def ensure_dataset(scale: int, meta_path: Path) -> None:
     log(f"  {data.rebuild_rollups()}")
     data.analyze()
     log(f"  rollup and ANALYZE: {time.perf_counter() - t3:.1f} s")
+
+
+def ensure_dataset(scale: int, meta_path: Path, counties: int = 1) -> None:
+    from django.db import DatabaseError
+
+    from agri.models import Visit
+    from bench import data
+    from bench.scenarios import cleanup_api_visits
+
+    if counties > 1:
+        from bench import province
+
+        province.ensure(scale, counties, meta_path, log, build_base)
+        cleanup_api_visits()
+        return
+    fingerprint = data.fingerprint(scale)
+    meta = json.loads(meta_path.read_text()) if meta_path.exists() else {}
+    if meta.get("fingerprint") == fingerprint:
+        try:
+            removed = cleanup_api_visits()
+            if removed:
+                log(f"removed {removed} visits left by an interrupted run")
+            if Visit.objects.filter(ingest_id__isnull=True).count() == scale:
+                log(f"reusing the {scale:,}-visit data set ({meta_path.name})")
+                return
+        except DatabaseError:
+            pass
+    log(f"building the {scale:,}-visit data set (once; later runs reuse it)")
+    meta_path.unlink(missing_ok=True)
+    build_base(scale)
     meta_path.write_text(json.dumps({"fingerprint": fingerprint, "scale": scale}))
 
 
@@ -115,6 +129,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--profile", default="")
     parser.add_argument("--meta", required=True)
     parser.add_argument("--out", required=True)
+    parser.add_argument("--counties", type=int, default=1, help="more than 1: the province data set (bench.province)")
     args = parser.parse_args(argv)
 
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "bench.settings")
@@ -125,7 +140,7 @@ def main(argv: list[str]) -> int:
 
     from bench.scenarios import SCENARIOS
 
-    ensure_dataset(args.scale, Path(args.meta))
+    ensure_dataset(args.scale, Path(args.meta), args.counties)
     db = connection.vendor
     profile = {p for p in args.profile.split(",") if p}
     ctx = make_context(db, args.scale, args.runs, args.small, profile)

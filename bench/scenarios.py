@@ -599,6 +599,87 @@ def storage(ctx: Context) -> list[Result]:
     return [Result("storage", ctx.db, ctx.scale, "B", [size / n], note=f"{size / 1e6:,.0f} MB for {n:,} visits")]
 
 
+# ---------------------------------------------------------------- province
+
+
+PROVINCE_COUNTY = "509901"  # a synthetic county of the province data set (bench.province)
+PROVINCE_READS = {
+    "coverage_township": "/api/v1/coverage/divisions/?level=township",
+    "coverage_county": "/api/v1/coverage/divisions/?level=county",
+    "coverage_hexagons": "/api/v1/coverage/hexagons/?resolution=7",
+}
+
+
+def _province_clients(ctx: Context) -> dict:
+    """Clients for a province bureau (``50``), a county bureau (a synthetic county) and the worker with the most
+    households (whose visits the copies multiply by the number of counties)."""
+    from datetime import timedelta
+
+    from agri.models import DeviceToken, Role, User
+
+    county, _created = User.objects.get_or_create(
+        username=f"bench-county-{PROVINCE_COUNTY}",
+        defaults={"role": Role.BUREAU_VIEWER, "jurisdiction": PROVINCE_COUNTY},
+    )
+    users = {"province": User.objects.get(username="demo-province"), "county": county, "worker": ctx.users["sync"]}
+    clients = {}
+    for who, user in users.items():
+        _token, raw = DeviceToken.objects.create(user=user, expiry=timedelta(days=1), device="bench")
+        clients[who] = (user, Client(HTTP_AUTHORIZATION=f"Token {raw}"))
+    return clients
+
+
+def province(ctx: Context) -> list[Result]:
+    """The reads that must not grow with a province's visits: the list's first page for a province account, a
+    county account and a worker, and coverage by township, by county and by hexagon for the two bureaus. Also the
+    table sizes (rows) the figures go with."""
+    from agri.api.visit_serializers import VISIT_VALUES
+    from agri.models import Change, Visit, VisitRollup
+
+    out = []
+    clients = _province_clients(ctx)
+    for who, (user, client) in clients.items():
+
+        def measured(client=client):
+            body = orjson.loads(_ok(client.get("/api/v1/visits/?page_size=100")).content)
+            return body["count"], len(body["results"])
+
+        def limit(user=user):
+            list(Visit.objects.visible_to(user).alive().values(*VISIT_VALUES)[:100])
+
+        count, listed = measured()
+        limit()
+        values, limits = [], []
+        for _ in range(ctx.runs):
+            values.append(timed(measured) * 1000)
+            limits.append(timed(limit) * 1000)
+        visible = Visit.objects.visible_to(user).alive()
+        full_count = timed(visible.count) * 1000
+        note = (
+            f"{who} ({user.jurisdiction or 'everywhere'}): {listed} rows, count {count}; "
+            f"a full COUNT(*) of its {visible.count():,} visits takes {full_count:,.0f} ms"
+        )
+        maybe_profile(ctx, f"list_{who}", measured)
+        out.append(Result(f"list_{who}", ctx.db, ctx.scale, "ms", values, limits, ".values() of the 100 rows", note))
+    year = f"&date_from={data.COVERAGE_YEAR}-01-01&date_to={data.COVERAGE_YEAR}-12-31"
+    for who in ("province", "county"):
+        user, client = clients[who]
+        for name, path in PROVINCE_READS.items():
+
+            def measured(url=path + year, client=client):
+                return len(_ok(client.get(url)).content)
+
+            size = measured()
+            values = [timed(measured) * 1000 for _ in range(ctx.runs)]
+            maybe_profile(ctx, f"{name}_{who}", measured)
+            note = f"{who} ({user.jurisdiction}): {path}{year}, {size:,} bytes"
+            out.append(Result(f"{name}_{who}", ctx.db, ctx.scale, "ms", values, note=note))
+    for name, model in (("rows_visits", Visit), ("rows_rollup", VisitRollup), ("rows_change_log", Change)):
+        rows = model.objects.count()
+        out.append(Result(name, ctx.db, ctx.scale, "rows", [rows], note=model._meta.db_table))
+    return out
+
+
 SCENARIOS = {
     "list_page": list_page,
     "pull_sync": pull_sync,
@@ -612,9 +693,12 @@ SCENARIOS = {
     "startup": startup,
     "photo_pipeline": photo_pipeline,
     "storage": storage,
+    "province": province,
 }
-PER_SCALE = ("storage", "list_page", "pull_sync", "sync_feed", "coverage", "export_geojson", "sync_ingest")
+PER_SCALE = ("storage", "list_page", "pull_sync", "sync_feed", "coverage", "export_geojson", "sync_ingest", "province")
 # At the larger scale only: a single POST does not depend on the table's size.
 PER_DATABASE = ("post_load", "post_inprocess")
 ONCE = ("point_assignment", "photo_pipeline", "startup")  # no database involved
 INFORMATIONAL = ("post_inprocess", "startup")  # rows with no target, for reading a profile against
+# The province scale's own (python -m bench --scale province): its default, and not run at other scales by default.
+PROVINCE = ("province",)

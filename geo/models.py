@@ -3,13 +3,14 @@ from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
+from geo import lookups  # noqa: F401 (registers the ``prefix`` lookup)
 from geo.codes import PREFIX_LENGTH, Level, code_errors, full_code
 
 
 class AdminDivisionQuerySet(models.QuerySet):
     def within(self, jurisdiction: str) -> "AdminDivisionQuerySet":
         """Divisions whose code starts with a jurisdiction prefix ("" means all)."""
-        return self.filter(code__startswith=jurisdiction) if jurisdiction else self
+        return self.filter(code__prefix=jurisdiction) if jurisdiction else self
 
     def visible_to(self, user) -> "AdminDivisionQuerySet":
         """What an account reads: the divisions inside its jurisdiction (``user.jurisdiction``, a code prefix; empty
@@ -20,7 +21,7 @@ class AdminDivisionQuerySet(models.QuerySet):
         if not jurisdiction:
             return self
         ancestors = [full_code(jurisdiction[:n]) for n in (2, 4, 6, 9) if n < len(jurisdiction)]
-        return self.filter(Q(code__startswith=jurisdiction) | Q(code__in=ancestors))
+        return self.filter(Q(code__prefix=jurisdiction) | Q(code__in=ancestors))
 
     def villages(self) -> "AdminDivisionQuerySet":
         return self.filter(level=Level.VILLAGE)

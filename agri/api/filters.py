@@ -216,7 +216,7 @@ class DivisionPrefixFilter(filters.CharFilter):
     def filter(self, qs, value):
         if not value:
             return qs
-        return qs.filter(**{f"{self.field_name}__startswith": significant_prefix(value)})
+        return qs.filter(**{f"{self.field_name}__prefix": significant_prefix(value)})
 
 
 class DivisionCodeFilter(filters.CharFilter):
@@ -236,7 +236,7 @@ class CountyPrefixFilter(DivisionPrefixFilter):
     def filter(self, qs, value):
         if not value:
             return qs
-        return qs.filter(**{f"{self.field_name}__startswith": significant_prefix(value)[:6]})
+        return qs.filter(**{f"{self.field_name}__prefix": significant_prefix(value)[:6]})
 
 
 class DivisionFilterSet(FilterSet):
@@ -382,7 +382,7 @@ class VisitFilterSet(FilterSet):
         return queryset
 
     def filter_division(self, queryset, name, value):
-        return queryset.filter(division__code__startswith=significant_prefix(value))
+        return queryset.filter(division__code__prefix=significant_prefix(value))
 
     def filter_flag(self, queryset, name, value):
         bit = VisitFlag.BITS[value]

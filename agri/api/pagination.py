@@ -1,6 +1,10 @@
 import re
 
 from django import forms
+from django.core.paginator import EmptyPage, InvalidPage, PageNotAnInteger
+from django.core.paginator import Page as DjangoPage
+from django.core.paginator import Paginator as DjangoPaginator
+from django.utils.functional import cached_property
 from django.utils.translation import gettext_lazy as _
 from rest_framework import pagination
 from rest_framework.exceptions import NotFound, ValidationError
@@ -114,4 +118,97 @@ class PullablePagination(PageNumberPagination):
         response = super().get_paginated_response_schema(schema)
         response["required"] = ["results"]
         response["properties"]["count"]["description"] = "Rows in all pages; absent from a pull (`?updated_since=`)."
+        return response
+
+
+class CappedPaginator(DjangoPaginator):
+    """Django's paginator with a capped count: exact up to ``cap`` rows, counted with a LIMITed subquery
+    (``SELECT COUNT(*) FROM (... LIMIT cap + 1)``), so that the count reads at most ``cap + 1`` rows whatever the
+    table's size. Past the cap ``count`` and ``num_pages`` are None, and a page is found by reading one row past
+    its end: there is a next page when that row exists."""
+
+    def __init__(self, object_list, per_page, cap: int):
+        super().__init__(object_list, per_page)
+        self.cap = cap
+
+    @cached_property
+    def count(self) -> int | None:
+        counted = self.object_list.order_by()[: self.cap + 1].count()
+        return counted if counted <= self.cap else None
+
+    @cached_property
+    def num_pages(self) -> int | None:
+        return None if self.count is None else super().num_pages
+
+    def validate_number(self, number):
+        if self.count is not None:
+            return super().validate_number(number)
+        try:
+            if isinstance(number, float) and not number.is_integer():
+                raise ValueError
+            number = int(number)
+        except (TypeError, ValueError):
+            raise PageNotAnInteger(self.error_messages["invalid_page"]) from None
+        if number < 1:
+            raise EmptyPage(self.error_messages["min_page"])
+        return number
+
+    def page(self, number):
+        if self.count is not None:
+            return super().page(number)
+        number = self.validate_number(number)
+        bottom = (number - 1) * self.per_page
+        rows = list(self.object_list[bottom : bottom + self.per_page + 1])
+        if not rows and number > 1:
+            raise EmptyPage(self.error_messages["no_results"])
+        return CappedPage(rows[: self.per_page], number, self, more=len(rows) > self.per_page)
+
+
+class CappedPage(DjangoPage):
+    def __init__(self, object_list, number, paginator, more: bool):
+        super().__init__(object_list, number, paginator)
+        self.more = more
+
+    def has_next(self) -> bool:
+        return self.more
+
+
+COUNT_CAP = 10_000
+
+
+class CappedCountPagination(PullablePagination):
+    """The visit list's pages: ``count`` is exact up to ``COUNT_CAP`` visits and null beyond, where ``next`` and
+    ``previous`` still page on (docs/api.md, "Lists"). A count of every visible visit would read all of them on
+    every page: millions for a province."""
+
+    count_cap = COUNT_CAP
+
+    def paginate_queryset(self, queryset, request, view=None):
+        self.request = request
+        page_size = self.get_page_size(request)
+        paginator = CappedPaginator(queryset, page_size, self.count_cap)
+        page_number = self.get_page_number(request, paginator)
+        try:
+            self.page = paginator.page(page_number)
+        except InvalidPage as exc:
+            raise NotFound(self.invalid_page_message.format(page_number=page_number, message=str(exc))) from None
+        # The browsable API's page links need the number of pages.
+        self.display_page_controls = bool(paginator.num_pages and paginator.num_pages > 1)
+        return list(self.page)
+
+    def get_page_number(self, request, paginator):
+        number = request.query_params.get(self.page_query_param) or 1
+        if number in self.last_page_strings:
+            return paginator.num_pages  # None past the cap: a 404, as for any page that is not a number
+        return number
+
+    def get_paginated_response_schema(self, schema):
+        response = super().get_paginated_response_schema(schema)
+        response["properties"]["count"].update(
+            nullable=True,
+            description=(
+                f"Visits in all pages, when there are at most {self.count_cap:,}; null when there are more (follow "
+                "`next`, which is null on the last page). Absent from a pull (`?updated_since=`)."
+            ),
+        )
         return response

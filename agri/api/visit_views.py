@@ -16,7 +16,7 @@ from agri.api.base import ConditionalGetMixin, IfMatchMixin, collector_paused
 from agri.api.crs import CRS_PARAMETER, output_crs
 from agri.api.exceptions import DatabaseUnavailable, NoLinkedPerson, validation_error_body
 from agri.api.filters import VisitFilterSet
-from agri.api.pagination import PullablePagination, SyncCursorPagination, is_pull
+from agri.api.pagination import CappedCountPagination, SyncCursorPagination, is_pull
 from agri.api.permissions import ACTOR_ROLES
 from agri.api.visit_serializers import (
     VISIT_VALUES,
@@ -97,7 +97,7 @@ class VisitViewSet(
     ordering_fields = ["started_at", "updated_at", "received_at"]
     search_fields = ["notes"]
     http_method_names = ["get", "post", "patch", "delete", "head", "options"]
-    pagination_class = PullablePagination  # ?updated_since= pulls with SyncCursorPagination
+    pagination_class = CappedCountPagination  # ?updated_since= pulls with SyncCursorPagination
     precondition_message = _("Send If-Match with the visit's ETag to edit it.")
     stale_error = errors.StaleVisit
     write_roles = {

@@ -100,7 +100,7 @@ class DemoVisits:
         self.created = 0
 
     def build(self) -> int:
-        if Visit.objects.filter(user__username__startswith="demo-", scope_code__startswith=self.prefix).exists():
+        if Visit.objects.filter(user__username__startswith="demo-", scope_code__prefix=self.prefix).exists():
             return 0
         # All or nothing: a partial history would be skipped by the check above on the next run.
         with transaction.atomic():
@@ -122,7 +122,7 @@ class DemoVisits:
         self.progress(1)
         bases = list(
             DemonstrationBase.objects.exclude(status=BaseStatus.REVOKED)
-            .filter(village__code__startswith=self.prefix)
+            .filter(village__code__prefix=self.prefix)
             .order_by("id")
         )
         for expert in Expert.objects.filter(county_id=self.county_code).select_related("user").order_by("id"):

@@ -37,10 +37,10 @@ class HostType(models.TextChoices):
 
 class StationQuerySet(ScopedQuerySet):
     def for_expert(self, expert):
-        return self.filter(industries=expert.industry_id, village__code__startswith=expert.county_id[:6])
+        return self.filter(industries=expert.industry_id, village__code__prefix=expert.county_id[:6])
 
     def for_worker(self, worker):
-        return self.filter(village__code__startswith=worker.home_township_id[:9])
+        return self.filter(village__code__prefix=worker.home_township_id[:9])
 
     def for_commissioner(self, commissioner):
         return self.filter(commissioners=commissioner)
@@ -78,11 +78,11 @@ class BaseStatus(models.TextChoices):
 
 class DemonstrationBaseQuerySet(ScopedQuerySet):
     def for_expert(self, expert):
-        return self.filter(industry_id=expert.industry_id, village__code__startswith=expert.county_id[:6])
+        return self.filter(industry_id=expert.industry_id, village__code__prefix=expert.county_id[:6])
 
     def for_worker(self, worker):
         # The worker's expert's industry, by join (no extra query); the county is the home township's.
-        return self.filter(industry__experts=worker.expert_id, village__code__startswith=worker.home_township_id[:6])
+        return self.filter(industry__experts=worker.expert_id, village__code__prefix=worker.home_township_id[:6])
 
     def for_commissioner(self, commissioner):
         return self.filter(commissioners=commissioner)
@@ -136,11 +136,11 @@ class FieldSchoolQuerySet(ScopedQuerySet):
     scope_field = "base__village__code"
 
     def for_expert(self, expert):
-        return self.filter(base__industry_id=expert.industry_id, base__village__code__startswith=expert.county_id[:6])
+        return self.filter(base__industry_id=expert.industry_id, base__village__code__prefix=expert.county_id[:6])
 
     def for_worker(self, worker):
         return self.filter(
-            base__industry__experts=worker.expert_id, base__village__code__startswith=worker.home_township_id[:6]
+            base__industry__experts=worker.expert_id, base__village__code__prefix=worker.home_township_id[:6]
         )
 
     def for_commissioner(self, commissioner):

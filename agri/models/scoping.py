@@ -33,7 +33,7 @@ class ScopedQuerySet(models.QuerySet):
     def within_jurisdiction(self, jurisdiction: str):
         if not jurisdiction:
             return self
-        return self.filter(**{f"{self.scope_field}__startswith": jurisdiction})
+        return self.filter(**{f"{self.scope_field}__prefix": jurisdiction})
 
     # Default for each role: nothing. Each model's QuerySet opens what that role needs.
     def for_expert(self, expert):
@@ -58,5 +58,5 @@ class CountyScopedQuerySet(ScopedQuerySet):
         if not jurisdiction:
             return self
         if len(jurisdiction) <= 6:
-            return self.filter(county__code__startswith=jurisdiction)
+            return self.filter(county__code__prefix=jurisdiction)
         return self.filter(county_id=full_code(jurisdiction[:6]))

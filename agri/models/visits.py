@@ -183,7 +183,8 @@ class Visit(models.Model):
             models.Index(fields=["lat", "lon"], name="visit_lat_lon"),
             # Jurisdictions are code prefixes (scope_code LIKE '500235%'). PostgreSQL uses a B-tree for a prefix
             # only with a pattern operator class (unless the database collation is "C"); other databases ignore
-            # opclasses. SQLite's LIKE is case-insensitive, so no index serves it there.
+            # opclasses. On SQLite the filter is a range (the ``prefix`` lookup, geo.lookups) that this index serves
+            # for a township's or village's prefix.
             models.Index(
                 fields=["scope_code", "visit_date"],
                 name="visit_scope_date",

@@ -98,7 +98,7 @@ def coverage_slice(user) -> CoverageSlice:
     if user.is_superuser or user.is_bureau:
         jurisdiction = user.jurisdiction
         # A household in the jurisdiction counts as visited whatever village the visit's point fell in.
-        scope = Q(scope_code__startswith=jurisdiction) if jurisdiction else Q()
+        scope = Q(scope_code__prefix=jurisdiction) if jurisdiction else Q()
         return CoverageSlice(jurisdiction, scope, Q(), households)
     actor = None
     if user.role == Role.EXPERT and (expert := user.linked("expert")) is not None:

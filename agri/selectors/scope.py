@@ -42,7 +42,7 @@ def accounts_managed_by(user) -> QuerySet:
         return User.objects.none()
     accounts = User.objects.all()
     if user.jurisdiction:
-        accounts = accounts.filter(jurisdiction__startswith=user.jurisdiction)
+        accounts = accounts.filter(jurisdiction__prefix=user.jurisdiction)
     return accounts if user.is_superuser else accounts.filter(is_superuser=False)
 
 
