@@ -96,6 +96,7 @@ HEX_MONTH_KEY = ("resolution", "cell", "month", "scope_code", "industry_key", "k
 PRESENCE_KEY = (
     "month",
     "role",
+    "grain",
     "person_key",
     "household_key",
     "division_code",
@@ -104,6 +105,13 @@ PRESENCE_KEY = (
     "industry_key",
     "kind",
 )
+
+
+# Person rows come at three grains, so that a township or county map counts distinct people over one row per person,
+# place and month rather than one per village: the grain's place columns, and the scope cut to the grain's digits
+# (a jurisdiction no longer than that matches the cut scope exactly as it matches the whole one).
+GRAIN_VILLAGE, GRAIN_TOWNSHIP, GRAIN_COUNTY = "v", "t", "c"
+GRAIN_SCOPE_DIGITS = {GRAIN_VILLAGE: 12, GRAIN_TOWNSHIP: 9, GRAIN_COUNTY: 6}
 
 
 class Presence(models.TextChoices):
@@ -171,13 +179,17 @@ class PresenceMonth(models.Model):
     visit targeted, and per (month, village, worker or commissioner) who visited there, with the visits counted
     (a row is deleted when its count falls to zero).
 
-    Household rows (role ``h``) have no place ("" codes): a registered household counts as visited wherever the
-    visit's point fell. Person rows have the place of the visits and, like :class:`DivisionMonth`, a total row
-    (ALL_INDUSTRIES, ALL_KINDS) next to the detail rows; household rows are detail only (an EXISTS per household
-    reads its few rows). Size: households x months plus people x villages they visit x months."""
+    Household rows (role ``h``, grain "") have no place ("" codes): a registered household counts as visited
+    wherever the visit's point fell. Person rows have the place of the visits at three grains: ``v`` (village,
+    township and scope, as the visit has them), ``t`` (township only, scope cut to 9 digits; visits with a
+    township) and ``c`` (the village code's county, its first 6 digits, in ``division_code``, scope cut to 6 digits;
+    visits with a village), and like :class:`DivisionMonth` a total row (ALL_INDUSTRIES, ALL_KINDS) next to the
+    detail rows; household rows are detail only (an EXISTS per household reads its few rows). Size: households x
+    months plus people x villages (townships, counties) they visit x months."""
 
     month = models.DateField(_("month (first day)"))
     role = models.CharField(_("role"), max_length=1, choices=Presence.choices)
+    grain = models.CharField(_("place grain (v, t, c; empty for households)"), max_length=1, blank=True)
     person_key = models.PositiveBigIntegerField(_("worker or commissioner id (0: a household row)"))
     household_key = models.UUIDField(_("household id (nil: a person row)"))
     division_code = models.CharField(_("village code"), max_length=12, blank=True)
@@ -193,7 +205,7 @@ class PresenceMonth(models.Model):
         constraints = [models.UniqueConstraint(fields=PRESENCE_KEY, name="presence_month_key")]
         indexes = [
             models.Index(fields=["household_key", "month"], name="presence_household_month"),
-            models.Index(fields=["industry_key", "kind", "month", "scope_code"], name="presence_month_read"),
+            models.Index(fields=["grain", "industry_key", "kind", "month", "scope_code"], name="presence_month_read"),
         ]
 
     def __str__(self):

@@ -48,7 +48,16 @@ from agri.models import (
     Visit,
     VisitRollup,
 )
-from agri.models.rollups import ALL_INDUSTRIES, ALL_KINDS, NO_ID, Presence
+from agri.models.rollups import (
+    ALL_INDUSTRIES,
+    ALL_KINDS,
+    GRAIN_COUNTY,
+    GRAIN_SCOPE_DIGITS,
+    GRAIN_TOWNSHIP,
+    GRAIN_VILLAGE,
+    NO_ID,
+    Presence,
+)
 from agri.privacy import HOUSEHOLD, location_grid, redact
 from agri.selectors.spatial import distance_km, within_radius
 from geo.classes import MISSING, UNVISITED, Classification, classify, classify_features
@@ -253,7 +262,7 @@ def coverage_by_division(*, user, level: str, only: CoverageFilter | None = None
     group = GROUP_FIELD[level]
     rollup_key, key_of = _grouping(group, level)
     if _monthly(user, only):
-        activity, visited = _monthly_activity(sl, group, rollup_key, only)
+        activity, visited = _monthly_activity(sl, level, only)
     else:
         filters = _visit_filters(only)
         activity = {
@@ -315,9 +324,21 @@ def coverage_by_division(*, user, level: str, only: CoverageFilter | None = None
     return out
 
 
-def _monthly_activity(sl: CoverageSlice, group: str, unit, only: CoverageFilter) -> tuple[dict, QuerySet]:
-    """A bureau's activity per unit over whole months, from the monthly tables (two queries), and the household
-    rows that make a household visited (for an EXISTS). ``group``/``unit``: the field and GROUP BY expression."""
+GRAIN = {Level.VILLAGE: GRAIN_VILLAGE, Level.TOWNSHIP: GRAIN_TOWNSHIP, Level.COUNTY: GRAIN_COUNTY}
+
+
+def _grain(level: str, jurisdiction: str) -> str:
+    """The grain of the person rows that count people per division of ``level`` (see ``PresenceMonth``): the
+    township or county rows where their cut scope still tells the jurisdiction, else the village rows."""
+    grain = GRAIN[level]
+    return grain if len(jurisdiction) <= GRAIN_SCOPE_DIGITS[grain] else GRAIN_VILLAGE
+
+
+def _monthly_activity(sl: CoverageSlice, level: str, only: CoverageFilter) -> tuple[dict, QuerySet]:
+    """A bureau's activity per division of ``level`` over whole months, from the monthly tables (two queries), and
+    the household rows that make a household visited (for an EXISTS)."""
+    group = GROUP_FIELD[level]
+    unit, _key_of = _grouping(group, level)
     filters = code_range("scope_code", sl.jurisdiction) & _month_filters(only)
     activity = {
         row["unit"]: row
@@ -329,7 +350,7 @@ def _monthly_activity(sl: CoverageSlice, group: str, unit, only: CoverageFilter)
     }
     worker, commissioner = Presence.WORKER.value, Presence.COMMISSIONER.value
     people = (
-        PresenceMonth.objects.filter(filters, role__in=(worker, commissioner))
+        PresenceMonth.objects.filter(filters, role__in=(worker, commissioner), grain=_grain(level, sl.jurisdiction))
         .exclude(**{group: ""})
         .values(unit=unit)
         .annotate(

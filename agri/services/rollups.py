@@ -46,6 +46,10 @@ from agri.models import DivisionMonth, HexMonth, PresenceMonth, Visit, VisitFlag
 from agri.models.rollups import (
     ALL_INDUSTRIES,
     ALL_KINDS,
+    GRAIN_COUNTY,
+    GRAIN_SCOPE_DIGITS,
+    GRAIN_TOWNSHIP,
+    GRAIN_VILLAGE,
     HEX_MONTH_KEY,
     MONTH_KEY,
     NO_CODE,
@@ -236,10 +240,11 @@ def _project(changes: Deltas) -> dict:
                     month_row(cells, taken_cells, key, n, p, day, False)
             for role, person in ((Presence.WORKER.value, worker), (Presence.COMMISSIONER.value, commissioner)):
                 if person != NO_ID:
-                    key = (month, role, person, NO_HOUSEHOLD, division, township, scope, industry_key, kind_key)
-                    presence[key][0] += n
+                    for grain, place in _grains(division, township, scope):
+                        key = (month, role, grain, person, NO_HOUSEHOLD, *place, industry_key, kind_key)
+                        presence[key][0] += n
         if household != NO_HOUSEHOLD:
-            key = (month, Presence.HOUSEHOLD.value, NO_ID, household, NO_CODE, NO_CODE, NO_CODE, industry, kind)
+            key = (month, Presence.HOUSEHOLD.value, "", NO_ID, household, NO_CODE, NO_CODE, NO_CODE, industry, kind)
             presence[key][0] += n
     return {
         VisitRollup: {k: v for k, v in daily.items() if v != [0, 0]},
@@ -249,6 +254,17 @@ def _project(changes: Deltas) -> dict:
         PresenceMonth: {k: v for k, v in presence.items() if v[0]},
         "taken": (taken_months, taken_cells),
     }
+
+
+def _grains(division: str, township: str, scope: str) -> list[tuple[str, tuple[str, str, str]]]:
+    """The person rows' grains and their (division, township, scope) columns, as ``_monthly_selects`` has them."""
+    digits = GRAIN_SCOPE_DIGITS
+    out = [(GRAIN_VILLAGE, (division, township, scope))]
+    if township != NO_CODE:
+        out.append((GRAIN_TOWNSHIP, (NO_CODE, township, scope[: digits[GRAIN_TOWNSHIP]])))
+    if division != NO_CODE:
+        out.append((GRAIN_COUNTY, (division[: digits[GRAIN_COUNTY]], NO_CODE, scope[: digits[GRAIN_COUNTY]])))
+    return out
 
 
 def key_month(key: tuple) -> date:
@@ -376,20 +392,34 @@ def _monthly_selects(where: str) -> dict:
         f"{grouped(6)}"
     )
     h, w, c = Presence.HOUSEHOLD.value, Presence.WORKER.value, Presence.COMMISSIONER.value
-    pairs = ((w, 0), (w, 1), (c, 0), (c, 1))
-    roles = f"(SELECT '{h}' AS role, 0 AS t " + "".join(f"UNION ALL SELECT '{r}', {t} " for r, t in pairs) + ") g"
+    # One household row; per worker and commissioner a detail and a total row at each grain.
+    combos = [(r, t, grain) for r in (w, c) for t in (0, 1) for grain in (GRAIN_VILLAGE, GRAIN_TOWNSHIP, GRAIN_COUNTY)]
+    roles = f"(SELECT '{h}' AS role, 0 AS t, '' AS grain " + "".join(
+        f"UNION ALL SELECT '{r}', {t}, '{grain}' " for r, t, grain in combos
+    )
+    roles += ") g"
     person = (
         f"CASE g.role WHEN '{w}' THEN v.{_q('worker_id')} WHEN '{c}' THEN v.{_q('commissioner_id')} ELSE {NO_ID} END"
     )
-    placed = lambda column: f"CASE WHEN g.role = '{h}' THEN '{NO_CODE}' ELSE {column} END"  # noqa: E731
+    gv, gt, gc = GRAIN_VILLAGE, GRAIN_TOWNSHIP, GRAIN_COUNTY
+    digits = GRAIN_SCOPE_DIGITS
+    place = (
+        f"CASE g.grain WHEN '{gv}' THEN {division} WHEN '{gc}' THEN substr({division}, 1, {digits[gc]}) "
+        f"ELSE '{NO_CODE}' END, "
+        f"CASE WHEN g.grain IN ('{gv}', '{gt}') THEN {township} ELSE '{NO_CODE}' END, "
+        f"CASE g.grain WHEN '{gv}' THEN {scope} WHEN '{gt}' THEN substr({scope}, 1, {digits[gt]}) "
+        f"WHEN '{gc}' THEN substr({scope}, 1, {digits[gc]}) ELSE '{NO_CODE}' END"
+    )
     present = (
         f"((g.role = '{h}' AND v.{_q('household_id')} IS NOT NULL) OR (g.role = '{w}' AND v.{_q('worker_id')} IS NOT "
-        f"NULL) OR (g.role = '{c}' AND v.{_q('commissioner_id')} IS NOT NULL))"
+        f"NULL) OR (g.role = '{c}' AND v.{_q('commissioner_id')} IS NOT NULL)) "
+        f"AND (g.grain <> '{gt}' OR {township} <> '{NO_CODE}') "
+        f"AND (g.grain <> '{gc}' OR v.{_q('division_id')} IS NOT NULL)"
     )
     presence = (
-        f"SELECT {month}, g.role, {person}, CASE WHEN g.role = '{h}' THEN v.{_q('household_id')} ELSE %s END, "
-        f"{placed(division)}, {placed(township)}, {placed(scope)}, {industry}, {kind}, COUNT(*) "
-        f"FROM {v} v CROSS JOIN {roles} WHERE {live} AND {present} {grouped(9)}"
+        f"SELECT {month}, g.role, g.grain, {person}, CASE WHEN g.role = '{h}' THEN v.{_q('household_id')} ELSE %s "
+        f"END, {place}, {industry}, {kind}, COUNT(*) "
+        f"FROM {v} v CROSS JOIN {roles} WHERE {live} AND {present} {grouped(10)}"
     )
     nil = PresenceMonth._meta.get_field("household_key").get_db_prep_value(NO_HOUSEHOLD, connection)
     return {DivisionMonth: (months, []), HexMonth: (cells, []), PresenceMonth: (presence, [nil])}

@@ -63,7 +63,8 @@ def stored_rollup() -> dict:
 
 def independent_monthly() -> dict:
     """What the monthly tables should hold, counted in Python over the live visits: for each visit a detail and a
-    total row per place (and per cell), a household row, and detail and total rows per worker or commissioner."""
+    total row per place (and per cell), a household row, and detail and total rows per worker or commissioner at
+    the village, township and county grains."""
     months: dict = {}
     cells: dict = {}
     presence: Counter = Counter()
@@ -82,11 +83,16 @@ def independent_monthly() -> dict:
             for resolution, cell in ((5, v.h3_r5), (7, v.h3_r7), (9, v.h3_r9)):
                 if cell is not None:
                     add(cells, (resolution, cell, month, v.scope_code, industry, kind), 1, 0, v.visit_date)
+            grains = [("v", place)]
+            if v.township_code:
+                grains.append(("t", ("", v.township_code, v.scope_code[:9])))
+            if v.division_id:
+                grains.append(("c", (v.division_id[:6], "", v.scope_code[:6])))
             for role, person in (("w", v.worker_id), ("c", v.commissioner_id)):
-                if person:
-                    presence[(month, role, person, NO_HOUSEHOLD, *place, industry, kind)] += 1
+                for grain, where in grains if person else ():
+                    presence[(month, role, grain, person, NO_HOUSEHOLD, *where, industry, kind)] += 1
         if v.household_id:
-            presence[(month, "h", 0, v.household_id, "", "", "", v.industry_id or 0, v.kind)] += 1
+            presence[(month, "h", "", 0, v.household_id, "", "", "", v.industry_id or 0, v.kind)] += 1
     return {
         "months": {k: tuple(v) for k, v in months.items()},
         "cells": {k: (v[0], v[2]) for k, v in cells.items()},
