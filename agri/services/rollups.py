@@ -272,11 +272,12 @@ def key_month(key: tuple) -> date:
     return key[0] if isinstance(key[0], date) else key[2]
 
 
-def _recompute_last_day(model, ids: list) -> None:
-    """Set ``last_day`` of the rows ``ids`` (which lost visits) to the latest day still counted in them: from the
+def _recompute_last_day(model, ids: list, days: list[date]) -> None:
+    """Set ``last_day`` of the rows ``ids`` to the latest day still counted in them where it is one of ``days``
+    (the days of the visits taken away: a row's last day can only have gone stale if it was one of them): from the
     daily rollup for divisions, from the visits of the row's scope and month for cells. One UPDATE; the stale
     ``last_day`` bounds the search from above (it can only be later than the true one)."""
-    if not ids:
+    if not ids or not days:
         return
     t = _table(model)
     col = {name: f"{t}.{_q(model._meta.get_field(name).column)}" for name in (*_TABLES[model][0], "last_day")}
@@ -303,8 +304,8 @@ def _recompute_last_day(model, ids: list) -> None:
     with connection.cursor() as cursor:
         cursor.execute(
             f"UPDATE {t} SET {_q('last_day')} = ({source}) WHERE {_q(model._meta.pk.column)} IN "
-            f"({', '.join(['%s'] * len(ids))})",
-            ids,
+            f"({', '.join(['%s'] * len(ids))}) AND {_q('last_day')} IN ({', '.join(['%s'] * len(days))})",
+            [*ids, *(model._meta.get_field("last_day").get_db_prep_value(d, connection) for d in days)],
         )
 
 
@@ -327,13 +328,15 @@ def rollup_apply(*deltas: Deltas) -> None:
         return
     rows = _project(changes)
     taken_months, taken_cells = rows["taken"]
+    days = sorted({key[0] for key, (n, _p) in changes.items() if n < 0})  # the days of the visits taken away
     _upsert(VisitRollup, rows[VisitRollup])
     for model, taken in ((DivisionMonth, taken_months), (HexMonth, taken_cells)):
         _emptied, kept = _upsert(model, rows[model])
         if taken:
-            # Every row still there gets its exact last day (an added-to row's is already exact: no harm).
+            # The rows still there whose last day is one of those days get their exact last day (recomputing an
+            # added-to row's, already exact, does no harm).
             for start in range(0, len(kept), _APPLY_BATCH):
-                _recompute_last_day(model, kept[start : start + _APPLY_BATCH])
+                _recompute_last_day(model, kept[start : start + _APPLY_BATCH], days)
     _upsert(PresenceMonth, rows[PresenceMonth])
 
 
