@@ -143,7 +143,20 @@ class DivisionMonth(models.Model):
         indexes = [
             # Reads filter on (industry, kind) = (all, all) or a detail pair, then a month range and a scope range
             # (scope_code >= prefix AND scope_code < the next prefix: a plain B-tree serves it on both databases).
-            models.Index(fields=["industry_key", "kind", "month", "scope_code"], name="division_month_read"),
+            # The columns the read takes follow, so that the index covers it (no table lookups).
+            models.Index(
+                fields=[
+                    "industry_key",
+                    "kind",
+                    "month",
+                    "scope_code",
+                    "division_code",
+                    "township_code",
+                    "visits",
+                    "last_day",
+                ],
+                name="division_month_read",
+            ),
         ]
 
     def __str__(self):
@@ -167,7 +180,11 @@ class HexMonth(models.Model):
         verbose_name_plural = _("monthly hexagon rollup")
         constraints = [models.UniqueConstraint(fields=HEX_MONTH_KEY, name="hex_month_key")]
         indexes = [
-            models.Index(fields=["resolution", "industry_key", "kind", "month", "scope_code"], name="hex_month_read"),
+            # Covering: the cell and its counts follow the filtered columns.
+            models.Index(
+                fields=["resolution", "industry_key", "kind", "month", "scope_code", "cell", "visits", "last_day"],
+                name="hex_month_read",
+            ),
         ]
 
     def __str__(self):
@@ -205,7 +222,21 @@ class PresenceMonth(models.Model):
         constraints = [models.UniqueConstraint(fields=PRESENCE_KEY, name="presence_month_key")]
         indexes = [
             models.Index(fields=["household_key", "month"], name="presence_household_month"),
-            models.Index(fields=["grain", "industry_key", "kind", "month", "scope_code"], name="presence_month_read"),
+            # Covering for the people-active read: the person and place columns follow the filtered ones.
+            models.Index(
+                fields=[
+                    "grain",
+                    "industry_key",
+                    "kind",
+                    "month",
+                    "scope_code",
+                    "role",
+                    "person_key",
+                    "division_code",
+                    "township_code",
+                ],
+                name="presence_month_read",
+            ),
         ]
 
     def __str__(self):
