@@ -219,6 +219,12 @@ COVERAGE_ENDPOINTS = {
         f"?level=township&date_from={data.COVERAGE_YEAR}-01-01&date_to={data.COVERAGE_YEAR}-12-31",
         "township_code",
     ),
+    # A city or province bureau compares its counties.
+    "coverage_county": (
+        "/api/v1/coverage/divisions/",
+        f"?level=county&date_from={data.COVERAGE_YEAR}-01-01&date_to={data.COVERAGE_YEAR}-12-31",
+        "substr(scope_code, 1, 6)",
+    ),
     "coverage_village": (
         "/api/v1/coverage/divisions/",
         f"?level=village&date_from={data.COVERAGE_YEAR}-01-01&date_to={data.COVERAGE_YEAR}-12-31",
@@ -281,7 +287,24 @@ def coverage(ctx: Context) -> list[Result]:
         out.append(
             Result(name, ctx.db, ctx.scale, "ms", values, limits, f"raw SQL GROUP BY {column}", note=path + query)
         )
+    out += rollup_rows(ctx)
     return out
+
+
+def rollup_rows(ctx: Context) -> list[Result]:
+    """Rows in the rollup tables (one count each): the daily rollup, and the monthly tables together."""
+    try:
+        from agri.models import VisitRollup
+        from agri.services.rollups import rollup_table_sizes
+    except ImportError:
+        return []
+    sizes = rollup_table_sizes()
+    daily = sizes.pop(VisitRollup._meta.db_table)
+    note = ", ".join(f"{table} {rows:,}" for table, rows in sizes.items())
+    return [
+        Result("rollup_rows_daily", ctx.db, ctx.scale, "rows", [daily], note=VisitRollup._meta.db_table),
+        Result("rollup_rows_monthly", ctx.db, ctx.scale, "rows", [sum(sizes.values())], note=note),
+    ]
 
 
 # ---------------------------------------------------------------- GeoJSON export

@@ -79,3 +79,165 @@ class VisitRollup(models.Model):
 
     def __str__(self):
         return f"{self.day} {self.division_code or '-'} {self.kind}: {self.visits}"
+
+
+# ---------------------------------------------------------------- monthly tables
+#
+# Month grain, for coverage over whole months (see agri.selectors.coverage): their size follows divisions, cells
+# and people x months, not visits. ``month`` is the first day of the month (Asia/Shanghai dates, like ``day``).
+# Each visit counts in a detail row (its industry and kind) and in a total row (ALL_INDUSTRIES, ALL_KINDS), so that
+# the unfiltered read, the common one, reads one row per division (or cell) and month.
+
+ALL_INDUSTRIES = -1
+ALL_KINDS = ""
+
+MONTH_KEY = ("month", "division_code", "township_code", "scope_code", "industry_key", "kind")
+HEX_MONTH_KEY = ("resolution", "cell", "month", "scope_code", "industry_key", "kind")
+PRESENCE_KEY = (
+    "month",
+    "role",
+    "grain",
+    "person_key",
+    "household_key",
+    "division_code",
+    "township_code",
+    "scope_code",
+    "industry_key",
+    "kind",
+)
+
+
+# Person rows come at three grains, so that a township or county map counts distinct people over one row per person,
+# place and month rather than one per village: the grain's place columns, and the scope cut to the grain's digits
+# (a jurisdiction no longer than that matches the cut scope exactly as it matches the whole one).
+GRAIN_VILLAGE, GRAIN_TOWNSHIP, GRAIN_COUNTY = "v", "t", "c"
+GRAIN_SCOPE_DIGITS = {GRAIN_VILLAGE: 12, GRAIN_TOWNSHIP: 9, GRAIN_COUNTY: 6}
+
+
+class Presence(models.TextChoices):
+    HOUSEHOLD = "h", _("household visited")
+    WORKER = "w", _("extension worker active")
+    COMMISSIONER = "c", _("tech commissioner active")
+
+
+class DivisionMonth(models.Model):
+    """Live visits per month, village, township, scope, industry and kind (plus a total row per month and place).
+
+    No person and no household in the key: a village has a few dozen rows a year whatever its visits. ``last_day``
+    is the latest visit date of the row's visits."""
+
+    month = models.DateField(_("month (first day)"))
+    division_code = models.CharField(_("village code"), max_length=12, blank=True)
+    township_code = models.CharField(_("township code"), max_length=12, blank=True)
+    scope_code = models.CharField(_("scope code"), max_length=12)
+    industry_key = models.IntegerField(_("industry id (0: none, -1: all)"))
+    kind = models.CharField(_("kind (empty: all)"), max_length=20, blank=True)
+    visits = models.IntegerField(_("visits"))
+    participants = models.BigIntegerField(_("participants"))
+    last_day = models.DateField(_("last visit date"))
+
+    class Meta:
+        verbose_name = _("monthly visit rollup row")
+        verbose_name_plural = _("monthly visit rollup")
+        constraints = [models.UniqueConstraint(fields=MONTH_KEY, name="division_month_key")]
+        indexes = [
+            # Reads filter on (industry, kind) = (all, all) or a detail pair, then a month range and a scope range
+            # (scope_code >= prefix AND scope_code < the next prefix: a plain B-tree serves it on both databases).
+            # The columns the read takes follow, so that the index covers it (no table lookups).
+            models.Index(
+                fields=[
+                    "industry_key",
+                    "kind",
+                    "month",
+                    "scope_code",
+                    "division_code",
+                    "township_code",
+                    "visits",
+                    "last_day",
+                ],
+                name="division_month_read",
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.month:%Y-%m} {self.division_code or '-'} {self.kind or '*'}: {self.visits}"
+
+
+class HexMonth(models.Model):
+    """Live visits per H3 cell (resolutions 5, 7 and 9), month, scope, industry and kind (plus total rows)."""
+
+    resolution = models.PositiveSmallIntegerField(_("H3 resolution"))
+    cell = models.BigIntegerField(_("H3 cell"))
+    month = models.DateField(_("month (first day)"))
+    scope_code = models.CharField(_("scope code"), max_length=12)
+    industry_key = models.IntegerField(_("industry id (0: none, -1: all)"))
+    kind = models.CharField(_("kind (empty: all)"), max_length=20, blank=True)
+    visits = models.IntegerField(_("visits"))
+    last_day = models.DateField(_("last visit date"))
+
+    class Meta:
+        verbose_name = _("monthly hexagon rollup row")
+        verbose_name_plural = _("monthly hexagon rollup")
+        constraints = [models.UniqueConstraint(fields=HEX_MONTH_KEY, name="hex_month_key")]
+        indexes = [
+            # Covering: the cell and its counts follow the filtered columns.
+            models.Index(
+                fields=["resolution", "industry_key", "kind", "month", "scope_code", "cell", "visits", "last_day"],
+                name="hex_month_read",
+            ),
+        ]
+
+    def __str__(self):
+        return f"r{self.resolution} {self.cell:x} {self.month:%Y-%m}: {self.visits}"
+
+
+class PresenceMonth(models.Model):
+    """Who a month's visits reached or involved, for the exact distinct counts: one row per (month, household) a
+    visit targeted, and per (month, village, worker or commissioner) who visited there, with the visits counted
+    (a row is deleted when its count falls to zero).
+
+    Household rows (role ``h``, grain "") have no place ("" codes): a registered household counts as visited
+    wherever the visit's point fell. Person rows have the place of the visits at three grains: ``v`` (village,
+    township and scope, as the visit has them), ``t`` (township only, scope cut to 9 digits; visits with a
+    township) and ``c`` (the village code's county, its first 6 digits, in ``division_code``, scope cut to 6 digits;
+    visits with a village), and like :class:`DivisionMonth` a total row (ALL_INDUSTRIES, ALL_KINDS) next to the
+    detail rows; household rows are detail only (an EXISTS per household reads its few rows). Size: households x
+    months plus people x villages (townships, counties) they visit x months."""
+
+    month = models.DateField(_("month (first day)"))
+    role = models.CharField(_("role"), max_length=1, choices=Presence.choices)
+    grain = models.CharField(_("place grain (v, t, c; empty for households)"), max_length=1, blank=True)
+    person_key = models.PositiveBigIntegerField(_("worker or commissioner id (0: a household row)"))
+    household_key = models.UUIDField(_("household id (nil: a person row)"))
+    division_code = models.CharField(_("village code"), max_length=12, blank=True)
+    township_code = models.CharField(_("township code"), max_length=12, blank=True)
+    scope_code = models.CharField(_("scope code"), max_length=12, blank=True)
+    industry_key = models.IntegerField(_("industry id (0: none, -1: all)"))
+    kind = models.CharField(_("kind (empty: all)"), max_length=20, blank=True)
+    visits = models.IntegerField(_("visits"))
+
+    class Meta:
+        verbose_name = _("monthly presence row")
+        verbose_name_plural = _("monthly presence")
+        constraints = [models.UniqueConstraint(fields=PRESENCE_KEY, name="presence_month_key")]
+        indexes = [
+            models.Index(fields=["household_key", "month"], name="presence_household_month"),
+            # Covering for the people-active read: the person and place columns follow the filtered ones.
+            models.Index(
+                fields=[
+                    "grain",
+                    "industry_key",
+                    "kind",
+                    "month",
+                    "scope_code",
+                    "role",
+                    "person_key",
+                    "division_code",
+                    "township_code",
+                ],
+                name="presence_month_read",
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.month:%Y-%m} {self.role} {self.person_key or self.household_key}: {self.visits}"

@@ -1,8 +1,14 @@
 """Coverage reads: where the extension network reached, and where not.
 
-Counts come from the visit rollup (``agri.models.VisitRollup``), so every function here runs a fixed number of
-queries whose cost follows divisions, households and days, never the number of visits. Hexagons are the one
-exception: they group the visit table by its stored H3 cell (see :func:`coverage_hexagons`).
+Counts come from the rollups (``agri.models.rollups``), so every function here runs a fixed number of queries
+whose cost follows divisions, households, people and days or months, never the number of visits:
+
+- a bureau account's coverage by division and its hexagons, over whole months (or all time), read the monthly
+  tables: ``DivisionMonth`` (visits, last visit), ``PresenceMonth`` (distinct households visited, workers and
+  commissioners active) and ``HexMonth`` (visits per cell); their rows follow divisions, cells and people x months;
+- any other period (and experts, workers and commissioners, whose slice is their own visits) reads the daily
+  rollup (``VisitRollup``), one row per day, place, industry, kind, actor and household;
+- hexagons with a ``bbox`` or outside the monthly path group the visit table by its stored H3 cell.
 
 Who sees what (:func:`coverage_slice`):
 
@@ -30,8 +36,28 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from agri.errors import NotAllowed
-from agri.models import ExtensionWorker, Industry, ModelHousehold, Role, Station, Visit, VisitRollup
-from agri.models.rollups import NO_ID
+from agri.models import (
+    DivisionMonth,
+    ExtensionWorker,
+    HexMonth,
+    Industry,
+    ModelHousehold,
+    PresenceMonth,
+    Role,
+    Station,
+    Visit,
+    VisitRollup,
+)
+from agri.models.rollups import (
+    ALL_INDUSTRIES,
+    ALL_KINDS,
+    GRAIN_COUNTY,
+    GRAIN_SCOPE_DIGITS,
+    GRAIN_TOWNSHIP,
+    GRAIN_VILLAGE,
+    NO_ID,
+    Presence,
+)
 from agri.privacy import HOUSEHOLD, location_grid, redact
 from agri.selectors.spatial import distance_km, within_radius
 from geo.classes import MISSING, UNVISITED, Classification, classify, classify_features
@@ -155,6 +181,46 @@ def _industry_ids(code: str) -> QuerySet:
     return Industry.objects.filter(code=code).values("pk")
 
 
+def code_range(field: str, prefix: str) -> Q:
+    """``field`` starts with the digits ``prefix``, as a range (prefix <= field < the next prefix) that a plain
+    B-tree serves on SQLite and PostgreSQL alike (a LIKE needs a pattern operator class on PostgreSQL and no index
+    serves SQLite's case-insensitive LIKE). Digit strings compare alike under any collation."""
+    if not prefix:
+        return Q()
+    if not prefix.isdigit():
+        return Q(**{f"{field}__startswith": prefix})
+    q = Q(**{f"{field}__gte": prefix})
+    if set(prefix) != {"9"}:
+        q &= Q(**{f"{field}__lt": str(int(prefix) + 1).zfill(len(prefix))})
+    return q
+
+
+def whole_months(only: CoverageFilter) -> bool:
+    """Whether the period of ``only`` is whole months (from a 1st, to a month's last day; open ends count)."""
+    starts = only.date_from is None or only.date_from.day == 1
+    ends = only.date_to is None or (only.date_to + timedelta(days=1)).day == 1
+    return starts and ends
+
+
+def _monthly(user, only: CoverageFilter) -> bool:
+    """Whether the monthly tables answer: a bureau account (its slice is a scope prefix, which they keep) and a
+    period of whole months."""
+    return bool(user.is_superuser or user.is_bureau) and whole_months(only)
+
+
+def _month_filters(only: CoverageFilter) -> Q:
+    """Monthly-table filters: the months of the period, and the total rows or the detail rows of an industry and
+    a kind."""
+    q = _period(only.date_from, only.date_to, "month")
+    if not only.industry and not only.kind:
+        return q & Q(industry_key=ALL_INDUSTRIES, kind=ALL_KINDS)
+    if only.industry:
+        q &= Q(industry_key__in=_industry_ids(only.industry))
+    if only.kind:
+        q &= Q(kind=only.kind)
+    return q
+
+
 def transform_geojson(geometries: list[dict | None], crs: str) -> list[dict | None]:
     """GeoJSON geometries (WGS-84) in ``crs`` ("wgs84", "gcj02" or "bd09"): all vertices converted in one call."""
     if crs == "wgs84" or not geometries:
@@ -194,25 +260,28 @@ def coverage_by_division(*, user, level: str, only: CoverageFilter | None = None
     only = only or CoverageFilter()
     sl = coverage_slice(user)
     group = GROUP_FIELD[level]
-    filters = _visit_filters(only)
     rollup_key, key_of = _grouping(group, level)
-    activity = {
-        row["unit"]: row
-        for row in VisitRollup.objects.filter(sl.rollup, filters)
-        .exclude(**{group: ""})
-        .values(unit=rollup_key)
-        .annotate(
-            n_visits=Sum("visits"),
-            workers_active=Count("worker_key", distinct=True, filter=~Q(worker_key=NO_ID)),
-            commissioners_active=Count("commissioner_key", distinct=True, filter=~Q(commissioner_key=NO_ID)),
-            last_visit=Max("day"),
-        )
-        .order_by()
-    }
+    if _monthly(user, only):
+        activity, visited = _monthly_activity(sl, level, only)
+    else:
+        filters = _visit_filters(only)
+        activity = {
+            row["unit"]: row
+            for row in VisitRollup.objects.filter(sl.rollup, filters)
+            .exclude(**{group: ""})
+            .values(unit=rollup_key)
+            .annotate(
+                n_visits=Sum("visits"),
+                workers_active=Count("worker_key", distinct=True, filter=~Q(worker_key=NO_ID)),
+                commissioners_active=Count("commissioner_key", distinct=True, filter=~Q(commissioner_key=NO_ID)),
+                last_visit=Max("day"),
+            )
+            .order_by()
+        }
+        visited = VisitRollup.objects.filter(sl.household_visits, filters, household_key=OuterRef("pk"))
     households = sl.households
     if only.industry:
         households = households.filter(worker__expert__industry__code=only.industry)
-    visited = VisitRollup.objects.filter(sl.household_visits, filters, household_key=OuterRef("pk"))
     household_key, _key = _grouping(HOUSEHOLD_GROUP_FIELD[level], level)
     registered = {
         row["unit"]: row
@@ -255,6 +324,54 @@ def coverage_by_division(*, user, level: str, only: CoverageFilter | None = None
     return out
 
 
+GRAIN = {Level.VILLAGE: GRAIN_VILLAGE, Level.TOWNSHIP: GRAIN_TOWNSHIP, Level.COUNTY: GRAIN_COUNTY}
+
+
+def _grain(level: str, jurisdiction: str) -> str:
+    """The grain of the person rows that count people per division of ``level`` (see ``PresenceMonth``): the
+    township or county rows where their cut scope still tells the jurisdiction, else the village rows."""
+    grain = GRAIN[level]
+    return grain if len(jurisdiction) <= GRAIN_SCOPE_DIGITS[grain] else GRAIN_VILLAGE
+
+
+def _monthly_activity(sl: CoverageSlice, level: str, only: CoverageFilter) -> tuple[dict, QuerySet]:
+    """A bureau's activity per division of ``level`` over whole months, from the monthly tables (two queries), and
+    the household rows that make a household visited (for an EXISTS)."""
+    group = GROUP_FIELD[level]
+    unit, _key_of = _grouping(group, level)
+    filters = code_range("scope_code", sl.jurisdiction) & _month_filters(only)
+    activity = {
+        row["unit"]: row
+        for row in DivisionMonth.objects.filter(filters)
+        .exclude(**{group: ""})
+        .values(unit=unit)
+        .annotate(n_visits=Sum("visits"), last_visit=Max("last_day"))
+        .order_by()
+    }
+    worker, commissioner = Presence.WORKER.value, Presence.COMMISSIONER.value
+    people = (
+        PresenceMonth.objects.filter(filters, role__in=(worker, commissioner), grain=_grain(level, sl.jurisdiction))
+        .exclude(**{group: ""})
+        .values(unit=unit)
+        .annotate(
+            workers_active=Count("person_key", distinct=True, filter=Q(role=worker)),
+            commissioners_active=Count("person_key", distinct=True, filter=Q(role=commissioner)),
+        )
+        .order_by()
+    )
+    for row in people:
+        activity.setdefault(row["unit"], {}).update(row)
+    household_filters = _period(only.date_from, only.date_to, "month")
+    if only.industry:
+        household_filters &= Q(industry_key__in=_industry_ids(only.industry))
+    if only.kind:
+        household_filters &= Q(kind=only.kind)
+    visited = PresenceMonth.objects.filter(
+        household_filters, role=Presence.HOUSEHOLD.value, household_key=OuterRef("pk")
+    )
+    return activity, visited
+
+
 def coverage_classification(
     rows: list[dict], *, value: str = "coverage", scheme: str = "fisher_jenks", classes: int = 5
 ) -> Classification:
@@ -285,13 +402,14 @@ def coverage_hexagons(
     only: CoverageFilter | None = None,
     crs: str = "wgs84",
 ) -> list[dict]:
-    """Visits per H3 cell at ``resolution`` (5, 7 or 9), from the cells stored on each visit: one GROUP BY.
+    """Visits per H3 cell at ``resolution`` (5, 7 or 9): one GROUP BY.
 
-    This reads the visit table, not the rollup: putting three cell columns into the rollup's key would multiply
-    its rows for every other reader, while the cells are already stored (and the r7/r9 columns indexed) on the
-    visit. ``bbox`` is (min_lon, min_lat, max_lon, max_lat) in WGS-84 and keeps the cells whose visits lie in it
-    (the (lat, lon) index). No division boundaries are needed. Dicts: h3 (hex string), resolution, visits,
-    last_visit, geometry (the cell's polygon in ``crs``).
+    A bureau account's request over whole months (or all time) without ``bbox`` reads the monthly cell table
+    (``HexMonth``: rows per cell, month and scope, so the cost follows cells x months). Otherwise the visit table is
+    grouped by the cell stored on each visit (the daily rollup has no cells: three cell columns in its key would
+    multiply its rows for every other reader). ``bbox`` is (min_lon, min_lat, max_lon, max_lat) in WGS-84 and
+    keeps the cells whose visits lie in it (the (lat, lon) index). No division boundaries are needed. Dicts: h3
+    (hex string), resolution, visits, last_visit, geometry (the cell's polygon in ``crs``).
     """
     coverage_slice(user)  # same rule as the other coverage reads
     grid = location_grid(user)
@@ -299,6 +417,15 @@ def coverage_hexagons(
         resolution = max([r for r in H3_RESOLUTIONS if r <= grid], default=min(H3_RESOLUTIONS))
     field = f"h3_r{resolution}"
     only = only or CoverageFilter()
+    if bbox is None and _monthly(user, only):
+        rows = list(
+            HexMonth.objects.filter(code_range("scope_code", user.jurisdiction), _month_filters(only))
+            .filter(resolution=resolution)
+            .values(field=F("cell"))
+            .annotate(visits=Sum("visits"), last_visit=Max("last_day"))
+            .order_by("cell")
+        )
+        return _hexagon_features(rows, resolution, crs)
     visits = Visit.objects.visible_to(user).alive().filter(_period(only.date_from, only.date_to, "visit_date"))
     if only.industry:
         visits = visits.filter(industry__code=only.industry)
@@ -309,14 +436,18 @@ def coverage_hexagons(
         visits = visits.filter(lat__gte=min_lat, lat__lte=max_lat, lon__gte=min_lon, lon__lte=max_lon)
     rows = list(
         visits.filter(**{f"{field}__isnull": False})
-        .values(field)
+        .values(field=F(field))
         .annotate(visits=Count("pk"), last_visit=Max("visit_date"))
         .order_by(field)
     )
-    geometries = transform_geojson([cell_boundary_geojson(row[field]) for row in rows], crs)
+    return _hexagon_features(rows, resolution, crs)
+
+
+def _hexagon_features(rows: list[dict], resolution: int, crs: str) -> list[dict]:
+    geometries = transform_geojson([cell_boundary_geojson(row["field"]) for row in rows], crs)
     return [
         {
-            "h3": to_hex(row[field]),
+            "h3": to_hex(row["field"]),
             "resolution": resolution,
             "visits": row["visits"],
             "last_visit": row["last_visit"],

@@ -1,4 +1,6 @@
-"""Writes to the visit rollup (``agri.models.VisitRollup``), in the transaction of the visit write that causes them.
+"""Writes to the visit rollups, in the transaction of the visit write that causes them: the daily rollup
+(``agri.models.VisitRollup``) and the monthly tables (``DivisionMonth``, ``HexMonth``, ``PresenceMonth``; see
+``agri.models.rollups``).
 
 Every change is a delta computed by the same GROUP BY that ``rollups_rebuild`` runs over the whole table
 (:func:`rollup_rows`), so the incremental state and a rebuild cannot drift apart:
@@ -6,6 +8,12 @@ Every change is a delta computed by the same GROUP BY that ``rollups_rebuild`` r
 - a create adds the rows of the visits that this request actually inserted;
 - an edit subtracts the visit's old key and adds its new one; a delete subtracts it;
 - a reassignment (after a boundary import) subtracts and re-adds the visits whose place changed.
+
+The monthly tables follow the same rules. A create adds to them with one INSERT ... SELECT ... ON CONFLICT each
+(:func:`rollup_add`: four statements in all); an edit, delete or reassignment projects its deltas (grouped by the
+daily key and the visit's three H3 cells, :func:`rollup_deltas`) onto every table in Python and upserts them. A
+month row's ``last_day`` only grows in an upsert; where visits were taken away from a row, it is recomputed from the
+daily rollup (divisions) or the visits of that scope and month (cells), one UPDATE per table.
 
 Deltas are applied as adding upserts against the key's unique constraint (ON CONFLICT DO UPDATE SET visits = visits +
 EXCLUDED.visits), which are atomic per row, so concurrent writers on PostgreSQL never lose an update (see
@@ -34,16 +42,47 @@ from django.db.models import (
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from agri.models import Visit, VisitFlag, VisitRollup
-from agri.models.rollups import NO_CODE, NO_HOUSEHOLD, NO_ID, ROLLUP_KEY
+from agri.models import DivisionMonth, HexMonth, PresenceMonth, Visit, VisitFlag, VisitRollup
+from agri.models.rollups import (
+    ALL_INDUSTRIES,
+    ALL_KINDS,
+    GRAIN_COUNTY,
+    GRAIN_SCOPE_DIGITS,
+    GRAIN_TOWNSHIP,
+    GRAIN_VILLAGE,
+    HEX_MONTH_KEY,
+    MONTH_KEY,
+    NO_CODE,
+    NO_HOUSEHOLD,
+    NO_ID,
+    PRESENCE_KEY,
+    ROLLUP_KEY,
+    Presence,
+)
 from agri.services import flags
 from geo.assign import assign_points
+from geo.h3cells import H3_RESOLUTIONS
 
-Deltas = dict[tuple, list[int]]  # rollup key -> [visits, participants]
+CELL_KEY = ("h3_r5", "h3_r7", "h3_r9")
+WIDE_KEY = ROLLUP_KEY + CELL_KEY  # what an edit's deltas are grouped by: every table's key follows from it
+Deltas = dict[tuple, list[int]]  # wide key -> [visits, participants]
 _APPLY_BATCH = 500  # keys per upsert statement: 12 parameters each, far below SQLite's 32,766
 
 FAR_BIT = VisitFlag.BITS[VisitFlag.FAR_FROM_TARGET]
 PLACE_BITS = FAR_BIT | VisitFlag.BITS[VisitFlag.UNASSIGNED] | VisitFlag.BITS[VisitFlag.OUTSIDE_COUNTY]
+
+
+def _keyed(visits: QuerySet) -> QuerySet:
+    """The live visits of ``visits`` annotated with the daily rollup's key columns (sentinels for NULLs)."""
+    return visits.filter(deleted_at__isnull=True).annotate(
+        day=F("visit_date"),
+        division_code=Coalesce("division_id", Value(NO_CODE)),
+        industry_key=Coalesce("industry_id", Value(NO_ID), output_field=IntegerField()),
+        expert_key=Coalesce("expert_id", Value(NO_ID), output_field=BigIntegerField()),
+        worker_key=Coalesce("worker_id", Value(NO_ID), output_field=BigIntegerField()),
+        commissioner_key=Coalesce("commissioner_id", Value(NO_ID), output_field=BigIntegerField()),
+        household_key=Coalesce("household_id", Value(NO_HOUSEHOLD, output_field=UUIDField())),
+    )
 
 
 def rollup_rows(visits: QuerySet) -> QuerySet:
@@ -52,16 +91,7 @@ def rollup_rows(visits: QuerySet) -> QuerySet:
     One GROUP BY, used both for incremental deltas and for the rebuild's INSERT ... SELECT.
     """
     return (
-        visits.filter(deleted_at__isnull=True)
-        .annotate(
-            day=F("visit_date"),
-            division_code=Coalesce("division_id", Value(NO_CODE)),
-            industry_key=Coalesce("industry_id", Value(NO_ID), output_field=IntegerField()),
-            expert_key=Coalesce("expert_id", Value(NO_ID), output_field=BigIntegerField()),
-            worker_key=Coalesce("worker_id", Value(NO_ID), output_field=BigIntegerField()),
-            commissioner_key=Coalesce("commissioner_id", Value(NO_ID), output_field=BigIntegerField()),
-            household_key=Coalesce("household_id", Value(NO_HOUSEHOLD, output_field=UUIDField())),
-        )
+        _keyed(visits)
         .values(*ROLLUP_KEY)
         .annotate(n_visits=Count("pk"), n_participants=Coalesce(Sum("participants"), 0))
         .order_by()
@@ -69,11 +99,15 @@ def rollup_rows(visits: QuerySet) -> QuerySet:
 
 
 def rollup_deltas(visits: QuerySet, sign: int = 1) -> Deltas:
-    """``sign`` (+1 or -1) times the rollup rows of ``visits``, keyed by the rollup key."""
-    return {
-        tuple(row[k] for k in ROLLUP_KEY): [sign * row["n_visits"], sign * row["n_participants"]]
-        for row in rollup_rows(visits)
-    }
+    """``sign`` (+1 or -1) times the live visits of ``visits`` grouped by :data:`WIDE_KEY` (the daily rollup's key
+    and the three H3 cells): one GROUP BY, from which :func:`rollup_apply` derives every table's rows."""
+    rows = (
+        _keyed(visits)
+        .values(*WIDE_KEY)
+        .annotate(n_visits=Count("pk"), n_participants=Coalesce(Sum("participants"), 0))
+        .order_by()
+    )
+    return {tuple(row[k] for k in WIDE_KEY): [sign * row["n_visits"], sign * row["n_participants"]] for row in rows}
 
 
 def _merge(*deltas: Deltas) -> Deltas:
@@ -85,62 +119,234 @@ def _merge(*deltas: Deltas) -> Deltas:
     return {key: value for key, value in out.items() if value != [0, 0]}
 
 
-def _adding_on_conflict() -> str:
-    """``ON CONFLICT (<key>) DO UPDATE SET visits = <table>.visits + EXCLUDED.visits, participants = ...``: an
-    insert that adds its counts to the key's row where there is one (SQLite and PostgreSQL alike)."""
-    quote = connection.ops.quote_name
-    table = quote(VisitRollup._meta.db_table)
-    key = ", ".join(quote(VisitRollup._meta.get_field(name).column) for name in ROLLUP_KEY)
-    counts = ", ".join(f"{quote(c)} = {table}.{quote(c)} + EXCLUDED.{quote(c)}" for c in ("visits", "participants"))
-    return f"ON CONFLICT ({key}) DO UPDATE SET {counts}"
+# ---------------------------------------------------------------- SQL shared by the upserts
 
 
-def rollup_apply(*deltas: Deltas) -> None:
-    """Add the merged deltas (signed) to the rollup. Call inside the transaction of the visit write.
+def _q(name: str) -> str:
+    return connection.ops.quote_name(name)
 
-    One statement per 500 keys, whatever the keys: INSERT ... VALUES (key, delta) ... ON CONFLICT (key) DO UPDATE
-    SET visits = visits + EXCLUDED.visits ... RETURNING the new counts; then one DELETE of the rows that fell to
-    zero. As in :func:`rollup_add`, the upsert is atomic per row on SQLite and PostgreSQL alike (on PostgreSQL it
-    locks each row it adds to and adds to its latest committed count, so concurrent writers lose nothing), and the
-    keys go in sorted, the order every writer takes, so that writers cannot deadlock (Python's order of the keys is
-    the database's: dates, integers, UUIDs, digit codes and lowercase kinds sort alike under any collation, so this
-    matches rollup_add's ORDER BY). A row that falls to zero exists only inside this transaction.
-    """
-    changes = _merge(*deltas)
+
+def _table(model) -> str:
+    return _q(model._meta.db_table)
+
+
+def _greatest(a: str, b: str) -> str:
+    return f"GREATEST({a}, {b})" if connection.vendor == "postgresql" else f"MAX({a}, {b})"
+
+
+def _month_of(column: str) -> str:
+    """SQL: the first day of the month of a date column."""
+    if connection.vendor == "postgresql":
+        return f"CAST(date_trunc('month', CAST({column} AS timestamp)) AS date)"
+    return f"date({column}, 'start of month')"
+
+
+# The counts each table adds on conflict, and the columns it keeps the greatest of.
+_TABLES = {
+    VisitRollup: (ROLLUP_KEY, ("visits", "participants"), ()),
+    DivisionMonth: (MONTH_KEY, ("visits", "participants"), ("last_day",)),
+    HexMonth: (HEX_MONTH_KEY, ("visits",), ("last_day",)),
+    PresenceMonth: (PRESENCE_KEY, ("visits",), ()),
+}
+
+
+def _columns(model, names) -> list[str]:
+    return [model._meta.get_field(name).column for name in names]
+
+
+def _adding_on_conflict(model=VisitRollup) -> str:
+    """``ON CONFLICT (<key>) DO UPDATE SET visits = <table>.visits + EXCLUDED.visits, ...``: an insert that adds
+    its counts to the key's row where there is one (and keeps the later ``last_day``), SQLite and PostgreSQL alike."""
+    key, counts, greatest = _TABLES[model]
+    table = _table(model)
+    sets = [f"{_q(c)} = {table}.{_q(c)} + EXCLUDED.{_q(c)}" for c in counts]
+    sets += [f"{_q(c)} = {_greatest(f'{table}.{_q(c)}', f'EXCLUDED.{_q(c)}')}" for c in greatest]
+    return f"ON CONFLICT ({', '.join(_q(c) for c in _columns(model, key))}) DO UPDATE SET {', '.join(sets)}"
+
+
+def _upsert(model, changes: dict[tuple, list]) -> tuple[list, list]:
+    """Add ``changes`` (key -> values in the order of the table's counts and kept-greatest columns) to ``model``'s
+    table, in sorted key order, 500 keys per statement. Returns (ids of rows that fell to zero, ids of the others)."""
     if not changes:
-        return
+        return [], []
+    key, counts, greatest = _TABLES[model]
+    fields = [model._meta.get_field(name) for name in key]
+    values = [model._meta.get_field(name) for name in (*counts, *greatest)]
+    columns = ", ".join(_q(c) for c in _columns(model, (*key, *counts, *greatest)))
+    row = "(" + ", ".join(["%s"] * (len(fields) + len(values))) + ")"
     keys = sorted(changes)
-    quote = connection.ops.quote_name
-    fields = [VisitRollup._meta.get_field(name) for name in ROLLUP_KEY]
-    key_columns = ", ".join(quote(field.column) for field in fields)
-    row = "(" + ", ".join(["%s"] * (len(fields) + 2)) + ")"
-    emptied = []
+    emptied, kept = [], []
     with connection.cursor() as cursor:
         for start in range(0, len(keys), _APPLY_BATCH):
             batch = keys[start : start + _APPLY_BATCH]
             params = [
-                value
-                for key in batch
-                for value in (
-                    *(field.get_db_prep_value(part, connection) for field, part in zip(fields, key, strict=True)),
-                    *changes[key],
-                )
+                field.get_db_prep_value(part, connection)
+                for k in batch
+                for field, part in zip([*fields, *values], [*k, *changes[k]], strict=True)
             ]
             cursor.execute(
-                f"INSERT INTO {quote(VisitRollup._meta.db_table)} ({key_columns}, {quote('visits')}, "
-                f"{quote('participants')}) VALUES {', '.join([row] * len(batch))} {_adding_on_conflict()} "
-                f"RETURNING {quote(VisitRollup._meta.pk.column)}, {quote('visits')}",
+                f"INSERT INTO {_table(model)} ({columns}) VALUES {', '.join([row] * len(batch))} "
+                f"{_adding_on_conflict(model)} RETURNING {_q(model._meta.pk.column)}, {_q('visits')}",
                 params,
             )
-            emptied += [pk for pk, visits in cursor.fetchall() if visits <= 0]
+            for pk, visits in cursor.fetchall():
+                (emptied if visits <= 0 else kept).append(pk)
     if emptied:
-        VisitRollup.objects.filter(pk__in=emptied).delete()
+        model.objects.filter(pk__in=emptied).delete()
+    return emptied, kept
+
+
+# ---------------------------------------------------------------- deltas: edits, deletes, reassignments
+
+
+def _first_of_month(day: date) -> date:
+    return day.replace(day=1)
+
+
+def _project(changes: Deltas) -> dict:
+    """The rows of every table that the wide deltas ``changes`` add or take away.
+
+    Daily rows: [visits, participants]. Month and cell rows: [visits, participants (months only), last_day] where
+    last_day is the latest day added (the month's first day if none) and a set ``taken`` lists the keys that lost
+    visits (their last_day is recomputed). Presence rows: [visits]."""
+    daily: Deltas = defaultdict(lambda: [0, 0])
+    months: dict = {}
+    cells: dict = {}
+    presence: dict = defaultdict(lambda: [0])
+    taken_months, taken_cells = set(), set()
+
+    def month_row(table, taken, key, n, p, day, with_participants):
+        value = table.get(key)
+        if value is None:
+            value = table[key] = [0, 0, key_month(key)] if with_participants else [0, key_month(key)]
+        value[0] += n
+        if with_participants:
+            value[1] += p
+        if n > 0:
+            value[-1] = max(value[-1], day)
+        elif n < 0:
+            taken.add(key)
+
+    for wide, (n, p) in changes.items():
+        day, division, township, scope, industry, kind, _expert, worker, commissioner, household = wide[:10]
+        daily[wide[:10]][0] += n
+        daily[wide[:10]][1] += p
+        month = _first_of_month(day)
+        for industry_key, kind_key in ((industry, kind), (ALL_INDUSTRIES, ALL_KINDS)):
+            month_row(months, taken_months, (month, division, township, scope, industry_key, kind_key), n, p, day, True)
+            for resolution, cell in zip(H3_RESOLUTIONS, wide[10:], strict=True):
+                if cell is not None:
+                    key = (resolution, cell, month, scope, industry_key, kind_key)
+                    month_row(cells, taken_cells, key, n, p, day, False)
+            for role, person in ((Presence.WORKER.value, worker), (Presence.COMMISSIONER.value, commissioner)):
+                if person != NO_ID:
+                    for grain, place in _grains(division, township, scope):
+                        key = (month, role, grain, person, NO_HOUSEHOLD, *place, industry_key, kind_key)
+                        presence[key][0] += n
+        if household != NO_HOUSEHOLD:
+            key = (month, Presence.HOUSEHOLD.value, "", NO_ID, household, NO_CODE, NO_CODE, NO_CODE, industry, kind)
+            presence[key][0] += n
+    return {
+        VisitRollup: {k: v for k, v in daily.items() if v != [0, 0]},
+        # A row whose count did not change may still have a new last day (a visit moved within its month).
+        DivisionMonth: {k: v for k, v in months.items() if v[0] or v[1] or k in taken_months or v[2] != k[0]},
+        HexMonth: {k: v for k, v in cells.items() if v[0] or k in taken_cells or v[1] != k[2]},
+        PresenceMonth: {k: v for k, v in presence.items() if v[0]},
+        "taken": (taken_months, taken_cells),
+    }
+
+
+def _grains(division: str, township: str, scope: str) -> list[tuple[str, tuple[str, str, str]]]:
+    """The person rows' grains and their (division, township, scope) columns, as ``_monthly_selects`` has them."""
+    digits = GRAIN_SCOPE_DIGITS
+    out = [(GRAIN_VILLAGE, (division, township, scope))]
+    if township != NO_CODE:
+        out.append((GRAIN_TOWNSHIP, (NO_CODE, township, scope[: digits[GRAIN_TOWNSHIP]])))
+    if division != NO_CODE:
+        out.append((GRAIN_COUNTY, (division[: digits[GRAIN_COUNTY]], NO_CODE, scope[: digits[GRAIN_COUNTY]])))
+    return out
+
+
+def key_month(key: tuple) -> date:
+    """The month of a DivisionMonth key (first field) or HexMonth key (third field)."""
+    return key[0] if isinstance(key[0], date) else key[2]
+
+
+def _recompute_last_day(model, ids: list, days: list[date]) -> None:
+    """Set ``last_day`` of the rows ``ids`` to the latest day still counted in them where it is one of ``days``
+    (the days of the visits taken away: a row's last day can only have gone stale if it was one of them): from the
+    daily rollup for divisions, from the visits of the row's scope and month for cells. One UPDATE; the stale
+    ``last_day`` bounds the search from above (it can only be later than the true one)."""
+    if not ids or not days:
+        return
+    t = _table(model)
+    col = {name: f"{t}.{_q(model._meta.get_field(name).column)}" for name in (*_TABLES[model][0], "last_day")}
+    if model is DivisionMonth:
+        r = _table(VisitRollup)
+        source = (
+            f"SELECT MAX(r.{_q('day')}) FROM {r} r WHERE r.{_q('division_code')} = {col['division_code']} "
+            f"AND r.{_q('township_code')} = {col['township_code']} AND r.{_q('scope_code')} = {col['scope_code']} "
+            f"AND r.{_q('day')} >= {col['month']} AND r.{_q('day')} <= {col['last_day']} "
+            f"AND ({col['industry_key']} = {ALL_INDUSTRIES} OR r.{_q('industry_key')} = {col['industry_key']}) "
+            f"AND ({col['kind']} = '{ALL_KINDS}' OR r.{_q('kind')} = {col['kind']})"
+        )
+    else:
+        v = _table(Visit)
+        cell = " ".join(f"WHEN {res} THEN v.{_q(f'h3_r{res}')}" for res in H3_RESOLUTIONS)
+        source = (
+            f"SELECT MAX(v.{_q('visit_date')}) FROM {v} v WHERE v.{_q('scope_code')} = {col['scope_code']} "
+            f"AND v.{_q('visit_date')} >= {col['month']} AND v.{_q('visit_date')} <= {col['last_day']} "
+            f"AND v.{_q('deleted_at')} IS NULL AND (CASE {col['resolution']} {cell} END) = {col['cell']} "
+            f"AND ({col['industry_key']} = {ALL_INDUSTRIES} "
+            f"OR COALESCE(v.{_q('industry_id')}, {NO_ID}) = {col['industry_key']}) "
+            f"AND ({col['kind']} = '{ALL_KINDS}' OR v.{_q('kind')} = {col['kind']})"
+        )
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {t} SET {_q('last_day')} = ({source}) WHERE {_q(model._meta.pk.column)} IN "
+            f"({', '.join(['%s'] * len(ids))}) AND {_q('last_day')} IN ({', '.join(['%s'] * len(days))})",
+            [*ids, *(model._meta.get_field("last_day").get_db_prep_value(d, connection) for d in days)],
+        )
+
+
+def rollup_apply(*deltas: Deltas) -> None:
+    """Add the merged deltas (signed, keyed by :data:`WIDE_KEY`) to every rollup table. Call inside the
+    transaction of the visit write.
+
+    Per table, one statement per 500 keys, whatever the keys: INSERT ... VALUES (key, delta) ... ON CONFLICT (key)
+    DO UPDATE SET visits = visits + EXCLUDED.visits ... RETURNING the new counts; then one DELETE of the rows that
+    fell to zero, and for the month and cell rows that lost visits one UPDATE of their ``last_day``. As in
+    :func:`rollup_add`, the upsert is atomic per row on SQLite and PostgreSQL alike (on PostgreSQL it locks each
+    row it adds to and adds to its latest committed count, so concurrent writers lose nothing), and the keys go in
+    sorted, the order every writer takes, so that writers cannot deadlock (Python's order of the keys is the
+    database's: dates, integers, UUIDs, digit codes and lowercase kinds sort alike under any collation, so this
+    matches rollup_add's ORDER BY). Tables are written in one order too (daily, divisions, cells, presence). A row
+    that falls to zero exists only inside this transaction.
+    """
+    changes = _merge(*deltas)
+    if not changes:
+        return
+    rows = _project(changes)
+    taken_months, taken_cells = rows["taken"]
+    days = sorted({key[0] for key, (n, _p) in changes.items() if n < 0})  # the days of the visits taken away
+    _upsert(VisitRollup, rows[VisitRollup])
+    for model, taken in ((DivisionMonth, taken_months), (HexMonth, taken_cells)):
+        _emptied, kept = _upsert(model, rows[model])
+        if taken:
+            # The rows still there whose last day is one of those days get their exact last day (recomputing an
+            # added-to row's, already exact, does no harm).
+            for start in range(0, len(kept), _APPLY_BATCH):
+                _recompute_last_day(model, kept[start : start + _APPLY_BATCH], days)
+    _upsert(PresenceMonth, rows[PresenceMonth])
 
 
 def visits_lock(visits: QuerySet) -> list:
     """Lock the rows of ``visits`` for the rest of the transaction (PostgreSQL; SQLite's IMMEDIATE transactions
     already hold the database's write lock). Returns their ids."""
     return list(visits.select_for_update().values_list("pk", flat=True))
+
+
+# ---------------------------------------------------------------- INSERT ... SELECT: creates and the rebuild
 
 
 def _insert_select(rows: QuerySet) -> tuple[str, tuple]:
@@ -157,9 +363,87 @@ def _insert_select(rows: QuerySet) -> tuple[str, tuple]:
     return f"INSERT INTO {connection.ops.quote_name(VisitRollup._meta.db_table)} ({columns}) {sql}", params
 
 
+def _monthly_selects(where: str) -> dict:
+    """The SELECT ... GROUP BY (in key order) that computes each monthly table's rows from the live visits of
+    ``where`` (an SQL condition on the visit table, alias ``v``), and its extra parameters: what a create adds
+    (:func:`rollup_add`) and what the rebuild inserts. Each visit is counted in its detail row and in a total row
+    (the cross join with ``g``); cells once per resolution; presence once per household, worker and commissioner.
+    """
+    v = _table(Visit)
+    month = _month_of(f"v.{_q('visit_date')}")
+    industry = f"CASE WHEN g.t = 1 THEN {ALL_INDUSTRIES} ELSE COALESCE(v.{_q('industry_id')}, {NO_ID}) END"
+    kind = f"CASE WHEN g.t = 1 THEN '{ALL_KINDS}' ELSE v.{_q('kind')} END"
+    totals = "(SELECT 0 AS t UNION ALL SELECT 1) g"
+    live = f"v.{_q('deleted_at')} IS NULL AND ({where})"
+    division = f"COALESCE(v.{_q('division_id')}, '{NO_CODE}')"
+    township, scope = f"v.{_q('township_code')}", f"v.{_q('scope_code')}"
+
+    def grouped(n: int) -> str:
+        positions = ", ".join(str(i) for i in range(1, n + 1))
+        return f"GROUP BY {positions} ORDER BY {positions}"
+
+    months = (
+        f"SELECT {month}, {division}, {township}, {scope}, {industry}, {kind}, COUNT(*), "
+        f"COALESCE(SUM(v.{_q('participants')}), 0), MAX(v.{_q('visit_date')}) "
+        f"FROM {v} v CROSS JOIN {totals} WHERE {live} {grouped(6)}"
+    )
+    resolutions = " UNION ALL ".join(f"SELECT {r}{' AS res' if i == 0 else ''}" for i, r in enumerate(H3_RESOLUTIONS))
+    cell = "CASE r.res " + " ".join(f"WHEN {r} THEN v.{_q(f'h3_r{r}')}" for r in H3_RESOLUTIONS) + " END"
+    cells = (
+        f"SELECT r.res, {cell}, {month}, {scope}, {industry}, {kind}, COUNT(*), MAX(v.{_q('visit_date')}) "
+        f"FROM {v} v CROSS JOIN ({resolutions}) r CROSS JOIN {totals} WHERE {live} AND {cell} IS NOT NULL "
+        f"{grouped(6)}"
+    )
+    h, w, c = Presence.HOUSEHOLD.value, Presence.WORKER.value, Presence.COMMISSIONER.value
+    # One household row; per worker and commissioner a detail and a total row at each grain.
+    combos = [(r, t, grain) for r in (w, c) for t in (0, 1) for grain in (GRAIN_VILLAGE, GRAIN_TOWNSHIP, GRAIN_COUNTY)]
+    roles = f"(SELECT '{h}' AS role, 0 AS t, '' AS grain " + "".join(
+        f"UNION ALL SELECT '{r}', {t}, '{grain}' " for r, t, grain in combos
+    )
+    roles += ") g"
+    person = (
+        f"CASE g.role WHEN '{w}' THEN v.{_q('worker_id')} WHEN '{c}' THEN v.{_q('commissioner_id')} ELSE {NO_ID} END"
+    )
+    gv, gt, gc = GRAIN_VILLAGE, GRAIN_TOWNSHIP, GRAIN_COUNTY
+    digits = GRAIN_SCOPE_DIGITS
+    place = (
+        f"CASE g.grain WHEN '{gv}' THEN {division} WHEN '{gc}' THEN substr({division}, 1, {digits[gc]}) "
+        f"ELSE '{NO_CODE}' END, "
+        f"CASE WHEN g.grain IN ('{gv}', '{gt}') THEN {township} ELSE '{NO_CODE}' END, "
+        f"CASE g.grain WHEN '{gv}' THEN {scope} WHEN '{gt}' THEN substr({scope}, 1, {digits[gt]}) "
+        f"WHEN '{gc}' THEN substr({scope}, 1, {digits[gc]}) ELSE '{NO_CODE}' END"
+    )
+    present = (
+        f"((g.role = '{h}' AND v.{_q('household_id')} IS NOT NULL) OR (g.role = '{w}' AND v.{_q('worker_id')} IS NOT "
+        f"NULL) OR (g.role = '{c}' AND v.{_q('commissioner_id')} IS NOT NULL)) "
+        f"AND (g.grain <> '{gt}' OR {township} <> '{NO_CODE}') "
+        f"AND (g.grain <> '{gc}' OR v.{_q('division_id')} IS NOT NULL)"
+    )
+    presence = (
+        f"SELECT {month}, g.role, g.grain, {person}, CASE WHEN g.role = '{h}' THEN v.{_q('household_id')} ELSE %s "
+        f"END, {place}, {industry}, {kind}, COUNT(*) "
+        f"FROM {v} v CROSS JOIN {roles} WHERE {live} AND {present} {grouped(10)}"
+    )
+    nil = PresenceMonth._meta.get_field("household_key").get_db_prep_value(NO_HOUSEHOLD, connection)
+    return {DivisionMonth: (months, []), HexMonth: (cells, []), PresenceMonth: (presence, [nil])}
+
+
+def _insert_monthly(cursor, where: str, params: list, *, adding: bool) -> dict:
+    """Run the three monthly INSERT ... SELECTs for the visits of ``where``; returns the rows each wrote."""
+    written = {}
+    for model, (select, extra) in _monthly_selects(where).items():
+        key, counts, greatest = _TABLES[model]
+        columns = ", ".join(_q(c) for c in _columns(model, (*key, *counts, *greatest)))
+        conflict = _adding_on_conflict(model) if adding else ""
+        cursor.execute(f"INSERT INTO {_table(model)} ({columns}) {select} {conflict}", [*extra, *params])
+        written[model] = cursor.rowcount
+    return written
+
+
 def rollup_add(visit_ids: Iterable) -> None:
-    """Count newly stored visits, in one statement: INSERT ... SELECT (the :func:`rollup_rows` GROUP BY of the new
-    rows) ... ON CONFLICT (key) DO UPDATE adding to the counts already there.
+    """Count newly stored visits, in one statement per table (four in all): INSERT ... SELECT (the GROUP BY of the
+    new rows: :func:`rollup_rows`, :func:`_monthly_selects`) ... ON CONFLICT (key) DO UPDATE adding to the counts
+    already there.
 
     Adding never empties a row, so there is nothing to read back or delete. ON CONFLICT DO UPDATE is atomic per row
     on SQLite and PostgreSQL alike: on PostgreSQL it locks each existing row it adds to and adds to its latest
@@ -170,8 +454,12 @@ def rollup_add(visit_ids: Iterable) -> None:
     if not ids:
         return
     sql, params = _insert_select(rollup_rows(Visit.objects.filter(pk__in=ids)).order_by(*ROLLUP_KEY))
+    id_field = Visit._meta.pk
+    id_params = [id_field.get_db_prep_value(i, connection) for i in ids]
     with connection.cursor() as cursor:
         cursor.execute(f"{sql} {_adding_on_conflict()}", params)
+        where = f"v.{_q(id_field.column)} IN ({', '.join(['%s'] * len(ids))})"
+        _insert_monthly(cursor, where, id_params, adding=True)
 
 
 def rollup_snapshot(visits: QuerySet) -> Deltas:
@@ -185,24 +473,42 @@ def rollup_move(before: Deltas, visits: QuerySet) -> None:
     rollup_apply(before, rollup_deltas(visits))
 
 
-def rollups_rebuild(progress: Callable[[int, int, int], None] | None = None) -> tuple[int, int]:
-    """Recompute the whole rollup from the visit table in SQL, one INSERT ... SELECT ... GROUP BY per year.
+ROLLUP_MODELS = (VisitRollup, DivisionMonth, HexMonth, PresenceMonth)
 
-    The SELECT is :func:`rollup_rows` compiled by the ORM (:func:`_insert_select`). ``progress(year, visits, rows)``
-    is called after each year. Returns ``(visits, rows)`` in total. Runs in one transaction, so readers see either
-    the old rollup or the new one.
+
+def rollup_table_sizes() -> dict[str, int]:
+    """Rows in each rollup table, by table name (for the rebuild's report and the bench)."""
+    return {model._meta.db_table: model.objects.count() for model in ROLLUP_MODELS}
+
+
+def rollups_rebuild(progress: Callable[[int, int, int], None] | None = None) -> tuple[int, int]:
+    """Recompute every rollup table from the visit table in SQL, per year one INSERT ... SELECT ... GROUP BY per
+    table (the daily one: :func:`rollup_rows` compiled by the ORM, :func:`_insert_select`; the monthly ones:
+    :func:`_monthly_selects`, the SELECTs that creates add). ``progress(year, visits, rows)`` is called after
+    each year (rows: of the daily rollup). Returns ``(visits, daily rows)`` in total. Runs in one transaction, so
+    readers see either the old rollups or the new ones.
     """
     total_visits = total_rows = 0
     with transaction.atomic():
-        VisitRollup.objects.all().delete()
+        for model in ROLLUP_MODELS:
+            model.objects.all().delete()
         span = Visit.objects.alive().aggregate(first=Min("visit_date"), last=Max("visit_date"))
         if span["first"] is None:
             return 0, 0
         with connection.cursor() as cursor:
             for year in range(span["first"].year, span["last"].year + 1):
-                year_visits = Visit.objects.filter(visit_date__gte=date(year, 1, 1), visit_date__lte=date(year, 12, 31))
+                first, last = date(year, 1, 1), date(year, 12, 31)
+                year_visits = Visit.objects.filter(visit_date__gte=first, visit_date__lte=last)
                 cursor.execute(*_insert_select(rollup_rows(year_visits)))
                 rows = cursor.rowcount
+                where = f"v.{_q('visit_date')} >= %s AND v.{_q('visit_date')} <= %s"
+                field = Visit._meta.get_field("visit_date")
+                _insert_monthly(
+                    cursor,
+                    where,
+                    [field.get_db_prep_value(first, connection), field.get_db_prep_value(last, connection)],
+                    adding=False,
+                )
                 visits = year_visits.alive().count()
                 total_visits += visits
                 total_rows += rows

@@ -11,8 +11,8 @@ from django.db import connection
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from agri.models import Visit, VisitFlag, VisitRollup
-from agri.models.rollups import NO_HOUSEHOLD
+from agri.models import DivisionMonth, HexMonth, PresenceMonth, Visit, VisitFlag, VisitRollup
+from agri.models.rollups import HEX_MONTH_KEY, MONTH_KEY, NO_HOUSEHOLD, PRESENCE_KEY
 from agri.services.rollups import visits_reassign
 from geo.services import DivisionRow, division_upsert_many
 from tests.agri.map_support import days_ago, map_villages, visit
@@ -61,6 +61,62 @@ def stored_rollup() -> dict:
     return out
 
 
+def independent_monthly() -> dict:
+    """What the monthly tables should hold, counted in Python over the live visits: for each visit a detail and a
+    total row per place (and per cell), a household row, and detail and total rows per worker or commissioner at
+    the village, township and county grains."""
+    months: dict = {}
+    cells: dict = {}
+    presence: Counter = Counter()
+
+    def add(table, key, visits, participants, day):
+        row = table.setdefault(key, [0, 0, day])
+        row[0] += visits
+        row[1] += participants
+        row[2] = max(row[2], day)
+
+    for v in Visit.objects.filter(deleted_at__isnull=True):
+        month = v.visit_date.replace(day=1)
+        place = (v.division_id or "", v.township_code, v.scope_code)
+        for industry, kind in ((v.industry_id or 0, v.kind), (-1, "")):
+            add(months, (month, *place, industry, kind), 1, v.participants, v.visit_date)
+            for resolution, cell in ((5, v.h3_r5), (7, v.h3_r7), (9, v.h3_r9)):
+                if cell is not None:
+                    add(cells, (resolution, cell, month, v.scope_code, industry, kind), 1, 0, v.visit_date)
+            grains = [("v", place)]
+            if v.township_code:
+                grains.append(("t", ("", v.township_code, v.scope_code[:9])))
+            if v.division_id:
+                grains.append(("c", (v.division_id[:6], "", v.scope_code[:6])))
+            for role, person in (("w", v.worker_id), ("c", v.commissioner_id)):
+                for grain, where in grains if person else ():
+                    presence[(month, role, grain, person, NO_HOUSEHOLD, *where, industry, kind)] += 1
+        if v.household_id:
+            presence[(month, "h", "", 0, v.household_id, "", "", "", v.industry_id or 0, v.kind)] += 1
+    return {
+        "months": {k: tuple(v) for k, v in months.items()},
+        "cells": {k: (v[0], v[2]) for k, v in cells.items()},
+        "presence": dict(presence),
+    }
+
+
+def stored_monthly() -> dict:
+    months = DivisionMonth.objects.values_list(*MONTH_KEY, "visits", "participants", "last_day")
+    cells = HexMonth.objects.values_list(*HEX_MONTH_KEY, "visits", "last_day")
+    presence = PresenceMonth.objects.values_list(*PRESENCE_KEY, "visits")
+    return {
+        "months": {row[:-3]: row[-3:] for row in months},
+        "cells": {row[:-2]: row[-2:] for row in cells},
+        "presence": {row[:-1]: row[-1] for row in presence},
+    }
+
+
+def assert_monthly_exact():
+    stored, expected = stored_monthly(), independent_monthly()
+    for table in expected:
+        assert stored[table] == expected[table], table
+
+
 def push(client, items):
     response = client.post("/api/v1/sync/visits/", {"visits": items}, format="json")
     assert response.status_code == 200, response.content
@@ -103,6 +159,8 @@ def history(mapped_world, clients):
 def test_creates_are_counted_once_in_the_same_transaction(history, clients):
     expected = independent_rollup()
     assert stored_rollup() == expected
+    assert_monthly_exact()
+    assert DivisionMonth.objects.filter(industry_key=-1, kind="").count() < DivisionMonth.objects.count()
     # The two visits on the same day by the same worker to the same household share one row.
     assert sorted(n for n, _p in expected.values())[-1] == 2
     # Replaying the batch stores nothing new and counts nothing twice.
@@ -118,6 +176,18 @@ def test_edit_moves_the_count_to_the_new_key(history, clients):
     stored = Visit.objects.get(pk=moved["id"])
     assert (stored.division_id, stored.kind, stored.industry.code) == ("500235001003", "guidance", "goats")
     assert stored_rollup() == independent_rollup()
+    assert_monthly_exact()
+
+
+def test_an_edit_within_the_month_moves_the_last_day_both_ways(history, clients):
+    """A month's last day follows a visit moved later, and goes back when the latest visit moves earlier or goes."""
+    moved = history["worker"][2]  # 40 days ago, alone on its day
+    patch(clients["worker"], moved["id"], {"started_at": days_ago(38)})
+    assert_monthly_exact()
+    patch(clients["worker"], moved["id"], {"started_at": days_ago(41)})
+    assert_monthly_exact()
+    assert clients["worker"].delete(f"/api/v1/visits/{moved['id']}/").status_code == 204
+    assert_monthly_exact()
 
 
 def test_delete_takes_the_count_away_and_an_emptied_row_disappears(history, clients):
@@ -125,6 +195,7 @@ def test_delete_takes_the_count_away_and_an_emptied_row_disappears(history, clie
     response = clients["commissioner"].delete(f"/api/v1/visits/{lone['id']}/")
     assert response.status_code == 204
     assert stored_rollup() == independent_rollup()
+    assert_monthly_exact()
     commissioner = Visit.objects.get(pk=lone["id"]).commissioner_id
     assert not VisitRollup.objects.filter(commissioner_key=commissioner, kind="guidance").exists()
 
@@ -145,6 +216,7 @@ def test_stale_edit_leaves_the_rollup_as_it_was(history, clients):
     )
     assert stale.status_code == 412
     assert stored_rollup() == after_first != before
+    assert_monthly_exact()
 
 
 def test_reassignment_moves_counts_and_recomputes_place_flags(history, clients, mapped_world):
@@ -181,6 +253,7 @@ def test_reassignment_moves_counts_and_recomputes_place_flags(history, clients, 
     assert not moved.flag_bits & unassigned
     assert all(v.version == version[pk] for pk, v in after.items())
     assert stored_rollup() == independent_rollup()
+    assert_monthly_exact()
     # Running it again changes nothing.
     assert visits_reassign() == 0
 
@@ -202,8 +275,11 @@ def test_rebuild_equals_incremental_after_creates_edits_deletes_and_reassignment
     assert visits_reassign() > 0
     incremental = stored_rollup()
     assert incremental == independent_rollup()
+    monthly = stored_monthly()
+    assert_monthly_exact()
     call_command("rebuild_rollups")
     assert stored_rollup() == incremental
+    assert stored_monthly() == monthly
     out = capsys.readouterr().out
     live = Visit.objects.filter(deleted_at__isnull=True).count()
     assert f"done, {live:,} live visits -> {len(incremental):,} rollup rows" in out
@@ -211,13 +287,16 @@ def test_rebuild_equals_incremental_after_creates_edits_deletes_and_reassignment
 
 
 def test_rebuild_of_an_empty_table_and_of_a_wiped_rollup(history):
-    expected = stored_rollup()
+    expected, monthly = stored_rollup(), stored_monthly()
     VisitRollup.objects.all().delete()
+    HexMonth.objects.all().delete()
     call_command("rebuild_rollups", verbosity=0)
     assert stored_rollup() == expected
+    assert stored_monthly() == monthly
     Visit.objects.all().update(deleted_at=timezone.now())
     call_command("rebuild_rollups", verbosity=0)
     assert stored_rollup() == {}
+    assert stored_monthly() == {"months": {}, "cells": {}, "presence": {}}
 
 
 @pytest.mark.django_db(transaction=True)
@@ -276,3 +355,4 @@ def test_concurrent_writers_to_the_same_keys_lose_no_count():
     expected = independent_rollup()
     assert stored_rollup() == expected
     assert sum(n for n, _p in expected.values()) == 70 and len(expected) == 1
+    assert_monthly_exact()

@@ -2,12 +2,13 @@ import time
 
 from django.core.management.base import BaseCommand
 
-from agri.services.rollups import rollups_rebuild
+from agri.services.rollups import rollup_table_sizes, rollups_rebuild
 
 
 class Command(BaseCommand):
     help = (
-        "Rebuild the visit rollup (coverage counts) from the visit table, in SQL, one year at a time. "
+        "Rebuild the visit rollups (coverage counts: the daily rollup and the monthly division, cell and presence "
+        "tables) from the visit table, in SQL, one year at a time. "
         "Safe at any moment: it runs in one transaction, and visit writes keep the rollup current afterwards."
     )
 
@@ -25,3 +26,5 @@ class Command(BaseCommand):
                 f"rebuild_rollups: done, {visits:,} live visits -> {rows:,} rollup rows "
                 f"in {time.monotonic() - started:.1f} s"
             )
+            sizes = ", ".join(f"{table} {n:,}" for table, n in rollup_table_sizes().items())
+            self.stdout.write(f"rebuild_rollups: rows per table: {sizes}")

@@ -14,9 +14,10 @@ from tests.support import login
 
 # A single POST with a token: the token with its user and linked person (1); the industry and the target household
 # or station (2); the stored ids (1); the village index's fingerprint (1: every request under the test settings,
-# every few seconds in production); in a savepoint (2): the insert (1), its read-back (1), the rollup (1: INSERT ...
-# SELECT ... ON CONFLICT DO UPDATE), the history entry (1); the response: the visit (1) and its attendance (1).
-POST_QUERIES = 13
+# every few seconds in production); in a savepoint (2): the insert (1), its read-back (1), the rollups (4: one INSERT
+# ... SELECT ... ON CONFLICT DO UPDATE each for the daily rollup and the three monthly tables), the history entry
+# (1); the response: the visit (1) and its attendance (1).
+POST_QUERIES = 16
 
 
 def _body(world, role):

@@ -1,0 +1,158 @@
+"""Coverage over whole months (the monthly tables) answers exactly what the daily rollup and the visit table answer,
+on random visits created, edited, moved and deleted through the API (SQLite and PostgreSQL alike)."""
+
+import random
+from datetime import timedelta
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+
+from agri.models import DivisionMonth, HexMonth
+from agri.selectors import coverage
+from tests.agri.map_support import days_ago, push, visit
+
+KINDS = ("guidance", "diagnosis", "training", "other")
+
+
+def _patch(client, visit_id, changes):
+    etag = client.get(f"/api/v1/visits/{visit_id}/")["ETag"]
+    response = client.patch(f"/api/v1/visits/{visit_id}/", changes, format="json", HTTP_IF_MATCH=etag)
+    assert response.status_code == 200, response.content
+
+
+@pytest.fixture
+def random_visits(mapped_world, clients):
+    """About 120 visits over five months by two workers, an expert and a commissioner, a fifth of them edited (kind,
+    industry, day, place) and a tenth deleted; a few fall in no village."""
+    w = mapped_world
+    rng = random.Random(15)
+    authors = {
+        # who: (lat range, targets)
+        "worker": ((30.942, 30.968), [{"household": str(w["H1"].pk)}, {"household": None, "village": "500235001003"}]),
+        "worker2": ((30.921, 30.939), [{"household": str(w["H2"].pk)}]),
+        "expert": ((30.921, 30.959), [{"household": str(w["H1"].pk)}, {"household": str(w["H2"].pk)}]),
+        "commissioner": ((30.941, 30.959), [{"household": None, "station": w["S1"].pk}]),
+    }
+    made = []
+    for who, (lats, targets) in authors.items():
+        items = []
+        for _ in range(30):
+            target = rng.choice(targets)
+            kind = rng.choice(KINDS)
+            body = visit(
+                w,
+                **target,
+                kind=kind,
+                industry=rng.choice(["citrus", "goats", None]),
+                started_at=days_ago(rng.randint(1, 150), rng.randint(7, 18)),
+                lat=round(rng.uniform(*lats), 5),
+                lon=round(rng.uniform(108.691, 108.729), 5),
+                participants=rng.randint(1, 30),
+            )
+            items.append(body)
+        push(clients[who], items)
+        made += [(who, item["id"]) for item in items]
+    for who, visit_id in rng.sample(made, 24):
+        change = rng.choice(
+            [
+                {"kind": rng.choice(("guidance", "diagnosis"))},
+                {"industry": rng.choice(["citrus", "goats"])},
+                {"started_at": days_ago(rng.randint(1, 150), 9)},
+                {"lon": round(rng.uniform(108.691, 108.729), 5)},
+            ]
+        )
+        _patch(clients[who], visit_id, change)
+    for who, visit_id in rng.sample(made, 12):
+        assert clients[who].delete(f"/api/v1/visits/{visit_id}/").status_code == 204
+    return made
+
+
+def _months_back(n: int):
+    """The first day of the month ``n`` months before this one, and the last day of last month."""
+    today = timezone.localdate()
+    first = today.replace(day=1)
+    start = first
+    for _ in range(n):
+        start = (start - timedelta(days=1)).replace(day=1)
+    return start.isoformat(), (first - timedelta(days=1)).isoformat()
+
+
+def _queries(client, url):
+    with CaptureQueriesContext(connection) as queries:
+        response = client.get(url)
+    assert response.status_code == 200, response.content
+    return response.json(), " ".join(q["sql"] for q in queries.captured_queries)
+
+
+@pytest.mark.parametrize("who", ["admin", "township_viewer"])
+def test_the_monthly_path_equals_the_daily_path(random_visits, clients, monkeypatch, who):
+    client = clients[who]
+    start, end = _months_back(3)
+    periods = ["", f"&date_from={start}&date_to={end}", f"&date_from={start}", f"&date_to={end}"]
+    filters = ["", "&industry=citrus", "&kind=diagnosis", "&industry=goats&kind=guidance"]
+    urls = [
+        f"/api/v1/coverage/divisions/?level={level}{period}{only}"
+        for level in ("village", "township", "county")
+        for period in periods
+        for only in filters
+    ] + [
+        f"/api/v1/coverage/hexagons/?resolution={resolution}{period}{only}"
+        for resolution in (5, 7, 9)
+        for period in periods
+        for only in filters
+    ]
+    monthly = {}
+    for url in urls:
+        body, sql = _queries(client, url)
+        table = (HexMonth if "hexagons" in url else DivisionMonth)._meta.db_table
+        assert table in sql, url  # answered from the monthly tables
+        monthly[url] = body
+    monkeypatch.setattr(coverage, "whole_months", lambda only: False)
+    counted = 0
+    for url in urls:
+        body, sql = _queries(client, url)
+        assert DivisionMonth._meta.db_table not in sql and HexMonth._meta.db_table not in sql
+        assert body == monthly[url], url
+        counted += sum(f["properties"]["visits"] for f in body["features"])
+    assert counted > 0
+    # The random data reach every figure: households visited, people active, unassigned visits.
+    villages = monthly["/api/v1/coverage/divisions/?level=village"]["features"]
+    assert any(f["properties"]["households_visited"] for f in villages)
+    assert any(f["properties"]["workers_active"] for f in villages)
+    assert any(f["properties"]["commissioners_active"] for f in villages)
+    if who == "admin":
+        county = monthly["/api/v1/coverage/divisions/?level=county"]["features"]
+        assert [f["properties"]["workers_active"] for f in county] == [2]  # distinct over both townships
+
+
+def test_a_period_of_whole_months_is_told_from_others():
+    from datetime import date
+
+    f = coverage.CoverageFilter
+    assert coverage.whole_months(f())
+    assert coverage.whole_months(f(date(2025, 2, 1), date(2025, 2, 28)))
+    assert coverage.whole_months(f(date(2024, 2, 1), date(2024, 2, 29)))
+    assert coverage.whole_months(f(None, date(2025, 12, 31)))
+    assert not coverage.whole_months(f(date(2024, 2, 1), date(2024, 2, 28)))
+    assert not coverage.whole_months(f(date(2025, 2, 2), None))
+
+
+@pytest.mark.parametrize(
+    "prefix, inside, outside",
+    [
+        ("500235", ["500235000000", "500235999999"], ["500234999999", "500236000000", "50023"]),
+        ("5009", ["500900000000", "500999999999"], ["501000000000", "500899999999"]),
+        ("99", ["990000000000", "999999999999"], ["980000000000"]),
+    ],
+)
+def test_a_jurisdiction_is_a_code_range(prefix, inside, outside):
+    bounds = dict(coverage.code_range("code", prefix).children)
+    low, high = bounds["code__gte"], bounds.get("code__lt")
+
+    def within(code):
+        return low <= code and (high is None or code < high)
+
+    assert all(within(code) for code in inside)
+    assert not any(within(code) for code in outside)
