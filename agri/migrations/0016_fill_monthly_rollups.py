@@ -1,10 +1,9 @@
 """Fill the monthly rollup tables (0015) from the visits already stored, so that coverage, which reads them for
 whole months, is right from the moment the new code serves.
 
-This runs the rollup rebuild of the code that ships with it (``agri.services.rollups.rollups_rebuild``: the daily
-rollup and the three monthly tables, in SQL, a year at a time). On a new database there are no visits and it does
-nothing; on an existing one it takes about as long as ``manage.py rebuild_rollups`` (13 minutes for 10M visits on
-the bench's 2-core machine).
+This runs the rollup rebuild of the code that ships with it for the three monthly tables only
+(``agri.services.rollups.rollups_rebuild(daily=False)``: in SQL, a year at a time; the daily rollup is already
+right). On a new database there are no visits and it does nothing.
 """
 
 from django.db import migrations
@@ -15,7 +14,7 @@ def fill(apps, schema_editor):
 
     Visit = apps.get_model("agri", "Visit")
     if Visit.objects.exists():
-        rollups_rebuild()
+        rollups_rebuild(daily=False)
 
 
 class Migration(migrations.Migration):

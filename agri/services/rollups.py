@@ -481,16 +481,18 @@ def rollup_table_sizes() -> dict[str, int]:
     return {model._meta.db_table: model.objects.count() for model in ROLLUP_MODELS}
 
 
-def rollups_rebuild(progress: Callable[[int, int, int], None] | None = None) -> tuple[int, int]:
+def rollups_rebuild(progress: Callable[[int, int, int], None] | None = None, *, daily: bool = True) -> tuple[int, int]:
     """Recompute every rollup table from the visit table in SQL, per year one INSERT ... SELECT ... GROUP BY per
     table (the daily one: :func:`rollup_rows` compiled by the ORM, :func:`_insert_select`; the monthly ones:
     :func:`_monthly_selects`, the SELECTs that creates add). ``progress(year, visits, rows)`` is called after
-    each year (rows: of the daily rollup). Returns ``(visits, daily rows)`` in total. Runs in one transaction, so
-    readers see either the old rollups or the new ones.
+    each year (rows: of the daily rollup, or of the division months with ``daily=False``). Returns ``(visits,
+    rows)`` in total. Runs in one transaction, so readers see either the old rollups or the new ones.
+    ``daily=False`` leaves the daily rollup as it is and rebuilds the monthly tables only (migration 0016).
     """
     total_visits = total_rows = 0
+    models = ROLLUP_MODELS if daily else ROLLUP_MODELS[1:]
     with transaction.atomic():
-        for model in ROLLUP_MODELS:
+        for model in models:
             model.objects.all().delete()
         span = Visit.objects.alive().aggregate(first=Min("visit_date"), last=Max("visit_date"))
         if span["first"] is None:
@@ -499,16 +501,19 @@ def rollups_rebuild(progress: Callable[[int, int, int], None] | None = None) -> 
             for year in range(span["first"].year, span["last"].year + 1):
                 first, last = date(year, 1, 1), date(year, 12, 31)
                 year_visits = Visit.objects.filter(visit_date__gte=first, visit_date__lte=last)
-                cursor.execute(*_insert_select(rollup_rows(year_visits)))
-                rows = cursor.rowcount
+                rows = 0
+                if daily:
+                    cursor.execute(*_insert_select(rollup_rows(year_visits)))
+                    rows = cursor.rowcount
                 where = f"v.{_q('visit_date')} >= %s AND v.{_q('visit_date')} <= %s"
                 field = Visit._meta.get_field("visit_date")
-                _insert_monthly(
+                written = _insert_monthly(
                     cursor,
                     where,
                     [field.get_db_prep_value(first, connection), field.get_db_prep_value(last, connection)],
                     adding=False,
                 )
+                rows = rows if daily else written[DivisionMonth]
                 visits = year_visits.alive().count()
                 total_visits += visits
                 total_rows += rows

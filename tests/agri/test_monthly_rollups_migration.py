@@ -5,7 +5,7 @@ import importlib
 import pytest
 from django.apps import apps as global_apps
 
-from agri.models import DivisionMonth, HexMonth, PresenceMonth
+from agri.models import DivisionMonth, HexMonth, PresenceMonth, VisitRollup
 from tests.agri.api.test_visit_page import posted  # noqa: F401  (the fixture: visits posted through the API)
 
 pytestmark = pytest.mark.django_db
@@ -20,9 +20,11 @@ def _rows(model) -> list[tuple]:
 
 def test_the_migration_fills_the_monthly_tables_from_stored_visits(posted):  # noqa: F811
     expected = {model: _rows(model) for model in MONTHLY}
+    daily = _rows(VisitRollup)
     assert all(expected.values())  # the posted visits were counted as they were written
     for model in MONTHLY:  # as an installation has them just after 0015: empty beside a year of visits
         model.objects.all().delete()
     migration = importlib.import_module("agri.migrations.0016_fill_monthly_rollups")
     migration.fill(global_apps, None)
     assert {model: _rows(model) for model in MONTHLY} == expected
+    assert _rows(VisitRollup) == daily  # the daily rollup, already right, is left as it was
