@@ -11,16 +11,19 @@ from agri.models import (
     Change,
     DemonstrationBase,
     DeviceToken,
+    DivisionMonth,
     Expert,
     ExtensionWorker,
     Farmer,
     FieldSchool,
+    HexMonth,
     Industry,
     Job,
     ModelHousehold,
     PersonalDataAccess,
     Photo,
     PhotoUpload,
+    PresenceMonth,
     RetiredToken,
     Station,
     TechCommissioner,
@@ -398,6 +401,33 @@ class VisitRollupAdmin(ReadOnlyAdmin):
 
     list_display = ["day", "division_code", "township_code", "kind", "industry_key", "household_key", "visits"]
     list_filter = ["kind", "day"]
+    search_fields = ["division_code", "township_code", "scope_code"]
+
+
+@admin.register(DivisionMonth)
+class DivisionMonthAdmin(ReadOnlyAdmin):
+    """Monthly counts per village and township, kept like the daily rollup: read-only here."""
+
+    list_display = ["month", "division_code", "township_code", "kind", "industry_key", "visits", "last_day"]
+    list_filter = ["kind", "month"]
+    search_fields = ["division_code", "township_code", "scope_code"]
+
+
+@admin.register(HexMonth)
+class HexMonthAdmin(ReadOnlyAdmin):
+    """Monthly counts per H3 cell, kept like the daily rollup: read-only here."""
+
+    list_display = ["month", "resolution", "cell", "scope_code", "kind", "industry_key", "visits", "last_day"]
+    list_filter = ["resolution", "kind", "month"]
+    search_fields = ["scope_code"]
+
+
+@admin.register(PresenceMonth)
+class PresenceMonthAdmin(ReadOnlyAdmin):
+    """Who was visited or active, per month and place, kept like the daily rollup: read-only here."""
+
+    list_display = ["month", "role", "grain", "person_key", "household_key", "division_code", "township_code"]
+    list_filter = ["role", "grain", "month"]
     search_fields = ["division_code", "township_code", "scope_code"]
 
 
