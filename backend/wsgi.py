@@ -3,7 +3,7 @@
 The URLconf, and with it every view module, is imported here rather than on the first request; then everything
 start-up loaded, which lives as long as the process, is moved out of the garbage collector's reach (``gc.freeze``):
 its full passes would otherwise walk all of it every so often, a pause of tens of milliseconds in some request (see
-``agri.api.base.collector_paused`` and docs/performance.md). With ``preload_app`` (deploy/gunicorn.conf.py) this
+``geo.memory.collector_paused`` and docs/performance.md). With ``preload_app`` (deploy/gunicorn.conf.py) this
 happens once in the master, and the workers share those pages with it instead of copying them.
 """
 

@@ -16,11 +16,9 @@ leave ``updated_at`` alone, nor a write stamped with an ``updated_at`` older tha
 maximum (a host whose clock is behind); call :func:`invalidate_division_index` or restart then.
 """
 
-import gc
 import logging
 import threading
 import time
-from contextlib import contextmanager
 
 import numpy as np
 import shapely
@@ -30,6 +28,7 @@ from django.db.models import Count, Max
 from shapely.errors import ShapelyError
 
 from geo.geometry import from_geojson
+from geo.memory import collector_paused
 from geo.models import AdminDivision
 
 DEFAULT_CHECK_SECONDS = 5.0
@@ -95,7 +94,7 @@ class DivisionIndex:
             # Creating the point objects set off garbage collections over everything a running Django process
             # holds (250k+ objects): 1M points took 2.6-3.9 s with the collector on, 0.55 s with it paused. The
             # points hold no reference cycles, so pausing it loses nothing.
-            with _gc_paused():
+            with collector_paused():
                 points = shapely.points(lon[finite], lat[finite])
             # Predicate (shapely 2.2, the 478 demo villages, 100k points, medians of 5 over three runs on a
             # busy 2-core machine): intersects 55-84 ms, within 106-137 ms, covered_by 112-174 ms. intersects
@@ -115,17 +114,6 @@ class DivisionIndex:
         villages[found] = self.codes[best[found]]
         townships[found] = self.township_codes[best[found]]
         return villages.reshape(shape), townships.reshape(shape)
-
-
-@contextmanager
-def _gc_paused():
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
 
 
 class _Cache:

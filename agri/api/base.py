@@ -6,11 +6,7 @@
 - :class:`ConditionalGetMixin`: an ETag on every detail and pull page, and 304 for a matching ``If-None-Match``.
 - :class:`QueryAPIView` and :class:`FileView`: reads whose query is a serializer, and reads that answer a file;
   their errors are the API's JSON whatever format was asked for.
-- :func:`collector_paused`: no cyclic garbage collection while a big page is built.
 """
-
-import gc
-from contextlib import contextmanager
 
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import status, viewsets
@@ -237,23 +233,3 @@ def validated_query(serializer_class, request) -> dict:
     serializer = serializer_class(data=request.query_params, context={"request": request})
     serializer.is_valid(raise_exception=True)
     return serializer.validated_data
-
-
-@contextmanager
-def collector_paused():
-    """Python's cyclic garbage collector paused while a page of many records is built.
-
-    A page of a thousand visits allocates tens of thousands of dicts, lists and strings, none of them in a reference
-    cycle, so reference counting frees them all; but every 700 allocations the collector walks the young objects,
-    and every tenth of those passes the older ones too. On the sync feed's bench a page of 1,000 visits took 55-60 ms
-    of CPU with the collector running, 44-48 without (docs/performance.md). The collector runs again as soon as the
-    page is built. It is one switch for the process: with threaded workers another thread's request may run without
-    it for those milliseconds, which costs nothing either.
-    """
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()

@@ -6,7 +6,7 @@ from rest_framework.generics import GenericAPIView
 from rest_framework.response import Response
 
 from agri.api import sync_serializers as ss
-from agri.api.base import collector_paused, validated_query
+from agri.api.base import validated_query
 from agri.api.crs import CRS_PARAMETER, convert_geojson, output_crs
 from agri.api.network_serializers import (
     DemonstrationBaseSerializer,
@@ -20,6 +20,7 @@ from agri.api.visit_serializers import visit_page
 from agri.models import ChangeKind
 from agri.selectors.sync import sync_page
 from geo.codes import Level
+from geo.memory import collector_paused
 
 POLYGON_LEVELS = (Level.TOWNSHIP, Level.VILLAGE)
 

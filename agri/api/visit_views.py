@@ -12,7 +12,7 @@ from rest_framework.generics import GenericAPIView, get_object_or_404
 from rest_framework.response import Response
 
 from agri import errors, selectors
-from agri.api.base import ConditionalGetMixin, IfMatchMixin, collector_paused
+from agri.api.base import ConditionalGetMixin, IfMatchMixin
 from agri.api.crs import CRS_PARAMETER, output_crs
 from agri.api.exceptions import DatabaseUnavailable, NoLinkedPerson, validation_error_body
 from agri.api.filters import VisitFilterSet
@@ -32,6 +32,7 @@ from agri.api.visit_serializers import (
 from agri.models import Role, Visit
 from agri.services.visits import visit_actor, visit_delete, visit_update, visits_ingest
 from geo.exports import feature_collection_stream
+from geo.memory import collector_paused
 
 GEOJSON_CHUNK_ROWS = 2000
 
