@@ -2,14 +2,18 @@
 
 import os
 import shutil
+from datetime import timedelta
 from pathlib import Path
 
 import boto3
 import pytest
+from django.utils import timezone
 from moto import mock_aws
 
-from tests.agri.map_support import map_villages
+from agri.models import Visit
+from tests.agri.map_support import HOME_LAT, HOME_LON, map_villages, map_world, visit_body
 from tests.agri.photo_support import BUCKET
+from tests.support import build_world, login
 
 
 @pytest.fixture
@@ -65,3 +69,27 @@ def chromium() -> str:
             pytest.fail(f"REQUIRE_BROWSER=1 but {reason}")
         pytest.skip(reason)
     return path
+
+
+@pytest.fixture
+def posted(db):
+    """Six visits posted through the API by the worker, one of each shape a column can take (no household, attendees,
+    varieties, no end time, times with and without microseconds, no accuracy), and one deleted: ``(worker's client,
+    the visits, the worker)``."""
+    world = map_world(build_world())
+    client = login(world.users["worker"])
+    whole_second = (timezone.now() - timedelta(days=3)).replace(microsecond=0)
+    bodies = [
+        visit_body(world, "H1", HOME_LON, HOME_LAT),
+        visit_body(world, "H1", HOME_LON, HOME_LAT, kind="training", attendees=[str(world["F1"].pk)], participants=30),
+        visit_body(world, "H1", HOME_LON, HOME_LAT, kind="new_variety", introduced=["渝橘1号", "春见"]),
+        {**visit_body(world, "H1", HOME_LON, HOME_LAT, notes=""), "household": None, "base": world["B1"].pk},
+        visit_body(world, "H1", HOME_LON, HOME_LAT, started_at=whole_second.isoformat(), ended_at=None),
+        visit_body(world, "H1", HOME_LON, HOME_LAT, mock_location=True, accuracy_m=None, altitude_m=None),
+    ]
+    for body in bodies:
+        response = client.post("/api/v1/visits/", body, format="json")
+        assert response.status_code == 201, response.content
+    deleted = client.delete(f"/api/v1/visits/{bodies[0]['id']}/")
+    assert deleted.status_code == 204, deleted.content
+    return client, Visit.objects.order_by("pk"), world.users["worker"]

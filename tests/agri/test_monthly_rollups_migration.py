@@ -6,7 +6,6 @@ import pytest
 from django.apps import apps as global_apps
 
 from agri.models import DivisionMonth, HexMonth, PresenceMonth, VisitRollup
-from tests.agri.api.test_visit_page import posted  # noqa: F401  (the fixture: visits posted through the API)
 
 pytestmark = pytest.mark.django_db
 
@@ -18,7 +17,7 @@ def _rows(model) -> list[tuple]:
     return sorted(model.objects.values_list(*fields))
 
 
-def test_the_migration_fills_the_monthly_tables_from_stored_visits(posted):  # noqa: F811
+def test_the_migration_fills_the_monthly_tables_from_stored_visits(posted):
     expected = {model: _rows(model) for model in MONTHLY}
     daily = _rows(VisitRollup)
     assert all(expected.values())  # the posted visits were counted as they were written

@@ -17,7 +17,6 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from agri.models import Visit
-from tests.agri.api.test_visit_page import posted  # noqa: F401  (the fixture)
 
 pytestmark = pytest.mark.django_db
 
@@ -27,7 +26,7 @@ def _bounds(sql: str, column: str) -> int:
     return len(re.findall(rf'"{column}" >=? ', sql))
 
 
-def test_a_pulls_later_pages_bound_updated_at_once(posted):  # noqa: F811
+def test_a_pulls_later_pages_bound_updated_at_once(posted):
     client, visits, _worker = posted
     since = "2000-01-01T00:00:00Z"
     first = client.get("/api/v1/visits/", {"updated_since": since, "page_size": 2})
@@ -45,7 +44,7 @@ def test_a_pulls_later_pages_bound_updated_at_once(posted):  # noqa: F811
     assert sorted(seen) == sorted(str(pk) for pk in visits.values_list("pk", flat=True))  # deleted one too
 
 
-def test_a_cursor_before_updated_since_still_honours_it(posted):  # noqa: F811
+def test_a_cursor_before_updated_since_still_honours_it(posted):
     """A cursor is opaque, but one made by hand with a position before ``updated_since`` must not widen the pull."""
     client, visits, _worker = posted
     newest = visits.order_by("-updated_at").first()
@@ -60,7 +59,7 @@ def test_a_cursor_before_updated_since_still_honours_it(posted):  # noqa: F811
     assert [v["id"] for v in page.json()["results"]] == [str(newest.pk)]
 
 
-def test_the_sync_feeds_later_pages_bound_seq_once(posted):  # noqa: F811
+def test_the_sync_feeds_later_pages_bound_seq_once(posted):
     client, visits, _worker = posted
     first = client.get("/api/v1/sync/", {"page_size": 1000})
     assert first.status_code == 200, first.content

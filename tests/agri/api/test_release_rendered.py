@@ -10,8 +10,6 @@ import json
 
 import pytest
 
-from tests.agri.api.test_visit_page import posted  # noqa: F401  (the fixture)
-
 pytestmark = pytest.mark.django_db
 
 
@@ -27,7 +25,7 @@ def _visits_alive(ids: set[str]) -> int:
 @pytest.mark.parametrize(
     "url", ["/api/v1/sync/?page_size=1000", "/api/v1/visits/?updated_since=2000-01-01T00:00:00Z", "/api/v1/visits/"]
 )
-def test_a_pages_records_are_freed_when_the_request_ends(posted, url):  # noqa: F811
+def test_a_pages_records_are_freed_when_the_request_ends(posted, url):
     client, visits, _worker = posted
     ids = {str(pk) for pk in visits.filter(deleted_at__isnull=True).values_list("pk", flat=True)}
     gc.collect()

@@ -7,39 +7,14 @@ can take (no household, attendees, varieties, a deleted visit, no end time, time
 and the API's own answer for each visit.
 """
 
-from datetime import timedelta
-
 import pytest
 from django.utils import timezone
 
 from agri.api.visit_serializers import VISIT_VALUES, render_rows, visit_page
 from agri.models import User, Visit
 from agri.models.visits import POINT_FIELDS, TARGET_COLUMNS
-from tests.agri.map_support import HOME_LAT, HOME_LON, map_world, visit_body
-from tests.support import build_world, login
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def posted():
-    world = map_world(build_world())
-    client = login(world.users["worker"])
-    whole_second = (timezone.now() - timedelta(days=3)).replace(microsecond=0)
-    bodies = [
-        visit_body(world, "H1", HOME_LON, HOME_LAT),
-        visit_body(world, "H1", HOME_LON, HOME_LAT, kind="training", attendees=[str(world["F1"].pk)], participants=30),
-        visit_body(world, "H1", HOME_LON, HOME_LAT, kind="new_variety", introduced=["渝橘1号", "春见"]),
-        {**visit_body(world, "H1", HOME_LON, HOME_LAT, notes=""), "household": None, "base": world["B1"].pk},
-        visit_body(world, "H1", HOME_LON, HOME_LAT, started_at=whole_second.isoformat(), ended_at=None),
-        visit_body(world, "H1", HOME_LON, HOME_LAT, mock_location=True, accuracy_m=None, altitude_m=None),
-    ]
-    for body in bodies:
-        response = client.post("/api/v1/visits/", body, format="json")
-        assert response.status_code == 201, response.content
-    deleted = client.delete(f"/api/v1/visits/{bodies[0]['id']}/")
-    assert deleted.status_code == 204, deleted.content
-    return client, Visit.objects.order_by("pk"), world.users["worker"]
 
 
 def test_a_viewers_page_is_coarsened_the_same_way_on_both_paths(posted):
