@@ -13,7 +13,7 @@ from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.utils import extend_schema_field
 from rest_framework.exceptions import ValidationError
 from rest_framework.fields import BooleanField
-from rest_framework.filters import SearchFilter
+from rest_framework.filters import OrderingFilter, SearchFilter
 
 from agri.models import (
     DemonstrationBase,
@@ -127,6 +127,20 @@ class PrivateSearchFilter(SearchFilter):
         hidden = getattr(view, "coarse_hidden_fields", ())
         if fields and hidden and location_grid(getattr(request, "user", None)) is not None:
             return [name for name in fields if name not in hidden]
+        return fields
+
+
+class PrivateOrderingFilter(OrderingFilter):
+    """DRF's ``?ordering=``, without the fields the caller is not shown (``coarse_hidden_fields``, as for
+    :class:`PrivateSearchFilter`): sorting by a masked name would give its alphabetical order away. Such a field is
+    ignored, as DRF ignores any field a view does not offer."""
+
+    def get_valid_fields(self, queryset, view, context=None):
+        fields = super().get_valid_fields(queryset, view, context or {})
+        hidden = getattr(view, "coarse_hidden_fields", ())
+        request = (context or {}).get("request")
+        if hidden and location_grid(getattr(request, "user", None)) is not None:
+            return [(name, label) for name, label in fields if name not in hidden]
         return fields
 
 

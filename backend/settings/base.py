@@ -281,7 +281,7 @@ REST_FRAMEWORK = {
     "DEFAULT_FILTER_BACKENDS": [
         "agri.api.filters.FilterBackend",  # django-filter's, which skips unfiltered queries
         "agri.api.filters.PrivateSearchFilter",  # DRF's, without the fields a reader is not shown
-        "rest_framework.filters.OrderingFilter",
+        "agri.api.filters.PrivateOrderingFilter",  # DRF's, without the fields a reader is not shown
     ],
     "DEFAULT_RENDERER_CLASSES": [
         "agri.api.renderers.JSONRenderer",  # DRF's output, rendered by orjson
