@@ -131,9 +131,14 @@ class CappedPaginator(DjangoPaginator):
         super().__init__(object_list, per_page)
         self.cap = cap
 
+    def counted(self):
+        """What the count reads: at most ``cap + 1`` rows of the list, their keys only (so that an index on the
+        filtered columns answers it without the table)."""
+        return self.object_list.order_by().values("pk")[: self.cap + 1]
+
     @cached_property
     def count(self) -> int | None:
-        counted = self.object_list.order_by()[: self.cap + 1].count()
+        counted = self.counted().count()
         return counted if counted <= self.cap else None
 
     @cached_property

@@ -194,6 +194,20 @@ class Visit(models.Model):
             # plain B-trees, without the LIKE twin PostgreSQL adds for db_index on a varchar column.
             models.Index(fields=["township_code"], name="visit_township"),
             models.Index(fields=["village"], name="visit_village"),
+            # A worker's or commissioner's own list (visible_to: worker = me): its first page is the index's first
+            # entries, and its capped count an index-only scan, whatever share of the table the person's visits are
+            # and wherever they lie in it. Live visits only, as the list reads; the foreign keys' own indexes still
+            # serve PROTECT checks, which count tombstones too.
+            models.Index(
+                fields=["worker", "-started_at", "id"],
+                name="visit_worker_started",
+                condition=models.Q(deleted_at__isnull=True),
+            ),
+            models.Index(
+                fields=["commissioner", "-started_at", "id"],
+                name="visit_commissioner_started",
+                condition=models.Q(deleted_at__isnull=True),
+            ),
         ]
         constraints = [
             models.CheckConstraint(

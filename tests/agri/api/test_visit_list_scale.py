@@ -1,13 +1,13 @@
 """The visit list at a province's size: jurisdictions as prefix ranges an index serves, and a count that stops at
 ``COUNT_CAP`` (null past it) while ``next`` and ``previous`` keep paging."""
 
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
-from django.db import connection
+from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 
-from agri.api.pagination import COUNT_CAP, CappedCountPagination
+from agri.api.pagination import COUNT_CAP, CappedCountPagination, CappedPaginator
 from agri.models import Role, Visit
 from geo.codes import Level
 from geo.lookups import prefix_end
@@ -258,3 +258,51 @@ def test_the_division_filter_matches_the_prefix_at_every_level(mapped_world, cli
     response = clients["worker"].get("/api/v1/visits/", {"division": division})
     assert response.status_code == 200, response.content
     assert response.json()["count"] == listed
+
+
+def _explain(queryset) -> str:
+    """The plan of ``queryset`` as one string: SQLite's EXPLAIN QUERY PLAN, or PostgreSQL's EXPLAIN with sequential
+    scans, bitmap scans and sorts priced out, so that a small test table still shows which index can serve it (with
+    a few thousand rows PostgreSQL would rather sort a person's 40 visits; at a province's size it walks the index,
+    docs/performance.md)."""
+    sql, params = queryset.query.sql_with_params()
+    with connection.cursor() as cursor:
+        if connection.vendor == "sqlite":
+            cursor.execute(f"EXPLAIN QUERY PLAN {sql}", params)
+            return " / ".join(str(row[-1]) for row in cursor.fetchall())
+        with transaction.atomic():
+            cursor.execute("SET LOCAL enable_seqscan = off")
+            cursor.execute("SET LOCAL enable_bitmapscan = off")
+            cursor.execute("SET LOCAL enable_sort = off")
+            cursor.execute(f"EXPLAIN {sql}", params)
+            return " / ".join(row[0].strip() for row in cursor.fetchall())
+
+
+@pytest.mark.parametrize(
+    ("role", "index"), [("worker", "visit_worker_started"), ("commissioner", "visit_commissioner_started")]
+)
+def test_a_workers_or_commissioners_first_page_and_count_read_their_own_index(world, role, index):
+    """The list a phone's account opens: its page walks the person's own live visits in the list's order (no sort,
+    no filter over other people's visits) and its capped count reads that index alone."""
+    # A table where the account's visits are a small share, some of them deleted, with the planner's statistics.
+    stored = _stored_visit(world, "500235001001")
+    skip = {"id", "worker_id", "commissioner_id", "started_at", "deleted_at"}
+    template = {f.attname: getattr(stored, f.attname) for f in Visit._meta.concrete_fields if f.attname not in skip}
+    actors = [{"worker": world["W2"]}] * 2000 + [{"worker": world["W1"]}] * 40 + [{"commissioner": world["C1"]}] * 40
+    Visit.objects.bulk_create(
+        Visit(**template, **actor, started_at=stored.started_at - timedelta(hours=i), deleted_at=deleted)
+        for i, actor in enumerate(actors)
+        for deleted in [stored.started_at if i % 10 == 3 else None]
+    )
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE")
+    listed = Visit.objects.visible_to(world.users[role]).alive().values("id", "updated_at")
+    page = _explain(listed[:101])
+    assert index in page and "TEMP B-TREE" not in page and "Sort" not in page, page
+    count = _explain(CappedPaginator(listed, 100, COUNT_CAP).counted())
+    if connection.vendor == "sqlite":
+        assert f"USING INDEX {index} ({role}_id=?)" in count, count
+    else:
+        # Either index of the person (which, depends on the visibility map: the partial one's index-only scan
+        # needs a VACUUM, which a test's transaction cannot run), never a scan of other people's visits.
+        assert f"Index Cond: ({role}_id = " in count and "visit_started" not in count, count
