@@ -41,8 +41,11 @@ run: seed
 	fi; \
 	$(PY) manage.py runserver $(HOST):$(PORT)
 
+# The suite runs in one process per core (pytest-xdist; each has its own test database), a test file per process at a
+# time so that a file's fixtures are built once. PYTEST_WORKERS=0 runs it in this process.
+PYTEST_WORKERS ?= auto
 test: install-dev
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 lint: install-dev
 	$(VENV)/bin/ruff check .
