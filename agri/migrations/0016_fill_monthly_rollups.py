@@ -1,20 +1,9 @@
-"""Fill the monthly rollup tables (0015) from the visits already stored, so that coverage, which reads them for
-whole months, is right from the moment the new code serves.
-
-This runs the rollup rebuild of the code that ships with it for the three monthly tables only
-(``agri.services.rollups.rollups_rebuild(daily=False)``: in SQL, a year at a time; the daily rollup is already
-right). On a new database there are no visits and it does nothing.
+"""Formerly the fill of the monthly rollup tables (0015); the tables gained grains in 0017, and the rebuild of the
+code that ships with these migrations writes them, so the fill runs after 0017, in 0018 (which fills every monthly
+table from the visits). Here nothing is left to do.
 """
 
 from django.db import migrations
-
-
-def fill(apps, schema_editor):
-    from agri.services.rollups import rollups_rebuild
-
-    Visit = apps.get_model("agri", "Visit")
-    if Visit.objects.exists():
-        rollups_rebuild(daily=False)
 
 
 class Migration(migrations.Migration):
@@ -22,4 +11,4 @@ class Migration(migrations.Migration):
         ("agri", "0015_monthly_rollups"),
     ]
 
-    operations = [migrations.RunPython(fill, migrations.RunPython.noop)]
+    operations = [migrations.RunPython(migrations.RunPython.noop, migrations.RunPython.noop)]

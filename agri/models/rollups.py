@@ -91,8 +91,8 @@ class VisitRollup(models.Model):
 ALL_INDUSTRIES = -1
 ALL_KINDS = ""
 
-MONTH_KEY = ("month", "division_code", "township_code", "scope_code", "industry_key", "kind")
-HEX_MONTH_KEY = ("resolution", "cell", "month", "scope_code", "industry_key", "kind")
+MONTH_KEY = ("month", "grain", "division_code", "township_code", "scope_code", "industry_key", "kind")
+HEX_MONTH_KEY = ("resolution", "cell", "month", "grain", "scope_code", "industry_key", "kind")
 PRESENCE_KEY = (
     "month",
     "role",
@@ -107,9 +107,10 @@ PRESENCE_KEY = (
 )
 
 
-# Person rows come at three grains, so that a township or county map counts distinct people over one row per person,
-# place and month rather than one per village: the grain's place columns, and the scope cut to the grain's digits
-# (a jurisdiction no longer than that matches the cut scope exactly as it matches the whole one).
+# Division and person rows come at three grains (cell rows at two), so that a township or county map sums visits
+# (counts distinct people) over one row per place (and person) and month rather than one per village: the grain's
+# place columns, and the scope cut to the grain's digits (a jurisdiction no longer than that matches the cut scope
+# exactly as it matches the whole one).
 GRAIN_VILLAGE, GRAIN_TOWNSHIP, GRAIN_COUNTY = "v", "t", "c"
 GRAIN_SCOPE_DIGITS = {GRAIN_VILLAGE: 12, GRAIN_TOWNSHIP: 9, GRAIN_COUNTY: 6}
 
@@ -121,12 +122,18 @@ class Presence(models.TextChoices):
 
 
 class DivisionMonth(models.Model):
-    """Live visits per month, village, township, scope, industry and kind (plus a total row per month and place).
+    """Live visits per month, place, industry and kind (plus a total row per month and place), at three grains like
+    :class:`PresenceMonth`'s person rows: ``v`` (village, township and scope, as the visit has them), ``t``
+    (township only, scope cut to 9 digits; visits with a township) and ``c`` (the village code's county, its first 6
+    digits, in ``division_code``, scope cut to 6 digits; visits with a village). A township or county map of a
+    jurisdiction no longer than the grain's scope reads one row per township (county), scope cut and month instead
+    of one per village.
 
     No person and no household in the key: a village has a few dozen rows a year whatever its visits. ``last_day``
     is the latest visit date of the row's visits."""
 
     month = models.DateField(_("month (first day)"))
+    grain = models.CharField(_("place grain (v, t, c)"), max_length=1)
     division_code = models.CharField(_("village code"), max_length=12, blank=True)
     township_code = models.CharField(_("township code"), max_length=12, blank=True)
     scope_code = models.CharField(_("scope code"), max_length=12)
@@ -141,11 +148,12 @@ class DivisionMonth(models.Model):
         verbose_name_plural = _("monthly visit rollup")
         constraints = [models.UniqueConstraint(fields=MONTH_KEY, name="division_month_key")]
         indexes = [
-            # Reads filter on (industry, kind) = (all, all) or a detail pair, then a month range and a scope range
-            # (scope_code >= prefix AND scope_code < the next prefix: a plain B-tree serves it on both databases).
+            # Reads filter on the grain, (industry, kind) = (all, all) or a detail pair, then a month range and a scope
+            # range (scope_code >= prefix AND scope_code < the next prefix: a plain B-tree serves it on both databases).
             # The columns the read takes follow, so that the index covers it (no table lookups).
             models.Index(
                 fields=[
+                    "grain",
                     "industry_key",
                     "kind",
                     "month",
@@ -155,7 +163,7 @@ class DivisionMonth(models.Model):
                     "visits",
                     "last_day",
                 ],
-                name="division_month_read",
+                name="division_month_grain_read",
             ),
         ]
 
@@ -164,11 +172,15 @@ class DivisionMonth(models.Model):
 
 
 class HexMonth(models.Model):
-    """Live visits per H3 cell (resolutions 5, 7 and 9), month, scope, industry and kind (plus total rows)."""
+    """Live visits per H3 cell (resolutions 5, 7 and 9), month, scope, industry and kind (plus total rows), at two
+    grains of the scope: ``v`` (the visit's scope) and ``c`` (the scope cut to its county's 6 digits), so that a
+    jurisdiction of a county or more reads one row per cell, county and month, however many villages' scopes
+    meet in a cell."""
 
     resolution = models.PositiveSmallIntegerField(_("H3 resolution"))
     cell = models.BigIntegerField(_("H3 cell"))
     month = models.DateField(_("month (first day)"))
+    grain = models.CharField(_("scope grain (v, c)"), max_length=1)
     scope_code = models.CharField(_("scope code"), max_length=12)
     industry_key = models.IntegerField(_("industry id (0: none, -1: all)"))
     kind = models.CharField(_("kind (empty: all)"), max_length=20, blank=True)
@@ -182,8 +194,18 @@ class HexMonth(models.Model):
         indexes = [
             # Covering: the cell and its counts follow the filtered columns.
             models.Index(
-                fields=["resolution", "industry_key", "kind", "month", "scope_code", "cell", "visits", "last_day"],
-                name="hex_month_read",
+                fields=[
+                    "resolution",
+                    "grain",
+                    "industry_key",
+                    "kind",
+                    "month",
+                    "scope_code",
+                    "cell",
+                    "visits",
+                    "last_day",
+                ],
+                name="hex_month_grain_read",
             ),
         ]
 
@@ -222,6 +244,11 @@ class PresenceMonth(models.Model):
         constraints = [models.UniqueConstraint(fields=PRESENCE_KEY, name="presence_month_key")]
         indexes = [
             models.Index(fields=["household_key", "month"], name="presence_household_month"),
+            # The households visited in a period, for a read that takes them all at once (a province's thousands of
+            # households: one range scan rather than one probe each); household rows only.
+            models.Index(
+                fields=["month", "household_key"], name="presence_household_rows", condition=models.Q(role="h")
+            ),
             # Covering for the people-active read: the person and place columns follow the filtered ones.
             models.Index(
                 fields=[

@@ -328,21 +328,24 @@ GRAIN = {Level.VILLAGE: GRAIN_VILLAGE, Level.TOWNSHIP: GRAIN_TOWNSHIP, Level.COU
 
 
 def _grain(level: str, jurisdiction: str) -> str:
-    """The grain of the person rows that count people per division of ``level`` (see ``PresenceMonth``): the
-    township or county rows where their cut scope still tells the jurisdiction, else the village rows."""
+    """The grain of the division and person rows that count visits and people per division of ``level`` (see
+    ``DivisionMonth`` and ``PresenceMonth``): the township or county rows where their cut scope still tells the
+    jurisdiction, else the village rows."""
     grain = GRAIN[level]
     return grain if len(jurisdiction) <= GRAIN_SCOPE_DIGITS[grain] else GRAIN_VILLAGE
 
 
 def _monthly_activity(sl: CoverageSlice, level: str, only: CoverageFilter) -> tuple[dict, QuerySet]:
-    """A bureau's activity per division of ``level`` over whole months, from the monthly tables (two queries), and
-    the household rows that make a household visited (for an EXISTS)."""
+    """A bureau's activity per division of ``level`` over whole months, from the monthly tables (two queries, over
+    the rows of the grain of ``level`` where the jurisdiction allows), and the household rows that make a household
+    visited (for an EXISTS)."""
     group = GROUP_FIELD[level]
     unit, _key_of = _grouping(group, level)
     filters = code_range("scope_code", sl.jurisdiction) & _month_filters(only)
+    grain = _grain(level, sl.jurisdiction)
     activity = {
         row["unit"]: row
-        for row in DivisionMonth.objects.filter(filters)
+        for row in DivisionMonth.objects.filter(filters, grain=grain)
         .exclude(**{group: ""})
         .values(unit=unit)
         .annotate(n_visits=Sum("visits"), last_visit=Max("last_day"))
@@ -350,7 +353,7 @@ def _monthly_activity(sl: CoverageSlice, level: str, only: CoverageFilter) -> tu
     }
     worker, commissioner = Presence.WORKER.value, Presence.COMMISSIONER.value
     people = (
-        PresenceMonth.objects.filter(filters, role__in=(worker, commissioner), grain=_grain(level, sl.jurisdiction))
+        PresenceMonth.objects.filter(filters, role__in=(worker, commissioner), grain=grain)
         .exclude(**{group: ""})
         .values(unit=unit)
         .annotate(
@@ -420,7 +423,7 @@ def coverage_hexagons(
     if bbox is None and _monthly(user, only):
         rows = list(
             HexMonth.objects.filter(code_range("scope_code", user.jurisdiction), _month_filters(only))
-            .filter(resolution=resolution)
+            .filter(resolution=resolution, grain=_grain(Level.COUNTY, user.jurisdiction))
             .values(field=F("cell"))
             .annotate(visits=Sum("visits"), last_visit=Max("last_day"))
             .order_by("cell")

@@ -166,7 +166,8 @@ def _adding_on_conflict(model=VisitRollup) -> str:
 
 def _upsert(model, changes: dict[tuple, list]) -> tuple[list, list]:
     """Add ``changes`` (key -> values in the order of the table's counts and kept-greatest columns) to ``model``'s
-    table, in sorted key order, 500 keys per statement. Returns (ids of rows that fell to zero, ids of the others)."""
+    table, in sorted key order, 500 keys per statement. Returns (ids of rows that fell to zero, (id, grain) of the
+    others; the grain is None for a table without one)."""
     if not changes:
         return [], []
     key, counts, greatest = _TABLES[model]
@@ -176,6 +177,7 @@ def _upsert(model, changes: dict[tuple, list]) -> tuple[list, list]:
     row = "(" + ", ".join(["%s"] * (len(fields) + len(values))) + ")"
     keys = sorted(changes)
     emptied, kept = [], []
+    grain = f", {_q('grain')}" if "grain" in key else ", NULL"
     with connection.cursor() as cursor:
         for start in range(0, len(keys), _APPLY_BATCH):
             batch = keys[start : start + _APPLY_BATCH]
@@ -186,11 +188,14 @@ def _upsert(model, changes: dict[tuple, list]) -> tuple[list, list]:
             ]
             cursor.execute(
                 f"INSERT INTO {_table(model)} ({columns}) VALUES {', '.join([row] * len(batch))} "
-                f"{_adding_on_conflict(model)} RETURNING {_q(model._meta.pk.column)}, {_q('visits')}",
+                f"{_adding_on_conflict(model)} RETURNING {_q(model._meta.pk.column)}, {_q('visits')}{grain}",
                 params,
             )
-            for pk, visits in cursor.fetchall():
-                (emptied if visits <= 0 else kept).append(pk)
+            for pk, visits, row_grain in cursor.fetchall():
+                if visits <= 0:
+                    emptied.append(pk)
+                else:
+                    kept.append((pk, row_grain))
     if emptied:
         model.objects.filter(pk__in=emptied).delete()
     return emptied, kept
@@ -232,15 +237,20 @@ def _project(changes: Deltas) -> dict:
         daily[wide[:10]][0] += n
         daily[wide[:10]][1] += p
         month = _first_of_month(day)
+        grains = _grains(division, township, scope)
+        scopes = _scope_grains(scope)
         for industry_key, kind_key in ((industry, kind), (ALL_INDUSTRIES, ALL_KINDS)):
-            month_row(months, taken_months, (month, division, township, scope, industry_key, kind_key), n, p, day, True)
+            for grain, place in grains:
+                key = (month, grain, *place, industry_key, kind_key)
+                month_row(months, taken_months, key, n, p, day, True)
             for resolution, cell in zip(H3_RESOLUTIONS, wide[10:], strict=True):
                 if cell is not None:
-                    key = (resolution, cell, month, scope, industry_key, kind_key)
-                    month_row(cells, taken_cells, key, n, p, day, False)
+                    for grain, cut in scopes:
+                        key = (resolution, cell, month, grain, cut, industry_key, kind_key)
+                        month_row(cells, taken_cells, key, n, p, day, False)
             for role, person in ((Presence.WORKER.value, worker), (Presence.COMMISSIONER.value, commissioner)):
                 if person != NO_ID:
-                    for grain, place in _grains(division, township, scope):
+                    for grain, place in grains:
                         key = (month, role, grain, person, NO_HOUSEHOLD, *place, industry_key, kind_key)
                         presence[key][0] += n
         if household != NO_HOUSEHOLD:
@@ -257,7 +267,8 @@ def _project(changes: Deltas) -> dict:
 
 
 def _grains(division: str, township: str, scope: str) -> list[tuple[str, tuple[str, str, str]]]:
-    """The person rows' grains and their (division, township, scope) columns, as ``_monthly_selects`` has them."""
+    """The division and person rows' grains and their (division, township, scope) columns, as ``_monthly_selects``
+    has them."""
     digits = GRAIN_SCOPE_DIGITS
     out = [(GRAIN_VILLAGE, (division, township, scope))]
     if township != NO_CODE:
@@ -267,16 +278,21 @@ def _grains(division: str, township: str, scope: str) -> list[tuple[str, tuple[s
     return out
 
 
+def _scope_grains(scope: str) -> list[tuple[str, str]]:
+    """The cell rows' grains and their scope column."""
+    return [(GRAIN_VILLAGE, scope), (GRAIN_COUNTY, scope[: GRAIN_SCOPE_DIGITS[GRAIN_COUNTY]])]
+
+
 def key_month(key: tuple) -> date:
     """The month of a DivisionMonth key (first field) or HexMonth key (third field)."""
     return key[0] if isinstance(key[0], date) else key[2]
 
 
 def _recompute_last_day(model, ids: list, days: list[date]) -> None:
-    """Set ``last_day`` of the rows ``ids`` to the latest day still counted in them where it is one of ``days``
-    (the days of the visits taken away: a row's last day can only have gone stale if it was one of them): from the
-    daily rollup for divisions, from the visits of the row's scope and month for cells. One UPDATE; the stale
-    ``last_day`` bounds the search from above (it can only be later than the true one)."""
+    """Set ``last_day`` of the village-grain rows ``ids`` to the latest day still counted in them where it is one
+    of ``days`` (the days of the visits taken away: a row's last day can only have gone stale if it was one of
+    them): from the daily rollup for divisions, from the visits of the row's scope and month for cells. One UPDATE;
+    the stale ``last_day`` bounds the search from above (it can only be later than the true one)."""
     if not ids or not days:
         return
     t = _table(model)
@@ -301,6 +317,38 @@ def _recompute_last_day(model, ids: list, days: list[date]) -> None:
             f"OR COALESCE(v.{_q('industry_id')}, {NO_ID}) = {col['industry_key']}) "
             f"AND ({col['kind']} = '{ALL_KINDS}' OR v.{_q('kind')} = {col['kind']})"
         )
+    _update_last_day(model, source, ids, days)
+
+
+def _recompute_coarse_last_day(model, ids: list, days: list[date]) -> None:
+    """As :func:`_recompute_last_day`, for the township and county rows ``ids``: from the village-grain rows of the
+    same table that they sum (the same month, industry and kind, cell; the scope within the cut scope; the same
+    township, or a village of the county), which are exact by then. The scope is matched by a range, which an index
+    serves (every code that starts with the cut scope lies between it and it followed by nines), and exactly."""
+    if not ids or not days:
+        return
+    t = _table(model)
+    col = {name: f"{t}.{_q(model._meta.get_field(name).column)}" for name in (*_TABLES[model][0], "last_day")}
+    scope = f"s.{_q('scope_code')}"
+    same = ["industry_key", "kind", "month"] + (["resolution", "cell"] if model is HexMonth else [])
+    where = [f"s.{_q('grain')} = '{GRAIN_VILLAGE}'"] + [f"s.{_q(name)} = {col[name]}" for name in same]
+    where += [
+        f"{scope} >= {col['scope_code']}",
+        f"{scope} <= {col['scope_code']} || '999999999999'",
+        f"substr({scope}, 1, length({col['scope_code']})) = {col['scope_code']}",
+    ]
+    if model is DivisionMonth:
+        digits = GRAIN_SCOPE_DIGITS[GRAIN_COUNTY]
+        where.append(
+            f"(({col['grain']} = '{GRAIN_TOWNSHIP}' AND s.{_q('township_code')} = {col['township_code']}) OR "
+            f"({col['grain']} = '{GRAIN_COUNTY}' AND substr(s.{_q('division_code')}, 1, {digits}) = "
+            f"{col['division_code']}))"
+        )
+    _update_last_day(model, f"SELECT MAX(s.{_q('last_day')}) FROM {t} s WHERE {' AND '.join(where)}", ids, days)
+
+
+def _update_last_day(model, source: str, ids: list, days: list[date]) -> None:
+    t = _table(model)
     with connection.cursor() as cursor:
         cursor.execute(
             f"UPDATE {t} SET {_q('last_day')} = ({source}) WHERE {_q(model._meta.pk.column)} IN "
@@ -334,9 +382,14 @@ def rollup_apply(*deltas: Deltas) -> None:
         _emptied, kept = _upsert(model, rows[model])
         if taken:
             # The rows still there whose last day is one of those days get their exact last day (recomputing an
-            # added-to row's, already exact, does no harm).
-            for start in range(0, len(kept), _APPLY_BATCH):
-                _recompute_last_day(model, kept[start : start + _APPLY_BATCH], days)
+            # added-to row's, already exact, does no harm): the village-grain rows first, then the coarser ones
+            # from them.
+            fine = [pk for pk, grain in kept if grain == GRAIN_VILLAGE]
+            coarse = [pk for pk, grain in kept if grain != GRAIN_VILLAGE]
+            for start in range(0, len(fine), _APPLY_BATCH):
+                _recompute_last_day(model, fine[start : start + _APPLY_BATCH], days)
+            for start in range(0, len(coarse), _APPLY_BATCH):
+                _recompute_coarse_last_day(model, coarse[start : start + _APPLY_BATCH], days)
     _upsert(PresenceMonth, rows[PresenceMonth])
 
 
@@ -382,17 +435,42 @@ def _monthly_selects(where: str) -> dict:
         positions = ", ".join(str(i) for i in range(1, n + 1))
         return f"GROUP BY {positions} ORDER BY {positions}"
 
+    gv, gt, gc = GRAIN_VILLAGE, GRAIN_TOWNSHIP, GRAIN_COUNTY
+    digits = GRAIN_SCOPE_DIGITS
+
+    def place(grain: str) -> str:
+        """The (division, township, scope) columns of a row at the grain ``grain`` (an SQL expression)."""
+        return (
+            f"CASE {grain} WHEN '{gv}' THEN {division} WHEN '{gc}' THEN substr({division}, 1, {digits[gc]}) "
+            f"ELSE '{NO_CODE}' END, "
+            f"CASE WHEN {grain} IN ('{gv}', '{gt}') THEN {township} ELSE '{NO_CODE}' END, "
+            f"CASE {grain} WHEN '{gv}' THEN {scope} WHEN '{gt}' THEN substr({scope}, 1, {digits[gt]}) "
+            f"WHEN '{gc}' THEN substr({scope}, 1, {digits[gc]}) ELSE '{NO_CODE}' END"
+        )
+
+    def placed(grain: str) -> str:
+        """Whether the visit has a row at the grain ``grain``: a township for ``t``, a village for ``c``."""
+        return (
+            f"({grain} <> '{gt}' OR {township} <> '{NO_CODE}') "
+            f"AND ({grain} <> '{gc}' OR v.{_q('division_id')} IS NOT NULL)"
+        )
+
+    # Per visit a detail and a total row at each grain.
+    division_grains = f"(SELECT '{gv}' AS grain UNION ALL SELECT '{gt}' UNION ALL SELECT '{gc}') d"
     months = (
-        f"SELECT {month}, {division}, {township}, {scope}, {industry}, {kind}, COUNT(*), "
+        f"SELECT {month}, d.grain, {place('d.grain')}, {industry}, {kind}, COUNT(*), "
         f"COALESCE(SUM(v.{_q('participants')}), 0), MAX(v.{_q('visit_date')}) "
-        f"FROM {v} v CROSS JOIN {totals} WHERE {live} {grouped(6)}"
+        f"FROM {v} v CROSS JOIN {totals} CROSS JOIN {division_grains} WHERE {live} AND {placed('d.grain')} "
+        f"{grouped(7)}"
     )
     resolutions = " UNION ALL ".join(f"SELECT {r}{' AS res' if i == 0 else ''}" for i, r in enumerate(H3_RESOLUTIONS))
     cell = "CASE r.res " + " ".join(f"WHEN {r} THEN v.{_q(f'h3_r{r}')}" for r in H3_RESOLUTIONS) + " END"
+    scope_grains = f"(SELECT '{gv}' AS grain UNION ALL SELECT '{gc}') d"
+    cut = f"CASE d.grain WHEN '{gv}' THEN {scope} ELSE substr({scope}, 1, {digits[gc]}) END"
     cells = (
-        f"SELECT r.res, {cell}, {month}, {scope}, {industry}, {kind}, COUNT(*), MAX(v.{_q('visit_date')}) "
-        f"FROM {v} v CROSS JOIN ({resolutions}) r CROSS JOIN {totals} WHERE {live} AND {cell} IS NOT NULL "
-        f"{grouped(6)}"
+        f"SELECT r.res, {cell}, {month}, d.grain, {cut}, {industry}, {kind}, COUNT(*), MAX(v.{_q('visit_date')}) "
+        f"FROM {v} v CROSS JOIN ({resolutions}) r CROSS JOIN {totals} CROSS JOIN {scope_grains} "
+        f"WHERE {live} AND {cell} IS NOT NULL {grouped(7)}"
     )
     h, w, c = Presence.HOUSEHOLD.value, Presence.WORKER.value, Presence.COMMISSIONER.value
     # One household row; per worker and commissioner a detail and a total row at each grain.
@@ -404,24 +482,13 @@ def _monthly_selects(where: str) -> dict:
     person = (
         f"CASE g.role WHEN '{w}' THEN v.{_q('worker_id')} WHEN '{c}' THEN v.{_q('commissioner_id')} ELSE {NO_ID} END"
     )
-    gv, gt, gc = GRAIN_VILLAGE, GRAIN_TOWNSHIP, GRAIN_COUNTY
-    digits = GRAIN_SCOPE_DIGITS
-    place = (
-        f"CASE g.grain WHEN '{gv}' THEN {division} WHEN '{gc}' THEN substr({division}, 1, {digits[gc]}) "
-        f"ELSE '{NO_CODE}' END, "
-        f"CASE WHEN g.grain IN ('{gv}', '{gt}') THEN {township} ELSE '{NO_CODE}' END, "
-        f"CASE g.grain WHEN '{gv}' THEN {scope} WHEN '{gt}' THEN substr({scope}, 1, {digits[gt]}) "
-        f"WHEN '{gc}' THEN substr({scope}, 1, {digits[gc]}) ELSE '{NO_CODE}' END"
-    )
     present = (
         f"((g.role = '{h}' AND v.{_q('household_id')} IS NOT NULL) OR (g.role = '{w}' AND v.{_q('worker_id')} IS NOT "
-        f"NULL) OR (g.role = '{c}' AND v.{_q('commissioner_id')} IS NOT NULL)) "
-        f"AND (g.grain <> '{gt}' OR {township} <> '{NO_CODE}') "
-        f"AND (g.grain <> '{gc}' OR v.{_q('division_id')} IS NOT NULL)"
+        f"NULL) OR (g.role = '{c}' AND v.{_q('commissioner_id')} IS NOT NULL)) AND {placed('g.grain')}"
     )
     presence = (
         f"SELECT {month}, g.role, g.grain, {person}, CASE WHEN g.role = '{h}' THEN v.{_q('household_id')} ELSE %s "
-        f"END, {place}, {industry}, {kind}, COUNT(*) "
+        f"END, {place('g.grain')}, {industry}, {kind}, COUNT(*) "
         f"FROM {v} v CROSS JOIN {roles} WHERE {live} AND {present} {grouped(10)}"
     )
     nil = PresenceMonth._meta.get_field("household_key").get_db_prep_value(NO_HOUSEHOLD, connection)

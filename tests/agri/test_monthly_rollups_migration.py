@@ -1,4 +1,5 @@
-"""Migration 0016 fills the monthly tables from the visits stored before them (an installation upgrading)."""
+"""Migration 0018 fills the monthly tables' township and county rows from the visits stored before them (an
+installation upgrading)."""
 
 import importlib
 
@@ -21,9 +22,11 @@ def test_the_migration_fills_the_monthly_tables_from_stored_visits(posted):
     expected = {model: _rows(model) for model in MONTHLY}
     daily = _rows(VisitRollup)
     assert all(expected.values())  # the posted visits were counted as they were written
-    for model in MONTHLY:  # as an installation has them just after 0015: empty beside a year of visits
-        model.objects.all().delete()
-    migration = importlib.import_module("agri.migrations.0016_fill_monthly_rollups")
+    # As an installation has them just after 0017: the village-grain rows of 0016's fill, no coarser ones.
+    for model in (DivisionMonth, HexMonth):
+        assert model.objects.exclude(grain="v").exists()
+        model.objects.exclude(grain="v").delete()
+    migration = importlib.import_module("agri.migrations.0018_fill_rollup_grains")
     migration.fill(global_apps, None)
     assert {model: _rows(model) for model in MONTHLY} == expected
     assert _rows(VisitRollup) == daily  # the daily rollup, already right, is left as it was

@@ -63,8 +63,8 @@ def stored_rollup() -> dict:
 
 def independent_monthly() -> dict:
     """What the monthly tables should hold, counted in Python over the live visits: for each visit a detail and a
-    total row per place (and per cell), a household row, and detail and total rows per worker or commissioner at
-    the village, township and county grains."""
+    total row per place at the village, township and county grains, per cell at the village and county scope, a
+    household row, and detail and total rows per worker or commissioner at the three grains."""
     months: dict = {}
     cells: dict = {}
     presence: Counter = Counter()
@@ -78,16 +78,17 @@ def independent_monthly() -> dict:
     for v in Visit.objects.filter(deleted_at__isnull=True):
         month = v.visit_date.replace(day=1)
         place = (v.division_id or "", v.township_code, v.scope_code)
+        grains = [("v", place)]
+        if v.township_code:
+            grains.append(("t", ("", v.township_code, v.scope_code[:9])))
+        if v.division_id:
+            grains.append(("c", (v.division_id[:6], "", v.scope_code[:6])))
         for industry, kind in ((v.industry_id or 0, v.kind), (-1, "")):
-            add(months, (month, *place, industry, kind), 1, v.participants, v.visit_date)
+            for grain, where in grains:
+                add(months, (month, grain, *where, industry, kind), 1, v.participants, v.visit_date)
             for resolution, cell in ((5, v.h3_r5), (7, v.h3_r7), (9, v.h3_r9)):
-                if cell is not None:
-                    add(cells, (resolution, cell, month, v.scope_code, industry, kind), 1, 0, v.visit_date)
-            grains = [("v", place)]
-            if v.township_code:
-                grains.append(("t", ("", v.township_code, v.scope_code[:9])))
-            if v.division_id:
-                grains.append(("c", (v.division_id[:6], "", v.scope_code[:6])))
+                for grain, scope in (("v", v.scope_code), ("c", v.scope_code[:6])) if cell is not None else ():
+                    add(cells, (resolution, cell, month, grain, scope, industry, kind), 1, 0, v.visit_date)
             for role, person in (("w", v.worker_id), ("c", v.commissioner_id)):
                 for grain, where in grains if person else ():
                     presence[(month, role, grain, person, NO_HOUSEHOLD, *where, industry, kind)] += 1

@@ -1,0 +1,26 @@
+"""Fill the township and county rows of the monthly division table and the county rows of the monthly cell table
+(0017; the rows already there are the village-grain ones), so that coverage, which reads them, is right from the
+moment the new code serves.
+
+As 0016 did, this runs the rollup rebuild of the code that ships with it for the three monthly tables only
+(``agri.services.rollups.rollups_rebuild(daily=False)``: in SQL, a year at a time; the daily rollup is already
+right). On a new database there are no visits and it does nothing.
+"""
+
+from django.db import migrations
+
+
+def fill(apps, schema_editor):
+    from agri.services.rollups import rollups_rebuild
+
+    Visit = apps.get_model("agri", "Visit")
+    if Visit.objects.exists():
+        rollups_rebuild(daily=False)
+
+
+class Migration(migrations.Migration):
+    dependencies = [
+        ("agri", "0017_rollup_grains"),
+    ]
+
+    operations = [migrations.RunPython(fill, migrations.RunPython.noop)]
