@@ -30,6 +30,7 @@ from datetime import date, timedelta
 import h3.api.numpy_int as h3i
 import numpy as np
 import shapely
+from django.db import connection
 from django.db.models import Count, Exists, F, Max, OuterRef, Q, QuerySet, Subquery, Sum
 from django.db.models.functions import Left
 from django.utils import timezone
@@ -352,18 +353,21 @@ def _monthly_activity(sl: CoverageSlice, level: str, only: CoverageFilter) -> tu
         .order_by()
     }
     worker, commissioner = Presence.WORKER.value, Presence.COMMISSIONER.value
+    # Distinct (division, role, person) first, then counted per division and role: a hashed DISTINCT, where
+    # COUNT(DISTINCT ...) per division would sort every row of the period (PostgreSQL).
     people = (
         PresenceMonth.objects.filter(filters, role__in=(worker, commissioner), grain=grain)
         .exclude(**{group: ""})
-        .values(unit=unit)
-        .annotate(
-            workers_active=Count("person_key", distinct=True, filter=Q(role=worker)),
-            commissioners_active=Count("person_key", distinct=True, filter=Q(role=commissioner)),
-        )
+        .values("role", "person_key", unit=unit)
         .order_by()
+        .distinct()
     )
-    for row in people:
-        activity.setdefault(row["unit"], {}).update(row)
+    sql, params = people.query.get_compiler(connection=connection).as_sql()
+    counted = {worker: "workers_active", commissioner: "commissioners_active"}
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT d.unit, d.role, COUNT(*) FROM ({sql}) d GROUP BY d.unit, d.role", params)
+        for division, role, n in cursor.fetchall():
+            activity.setdefault(division, {})[counted[role]] = n
     household_filters = _period(only.date_from, only.date_to, "month")
     if only.industry:
         household_filters &= Q(industry_key__in=_industry_ids(only.industry))
