@@ -111,8 +111,11 @@ PRESENCE_KEY = (
 # (counts distinct people) over one row per place (and person) and month rather than one per village: the grain's
 # place columns, and the scope cut to the grain's digits (a jurisdiction no longer than that matches the cut scope
 # exactly as it matches the whole one).
-GRAIN_VILLAGE, GRAIN_TOWNSHIP, GRAIN_COUNTY = "v", "t", "c"
-GRAIN_SCOPE_DIGITS = {GRAIN_VILLAGE: 12, GRAIN_TOWNSHIP: 9, GRAIN_COUNTY: 6}
+GRAIN_VILLAGE, GRAIN_TOWNSHIP, GRAIN_COUNTY, GRAIN_PROVINCE = "v", "t", "c", "p"
+GRAIN_SCOPE_DIGITS = {GRAIN_VILLAGE: 12, GRAIN_TOWNSHIP: 9, GRAIN_COUNTY: 6, GRAIN_PROVINCE: 2}
+# The resolutions whose cells also have county and province rows (an r9 cell, a few hundred metres across, seldom
+# holds more than one village's scope: its village rows are what coarser ones would be).
+COARSE_CELL_RESOLUTIONS = (5, 7)
 
 
 class Presence(models.TextChoices):
@@ -148,16 +151,17 @@ class DivisionMonth(models.Model):
         verbose_name_plural = _("monthly visit rollup")
         constraints = [models.UniqueConstraint(fields=MONTH_KEY, name="division_month_key")]
         indexes = [
-            # Reads filter on the grain, (industry, kind) = (all, all) or a detail pair, then a month range and a scope
+            # Reads filter on the grain, (industry, kind) = (all, all) or a detail pair, then a scope range and a month
             # range (scope_code >= prefix AND scope_code < the next prefix: a plain B-tree serves it on both databases).
+            # The scope comes first, so that a county's read scans its own rows, not every county's in the period.
             # The columns the read takes follow, so that the index covers it (no table lookups).
             models.Index(
                 fields=[
                     "grain",
                     "industry_key",
                     "kind",
-                    "month",
                     "scope_code",
+                    "month",
                     "division_code",
                     "township_code",
                     "visits",
@@ -172,15 +176,16 @@ class DivisionMonth(models.Model):
 
 
 class HexMonth(models.Model):
-    """Live visits per H3 cell (resolutions 5, 7 and 9), month, scope, industry and kind (plus total rows), at two
-    grains of the scope: ``v`` (the visit's scope) and ``c`` (the scope cut to its county's 6 digits), so that a
-    jurisdiction of a county or more reads one row per cell, county and month, however many villages' scopes
-    meet in a cell."""
+    """Live visits per H3 cell (resolutions 5, 7 and 9), month, scope, industry and kind (plus total rows), at
+    grains of the scope: ``v`` (the visit's scope) at every resolution, and at resolutions 5 and 7 also ``c`` (the
+    scope cut to its county's 6 digits) and ``p`` (cut to its province's 2), so that a jurisdiction of a county or
+    a province reads one row per cell, county (province) and month, however many villages' scopes meet in a
+    cell."""
 
     resolution = models.PositiveSmallIntegerField(_("H3 resolution"))
     cell = models.BigIntegerField(_("H3 cell"))
     month = models.DateField(_("month (first day)"))
-    grain = models.CharField(_("scope grain (v, c)"), max_length=1)
+    grain = models.CharField(_("scope grain (v, c, p)"), max_length=1)
     scope_code = models.CharField(_("scope code"), max_length=12)
     industry_key = models.IntegerField(_("industry id (0: none, -1: all)"))
     kind = models.CharField(_("kind (empty: all)"), max_length=20, blank=True)
@@ -199,8 +204,8 @@ class HexMonth(models.Model):
                     "grain",
                     "industry_key",
                     "kind",
-                    "month",
                     "scope_code",
+                    "month",
                     "cell",
                     "visits",
                     "last_day",
@@ -255,14 +260,14 @@ class PresenceMonth(models.Model):
                     "grain",
                     "industry_key",
                     "kind",
-                    "month",
                     "scope_code",
+                    "month",
                     "role",
                     "person_key",
                     "division_code",
                     "township_code",
                 ],
-                name="presence_month_read",
+                name="presence_month_scope_read",
             ),
         ]
 

@@ -52,7 +52,9 @@ from agri.models import (
 from agri.models.rollups import (
     ALL_INDUSTRIES,
     ALL_KINDS,
+    COARSE_CELL_RESOLUTIONS,
     GRAIN_COUNTY,
+    GRAIN_PROVINCE,
     GRAIN_SCOPE_DIGITS,
     GRAIN_TOWNSHIP,
     GRAIN_VILLAGE,
@@ -336,6 +338,16 @@ def _grain(level: str, jurisdiction: str) -> str:
     return grain if len(jurisdiction) <= GRAIN_SCOPE_DIGITS[grain] else GRAIN_VILLAGE
 
 
+def _cell_grain(resolution: int, jurisdiction: str) -> str:
+    """The grain of the cell rows that a jurisdiction reads at ``resolution`` (see ``HexMonth``): the coarsest
+    whose cut scope still tells the jurisdiction."""
+    if resolution in COARSE_CELL_RESOLUTIONS:
+        for grain in (GRAIN_PROVINCE, GRAIN_COUNTY):
+            if len(jurisdiction) <= GRAIN_SCOPE_DIGITS[grain]:
+                return grain
+    return GRAIN_VILLAGE
+
+
 def _monthly_activity(sl: CoverageSlice, level: str, only: CoverageFilter) -> tuple[dict, QuerySet]:
     """A bureau's activity per division of ``level`` over whole months, from the monthly tables (two queries, over
     the rows of the grain of ``level`` where the jurisdiction allows), and the household rows that make a household
@@ -427,7 +439,7 @@ def coverage_hexagons(
     if bbox is None and _monthly(user, only):
         rows = list(
             HexMonth.objects.filter(code_range("scope_code", user.jurisdiction), _month_filters(only))
-            .filter(resolution=resolution, grain=_grain(Level.COUNTY, user.jurisdiction))
+            .filter(resolution=resolution, grain=_cell_grain(resolution, user.jurisdiction))
             .values(field=F("cell"))
             .annotate(visits=Sum("visits"), last_visit=Max("last_day"))
             .order_by("cell")

@@ -46,7 +46,9 @@ from agri.models import DivisionMonth, HexMonth, PresenceMonth, Visit, VisitFlag
 from agri.models.rollups import (
     ALL_INDUSTRIES,
     ALL_KINDS,
+    COARSE_CELL_RESOLUTIONS,
     GRAIN_COUNTY,
+    GRAIN_PROVINCE,
     GRAIN_SCOPE_DIGITS,
     GRAIN_TOWNSHIP,
     GRAIN_VILLAGE,
@@ -64,6 +66,7 @@ from geo.assign import assign_points
 from geo.h3cells import H3_RESOLUTIONS
 
 CELL_KEY = ("h3_r5", "h3_r7", "h3_r9")
+CELL_GRAINS = (GRAIN_VILLAGE, GRAIN_COUNTY, GRAIN_PROVINCE)  # at COARSE_CELL_RESOLUTIONS; the others: village only
 WIDE_KEY = ROLLUP_KEY + CELL_KEY  # what an edit's deltas are grouped by: every table's key follows from it
 Deltas = dict[tuple, list[int]]  # wide key -> [visits, participants]
 _APPLY_BATCH = 500  # keys per upsert statement: 12 parameters each, far below SQLite's 32,766
@@ -238,14 +241,13 @@ def _project(changes: Deltas) -> dict:
         daily[wide[:10]][1] += p
         month = _first_of_month(day)
         grains = _grains(division, township, scope)
-        scopes = _scope_grains(scope)
         for industry_key, kind_key in ((industry, kind), (ALL_INDUSTRIES, ALL_KINDS)):
             for grain, place in grains:
                 key = (month, grain, *place, industry_key, kind_key)
                 month_row(months, taken_months, key, n, p, day, True)
             for resolution, cell in zip(H3_RESOLUTIONS, wide[10:], strict=True):
                 if cell is not None:
-                    for grain, cut in scopes:
+                    for grain, cut in _scope_grains(scope, resolution):
                         key = (resolution, cell, month, grain, cut, industry_key, kind_key)
                         month_row(cells, taken_cells, key, n, p, day, False)
             for role, person in ((Presence.WORKER.value, worker), (Presence.COMMISSIONER.value, commissioner)):
@@ -278,9 +280,11 @@ def _grains(division: str, township: str, scope: str) -> list[tuple[str, tuple[s
     return out
 
 
-def _scope_grains(scope: str) -> list[tuple[str, str]]:
-    """The cell rows' grains and their scope column."""
-    return [(GRAIN_VILLAGE, scope), (GRAIN_COUNTY, scope[: GRAIN_SCOPE_DIGITS[GRAIN_COUNTY]])]
+def _scope_grains(scope: str, resolution: int) -> list[tuple[str, str]]:
+    """The cell rows' grains at ``resolution`` and their scope column."""
+    if resolution not in COARSE_CELL_RESOLUTIONS:
+        return [(GRAIN_VILLAGE, scope)]
+    return [(grain, scope[: GRAIN_SCOPE_DIGITS[grain]]) for grain in CELL_GRAINS]
 
 
 def key_month(key: tuple) -> date:
@@ -465,12 +469,17 @@ def _monthly_selects(where: str) -> dict:
     )
     resolutions = " UNION ALL ".join(f"SELECT {r}{' AS res' if i == 0 else ''}" for i, r in enumerate(H3_RESOLUTIONS))
     cell = "CASE r.res " + " ".join(f"WHEN {r} THEN v.{_q(f'h3_r{r}')}" for r in H3_RESOLUTIONS) + " END"
-    scope_grains = f"(SELECT '{gv}' AS grain UNION ALL SELECT '{gc}') d"
-    cut = f"CASE d.grain WHEN '{gv}' THEN {scope} ELSE substr({scope}, 1, {digits[gc]}) END"
+    gp = GRAIN_PROVINCE
+    scope_grains = f"(SELECT '{gv}' AS grain UNION ALL SELECT '{gc}' UNION ALL SELECT '{gp}') d"
+    cut = (
+        f"CASE d.grain WHEN '{gv}' THEN {scope} WHEN '{gc}' THEN substr({scope}, 1, {digits[gc]}) "
+        f"ELSE substr({scope}, 1, {digits[gp]}) END"
+    )
+    coarse = ", ".join(str(r) for r in COARSE_CELL_RESOLUTIONS)
     cells = (
         f"SELECT r.res, {cell}, {month}, d.grain, {cut}, {industry}, {kind}, COUNT(*), MAX(v.{_q('visit_date')}) "
         f"FROM {v} v CROSS JOIN ({resolutions}) r CROSS JOIN {totals} CROSS JOIN {scope_grains} "
-        f"WHERE {live} AND {cell} IS NOT NULL {grouped(7)}"
+        f"WHERE {live} AND {cell} IS NOT NULL AND (d.grain = '{gv}' OR r.res IN ({coarse})) {grouped(7)}"
     )
     h, w, c = Presence.HOUSEHOLD.value, Presence.WORKER.value, Presence.COMMISSIONER.value
     # One household row; per worker and commissioner a detail and a total row at each grain.

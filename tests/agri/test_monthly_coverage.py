@@ -2,6 +2,7 @@
 on random visits created, edited, moved and deleted through the API (SQLite and PostgreSQL alike)."""
 
 import random
+import re
 from datetime import timedelta
 
 import pytest
@@ -9,9 +10,11 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from agri.models import DivisionMonth, HexMonth
+from agri.models import DivisionMonth, HexMonth, Role
 from agri.selectors import coverage
+from tests import factories as f
 from tests.agri.map_support import days_ago, push, visit
+from tests.support import login
 
 KINDS = ("guidance", "diagnosis", "training", "other")
 
@@ -86,8 +89,10 @@ def _queries(client, url):
     return response.json(), " ".join(q["sql"] for q in queries.captured_queries)
 
 
-@pytest.mark.parametrize("who", ["admin", "township_viewer"])
+@pytest.mark.parametrize("who", ["admin", "township_viewer", "province"])
 def test_the_monthly_path_equals_the_daily_path(random_visits, clients, monkeypatch, who):
+    if who == "province":  # a province's bureau (2 digits): the province rows of the r5 and r7 cells
+        clients[who] = login(f.UserFactory(username="province", role=Role.BUREAU_VIEWER, jurisdiction="50"))
     client = clients[who]
     start, end = _months_back(3)
     periods = ["", f"&date_from={start}&date_to={end}", f"&date_from={start}", f"&date_to={end}"]
@@ -105,14 +110,17 @@ def test_the_monthly_path_equals_the_daily_path(random_visits, clients, monkeypa
     ]
     # The grain each read takes: a county's account reads the township and county rows (and the county-scope cells),
     # a township's the township rows and the village rows for the rest (its 9 digits are longer than a county's 6).
-    county_wide = who == "admin"
+    county_wide = who in ("admin", "province")
     grains = {"level=village": "v", "level=township": "t", "level=county": "c" if county_wide else "v"}
+    coarse_cells = {"admin": "c", "province": "p"}.get(who, "v")
     monthly = {}
     for url in urls:
         body, sql = _queries(client, url)
         table = (HexMonth if "hexagons" in url else DivisionMonth)._meta.db_table
         assert table in sql, url  # answered from the monthly tables
-        grain = next((g for level, g in grains.items() if level in url), "c" if county_wide else "v")
+        # r5 and r7 have county and province rows (a coarse reader's r9 request is answered at r7).
+        cells = coarse_cells if re.search(r'"resolution" = [57]\b', sql) else "v"
+        grain = next((g for level, g in grains.items() if level in url), cells)
         assert f'"{table}"."grain" = \'{grain}\'' in sql, url
         monthly[url] = body
     monkeypatch.setattr(coverage, "whole_months", lambda only: False)
@@ -128,9 +136,11 @@ def test_the_monthly_path_equals_the_daily_path(random_visits, clients, monkeypa
     assert any(f["properties"]["households_visited"] for f in villages)
     assert any(f["properties"]["workers_active"] for f in villages)
     assert any(f["properties"]["commissioners_active"] for f in villages)
-    if who == "admin":
+    if who != "township_viewer":
         county = monthly["/api/v1/coverage/divisions/?level=county"]["features"]
-        assert [f["properties"]["workers_active"] for f in county] == [2]  # distinct over both townships
+        active = {f["properties"]["code"]: f["properties"]["workers_active"] for f in county}
+        assert active["500235000000"] == 2  # distinct over both townships
+        assert sum(active.values()) == 2  # the province's other counties had no visit
 
 
 def test_a_period_of_whole_months_is_told_from_others():

@@ -63,8 +63,9 @@ def stored_rollup() -> dict:
 
 def independent_monthly() -> dict:
     """What the monthly tables should hold, counted in Python over the live visits: for each visit a detail and a
-    total row per place at the village, township and county grains, per cell at the village and county scope, a
-    household row, and detail and total rows per worker or commissioner at the three grains."""
+    total row per place at the village, township and county grains, per cell at the village scope (r5 and r7: and
+    at the county and province scope too), a household row, and detail and total rows per worker or commissioner at
+    the three grains."""
     months: dict = {}
     cells: dict = {}
     presence: Counter = Counter()
@@ -87,7 +88,10 @@ def independent_monthly() -> dict:
             for grain, where in grains:
                 add(months, (month, grain, *where, industry, kind), 1, v.participants, v.visit_date)
             for resolution, cell in ((5, v.h3_r5), (7, v.h3_r7), (9, v.h3_r9)):
-                for grain, scope in (("v", v.scope_code), ("c", v.scope_code[:6])) if cell is not None else ():
+                cell_grains = [("v", v.scope_code)]
+                if resolution in (5, 7):
+                    cell_grains += [("c", v.scope_code[:6]), ("p", v.scope_code[:2])]
+                for grain, scope in cell_grains if cell is not None else ():
                     add(cells, (resolution, cell, month, grain, scope, industry, kind), 1, 0, v.visit_date)
             for role, person in (("w", v.worker_id), ("c", v.commissioner_id)):
                 for grain, where in grains if person else ():
