@@ -13,7 +13,9 @@ The monthly tables follow the same rules. A create adds to them with one INSERT 
 (:func:`rollup_add`: four statements in all); an edit, delete or reassignment projects its deltas (grouped by the
 daily key and the visit's three H3 cells, :func:`rollup_deltas`) onto every table in Python and upserts them. A
 month row's ``last_day`` only grows in an upsert; where visits were taken away from a row, it is recomputed from the
-daily rollup (divisions) or the visits of that scope and month (cells), one UPDATE per table.
+daily rollup (village-grain divisions) or the visits of that scope and month (village-grain cells), then for the
+township, county and province rows from the village-grain rows of their table: one UPDATE per table and grain
+family (``_recompute_last_day``, ``_recompute_coarse_last_day``).
 
 Deltas are applied as adding upserts against the key's unique constraint (ON CONFLICT DO UPDATE SET visits = visits +
 EXCLUDED.visits), which are atomic per row, so concurrent writers on PostgreSQL never lose an update (see
@@ -324,30 +326,37 @@ def _recompute_last_day(model, ids: list, days: list[date]) -> None:
     _update_last_day(model, source, ids, days)
 
 
-def _recompute_coarse_last_day(model, ids: list, days: list[date]) -> None:
-    """As :func:`_recompute_last_day`, for the township and county rows ``ids``: from the village-grain rows of the
-    same table that they sum (the same month, industry and kind, cell; the scope within the cut scope; the same
-    township, or a village of the county), which are exact by then. The scope is matched by a range, which an index
-    serves (every code that starts with the cut scope lies between it and it followed by nines), and exactly."""
+def _recompute_coarse_last_day(model, grain: str, ids: list, days: list[date]) -> None:
+    """As :func:`_recompute_last_day`, for the rows ``ids`` of the coarser ``grain``: from the village-grain rows (for
+    province cell rows, the county rows) of the same table that they sum (the same month, industry and kind, cell;
+    the scope within the cut scope; the same township, or a village of the county), which are exact by then. A
+    cell's rows are found by the key's index (resolution, cell, month, grain); a division's scope is also matched by
+    a range, which the read index serves (every code that starts with the cut scope lies between it and it followed
+    by nines). Given a scope range, the planner would take the cells' read index and scan the jurisdiction's rows
+    for each cell row."""
     if not ids or not days:
         return
     t = _table(model)
     col = {name: f"{t}.{_q(model._meta.get_field(name).column)}" for name in (*_TABLES[model][0], "last_day")}
     scope = f"s.{_q('scope_code')}"
     same = ["industry_key", "kind", "month"] + (["resolution", "cell"] if model is HexMonth else [])
-    where = [f"s.{_q('grain')} = '{GRAIN_VILLAGE}'"] + [f"s.{_q(name)} = {col[name]}" for name in same]
-    where += [
-        f"{scope} >= {col['scope_code']}",
-        f"{scope} <= {col['scope_code']} || '999999999999'",
-        f"substr({scope}, 1, length({col['scope_code']})) = {col['scope_code']}",
-    ]
+    # A province cell row from the county cell rows (recomputed just before it: grains go in sorted order), a few
+    # where the village rows of a large cell are hundreds.
+    source = GRAIN_COUNTY if grain == GRAIN_PROVINCE else GRAIN_VILLAGE
+    where = [f"s.{_q('grain')} = '{source}'"] + [f"s.{_q(name)} = {col[name]}" for name in same]
+    where.append(f"substr({scope}, 1, length({col['scope_code']})) = {col['scope_code']}")
     if model is DivisionMonth:
+        where += [f"{scope} >= {col['scope_code']}", f"{scope} <= {col['scope_code']} || '999999999999'"]
         digits = GRAIN_SCOPE_DIGITS[GRAIN_COUNTY]
-        where.append(
-            f"(({col['grain']} = '{GRAIN_TOWNSHIP}' AND s.{_q('township_code')} = {col['township_code']}) OR "
-            f"({col['grain']} = '{GRAIN_COUNTY}' AND substr(s.{_q('division_code')}, 1, {digits}) = "
-            f"{col['division_code']}))"
-        )
+        division = f"s.{_q('division_code')}"
+        if grain == GRAIN_TOWNSHIP:
+            where.append(f"s.{_q('township_code')} = {col['township_code']}")
+        else:  # a county row's villages by a range too, which the key's index (month, grain, village) serves
+            where += [
+                f"{division} >= {col['division_code']}",
+                f"{division} <= {col['division_code']} || '999999999999'",
+                f"substr({division}, 1, {digits}) = {col['division_code']}",
+            ]
     _update_last_day(model, f"SELECT MAX(s.{_q('last_day')}) FROM {t} s WHERE {' AND '.join(where)}", ids, days)
 
 
@@ -388,12 +397,15 @@ def rollup_apply(*deltas: Deltas) -> None:
             # The rows still there whose last day is one of those days get their exact last day (recomputing an
             # added-to row's, already exact, does no harm): the village-grain rows first, then the coarser ones
             # from them.
-            fine = [pk for pk, grain in kept if grain == GRAIN_VILLAGE]
-            coarse = [pk for pk, grain in kept if grain != GRAIN_VILLAGE]
+            by_grain = defaultdict(list)
+            for pk, grain in kept:
+                by_grain[grain].append(pk)
+            fine = by_grain.pop(GRAIN_VILLAGE, [])
             for start in range(0, len(fine), _APPLY_BATCH):
                 _recompute_last_day(model, fine[start : start + _APPLY_BATCH], days)
-            for start in range(0, len(coarse), _APPLY_BATCH):
-                _recompute_coarse_last_day(model, coarse[start : start + _APPLY_BATCH], days)
+            for grain, ids in sorted(by_grain.items()):
+                for start in range(0, len(ids), _APPLY_BATCH):
+                    _recompute_coarse_last_day(model, grain, ids[start : start + _APPLY_BATCH], days)
     _upsert(PresenceMonth, rows[PresenceMonth])
 
 
@@ -424,7 +436,9 @@ def _monthly_selects(where: str) -> dict:
     """The SELECT ... GROUP BY (in key order) that computes each monthly table's rows from the live visits of
     ``where`` (an SQL condition on the visit table, alias ``v``), and its extra parameters: what a create adds
     (:func:`rollup_add`) and what the rebuild inserts. Each visit is counted in its detail row and in a total row
-    (the cross join with ``g``); cells once per resolution; presence once per household, worker and commissioner.
+    (the cross join with ``g``); divisions once per grain it has (village; township if it has one; county if it has
+    a village); cells once per resolution and scope grain (village; at r5 and r7 also county and province);
+    presence once per household, worker and commissioner.
     """
     v = _table(Visit)
     month = _month_of(f"v.{_q('visit_date')}")
