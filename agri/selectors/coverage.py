@@ -30,7 +30,7 @@ from datetime import date, timedelta
 import h3.api.numpy_int as h3i
 import numpy as np
 import shapely
-from django.db import connection
+from django.db import connections
 from django.db.models import Count, Exists, F, Max, OuterRef, Q, QuerySet, Subquery, Sum
 from django.db.models.functions import Left
 from django.utils import timezone
@@ -374,9 +374,10 @@ def _monthly_activity(sl: CoverageSlice, level: str, only: CoverageFilter) -> tu
         .order_by()
         .distinct()
     )
-    sql, params = people.query.get_compiler(connection=connection).as_sql()
+    database = connections[people.db]  # where the router sends the read (a replica for bureau reads)
+    sql, params = people.query.get_compiler(connection=database).as_sql()
     counted = {worker: "workers_active", commissioner: "commissioners_active"}
-    with connection.cursor() as cursor:
+    with database.cursor() as cursor:
         cursor.execute(f"SELECT d.unit, d.role, COUNT(*) FROM ({sql}) d GROUP BY d.unit, d.role", params)
         for division, role, n in cursor.fetchall():
             activity.setdefault(division, {})[counted[role]] = n
