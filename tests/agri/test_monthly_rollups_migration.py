@@ -1,4 +1,4 @@
-"""Migration 0018 fills the monthly tables' township and county rows from the visits stored before them (an
+"""Migration 0019 fills the monthly tables' township and county rows from the visits stored before them (an
 installation upgrading)."""
 
 import importlib
@@ -22,11 +22,11 @@ def test_the_migration_fills_the_monthly_tables_from_stored_visits(posted):
     expected = {model: _rows(model) for model in MONTHLY}
     daily = _rows(VisitRollup)
     assert all(expected.values())  # the posted visits were counted as they were written
-    # As an installation has them just after 0017: the village-grain rows of 0016's fill, no coarser ones.
+    # As an installation has them just after 0018: the village-grain rows of 0016's fill, no coarser ones.
     for model in (DivisionMonth, HexMonth):
         assert model.objects.exclude(grain="v").exists()
         model.objects.exclude(grain="v").delete()
-    migration = importlib.import_module("agri.migrations.0018_fill_rollup_grains")
+    migration = importlib.import_module("agri.migrations.0019_fill_rollup_grains")
     migration.fill(global_apps, None)
     assert {model: _rows(model) for model in MONTHLY} == expected
     assert _rows(VisitRollup) == daily  # the daily rollup, already right, is left as it was

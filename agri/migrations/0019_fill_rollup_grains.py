@@ -1,5 +1,5 @@
 """Fill the township and county rows of the monthly division table and the county rows of the monthly cell table
-(0017; the rows already there are the village-grain ones), so that coverage, which reads them, is right from the
+(0018; the rows already there are the village-grain ones), so that coverage, which reads them, is right from the
 moment the new code serves.
 
 As 0016 did, this runs the rollup rebuild of the code that ships with it for the three monthly tables only
@@ -20,7 +20,7 @@ def fill(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("agri", "0017_rollup_grains"),
+        ("agri", "0018_rollup_grains"),
     ]
 
     operations = [migrations.RunPython(fill, migrations.RunPython.noop)]

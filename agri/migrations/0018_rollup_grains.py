@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('agri', '0016_fill_monthly_rollups'),
+        ('agri', '0017_visit_actor_started'),
     ]
 
     operations = [
