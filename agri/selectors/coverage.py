@@ -424,12 +424,16 @@ def coverage_hexagons(
 ) -> list[dict]:
     """Visits per H3 cell at ``resolution`` (5, 7 or 9): one GROUP BY.
 
-    A bureau account's request over whole months (or all time) without ``bbox`` reads the monthly cell table
-    (``HexMonth``: rows per cell, month and scope, so the cost follows cells x months). Otherwise the visit table is
-    grouped by the cell stored on each visit (the daily rollup has no cells: three cell columns in its key would
-    multiply its rows for every other reader). ``bbox`` is (min_lon, min_lat, max_lon, max_lat) in WGS-84 and
-    keeps the cells whose visits lie in it (the (lat, lon) index). No division boundaries are needed. Dicts: h3
-    (hex string), resolution, visits, last_visit, geometry (the cell's polygon in ``crs``).
+    ``bbox`` is (min_lon, min_lat, max_lon, max_lat) in WGS-84 and counts the visits that lie in it: a cell that
+    straddles its edge counts only its visits inside.
+
+    A bureau account's request over whole months (or all time) reads the monthly cell table (``HexMonth``: rows
+    per cell, month and scope, so the cost follows cells x months); with a ``bbox`` too at r5 and r7, where the
+    cells inside it keep their monthly counts and only those across its edge are counted from their visits
+    (:func:`_cells_in_bbox`). Otherwise the visit table is grouped by the cell stored on each visit (the daily
+    rollup has no cells: three cell columns in its key would multiply its rows for every other reader), within
+    ``bbox`` by the (lat, lon) index. No division boundaries are needed. Dicts: h3 (hex string), resolution,
+    visits, last_visit, geometry (the cell's polygon in ``crs``).
     """
     coverage_slice(user)  # same rule as the other coverage reads
     grid = location_grid(user)
@@ -437,7 +441,7 @@ def coverage_hexagons(
         resolution = max([r for r in H3_RESOLUTIONS if r <= grid], default=min(H3_RESOLUTIONS))
     field = f"h3_r{resolution}"
     only = only or CoverageFilter()
-    if bbox is None and _monthly(user, only):
+    if _monthly(user, only) and (bbox is None or resolution in COARSE_CELL_RESOLUTIONS):
         rows = list(
             HexMonth.objects.filter(code_range("scope_code", user.jurisdiction), _month_filters(only))
             .filter(resolution=resolution, grain=_cell_grain(resolution, user.jurisdiction))
@@ -445,7 +449,15 @@ def coverage_hexagons(
             .annotate(visits=Sum("visits"), last_visit=Max("last_day"))
             .order_by("cell")
         )
+        if bbox:
+            rows = _cells_in_bbox(rows, bbox, lambda cells: _cell_visits(user, field, only, bbox, cells))
         return _hexagon_features(rows, resolution, crs)
+    return _hexagon_features(_cell_visits(user, field, only, bbox), resolution, crs)
+
+
+def _cell_visits(user, field: str, only: CoverageFilter, bbox=None, cells: list[int] | None = None) -> list[dict]:
+    """Visits and the last visit date per cell (``field``: the visit's cell column) from the visit table, within
+    ``bbox`` and among ``cells`` when given, in cell order."""
     visits = Visit.objects.visible_to(user).alive().filter(_period(only.date_from, only.date_to, "visit_date"))
     if only.industry:
         visits = visits.filter(industry__code=only.industry)
@@ -454,13 +466,41 @@ def coverage_hexagons(
     if bbox:
         min_lon, min_lat, max_lon, max_lat = bbox
         visits = visits.filter(lat__gte=min_lat, lat__lte=max_lat, lon__gte=min_lon, lon__lte=max_lon)
-    rows = list(
-        visits.filter(**{f"{field}__isnull": False})
-        .values(field=F(field))
-        .annotate(visits=Count("pk"), last_visit=Max("visit_date"))
-        .order_by(field)
+    visits = visits.filter(**({f"{field}__in": cells} if cells is not None else {f"{field}__isnull": False}))
+    return list(
+        visits.values(field=F(field)).annotate(visits=Count("pk"), last_visit=Max("visit_date")).order_by(field)
     )
-    return _hexagon_features(rows, resolution, crs)
+
+
+# How far inside (outside) a bbox, in degrees, a cell's vertices must lie for every point of the cell to be inside
+# (outside) it: a cell's edges are great-circle arcs, which bow out of the straight line between their vertices in
+# longitude and latitude by about a metre at r5 in China, far less at r7; 0.001 degrees is 50-110 m.
+CELL_BBOX_MARGIN = 0.001
+
+
+def _cells_in_bbox(rows: list[dict], bbox, count_visits) -> list[dict]:
+    """The monthly rows of the cells in ``bbox``, counted as the visit table would count them within it: a cell
+    wholly inside keeps its row, one wholly outside is dropped, and the cells across the edge are counted from their
+    visits by ``count_visits(cells)`` (one query, over those cells only). In cell order."""
+    if not rows:
+        return rows
+    min_lon, min_lat, max_lon, max_lat = bbox
+    m = CELL_BBOX_MARGIN
+    inside, across = [], []
+    for row in rows:
+        # 5 µs a cell: 17 ms for a province's 3,361 r7 cells.
+        lats, lons = zip(*h3i.cell_to_boundary(row["field"]), strict=True)
+        south, north, west, east = min(lats), max(lats), min(lons), max(lons)
+        if north < min_lat - m or south > max_lat + m or east < min_lon - m or west > max_lon + m:
+            continue
+        if south >= min_lat + m and north <= max_lat - m and west >= min_lon + m and east <= max_lon - m:
+            inside.append(row)
+        else:
+            across.append(row["field"])
+    if across:
+        inside += count_visits(across)
+        inside.sort(key=lambda row: row["field"])
+    return inside
 
 
 def _hexagon_features(rows: list[dict], resolution: int, crs: str) -> list[dict]:

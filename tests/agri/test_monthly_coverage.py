@@ -172,3 +172,53 @@ def test_a_jurisdiction_is_a_code_range(prefix, inside, outside):
 
     assert all(within(code) for code in inside)
     assert not any(within(code) for code in outside)
+
+
+# Around the random visits (lat 30.921-30.968, lon 108.691-108.729): all of them; across them in three ways; none.
+BBOXES = {
+    "all": "108.0,30.0,109.5,31.5",
+    "across": "108.700,30.930,108.720,30.960",
+    "south-west": "108.691,30.921,108.705,30.945",
+    "north-east": "108.710,30.950,108.750,31.000",
+    "none": "108.8,31.1,108.9,31.2",
+}
+
+
+@pytest.mark.parametrize("who", ["admin", "township_viewer", "province"])
+def test_hexagons_in_a_bbox_from_the_monthly_table_equal_the_visits_in_it(random_visits, clients, monkeypatch, who):
+    """At r5 and r7 a bbox keeps the monthly rows of the cells wholly inside it and counts only the cells across its
+    edge from their visits: the same figures as grouping the visits inside the bbox, cell by cell."""
+    if who == "province":
+        clients[who] = login(f.UserFactory(username="province", role=Role.BUREAU_VIEWER, jurisdiction="50"))
+    client = clients[who]
+    start, end = _months_back(3)
+    urls = {
+        (
+            resolution,
+            name,
+            period,
+            only,
+        ): f"/api/v1/coverage/hexagons/?resolution={resolution}&bbox={bbox}{period}{only}"
+        for resolution in (5, 7)
+        for name, bbox in BBOXES.items()
+        for period, only in (("", ""), (f"&date_from={start}&date_to={end}", "&kind=diagnosis"))
+    }
+    monthly = {}
+    for key, url in urls.items():
+        body, sql = _queries(client, url)
+        assert HexMonth._meta.db_table in sql, url
+        # Cells wholly inside or outside are not counted again; only the cells across the edge are, by their ids.
+        counted_again = re.search(r'FROM "agri_visit".* "agri_visit"\."h3_r[57]" IN \(', sql)
+        assert (counted_again is not None) == (key[1] in ("across", "south-west", "north-east")), (url, sql)
+        monthly[key] = body
+    monkeypatch.setattr(coverage, "whole_months", lambda only: False)
+    for key, url in urls.items():
+        body, sql = _queries(client, url)
+        assert HexMonth._meta.db_table not in sql
+        assert body == monthly[key], url
+    visits = {key: sum(f["properties"]["visits"] for f in body["features"]) for key, body in monthly.items()}
+    for resolution in (5, 7):
+        every = visits[(resolution, "all", "", "")]
+        assert every > 0 and visits[(resolution, "none", "", "")] == 0
+        for part in ("across", "south-west", "north-east"):
+            assert 0 < visits[(resolution, part, "", "")] < every, (resolution, part)
