@@ -424,10 +424,10 @@ class HexMonthAdmin(ReadOnlyAdmin):
 
 @admin.register(PresenceMonth)
 class PresenceMonthAdmin(ReadOnlyAdmin):
-    """Who was visited or active, per month and place, kept like the daily rollup: read-only here."""
+    """Who was visited or active, per month (or year) and place, kept like the daily rollup: read-only here."""
 
-    list_display = ["month", "role", "grain", "person_key", "household_key", "division_code", "township_code"]
-    list_filter = ["role", "grain", "month"]
+    list_display = ["month", "span", "role", "grain", "person_key", "household_key", "division_code", "township_code"]
+    list_filter = ["span", "role", "grain", "month"]
     search_fields = ["division_code", "township_code", "scope_code"]
 
 

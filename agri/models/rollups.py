@@ -95,6 +95,7 @@ MONTH_KEY = ("month", "grain", "division_code", "township_code", "scope_code", "
 HEX_MONTH_KEY = ("resolution", "cell", "month", "grain", "scope_code", "industry_key", "kind")
 PRESENCE_KEY = (
     "month",
+    "span",
     "role",
     "grain",
     "person_key",
@@ -116,6 +117,11 @@ GRAIN_SCOPE_DIGITS = {GRAIN_VILLAGE: 12, GRAIN_TOWNSHIP: 9, GRAIN_COUNTY: 6, GRA
 # The resolutions whose cells also have county and province rows (an r9 cell, a few hundred metres across, seldom
 # holds more than one village's scope: its village rows are what coarser ones would be).
 COARSE_CELL_RESOLUTIONS = (5, 7)
+
+
+# A person row counts a month's visits or a whole year's (``month`` is then the year's first day), so that a period
+# of whole years reads one row per (place, person) and year rather than one per month (see :class:`PresenceMonth`).
+SPAN_MONTH, SPAN_YEAR = "m", "y"
 
 
 class Presence(models.TextChoices):
@@ -219,19 +225,26 @@ class HexMonth(models.Model):
 
 
 class PresenceMonth(models.Model):
-    """Who a month's visits reached or involved, for the exact distinct counts: one row per (month, household) a
-    visit targeted, and per (month, village, worker or commissioner) who visited there, with the visits counted
-    (a row is deleted when its count falls to zero).
+    """Who a month's (or a year's) visits reached or involved, for the exact distinct counts: one row per (month,
+    household) a visit targeted, and per (month, village, worker or commissioner) who visited there, with the visits
+    counted (a row is deleted when its count falls to zero).
 
     Household rows (role ``h``, grain "") have no place ("" codes): a registered household counts as visited
     wherever the visit's point fell. Person rows have the place of the visits at three grains: ``v`` (village,
     township and scope, as the visit has them), ``t`` (township only, scope cut to 9 digits; visits with a
     township) and ``c`` (the village code's county, its first 6 digits, in ``division_code``, scope cut to 6 digits;
     visits with a village), and like :class:`DivisionMonth` a total row (ALL_INDUSTRIES, ALL_KINDS) next to the
-    detail rows; household rows are detail only (an EXISTS per household reads its few rows). Size: households x
-    months plus people x villages (townships, counties) they visit x months."""
+    detail rows; household rows are detail only (an EXISTS per household reads its few rows).
+
+    ``span``: person rows come twice, per month (``m``) and per year (``y``, ``month`` the year's first day, the
+    visits of the whole year). People active over a period of whole months are the distinct (place, person) pairs
+    of the year rows of its whole years and the month rows of the months left over: a year's read takes the
+    distinct (place, person) pairs of the year once, not once per month they were active. Household rows are month
+    rows only. Size: households x months plus people x villages (townships, counties) they visit x (months +
+    years)."""
 
     month = models.DateField(_("month (first day)"))
+    span = models.CharField(_("span (m: month, y: year)"), max_length=1, default=SPAN_MONTH)
     role = models.CharField(_("role"), max_length=1, choices=Presence.choices)
     grain = models.CharField(_("place grain (v, t, c; empty for households)"), max_length=1, blank=True)
     person_key = models.PositiveBigIntegerField(_("worker or commissioner id (0: a household row)"))
@@ -260,6 +273,7 @@ class PresenceMonth(models.Model):
                     "grain",
                     "industry_key",
                     "kind",
+                    "span",
                     "scope_code",
                     "month",
                     "role",
@@ -267,9 +281,10 @@ class PresenceMonth(models.Model):
                     "division_code",
                     "township_code",
                 ],
-                name="presence_month_scope_read",
+                name="presence_span_scope_read",
             ),
         ]
 
     def __str__(self):
-        return f"{self.month:%Y-%m} {self.role} {self.person_key or self.household_key}: {self.visits}"
+        period = f"{self.month:%Y}" if self.span == SPAN_YEAR else f"{self.month:%Y-%m}"
+        return f"{period} {self.role} {self.person_key or self.household_key}: {self.visits}"

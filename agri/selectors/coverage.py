@@ -24,7 +24,7 @@ registered in the division, and whether each had at least one visit in the perio
 fell, so ``coverage`` is always a share between 0 and 1 (null where a division has no households).
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, timedelta
 
 import h3.api.numpy_int as h3i
@@ -59,6 +59,8 @@ from agri.models.rollups import (
     GRAIN_TOWNSHIP,
     GRAIN_VILLAGE,
     NO_ID,
+    SPAN_MONTH,
+    SPAN_YEAR,
     Presence,
 )
 from agri.privacy import HOUSEHOLD, location_grid, redact
@@ -348,6 +350,30 @@ def _cell_grain(resolution: int, jurisdiction: str) -> str:
     return GRAIN_VILLAGE
 
 
+def presence_spans(date_from: date | None, date_to: date | None) -> list[tuple[str, date | None, date | None]]:
+    """A period of whole months (``date_from`` a 1st, ``date_to`` a month's last day; None: open) as the parts that
+    ``PresenceMonth``'s person rows answer it with: (span, first, last) for the months before its first whole year,
+    its whole years (an open end takes every year on that side) and the months after its last whole year, in that
+    order; a part with no months is left out. Together the parts cover the period exactly, each day once."""
+    first_year = None if date_from is None else date_from.year + (date_from.month > 1)
+    last_year = None if date_to is None else date_to.year - (date_to.month < 12)
+    if first_year is not None and last_year is not None and first_year > last_year:
+        return [(SPAN_MONTH, date_from, date_to)]
+    parts = []
+    if date_from is not None and date_from.year < first_year:
+        parts.append((SPAN_MONTH, date_from, date(first_year - 1, 12, 31)))
+    parts.append(
+        (
+            SPAN_YEAR,
+            None if first_year is None else date(first_year, 1, 1),
+            None if last_year is None else date(last_year, 12, 31),
+        )
+    )
+    if date_to is not None and date_to.year > last_year:
+        parts.append((SPAN_MONTH, date(last_year + 1, 1, 1), date_to))
+    return parts
+
+
 def _monthly_activity(sl: CoverageSlice, level: str, only: CoverageFilter) -> tuple[dict, QuerySet]:
     """A bureau's activity per division of ``level`` over whole months, from the monthly tables (two queries, over
     the rows of the grain of ``level`` where the jurisdiction allows), and the household rows that make a household
@@ -366,14 +392,23 @@ def _monthly_activity(sl: CoverageSlice, level: str, only: CoverageFilter) -> tu
     }
     worker, commissioner = Presence.WORKER.value, Presence.COMMISSIONER.value
     # Distinct (division, role, person) first, then counted per division and role: a hashed DISTINCT, where
-    # COUNT(DISTINCT ...) per division would sort every row of the period (PostgreSQL).
-    people = (
-        PresenceMonth.objects.filter(filters, role__in=(worker, commissioner), grain=grain)
+    # COUNT(DISTINCT ...) per division would sort every row of the period (PostgreSQL). The period is read as the
+    # year rows of its whole years and the month rows of the months left over (one range scan each); the UNION
+    # makes the pairs distinct over both.
+    parts = [
+        PresenceMonth.objects.filter(
+            code_range("scope_code", sl.jurisdiction),
+            _month_filters(replace(only, date_from=first, date_to=last)),
+            span=span,
+            role__in=(worker, commissioner),
+            grain=grain,
+        )
         .exclude(**{group: ""})
         .values("role", "person_key", unit=unit)
         .order_by()
-        .distinct()
-    )
+        for span, first, last in presence_spans(only.date_from, only.date_to)
+    ]
+    people = parts[0].distinct() if len(parts) == 1 else parts[0].union(*parts[1:])
     database = connections[people.db]  # where the router sends the read (a replica for bureau reads)
     sql, params = people.query.get_compiler(connection=database).as_sql()
     counted = {worker: "workers_active", commissioner: "commissioners_active"}

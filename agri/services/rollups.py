@@ -61,6 +61,8 @@ from agri.models.rollups import (
     NO_ID,
     PRESENCE_KEY,
     ROLLUP_KEY,
+    SPAN_MONTH,
+    SPAN_YEAR,
     Presence,
 )
 from agri.services import flags
@@ -144,6 +146,13 @@ def _month_of(column: str) -> str:
     if connection.vendor == "postgresql":
         return f"CAST(date_trunc('month', CAST({column} AS timestamp)) AS date)"
     return f"date({column}, 'start of month')"
+
+
+def _year_of(column: str) -> str:
+    """SQL: the first day of the year of a date column."""
+    if connection.vendor == "postgresql":
+        return f"CAST(date_trunc('year', CAST({column} AS timestamp)) AS date)"
+    return f"date({column}, 'start of year')"
 
 
 # The counts each table adds on conflict, and the columns it keeps the greatest of.
@@ -242,6 +251,7 @@ def _project(changes: Deltas) -> dict:
         daily[wide[:10]][0] += n
         daily[wide[:10]][1] += p
         month = _first_of_month(day)
+        year = month.replace(month=1)
         grains = _grains(division, township, scope)
         for industry_key, kind_key in ((industry, kind), (ALL_INDUSTRIES, ALL_KINDS)):
             for grain, place in grains:
@@ -255,10 +265,12 @@ def _project(changes: Deltas) -> dict:
             for role, person in ((Presence.WORKER.value, worker), (Presence.COMMISSIONER.value, commissioner)):
                 if person != NO_ID:
                     for grain, place in grains:
-                        key = (month, role, grain, person, NO_HOUSEHOLD, *place, industry_key, kind_key)
-                        presence[key][0] += n
+                        for start, span in ((month, SPAN_MONTH), (year, SPAN_YEAR)):
+                            key = (start, span, role, grain, person, NO_HOUSEHOLD, *place, industry_key, kind_key)
+                            presence[key][0] += n
         if household != NO_HOUSEHOLD:
-            key = (month, Presence.HOUSEHOLD.value, "", NO_ID, household, NO_CODE, NO_CODE, NO_CODE, industry, kind)
+            key = (month, SPAN_MONTH, Presence.HOUSEHOLD.value, "", NO_ID, household, NO_CODE, NO_CODE, NO_CODE)
+            key += (industry, kind)
             presence[key][0] += n
     return {
         VisitRollup: {k: v for k, v in daily.items() if v != [0, 0]},
@@ -438,7 +450,7 @@ def _monthly_selects(where: str) -> dict:
     (:func:`rollup_add`) and what the rebuild inserts. Each visit is counted in its detail row and in a total row
     (the cross join with ``g``); divisions once per grain it has (village; township if it has one; county if it has
     a village); cells once per resolution and scope grain (village; at r5 and r7 also county and province);
-    presence once per household, worker and commissioner.
+    presence once per household (a month row) and per worker and commissioner twice, in a month row and a year row.
     """
     v = _table(Visit)
     month = _month_of(f"v.{_q('visit_date')}")
@@ -496,10 +508,17 @@ def _monthly_selects(where: str) -> dict:
         f"WHERE {live} AND {cell} IS NOT NULL AND (d.grain = '{gv}' OR r.res IN ({coarse})) {grouped(7)}"
     )
     h, w, c = Presence.HOUSEHOLD.value, Presence.WORKER.value, Presence.COMMISSIONER.value
-    # One household row; per worker and commissioner a detail and a total row at each grain.
-    combos = [(r, t, grain) for r in (w, c) for t in (0, 1) for grain in (GRAIN_VILLAGE, GRAIN_TOWNSHIP, GRAIN_COUNTY)]
-    roles = f"(SELECT '{h}' AS role, 0 AS t, '' AS grain " + "".join(
-        f"UNION ALL SELECT '{r}', {t}, '{grain}' " for r, t, grain in combos
+    # One household row (a month row); per worker and commissioner a detail and a total row at each grain, each a
+    # month row and a year row.
+    combos = [
+        (span, r, t, grain)
+        for span in (SPAN_MONTH, SPAN_YEAR)
+        for r in (w, c)
+        for t in (0, 1)
+        for grain in (GRAIN_VILLAGE, GRAIN_TOWNSHIP, GRAIN_COUNTY)
+    ]
+    roles = f"(SELECT '{SPAN_MONTH}' AS span, '{h}' AS role, 0 AS t, '' AS grain " + "".join(
+        f"UNION ALL SELECT '{span}', '{r}', {t}, '{grain}' " for span, r, t, grain in combos
     )
     roles += ") g"
     person = (
@@ -509,10 +528,13 @@ def _monthly_selects(where: str) -> dict:
         f"((g.role = '{h}' AND v.{_q('household_id')} IS NOT NULL) OR (g.role = '{w}' AND v.{_q('worker_id')} IS NOT "
         f"NULL) OR (g.role = '{c}' AND v.{_q('commissioner_id')} IS NOT NULL)) AND {placed('g.grain')}"
     )
+    year = _year_of(f"v.{_q('visit_date')}")
+    start = f"CASE g.span WHEN '{SPAN_YEAR}' THEN {year} ELSE {month} END"
     presence = (
-        f"SELECT {month}, g.role, g.grain, {person}, CASE WHEN g.role = '{h}' THEN v.{_q('household_id')} ELSE %s "
-        f"END, {place('g.grain')}, {industry}, {kind}, COUNT(*) "
-        f"FROM {v} v CROSS JOIN {roles} WHERE {live} AND {present} {grouped(10)}"
+        f"SELECT {start}, g.span, g.role, g.grain, {person}, "
+        f"CASE WHEN g.role = '{h}' THEN v.{_q('household_id')} ELSE %s END, {place('g.grain')}, {industry}, {kind}, "
+        f"COUNT(*) "
+        f"FROM {v} v CROSS JOIN {roles} WHERE {live} AND {present} {grouped(11)}"
     )
     nil = PresenceMonth._meta.get_field("household_key").get_db_prep_value(NO_HOUSEHOLD, connection)
     return {DivisionMonth: (months, []), HexMonth: (cells, []), PresenceMonth: (presence, [nil])}

@@ -3,15 +3,18 @@ on random visits created, edited, moved and deleted through the API (SQLite and 
 
 import random
 import re
-from datetime import timedelta
+from datetime import date, timedelta
 
 import pytest
+import shapely
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from agri.models import DivisionMonth, HexMonth, Role
+from agri.models import DivisionMonth, HexMonth, PresenceMonth, Role
 from agri.selectors import coverage
+from agri.services.rollups import visits_reassign
+from geo.services import DivisionRow, division_upsert_many
 from tests import factories as f
 from tests.agri.map_support import days_ago, push, visit
 from tests.support import login
@@ -172,6 +175,154 @@ def test_a_jurisdiction_is_a_code_range(prefix, inside, outside):
 
     assert all(within(code) for code in inside)
     assert not any(within(code) for code in outside)
+
+
+@pytest.fixture
+def years_of_visits(mapped_world, clients):
+    """About 100 visits over the last three years and a half by two workers, an expert and a commissioner, a fifth
+    of them edited (moved across a year's end, to another village, kind or industry), a tenth deleted, then moved
+    to new village boundaries (a reassignment)."""
+    w = mapped_world
+    rng = random.Random(23)
+    authors = {
+        "worker": ((30.942, 30.968), [{"household": str(w["H1"].pk)}, {"household": None, "village": "500235001003"}]),
+        "worker2": ((30.921, 30.939), [{"household": str(w["H2"].pk)}]),
+        "expert": ((30.921, 30.959), [{"household": str(w["H1"].pk)}, {"household": str(w["H2"].pk)}]),
+        "commissioner": ((30.941, 30.959), [{"household": None, "station": w["S1"].pk}]),
+    }
+    made = []
+    for who, (lats, targets) in authors.items():
+        items = [
+            visit(
+                w,
+                **rng.choice(targets),
+                kind=rng.choice(KINDS),
+                industry=rng.choice(["citrus", "goats", None]),
+                started_at=days_ago(rng.randint(1, 1300), rng.randint(7, 18)),
+                lat=round(rng.uniform(*lats), 5),
+                lon=round(rng.uniform(108.691, 108.729), 5),
+                participants=rng.randint(1, 30),
+            )
+            for _ in range(25)
+        ]
+        push(clients[who], items)
+        made += [(who, item["id"]) for item in items]
+    today = timezone.localdate()
+    for who, visit_id in rng.sample(made, 20):
+        # Around the new year of one of the last three years, or anywhere in the three years and a half.
+        new_year = today.replace(year=today.year - rng.randint(0, 2), month=1, day=1)
+        day = new_year + timedelta(days=rng.randint(-20, 20))
+        days = (today - day).days if rng.random() < 0.6 and day < today else rng.randint(1, 1300)
+        change = rng.choice(
+            [
+                {"started_at": days_ago(days, 9)},
+                {"started_at": days_ago(days, 9), "kind": rng.choice(("guidance", "diagnosis"))},
+                {"lon": round(rng.uniform(108.691, 108.729), 5)},
+                {"industry": rng.choice(["citrus", "goats"])},
+            ]
+        )
+        _patch(clients[who], visit_id, change)
+    for who, visit_id in rng.sample(made, 10):
+        assert clients[who].delete(f"/api/v1/visits/{visit_id}/").status_code == 204
+    division_upsert_many(
+        [
+            DivisionRow(
+                "500235001001", "杏家湾社区", "village", "500235001000", shapely.box(108.69, 30.94, 108.7, 30.99)
+            ),
+            DivisionRow(
+                "500235001003", "黄金包社区", "village", "500235001000", shapely.box(108.7, 30.94, 108.73, 30.96)
+            ),
+        ]
+    )
+    assert visits_reassign() > 0
+    return made
+
+
+def _periods_over_years() -> dict[str, str]:
+    """Periods of whole months over the last three years and a half: whole years, one or several, periods across a
+    year's end, parts of a year, and open ends."""
+    this = timezone.localdate().year
+    last, before, third = this - 1, this - 2, this - 3
+
+    def period(first, end):
+        return (f"&date_from={first}" if first else "") + (f"&date_to={end}" if end else "")
+
+    return {
+        "last year": period(f"{last}-01-01", f"{last}-12-31"),
+        "two years": period(f"{before}-01-01", f"{last}-12-31"),
+        "across a new year": period(f"{before}-11-01", date(last, 3, 1) - timedelta(days=1)),
+        "a year and months either side": period(f"{third}-10-01", f"{last}-03-31"),
+        "months, then a whole year": period(f"{third}-06-01", f"{before}-12-31"),
+        "a whole year, then months": period(f"{before}-01-01", f"{last}-05-31"),
+        "part of a year": period(f"{last}-03-01", f"{last}-08-31"),
+        "up to a year's end": period("", f"{before}-12-31"),
+        "up to a month": period("", f"{last}-04-30"),
+        "from a new year": period(f"{last}-01-01", ""),
+        "from a month": period(f"{before}-07-01", ""),
+        "all time": "",
+    }
+
+
+@pytest.mark.parametrize("who", ["admin", "township_viewer", "province"])
+def test_people_active_over_years_equal_the_daily_path(years_of_visits, clients, monkeypatch, who):
+    if who == "province":
+        clients[who] = login(f.UserFactory(username="province", role=Role.BUREAU_VIEWER, jurisdiction="50"))
+    client = clients[who]
+    periods = _periods_over_years()
+    urls = {
+        (name, level, only): f"/api/v1/coverage/divisions/?level={level}{period}{only}"
+        for name, period in periods.items()
+        for level in ("village", "township", "county")
+        for only in ("", "&industry=citrus", "&kind=diagnosis")
+    }
+    monthly = {}
+    for key, url in urls.items():
+        body, sql = _queries(client, url)
+        assert PresenceMonth._meta.db_table in sql, url
+        # Whole years are read from the year rows; a period without one from the month rows only.
+        spans = set(re.findall(r'"span" = \'(\w)\'', sql))
+        assert "y" in spans or key[0] in ("across a new year", "part of a year"), url
+        monthly[url] = body
+    monkeypatch.setattr(coverage, "whole_months", lambda only: False)
+    active = 0
+    for url in urls.values():
+        body, sql = _queries(client, url)
+        assert PresenceMonth._meta.db_table not in sql
+        assert body == monthly[url], url
+        active += sum(f["properties"]["workers_active"] for f in body["features"])
+    assert active > 0
+    # People active in many months and places of two years, counted once each.
+    townships = monthly[urls[("two years", "township", "")]]["features"]
+    assert any(f["properties"]["workers_active"] for f in townships)
+    assert any(f["properties"]["commissioners_active"] for f in townships)
+    if who != "township_viewer":  # both workers in the county
+        counties = monthly[urls[("two years", "county", "")]]["features"]
+        assert {f["properties"]["code"]: f["properties"]["workers_active"] for f in counties}["500235000000"] == 2
+
+
+@pytest.mark.parametrize(
+    ("date_from", "date_to", "parts"),
+    [
+        (None, None, [("y", None, None)]),
+        ("2024-01-01", "2024-12-31", [("y", "2024-01-01", "2024-12-31")]),
+        ("2024-03-01", "2024-08-31", [("m", "2024-03-01", "2024-08-31")]),
+        ("2023-11-01", "2024-02-29", [("m", "2023-11-01", "2024-02-29")]),
+        (
+            "2022-10-01",
+            "2024-03-31",
+            [("m", "2022-10-01", "2022-12-31"), ("y", "2023-01-01", "2023-12-31"), ("m", "2024-01-01", "2024-03-31")],
+        ),
+        ("2022-01-01", "2024-05-31", [("y", "2022-01-01", "2023-12-31"), ("m", "2024-01-01", "2024-05-31")]),
+        (None, "2024-04-30", [("y", None, "2023-12-31"), ("m", "2024-01-01", "2024-04-30")]),
+        ("2023-07-01", None, [("m", "2023-07-01", "2023-12-31"), ("y", "2024-01-01", None)]),
+        ("2024-01-01", None, [("y", "2024-01-01", None)]),
+    ],
+)
+def test_a_period_is_read_as_its_whole_years_and_the_months_left_over(date_from, date_to, parts):
+    def day(value):
+        return None if value is None else date.fromisoformat(value)
+
+    assert coverage.presence_spans(day(date_from), day(date_to)) == [(s, day(a), day(b)) for s, a, b in parts]
 
 
 # Around the random visits (lat 30.921-30.968, lon 108.691-108.729): all of them; across them in three ways; none.

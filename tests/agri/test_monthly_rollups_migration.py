@@ -1,5 +1,5 @@
-"""Migration 0019 fills the monthly tables' township and county rows from the visits stored before them (an
-installation upgrading)."""
+"""Migrations 0019 and 0021 fill the monthly tables' township and county rows, and the presence year rows, from the
+visits stored before them (an installation upgrading)."""
 
 import importlib
 
@@ -30,3 +30,16 @@ def test_the_migration_fills_the_monthly_tables_from_stored_visits(posted):
     migration.fill(global_apps, None)
     assert {model: _rows(model) for model in MONTHLY} == expected
     assert _rows(VisitRollup) == daily  # the daily rollup, already right, is left as it was
+
+
+def test_the_migration_fills_the_presence_year_rows_from_stored_visits(posted):
+    expected = {model: _rows(model) for model in MONTHLY}
+    daily = _rows(VisitRollup)
+    # As an installation has them just after 0020: the month rows (span "m", the column's default), no year rows.
+    years = PresenceMonth.objects.filter(span="y")
+    assert years.exists() and years.count() < PresenceMonth.objects.filter(span="m").count()
+    years.delete()
+    migration = importlib.import_module("agri.migrations.0021_fill_presence_year_rows")
+    migration.fill(global_apps, None)
+    assert {model: _rows(model) for model in MONTHLY} == expected
+    assert _rows(VisitRollup) == daily

@@ -64,8 +64,8 @@ def stored_rollup() -> dict:
 def independent_monthly() -> dict:
     """What the monthly tables should hold, counted in Python over the live visits: for each visit a detail and a
     total row per place at the village, township and county grains, per cell at the village scope (r5 and r7: and
-    at the county and province scope too), a household row, and detail and total rows per worker or commissioner at
-    the three grains."""
+    at the county and province scope too), a household row (a month row), and detail and total rows per worker or
+    commissioner at the three grains, each in a month row and in a year row."""
     months: dict = {}
     cells: dict = {}
     presence: Counter = Counter()
@@ -78,6 +78,7 @@ def independent_monthly() -> dict:
 
     for v in Visit.objects.filter(deleted_at__isnull=True):
         month = v.visit_date.replace(day=1)
+        year = month.replace(month=1)
         place = (v.division_id or "", v.township_code, v.scope_code)
         grains = [("v", place)]
         if v.township_code:
@@ -95,9 +96,10 @@ def independent_monthly() -> dict:
                     add(cells, (resolution, cell, month, grain, scope, industry, kind), 1, 0, v.visit_date)
             for role, person in (("w", v.worker_id), ("c", v.commissioner_id)):
                 for grain, where in grains if person else ():
-                    presence[(month, role, grain, person, NO_HOUSEHOLD, *where, industry, kind)] += 1
+                    presence[(month, "m", role, grain, person, NO_HOUSEHOLD, *where, industry, kind)] += 1
+                    presence[(year, "y", role, grain, person, NO_HOUSEHOLD, *where, industry, kind)] += 1
         if v.household_id:
-            presence[(month, "h", "", 0, v.household_id, "", "", "", v.industry_id or 0, v.kind)] += 1
+            presence[(month, "m", "h", "", 0, v.household_id, "", "", "", v.industry_id or 0, v.kind)] += 1
     return {
         "months": {k: tuple(v) for k, v in months.items()},
         "cells": {k: (v[0], v[2]) for k, v in cells.items()},
@@ -361,3 +363,44 @@ def test_concurrent_writers_to_the_same_keys_lose_no_count():
     assert stored_rollup() == expected
     assert sum(n for n, _p in expected.values()) == 70 and len(expected) == 1
     assert_monthly_exact()
+
+
+def test_year_rows_follow_visits_moved_across_a_year_end(history, clients, mapped_world):
+    """A person's year rows count the year's visits of each place: edits that move a visit into the year before
+    (or back), to another village, or delete it, and a reassignment, keep the month and year rows exact, and a
+    rebuild gives the same rows."""
+    w = mapped_world
+    today = timezone.localdate()
+    new_year = today.replace(month=1, day=1)
+    last_year = [
+        visit(w, started_at=days_ago((today - new_year).days + 2), participants=4),  # Dec 30
+        visit(w, started_at=days_ago((today - new_year).days + 1), household=None, village="500235001003"),
+        visit(w, started_at=days_ago((today - new_year).days + 200), kind="diagnosis"),
+    ]
+    assert push(clients["worker"], last_year) == ["created"] * 3
+    assert_monthly_exact()
+    worker = Visit.objects.get(pk=last_year[0]["id"]).worker_id
+    years = set(PresenceMonth.objects.filter(span="y", role="w", person_key=worker).values_list("month", flat=True))
+    assert new_year.replace(year=new_year.year - 1) in years
+    # Into this year, back into the last, to another village, deleted.
+    patch(clients["worker"], last_year[0]["id"], {"started_at": days_ago(1)})
+    assert_monthly_exact()
+    patch(clients["worker"], history["worker"][2]["id"], {"started_at": last_year[1]["started_at"]})
+    assert_monthly_exact()
+    patch(clients["worker"], last_year[2]["id"], {"lon": 108.72, "lat": 30.95})
+    assert_monthly_exact()
+    assert clients["worker"].delete(f"/api/v1/visits/{last_year[1]['id']}/").status_code == 204
+    assert_monthly_exact()
+    division_upsert_many(
+        [
+            DivisionRow(
+                "500235001001", "杏家湾社区", "village", "500235001000", shapely.box(108.69, 30.94, 108.73, 30.99)
+            )
+        ]
+    )
+    assert visits_reassign() > 0
+    assert_monthly_exact()
+    monthly = stored_monthly()
+    assert any(key[1] == "y" for key in monthly["presence"])
+    call_command("rebuild_rollups", verbosity=0)
+    assert stored_monthly() == monthly

@@ -8,7 +8,7 @@ from agri.services.rollups import rollup_table_sizes, rollups_rebuild
 class Command(BaseCommand):
     help = (
         "Rebuild the visit rollups (coverage counts: the daily rollup and the monthly division, cell and presence "
-        "tables, at every grain) from the visit table, in SQL, one year at a time. "
+        "tables, at every grain; people per month and per year) from the visit table, in SQL, one year at a time. "
         "Safe at any moment: it runs in one transaction, and visit writes keep the rollup current afterwards."
     )
 
