@@ -408,8 +408,18 @@ class VisitRollupAdmin(ReadOnlyAdmin):
 class DivisionMonthAdmin(ReadOnlyAdmin):
     """Monthly counts per village and township, kept like the daily rollup: read-only here."""
 
-    list_display = ["month", "division_code", "township_code", "kind", "industry_key", "visits", "last_day"]
-    list_filter = ["kind", "month"]
+    list_display = [
+        "month",
+        "grain",
+        "division_code",
+        "township_code",
+        "scope_code",
+        "kind",
+        "industry_key",
+        "visits",
+        "last_day",
+    ]
+    list_filter = ["grain", "kind", "month"]
     search_fields = ["division_code", "township_code", "scope_code"]
 
 
@@ -417,8 +427,8 @@ class DivisionMonthAdmin(ReadOnlyAdmin):
 class HexMonthAdmin(ReadOnlyAdmin):
     """Monthly counts per H3 cell, kept like the daily rollup: read-only here."""
 
-    list_display = ["month", "resolution", "cell", "scope_code", "kind", "industry_key", "visits", "last_day"]
-    list_filter = ["resolution", "kind", "month"]
+    list_display = ["month", "resolution", "grain", "cell", "scope_code", "kind", "industry_key", "visits", "last_day"]
+    list_filter = ["resolution", "grain", "kind", "month"]
     search_fields = ["scope_code"]
 
 

@@ -11,10 +11,13 @@ from django.db.models import QuerySet
 from agri.models import (
     Change,
     DeviceToken,
+    DivisionMonth,
+    HexMonth,
     Industry,
     Job,
     PersonalDataAccess,
     PhotoUpload,
+    PresenceMonth,
     RetiredToken,
     Role,
     User,
@@ -23,11 +26,13 @@ from agri.models import (
     VisitRollup,
 )
 from agri.models.people import Farmer
-from agri.selectors.coverage import NoCoverageSlice, coverage_slice
+from agri.selectors.coverage import NoCoverageSlice, code_range, coverage_slice
 from agri.selectors.sync import audience
 
 # Shared by every account: reference data, and the permission tables of the account forms.
 REFERENCE_MODELS = (Industry, Group, Permission)
+# The monthly coverage tables: rows per month, place (or cell) and scope, at several grains.
+MONTHLY_MODELS = (DivisionMonth, HexMonth, PresenceMonth)
 
 
 def manages_accounts(user) -> bool:
@@ -70,6 +75,11 @@ def visible_rows(queryset: QuerySet, user) -> QuerySet:
             return queryset.filter(coverage_slice(user).rollup)
         except NoCoverageSlice:
             return queryset.none()
+    if model in MONTHLY_MODELS:  # bureau data (coverage reads them for bureau accounts only): the rows whose scope
+        # lies in the jurisdiction, so a township's account sees neither its county's rows nor the province's
+        if user.is_superuser or user.is_bureau:
+            return queryset.filter(code_range("scope_code", user.jurisdiction))
+        return queryset.none()
     if model is Change:
         return queryset.filter(audience(user))
     if model is Job:  # as the API shows them: one's own, every job for a superuser
