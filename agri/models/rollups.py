@@ -175,6 +175,14 @@ class DivisionMonth(models.Model):
                 ],
                 name="division_month_grain_read",
             ),
+            # A whole province's (city's) township map: the township total rows of the period, month first, so that
+            # the read scans the period's rows of every county once rather than every year's of each scope; the
+            # scope follows as an in-index filter. Total rows of the township grain only (a small index).
+            models.Index(
+                fields=["month", "township_code", "scope_code", "visits", "last_day"],
+                name="division_month_townships",
+                condition=models.Q(grain=GRAIN_TOWNSHIP, industry_key=ALL_INDUSTRIES, kind=ALL_KINDS),
+            ),
         ]
 
     def __str__(self):
@@ -282,6 +290,14 @@ class PresenceMonth(models.Model):
                     "township_code",
                 ],
                 name="presence_span_scope_read",
+            ),
+            # People active per township over a whole year (the township map of a province, a city or a county): the
+            # year's township total rows in (township, role, person) order, so that the distinct count per township
+            # and role streams out of the index (no hashing, no sort); the scope follows as an in-index filter.
+            models.Index(
+                fields=["month", "township_code", "role", "person_key", "scope_code"],
+                name="presence_township_years",
+                condition=models.Q(grain=GRAIN_TOWNSHIP, span=SPAN_YEAR, industry_key=ALL_INDUSTRIES, kind=ALL_KINDS),
             ),
         ]
 

@@ -374,48 +374,69 @@ def presence_spans(date_from: date | None, date_to: date | None) -> list[tuple[s
     return parts
 
 
+def _span_months(span: str, first: date | None, last: date | None) -> Q:
+    """The months of the rows of ``span`` from ``first`` to ``last`` (None: open): one year's rows are matched on
+    its first day (an equality, after which an index keeps its place order)."""
+    if span == SPAN_YEAR and first and last and first.year == last.year:
+        return Q(month=first)
+    return _period(first, last, "month")
+
+
 def _monthly_activity(sl: CoverageSlice, level: str, only: CoverageFilter) -> tuple[dict, QuerySet]:
     """A bureau's activity per division of ``level`` over whole months, from the monthly tables (two queries, over
     the rows of the grain of ``level`` where the jurisdiction allows), and the household rows that make a household
     visited (for an EXISTS)."""
     group = GROUP_FIELD[level]
     unit, _key_of = _grouping(group, level)
-    filters = code_range("scope_code", sl.jurisdiction) & _month_filters(only)
+    # Only divisions inside the jurisdiction are shown: their own code range bounds the read too (an index on the
+    # place column serves it), besides the scope range that decides which visits count.
+    inside = code_range("scope_code", sl.jurisdiction) & code_range(group, sl.jurisdiction)
     grain = _grain(level, sl.jurisdiction)
     activity = {
         row["unit"]: row
-        for row in DivisionMonth.objects.filter(filters, grain=grain)
+        for row in DivisionMonth.objects.filter(inside, _month_filters(only), grain=grain)
         .exclude(**{group: ""})
         .values(unit=unit)
         .annotate(n_visits=Sum("visits"), last_visit=Max("last_day"))
         .order_by()
     }
     worker, commissioner = Presence.WORKER.value, Presence.COMMISSIONER.value
-    # Distinct (division, role, person) first, then counted per division and role: a hashed DISTINCT, where
-    # COUNT(DISTINCT ...) per division would sort every row of the period (PostgreSQL). The period is read as the
-    # year rows of its whole years and the month rows of the months left over (one range scan each); the UNION
-    # makes the pairs distinct over both.
+    counted = {worker: "workers_active", commissioner: "commissioners_active"}
+    # The period is read as the year rows of its whole years and the month rows of the months left over (one range
+    # scan each).
     parts = [
         PresenceMonth.objects.filter(
-            code_range("scope_code", sl.jurisdiction),
-            _month_filters(replace(only, date_from=first, date_to=last)),
+            inside,
+            _span_months(span, first, last),
+            _month_filters(replace(only, date_from=None, date_to=None)),
             span=span,
             role__in=(worker, commissioner),
             grain=grain,
-        )
-        .exclude(**{group: ""})
-        .values("role", "person_key", unit=unit)
-        .order_by()
+        ).exclude(**{group: ""})
         for span, first, last in presence_spans(only.date_from, only.date_to)
     ]
-    people = parts[0].distinct() if len(parts) == 1 else parts[0].union(*parts[1:])
-    database = connections[people.db]  # where the router sends the read (a replica for bureau reads)
-    sql, params = people.query.get_compiler(connection=database).as_sql()
-    counted = {worker: "workers_active", commissioner: "commissioners_active"}
-    with database.cursor() as cursor:
-        cursor.execute(f"SELECT d.unit, d.role, COUNT(*) FROM ({sql}) d GROUP BY d.unit, d.role", params)
-        for division, role, n in cursor.fetchall():
+    if len(parts) == 1:
+        # One part (whole years, or months within one year): COUNT(DISTINCT person) per division and role. Over one
+        # year's township rows an index gives them in (township, role, person) order, so that the count streams.
+        people = (
+            parts[0]
+            .values(unit=unit, person_role=F("role"))
+            .annotate(n=Count("person_key", distinct=True))
+            .order_by()
+            .values_list("unit", "person_role", "n")
+        )
+        for division, role, n in people:
             activity.setdefault(division, {})[counted[role]] = n
+    else:
+        # Distinct (division, role, person) over the parts first (the UNION), then counted per division and role.
+        pairs = [part.values("role", "person_key", unit=unit).order_by() for part in parts]
+        union = pairs[0].union(*pairs[1:])
+        database = connections[union.db]  # where the router sends the read (a replica for bureau reads)
+        sql, params = union.query.get_compiler(connection=database).as_sql()
+        with database.cursor() as cursor:
+            cursor.execute(f"SELECT d.unit, d.role, COUNT(*) FROM ({sql}) d GROUP BY d.unit, d.role", params)
+            for division, role, n in cursor.fetchall():
+                activity.setdefault(division, {})[counted[role]] = n
     household_filters = _period(only.date_from, only.date_to, "month")
     if only.industry:
         household_filters &= Q(industry_key__in=_industry_ids(only.industry))
