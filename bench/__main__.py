@@ -12,7 +12,8 @@
     --sizes 1m               only some of the scale's data sets (100k,1m or 5k,20k)
 
 The province scale runs storage, list_page, coverage and province (the list's first page for a province, a
-county and a worker account; coverage by township, by county and by hexagon for the two bureaus; table sizes).
+county, a worker and an expert account; coverage by township, by county and by hexagon for the two bureaus; the
+rows of the visit, change log and rollup tables).
 
 PostgreSQL: the server of DATABASE_URL when it is a postgres:// URL, else BENCH_POSTGRES_URL (default
 postgres://postgres@127.0.0.1:5432/postgres). The bench creates its own databases there (nongji_bench_<scale>)

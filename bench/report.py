@@ -27,6 +27,7 @@ LABELS = {
     "list_province": "list first page, province account",
     "list_county": "list first page, county account",
     "list_worker": "list first page, worker",
+    "list_expert": "list first page, expert",
     "coverage_township_province": "coverage by township, province (1 year)",
     "coverage_county_province": "coverage by county, province (1 year)",
     "coverage_hexagons_province": "hexagons r7, province (1 year)",
@@ -34,14 +35,17 @@ LABELS = {
     "coverage_county_county": "coverage by county, county (1 year)",
     "coverage_hexagons_county": "hexagons r7, county (1 year)",
     "rows_visits": "rows: visits",
-    "rows_rollup": "rows: visit rollup",
     "rows_change_log": "rows: change log",
+    "rows_visitrollup": "rows: daily visit rollup",
+    "rows_divisionmonth": "rows: monthly division rollup",
+    "rows_hexmonth": "rows: monthly hexagon rollup",
+    "rows_presencemonth": "rows: monthly presence rows",
 }
 # The province scale's targets (issue 15): each read at most 50 ms median at 10M visits.
 PROVINCE_TARGETS = [
     name
     for name in LABELS
-    if name.startswith(("list_", "coverage_")) and name.endswith(("_province", "_county", "_worker"))
+    if name.startswith(("list_", "coverage_")) and name.endswith(("_province", "_county", "_worker", "_expert"))
 ]
 ORDER = list(LABELS)
 

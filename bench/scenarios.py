@@ -634,17 +634,26 @@ PROVINCE_READS = {
 
 
 def _province_clients(ctx: Context) -> dict:
-    """Clients for a province bureau (``50``), a county bureau (a synthetic county) and the worker with the most
-    households (whose visits the copies multiply by the number of counties)."""
+    """Clients for a province bureau (``50``), a county bureau (a synthetic county), the worker with the most
+    households (whose visits the copies multiply by the number of counties) and the expert with the most workers
+    (who sees their visits and the expert's own)."""
     from datetime import timedelta
 
-    from agri.models import DeviceToken, Role, User
+    from django.db.models import Count
+
+    from agri.models import DeviceToken, Expert, Role, User
 
     county, _created = User.objects.get_or_create(
         username=f"bench-county-{PROVINCE_COUNTY}",
         defaults={"role": Role.BUREAU_VIEWER, "jurisdiction": PROVINCE_COUNTY},
     )
-    users = {"province": User.objects.get(username="demo-province"), "county": county, "worker": ctx.users["sync"]}
+    expert = Expert.objects.annotate(n=Count("workers")).order_by("-n", "pk").select_related("user").first()
+    users = {
+        "province": User.objects.get(username="demo-province"),
+        "county": county,
+        "worker": ctx.users["sync"],
+        "expert": expert.user,
+    }
     clients = {}
     for who, user in users.items():
         _token, raw = DeviceToken.objects.create(user=user, expiry=timedelta(days=1), device="bench")
@@ -654,10 +663,11 @@ def _province_clients(ctx: Context) -> dict:
 
 def province(ctx: Context) -> list[Result]:
     """The reads that must not grow with a province's visits: the list's first page for a province account, a
-    county account and a worker, and coverage by township, by county and by hexagon for the two bureaus. Also the
-    table sizes (rows) the figures go with."""
+    county account, a worker and an expert, and coverage by township, by county and by hexagon for the two bureaus.
+    Also the table sizes (rows) the figures go with: the visits, the change log and each rollup table."""
     from agri.api.visit_serializers import VISIT_VALUES
-    from agri.models import Change, Visit, VisitRollup
+    from agri.models import Change, Visit
+    from agri.services.rollups import rollup_table_sizes
 
     out = []
     clients = _province_clients(ctx)
@@ -697,9 +707,11 @@ def province(ctx: Context) -> list[Result]:
             maybe_profile(ctx, f"{name}_{who}", measured)
             note = f"{who} ({user.jurisdiction}): {path}{year}, {size:,} bytes"
             out.append(Result(f"{name}_{who}", ctx.db, ctx.scale, "ms", values, note=note))
-    for name, model in (("rows_visits", Visit), ("rows_rollup", VisitRollup), ("rows_change_log", Change)):
+    for name, model in (("rows_visits", Visit), ("rows_change_log", Change)):
         rows = model.objects.count()
         out.append(Result(name, ctx.db, ctx.scale, "rows", [rows], note=model._meta.db_table))
+    for table, rows in rollup_table_sizes().items():
+        out.append(Result(f"rows_{table.removeprefix('agri_')}", ctx.db, ctx.scale, "rows", [rows], note=table))
     return out
 
 
