@@ -71,8 +71,9 @@ def snap_to_cells(lat, lon, resolution: int) -> tuple[np.ndarray, np.ndarray]:
     return out_lat, out_lon
 
 
-def cell_boundary_geojson(cell: int) -> dict:
-    """The cell's hexagon (or pentagon) as a GeoJSON Polygon in WGS-84, ``(lon, lat)``, closed ring."""
-    ring = [[lng, lat] for lat, lng in h3i.cell_to_boundary(int(cell))]
+def cell_boundary_geojson(cell: int, boundary: tuple | None = None) -> dict:
+    """The cell's hexagon (or pentagon) as a GeoJSON Polygon in WGS-84, ``(lon, lat)``, closed ring; ``boundary``:
+    the cell's ``h3.int.cell_to_boundary`` when the caller has it already."""
+    ring = [[lng, lat] for lat, lng in (boundary or h3i.cell_to_boundary(int(cell)))]
     ring.append(ring[0])
     return {"type": "Polygon", "coordinates": [ring]}

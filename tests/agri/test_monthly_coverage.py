@@ -28,19 +28,23 @@ def _patch(client, visit_id, changes):
     assert response.status_code == 200, response.content
 
 
+def _authors(w) -> dict:
+    """Who writes the random visits: account -> (latitude range, the targets their visits pick from)."""
+    return {
+        "worker": ((30.942, 30.968), [{"household": str(w["H1"].pk)}, {"household": None, "village": "500235001003"}]),
+        "worker2": ((30.921, 30.939), [{"household": str(w["H2"].pk)}]),
+        "expert": ((30.921, 30.959), [{"household": str(w["H1"].pk)}, {"household": str(w["H2"].pk)}]),
+        "commissioner": ((30.941, 30.959), [{"household": None, "station": w["S1"].pk}]),
+    }
+
+
 @pytest.fixture
 def random_visits(mapped_world, clients):
     """About 120 visits over five months by two workers, an expert and a commissioner, a fifth of them edited (kind,
     industry, day, place) and a tenth deleted; a few fall in no village."""
     w = mapped_world
     rng = random.Random(15)
-    authors = {
-        # who: (lat range, targets)
-        "worker": ((30.942, 30.968), [{"household": str(w["H1"].pk)}, {"household": None, "village": "500235001003"}]),
-        "worker2": ((30.921, 30.939), [{"household": str(w["H2"].pk)}]),
-        "expert": ((30.921, 30.959), [{"household": str(w["H1"].pk)}, {"household": str(w["H2"].pk)}]),
-        "commissioner": ((30.941, 30.959), [{"household": None, "station": w["S1"].pk}]),
-    }
+    authors = _authors(w)
     made = []
     for who, (lats, targets) in authors.items():
         items = []
@@ -184,12 +188,7 @@ def years_of_visits(mapped_world, clients):
     to new village boundaries (a reassignment)."""
     w = mapped_world
     rng = random.Random(23)
-    authors = {
-        "worker": ((30.942, 30.968), [{"household": str(w["H1"].pk)}, {"household": None, "village": "500235001003"}]),
-        "worker2": ((30.921, 30.939), [{"household": str(w["H2"].pk)}]),
-        "expert": ((30.921, 30.959), [{"household": str(w["H1"].pk)}, {"household": str(w["H2"].pk)}]),
-        "commissioner": ((30.941, 30.959), [{"household": None, "station": w["S1"].pk}]),
-    }
+    authors = _authors(w)
     made = []
     for who, (lats, targets) in authors.items():
         items = [
