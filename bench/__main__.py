@@ -2,22 +2,24 @@
 
     BENCH_SCALE=small|full|province
                              data sets of 5k and 20k, or 100k and 1M visits (default full); or the province's
-                             10M visits over 40 counties (PostgreSQL only; bench.province)
+                             1M and 10M visits over 40 counties (PostgreSQL only; bench.province), whose reads
+                             are also reported as t(10M)/t(1M)
     --db sqlite,postgresql   which databases (default: SQLite, plus PostgreSQL when reachable)
     --only a,b               only these scenarios (list_page, pull_sync, sync_feed, coverage, export_geojson,
                              sync_ingest, post_load, post_inprocess, point_assignment, photo_pipeline, startup,
                              storage)
     --profile a,b            also profile these scenarios with pyinstrument (prints where the time goes)
     --runs N                 timed runs per scenario (default 5, at least 5 for a recorded table)
-    --sizes 1m               only some of the scale's data sets (100k,1m or 5k,20k)
+    --sizes 1m               only some of the scale's data sets (100k,1m, 5k,20k or 1m,10m)
 
 The province scale runs storage, list_page, coverage and province (the list's first page for a province, a
 county, a worker and an expert account; coverage by township, by county and by hexagon for the two bureaus; the
 rows of the visit, change log and rollup tables).
 
 PostgreSQL: the server of DATABASE_URL when it is a postgres:// URL, else BENCH_POSTGRES_URL (default
-postgres://postgres@127.0.0.1:5432/postgres). The bench creates its own databases there (nongji_bench_<scale>)
-and never writes to the named one. SQLite files and results go to .bench/ (BENCH_DIR).
+postgres://postgres@127.0.0.1:5432/postgres). The bench creates its own databases there (nongji_bench_<scale>, and
+nongji_bench_province_<scale> for the province's) and never writes to the named one. SQLite files and results go to
+.bench/ (BENCH_DIR).
 """
 
 import argparse
@@ -35,7 +37,7 @@ from bench.report import render, scale_label
 from bench.scenarios import INFORMATIONAL, ONCE, PER_DATABASE, PER_SCALE, PROVINCE, SCENARIOS
 
 ROOT = Path(__file__).resolve().parent.parent
-SCALES = {"small": (5_000, 20_000), "full": (100_000, 1_000_000), "province": (None, 10_000_000)}
+SCALES = {"small": (5_000, 20_000), "full": (100_000, 1_000_000), "province": (1_000_000, 10_000_000)}
 PROVINCE_DEFAULT = ("storage", "list_page", "coverage", *PROVINCE)
 DEFAULT_PG = "postgres://postgres@127.0.0.1:5432/postgres"
 
@@ -121,6 +123,8 @@ def main(argv: list[str]) -> int:
             if not names:
                 continue
             label = scale_label(scale).lower()
+            if args.scale == "province":  # its own databases, apart from BENCH_SCALE=full's 1M set
+                label = f"province_{label}"
             if db == "sqlite":
                 url = f"sqlite:///{bench_dir / f'sqlite-{label}.sqlite3'}"
             else:

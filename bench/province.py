@@ -13,7 +13,7 @@ generated the usual way (Yunyang, 250k visits, its network and accounts), and co
   Triggers and foreign-key checks are off for these copies (``session_replication_role = replica``): the change
   log rows the visit trigger would write are inserted by one ``INSERT ... SELECT`` per county with the trigger's
   own expressions (``agri.changelog``).
-- the rollup: rebuilt from the visit table (``rollups_rebuild``, SQL), then ``ANALYZE``.
+- the rollup: rebuilt from the visit table (``rollups_rebuild``, SQL), then ``VACUUM ANALYZE``.
 
 Resumable: each county is copied in its own transaction, and a county whose division exists is done; the meta file
 records the stage (``base``, then ``done``) next to the fingerprint.
@@ -142,7 +142,7 @@ def ensure(scale: int, counties: int, meta_path: Path, log, build_base) -> None:
     t1 = time.perf_counter()
     log(f"  rollup rebuilt in {t1 - t0:.1f} s")
     data.analyze()
-    log(f"  ANALYZE: {time.perf_counter() - t1:.1f} s")
+    log(f"  VACUUM ANALYZE: {time.perf_counter() - t1:.1f} s")
     total = Visit.objects.filter(ingest_id__isnull=True).count()
     if total != scale:
         raise SystemExit(f"the province data set has {total:,} visits, not {scale:,}")
