@@ -269,7 +269,11 @@ class PresenceMonth(models.Model):
         verbose_name_plural = _("monthly presence")
         constraints = [models.UniqueConstraint(fields=PRESENCE_KEY, name="presence_month_key")]
         indexes = [
-            models.Index(fields=["household_key", "month"], name="presence_household_month"),
+            # Whether one household was visited in a period (an EXISTS per household: a county's few hundred): its
+            # rows of the period, index-only; household rows only (person rows all carry the nil household).
+            models.Index(
+                fields=["household_key", "month"], name="presence_household_probe", condition=models.Q(role="h")
+            ),
             # The households visited in a period, for a read that takes them all at once (a province's thousands of
             # households: one range scan rather than one probe each); household rows only.
             models.Index(
