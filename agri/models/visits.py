@@ -190,6 +190,15 @@ class Visit(models.Model):
                 name="visit_scope_date",
                 opclasses=["varchar_pattern_ops", "date_ops"],
             ),
+            # The list's capped count for a jurisdiction (agri.api.pagination.CappedPaginator): at most 10,001
+            # entries of this index, index-only, however many live visits the jurisdiction holds (a bitmap over
+            # visit_scope_date read all of a county's).
+            models.Index(
+                fields=["scope_code", "id"],
+                name="visit_scope_live",
+                opclasses=["varchar_pattern_ops", "uuid_ops"],
+                condition=Q(deleted_at__isnull=True),
+            ),
             # Reassignment after a boundary import (township_code IN ...), and village-target PROTECT checks:
             # plain B-trees, without the LIKE twin PostgreSQL adds for db_index on a varchar column.
             models.Index(fields=["township_code"], name="visit_township"),

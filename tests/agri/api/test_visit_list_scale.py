@@ -306,3 +306,36 @@ def test_a_workers_or_commissioners_first_page_and_count_read_their_own_index(wo
         # Either index of the person (which, depends on the visibility map: the partial one's index-only scan
         # needs a VACUUM, which a test's transaction cannot run), never a scan of other people's visits.
         assert f"Index Cond: ({role}_id = " in count and "visit_started" not in count, count
+
+
+@pytest.mark.django_db(transaction=True)  # VACUUM runs outside a transaction
+@pytest.mark.parametrize("who", ["viewer", "township_viewer"])
+def test_a_jurisdictions_capped_count_reads_its_live_visits_index_alone(world, who):
+    """A bureau account's count reads at most ``COUNT_CAP + 1`` entries of the jurisdiction's live visits from
+    ``visit_scope_live`` (scope, id; live visits only), never the table: a bitmap over ``visit_scope_date`` read
+    every visit of a county's 250,000 at a province's size, to count 10,001 of them."""
+    stored = _stored_visit(world, "500235001001")
+    skip = {"id", "scope_code", "deleted_at"}
+    template = {f.attname: getattr(stored, f.attname) for f in Visit._meta.concrete_fields if f.attname not in skip}
+    # The jurisdiction's visits a small share of the table (other counties'), some of them deleted.
+    scopes = ["500235001001"] * 200 + ["500235002001"] * 200 + ["500236001001"] * 4000
+    Visit.objects.bulk_create(
+        Visit(**template, scope_code=scope, deleted_at=stored.started_at if i % 10 == 3 else None)
+        for i, scope in enumerate(scopes)
+    )
+    with connection.cursor() as cursor:
+        # As autovacuum leaves a live database: statistics, and the visibility map that index-only scans need.
+        cursor.execute("VACUUM ANALYZE agri_visit" if connection.vendor == "postgresql" else "ANALYZE")
+    listed = Visit.objects.visible_to(world.users[who]).alive().values("id", "updated_at")
+    counted = CappedPaginator(listed, 100, COUNT_CAP).counted()
+    jurisdiction = world.users[who].jurisdiction
+    live = [scope for i, scope in enumerate(scopes) if i % 10 != 3] + [stored.scope_code]
+    assert counted.count() == sum(scope.startswith(jurisdiction) for scope in live)
+    plan = _explain(counted)
+    if connection.vendor == "sqlite":
+        # SQLite holds one county, whose count walks the table up to the cap (nearly every row is the county's);
+        # a township's reads its range of the index (SQLite reads the row too, for deleted_at).
+        county = len(jurisdiction) <= 6
+        assert ("SCAN agri_visit" if county else "USING INDEX visit_scope_live (scope_code>? AND scope_code<?)") in plan
+    else:
+        assert "Index Only Scan using visit_scope_live" in plan, plan
