@@ -341,11 +341,14 @@ def backup_restore(
 
 
 def _rows_present(connection) -> dict[str, int]:
+    """Rows per table beyond what ``migrate`` writes and what is derived; the database engine's own tables (SQLite's
+    ``sqlite_stat1``, its planner statistics after an ``ANALYZE``) hold no data."""
     with connection.cursor() as cursor:
         tables = connection.introspection.table_names(cursor)
         rows = {}
+        engine_own = "sqlite_" if connection.vendor == "sqlite" else None
         for table in tables:
-            if table in MIGRATE_TABLES | DERIVED_TABLES:
+            if table in MIGRATE_TABLES | DERIVED_TABLES or (engine_own and table.startswith(engine_own)):
                 continue
             cursor.execute(f"SELECT COUNT(*) FROM {_quote(table)}")
             if n := cursor.fetchone()[0]:

@@ -205,6 +205,22 @@ def test_restore_after_a_wipe_serves_the_same_photos_through_the_api(world, clie
     assert clients["worker"].get("/api/v1/sync/").status_code == 200
 
 
+def test_restore_into_an_empty_installation_with_planner_statistics(world, clients, private_root, settings, tmp_path):
+    """An installation whose database has gathered planner statistics (``ANALYZE``: SQLite keeps them in a table of
+    its own, ``sqlite_stat1``) is still empty: the restore goes ahead."""
+    build(world, clients, [NIKON])
+    counts = row_counts()
+    settings.BACKUP_DIR = tmp_path / "backups"
+    run("backup", "--quiet")
+    [archive] = list((tmp_path / "backups").iterdir())
+    call_command("flush", interactive=False)
+    with connections["default"].cursor() as cursor:
+        cursor.execute("ANALYZE")
+    use_private_storage(settings, tmp_path / "restored-photos")
+    run("restore", str(archive), "--quiet")
+    assert row_counts() == after_restore(counts)
+
+
 def test_restore_refuses_a_database_with_data_and_force_replaces_it(world, clients, private_root, tmp_path):
     build(world, clients, [NIKON])
     counts = row_counts()
