@@ -108,6 +108,11 @@ def test_a_county_or_wider_prefix_walks_the_lists_order_on_sqlite(prefix):
     assert "TEMP B-TREE" not in plan, plan
 
 
+def _fields_of(visit: Visit, but: set[str]) -> dict:
+    """The stored columns of ``visit`` (by attribute name) except ``but``: a template for many more like it."""
+    return {f.attname: getattr(visit, f.attname) for f in Visit._meta.concrete_fields if f.attname not in but}
+
+
 def _stored_visit(world, scope_code: str) -> Visit:
     started = datetime(2025, 5, 6, 2, 0, tzinfo=UTC)
     return Visit.objects.create(
@@ -286,8 +291,7 @@ def test_a_workers_or_commissioners_first_page_and_count_read_their_own_index(wo
     no filter over other people's visits) and its capped count reads that index alone."""
     # A table where the account's visits are a small share, some of them deleted, with the planner's statistics.
     stored = _stored_visit(world, "500235001001")
-    skip = {"id", "worker_id", "commissioner_id", "started_at", "deleted_at"}
-    template = {f.attname: getattr(stored, f.attname) for f in Visit._meta.concrete_fields if f.attname not in skip}
+    template = _fields_of(stored, but={"id", "worker_id", "commissioner_id", "started_at", "deleted_at"})
     actors = [{"worker": world["W2"]}] * 2000 + [{"worker": world["W1"]}] * 40 + [{"commissioner": world["C1"]}] * 40
     Visit.objects.bulk_create(
         Visit(**template, **actor, started_at=stored.started_at - timedelta(hours=i), deleted_at=deleted)
@@ -315,8 +319,7 @@ def test_a_jurisdictions_capped_count_reads_its_live_visits_index_alone(world, w
     ``visit_scope_live`` (scope, id; live visits only), never the table: a bitmap over ``visit_scope_date`` read
     every visit of a county's 250,000 at a province's size, to count 10,001 of them."""
     stored = _stored_visit(world, "500235001001")
-    skip = {"id", "scope_code", "deleted_at"}
-    template = {f.attname: getattr(stored, f.attname) for f in Visit._meta.concrete_fields if f.attname not in skip}
+    template = _fields_of(stored, but={"id", "scope_code", "deleted_at"})
     # The jurisdiction's visits a small share of the table (other counties'), some of them deleted.
     scopes = ["500235001001"] * 200 + ["500235002001"] * 200 + ["500236001001"] * 4000
     Visit.objects.bulk_create(
