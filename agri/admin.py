@@ -23,6 +23,7 @@ from agri.models import (
     PersonalDataAccess,
     Photo,
     PhotoUpload,
+    PresenceCount,
     PresenceMonth,
     RetiredToken,
     Station,
@@ -430,6 +431,15 @@ class HexMonthAdmin(ReadOnlyAdmin):
     list_display = ["month", "resolution", "grain", "cell", "scope_code", "kind", "industry_key", "visits", "last_day"]
     list_filter = ["resolution", "grain", "kind", "month"]
     search_fields = ["scope_code"]
+
+
+@admin.register(PresenceCount)
+class PresenceCountAdmin(ReadOnlyAdmin):
+    """People active per township and county, month and year, kept with the presence rows: read-only here."""
+
+    list_display = ["month", "span", "grain", "role", "division_code", "township_code", "people"]
+    list_filter = ["span", "grain", "role", "month"]
+    search_fields = ["division_code", "township_code", "scope_code"]
 
 
 @admin.register(PresenceMonth)

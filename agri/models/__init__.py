@@ -5,7 +5,7 @@ from agri.models.jobs import Job, JobState, job_storage
 from agri.models.organizations import BaseStatus, DemonstrationBase, FieldSchool, HostType, Industry, Station
 from agri.models.people import AffiliationType, Expert, ExtensionWorker, Farmer, ModelHousehold, TechCommissioner
 from agri.models.photos import Photo, PhotoFlag, PhotoUpload
-from agri.models.rollups import DivisionMonth, HexMonth, PresenceMonth, VisitRollup
+from agri.models.rollups import DivisionMonth, HexMonth, PresenceCount, PresenceMonth, VisitRollup
 from agri.models.visits import TARGET_FIELDS, SourceCrs, Visit, VisitEvent, VisitFlag, VisitKind
 
 __all__ = [
@@ -45,5 +45,6 @@ __all__ = [
     "VisitRollup",
     "DivisionMonth",
     "HexMonth",
+    "PresenceCount",
     "PresenceMonth",
 ]

@@ -308,3 +308,45 @@ class PresenceMonth(models.Model):
     def __str__(self):
         period = f"{self.month:%Y}" if self.span == SPAN_YEAR else f"{self.month:%Y-%m}"
         return f"{period} {self.role} {self.person_key or self.household_key}: {self.visits}"
+
+
+# The person rows that :class:`PresenceCount` counts: the total rows of the township and county grains.
+COUNTED_GRAINS = (GRAIN_TOWNSHIP, GRAIN_COUNTY)
+PRESENCE_COUNT_KEY = ("month", "span", "grain", "role", "division_code", "township_code", "scope_code")
+
+
+class PresenceCount(models.Model):
+    """How many workers (commissioners) were active in a township or county in a month or a year: the number of
+    :class:`PresenceMonth` person rows of each (month, span, grain, role, place, scope), total rows only
+    (``ALL_INDUSTRIES``, ``ALL_KINDS``) of the ``COUNTED_GRAINS``.
+
+    A township's or county's people over one year (or one month) are then one row per place and role, however many
+    people were active there: a province's township map reads 3,360 of these instead of distinct-counting some
+    40,000 person rows. Exact because a place has one scope at these grains (a visit with a village has that
+    village as its scope, so the cut scope of its township and county rows is their own code's), so that the rows
+    counted for a place are its distinct people. Kept in the same transaction as the person rows, by the rollup
+    writer (a row is added to when a person row appears and taken from when one is deleted; a row at zero is
+    deleted), and rebuilt from them by ``rebuild_rollups``."""
+
+    month = models.DateField(_("month (first day)"))
+    span = models.CharField(_("span (m: month, y: year)"), max_length=1)
+    grain = models.CharField(_("place grain (t, c)"), max_length=1)
+    role = models.CharField(_("role"), max_length=1, choices=Presence.choices)
+    division_code = models.CharField(_("village code"), max_length=12, blank=True)
+    township_code = models.CharField(_("township code"), max_length=12, blank=True)
+    scope_code = models.CharField(_("scope code"), max_length=12, blank=True)
+    people = models.IntegerField(_("people"))
+
+    class Meta:
+        verbose_name = _("people active count")
+        verbose_name_plural = _("people active counts")
+        constraints = [models.UniqueConstraint(fields=PRESENCE_COUNT_KEY, name="presence_count_key")]
+        indexes = [
+            # The read (one month or year and grain, both roles, a range of places), index-only: the key and the
+            # count. The key's own index would visit a table page for most of a province's 3,360 rows.
+            models.Index(fields=[*PRESENCE_COUNT_KEY, "people"], name="presence_count_read"),
+        ]
+
+    def __str__(self):
+        period = f"{self.month:%Y}" if self.span == SPAN_YEAR else f"{self.month:%Y-%m}"
+        return f"{period} {self.role} {self.division_code or self.township_code}: {self.people}"

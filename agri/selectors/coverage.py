@@ -43,6 +43,7 @@ from agri.models import (
     HexMonth,
     Industry,
     ModelHousehold,
+    PresenceCount,
     PresenceMonth,
     Role,
     Station,
@@ -53,6 +54,7 @@ from agri.models.rollups import (
     ALL_INDUSTRIES,
     ALL_KINDS,
     COARSE_CELL_RESOLUTIONS,
+    COUNTED_GRAINS,
     GRAIN_COUNTY,
     GRAIN_PROVINCE,
     GRAIN_SCOPE_DIGITS,
@@ -402,6 +404,23 @@ def _monthly_activity(sl: CoverageSlice, level: str, only: CoverageFilter) -> tu
     }
     worker, commissioner = Presence.WORKER.value, Presence.COMMISSIONER.value
     counted = {worker: "workers_active", commissioner: "commissioners_active"}
+    spans = presence_spans(only.date_from, only.date_to)
+    single = _single_row_period(spans)
+    if single and grain in COUNTED_GRAINS and not only.industry and not only.kind:
+        # One year or one month of a township or county map: the people are counted already, one row per place
+        # and role (PresenceCount).
+        span, month = single
+        people = (
+            PresenceCount.objects.filter(inside, month=month, span=span, grain=grain, role__in=(worker, commissioner))
+            .exclude(**{group: ""})
+            .values(unit=unit, person_role=F("role"))
+            .annotate(n=Sum("people"))
+            .order_by()
+            .values_list("unit", "person_role", "n")
+        )
+        for division, role, n in people:
+            activity.setdefault(division, {})[counted[role]] = n
+        return activity, _households_visited(only)
     # The period is read as the year rows of its whole years and the month rows of the months left over (one range
     # scan each).
     parts = [
@@ -413,7 +432,7 @@ def _monthly_activity(sl: CoverageSlice, level: str, only: CoverageFilter) -> tu
             role__in=(worker, commissioner),
             grain=grain,
         ).exclude(**{group: ""})
-        for span, first, last in presence_spans(only.date_from, only.date_to)
+        for span, first, last in spans
     ]
     if len(parts) == 1:
         # One part (whole years, or months within one year): COUNT(DISTINCT person) per division and role. Over one
@@ -437,15 +456,32 @@ def _monthly_activity(sl: CoverageSlice, level: str, only: CoverageFilter) -> tu
             cursor.execute(f"SELECT d.unit, d.role, COUNT(*) FROM ({sql}) d GROUP BY d.unit, d.role", params)
             for division, role, n in cursor.fetchall():
                 activity.setdefault(division, {})[counted[role]] = n
+    return activity, _households_visited(only)
+
+
+def _single_row_period(spans: list[tuple[str, date | None, date | None]]) -> tuple[str, date] | None:
+    """(span, first day) when the parts of :func:`presence_spans` are one year or one month, which one row per
+    place and person covers (and :class:`PresenceCount` one row per place); else None."""
+    if len(spans) != 1:
+        return None
+    span, first, last = spans[0]
+    if first is None or last is None:
+        return None
+    if span == SPAN_YEAR and first.year == last.year:
+        return span, first
+    if span == SPAN_MONTH and (first.year, first.month) == (last.year, last.month):
+        return span, first
+    return None
+
+
+def _households_visited(only: CoverageFilter) -> QuerySet:
+    """The household rows that make a household visited in the period of ``only`` (for an EXISTS per household)."""
     household_filters = _period(only.date_from, only.date_to, "month")
     if only.industry:
         household_filters &= Q(industry_key__in=_industry_ids(only.industry))
     if only.kind:
         household_filters &= Q(kind=only.kind)
-    visited = PresenceMonth.objects.filter(
-        household_filters, role=Presence.HOUSEHOLD.value, household_key=OuterRef("pk")
-    )
-    return activity, visited
+    return PresenceMonth.objects.filter(household_filters, role=Presence.HOUSEHOLD.value, household_key=OuterRef("pk"))
 
 
 def coverage_classification(

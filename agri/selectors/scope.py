@@ -17,6 +17,7 @@ from agri.models import (
     Job,
     PersonalDataAccess,
     PhotoUpload,
+    PresenceCount,
     PresenceMonth,
     RetiredToken,
     Role,
@@ -32,7 +33,7 @@ from agri.selectors.sync import audience
 # Shared by every account: reference data, and the permission tables of the account forms.
 REFERENCE_MODELS = (Industry, Group, Permission)
 # The monthly coverage tables: rows per month, place (or cell) and scope, at several grains.
-MONTHLY_MODELS = (DivisionMonth, HexMonth, PresenceMonth)
+MONTHLY_MODELS = (DivisionMonth, HexMonth, PresenceMonth, PresenceCount)
 
 
 def manages_accounts(user) -> bool:

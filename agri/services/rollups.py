@@ -44,11 +44,12 @@ from django.db.models import (
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from agri.models import DivisionMonth, HexMonth, PresenceMonth, Visit, VisitFlag, VisitRollup
+from agri.models import DivisionMonth, HexMonth, PresenceCount, PresenceMonth, Visit, VisitFlag, VisitRollup
 from agri.models.rollups import (
     ALL_INDUSTRIES,
     ALL_KINDS,
     COARSE_CELL_RESOLUTIONS,
+    COUNTED_GRAINS,
     GRAIN_COUNTY,
     GRAIN_PROVINCE,
     GRAIN_SCOPE_DIGITS,
@@ -59,6 +60,7 @@ from agri.models.rollups import (
     NO_CODE,
     NO_HOUSEHOLD,
     NO_ID,
+    PRESENCE_COUNT_KEY,
     PRESENCE_KEY,
     ROLLUP_KEY,
     SPAN_MONTH,
@@ -161,6 +163,7 @@ _TABLES = {
     DivisionMonth: (MONTH_KEY, ("visits", "participants"), ("last_day",)),
     HexMonth: (HEX_MONTH_KEY, ("visits",), ("last_day",)),
     PresenceMonth: (PRESENCE_KEY, ("visits",), ()),
+    PresenceCount: (PRESENCE_COUNT_KEY, ("people",), ()),
 }
 
 
@@ -178,10 +181,13 @@ def _adding_on_conflict(model=VisitRollup) -> str:
     return f"ON CONFLICT ({', '.join(_q(c) for c in _columns(model, key))}) DO UPDATE SET {', '.join(sets)}"
 
 
-def _upsert(model, changes: dict[tuple, list]) -> tuple[list, list]:
+def _upsert(
+    model, changes: dict[tuple, list], returned: Callable[[tuple, int], None] | None = None
+) -> tuple[list, list]:
     """Add ``changes`` (key -> values in the order of the table's counts and kept-greatest columns) to ``model``'s
     table, in sorted key order, 500 keys per statement. Returns (ids of rows that fell to zero, (id, grain) of the
-    others; the grain is None for a table without one)."""
+    others; the grain is None for a table without one). ``returned(key, count)``, when given, is called with each
+    written row's key (as in ``changes``) and its first count after the write."""
     if not changes:
         return [], []
     key, counts, greatest = _TABLES[model]
@@ -192,6 +198,8 @@ def _upsert(model, changes: dict[tuple, list]) -> tuple[list, list]:
     keys = sorted(changes)
     emptied, kept = [], []
     grain = f", {_q('grain')}" if "grain" in key else ", NULL"
+    if returned is not None:
+        grain += "".join(f", {_q(c)}" for c in _columns(model, key))
     with connection.cursor() as cursor:
         for start in range(0, len(keys), _APPLY_BATCH):
             batch = keys[start : start + _APPLY_BATCH]
@@ -202,14 +210,16 @@ def _upsert(model, changes: dict[tuple, list]) -> tuple[list, list]:
             ]
             cursor.execute(
                 f"INSERT INTO {_table(model)} ({columns}) VALUES {', '.join([row] * len(batch))} "
-                f"{_adding_on_conflict(model)} RETURNING {_q(model._meta.pk.column)}, {_q('visits')}{grain}",
+                f"{_adding_on_conflict(model)} RETURNING {_q(model._meta.pk.column)}, {_q(counts[0])}{grain}",
                 params,
             )
-            for pk, visits, row_grain in cursor.fetchall():
+            for pk, visits, row_grain, *row_key in cursor.fetchall():
                 if visits <= 0:
                     emptied.append(pk)
                 else:
                     kept.append((pk, row_grain))
+                if returned is not None:
+                    returned(tuple(f.to_python(v) for f, v in zip(fields, row_key, strict=True)), visits)
     if emptied:
         model.objects.filter(pk__in=emptied).delete()
     return emptied, kept
@@ -418,7 +428,50 @@ def rollup_apply(*deltas: Deltas) -> None:
             for grain, ids in sorted(by_grain.items()):
                 for start in range(0, len(ids), _APPLY_BATCH):
                     _recompute_coarse_last_day(model, grain, ids[start : start + _APPLY_BATCH], days)
-    _upsert(PresenceMonth, rows[PresenceMonth])
+    _presence_upsert(rows[PresenceMonth])
+
+
+def _counted(key: tuple) -> bool:
+    """Whether the person row of ``key`` (a :data:`PRESENCE_KEY`) is one that :class:`PresenceCount` counts."""
+    _month, _span, role, grain, _person, _household, _division, _township, _scope, industry, kind = key
+    return grain in COUNTED_GRAINS and industry == ALL_INDUSTRIES and kind == ALL_KINDS and role != Presence.HOUSEHOLD
+
+
+def _presence_upsert(changes: dict[tuple, list]) -> None:
+    """Add ``changes`` to the person and household rows (:func:`_upsert`), then to :class:`PresenceCount` the rows
+    that this write brought into being (one more person in their place) or emptied (one fewer): a written row was
+    new when its count before (after minus the change) was zero, and is gone when its count after is. On
+    PostgreSQL the upsert holds each row it wrote until commit, so that a concurrent writer adding to the same
+    row sees it there and counts no second person. The counts go last, in key order, like every table."""
+    people: dict[tuple, int] = defaultdict(int)
+
+    def returned(key: tuple, after: int) -> None:
+        if not _counted(key):
+            return
+        before = after - changes[key][0]
+        if before <= 0 < after or after <= 0 < before:
+            month, span, role, grain, _person, _household, division, township, scope, _industry, _kind = key
+            people[(month, span, grain, role, division, township, scope)] += 1 if after > 0 else -1
+
+    _upsert(PresenceMonth, changes, returned)
+    _upsert(PresenceCount, {key: [n] for key, n in people.items() if n})
+
+
+def presence_counts_rebuild() -> int:
+    """Recount :class:`PresenceCount` from the person rows, in one INSERT ... SELECT ... GROUP BY; returns its
+    rows. Inside the caller's transaction (``rollups_rebuild``, migration 0025)."""
+    PresenceCount.objects.all().delete()
+    p = _table(PresenceMonth)
+    key = ", ".join(_q(c) for c in _columns(PresenceCount, PRESENCE_COUNT_KEY))
+    grains = ", ".join(f"'{g}'" for g in COUNTED_GRAINS)
+    roles = f"'{Presence.WORKER.value}', '{Presence.COMMISSIONER.value}'"
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {_table(PresenceCount)} ({key}, {_q('people')}) SELECT {key}, COUNT(*) FROM {p} "
+            f"WHERE {_q('grain')} IN ({grains}) AND {_q('role')} IN ({roles}) "
+            f"AND {_q('industry_key')} = {ALL_INDUSTRIES} AND {_q('kind')} = '{ALL_KINDS}' GROUP BY {key}"
+        )
+        return cursor.rowcount
 
 
 def visits_lock(visits: QuerySet) -> list:
@@ -541,10 +594,22 @@ def _monthly_selects(where: str) -> dict:
 
 
 def _insert_monthly(cursor, where: str, params: list, *, adding: bool) -> dict:
-    """Run the three monthly INSERT ... SELECTs for the visits of ``where``; returns the rows each wrote."""
+    """Run the three monthly INSERT ... SELECTs for the visits of ``where``; returns the rows each wrote. Adding,
+    the person and household rows are read and upserted from here instead (:func:`_presence_upsert`), which keeps
+    :class:`PresenceCount` too; the rebuild counts those once at the end (:func:`presence_counts_rebuild`)."""
     written = {}
     for model, (select, extra) in _monthly_selects(where).items():
         key, counts, greatest = _TABLES[model]
+        if adding and model is PresenceMonth:
+            cursor.execute(select, [*extra, *params])
+            fields = [model._meta.get_field(name) for name in key]
+            changes = {
+                tuple(f.to_python(v) for f, v in zip(fields, row[:-1], strict=True)): [row[-1]]
+                for row in cursor.fetchall()
+            }
+            _presence_upsert(changes)
+            written[model] = len(changes)
+            continue
         columns = ", ".join(_q(c) for c in _columns(model, (*key, *counts, *greatest)))
         conflict = _adding_on_conflict(model) if adding else ""
         cursor.execute(f"INSERT INTO {_table(model)} ({columns}) {select} {conflict}", [*extra, *params])
@@ -585,7 +650,7 @@ def rollup_move(before: Deltas, visits: QuerySet) -> None:
     rollup_apply(before, rollup_deltas(visits))
 
 
-ROLLUP_MODELS = (VisitRollup, DivisionMonth, HexMonth, PresenceMonth)
+ROLLUP_MODELS = (VisitRollup, DivisionMonth, HexMonth, PresenceMonth, PresenceCount)
 
 
 def rollup_table_sizes() -> dict[str, int]:
@@ -599,7 +664,8 @@ def rollups_rebuild(progress: Callable[[int, int, int], None] | None = None, *, 
     :func:`_monthly_selects`, the SELECTs that creates add). ``progress(year, visits, rows)`` is called after
     each year (rows: of the daily rollup, or of the division months with ``daily=False``). Returns ``(visits,
     rows)`` in total. Runs in one transaction, so readers see either the old rollups or the new ones.
-    ``daily=False`` leaves the daily rollup as it is and rebuilds the monthly tables only (migration 0016).
+    ``daily=False`` leaves the daily rollup as it is and rebuilds the monthly tables only (migration 0016). The
+    people counts (:class:`PresenceCount`) are counted from the person rows at the end.
     """
     total_visits = total_rows = 0
     models = ROLLUP_MODELS if daily else ROLLUP_MODELS[1:]
@@ -631,6 +697,7 @@ def rollups_rebuild(progress: Callable[[int, int, int], None] | None = None, *, 
                 total_rows += rows
                 if progress:
                     progress(year, visits, rows)
+        presence_counts_rebuild()
     return total_visits, total_rows
 
 

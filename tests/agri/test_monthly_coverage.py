@@ -11,7 +11,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from agri.models import DivisionMonth, HexMonth, PresenceMonth, Role
+from agri.models import DivisionMonth, HexMonth, PresenceCount, PresenceMonth, Role
 from agri.selectors import coverage
 from agri.services.rollups import visits_reassign
 from geo.services import DivisionRow, division_upsert_many
@@ -254,6 +254,7 @@ def _periods_over_years() -> dict[str, str]:
         "months, then a whole year": period(f"{third}-06-01", f"{before}-12-31"),
         "a whole year, then months": period(f"{before}-01-01", f"{last}-05-31"),
         "part of a year": period(f"{last}-03-01", f"{last}-08-31"),
+        "a month": period(f"{last}-03-01", f"{last}-03-31"),
         "up to a year's end": period("", f"{before}-12-31"),
         "up to a month": period("", f"{last}-04-30"),
         "from a new year": period(f"{last}-01-01", ""),
@@ -280,7 +281,11 @@ def test_people_active_over_years_equal_the_daily_path(years_of_visits, clients,
         assert PresenceMonth._meta.db_table in sql, url
         # Whole years are read from the year rows; a period without one from the month rows only.
         spans = set(re.findall(r'"span" = \'(\w)\'', sql))
-        assert "y" in spans or key[0] in ("across a new year", "part of a year"), url
+        assert "y" in spans or key[0] in ("across a new year", "part of a year", "a month"), url
+        # One year or one month of a township or county map, without a filter: the people counted already.
+        name, level, only = key
+        counted = level == "township" or (level == "county" and who != "township_viewer")
+        assert (PresenceCount._meta.db_table in sql) == (name in ("last year", "a month") and counted and not only)
         monthly[url] = body
     monkeypatch.setattr(coverage, "whole_months", lambda only: False)
     active = 0

@@ -11,8 +11,8 @@ from django.db import connection
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from agri.models import DivisionMonth, HexMonth, PresenceMonth, Visit, VisitFlag, VisitRollup
-from agri.models.rollups import HEX_MONTH_KEY, MONTH_KEY, NO_HOUSEHOLD, PRESENCE_KEY
+from agri.models import DivisionMonth, HexMonth, PresenceCount, PresenceMonth, Visit, VisitFlag, VisitRollup
+from agri.models.rollups import HEX_MONTH_KEY, MONTH_KEY, NO_HOUSEHOLD, PRESENCE_COUNT_KEY, PRESENCE_KEY
 from agri.services.rollups import visits_reassign
 from geo.services import DivisionRow, division_upsert_many
 from tests.agri.map_support import days_ago, map_villages, visit
@@ -65,10 +65,12 @@ def independent_monthly() -> dict:
     """What the monthly tables should hold, counted in Python over the live visits: for each visit a detail and a
     total row per place at the village, township and county grains, per cell at the village scope (r5 and r7: and
     at the county and province scope too), a household row (a month row), and detail and total rows per worker or
-    commissioner at the three grains, each in a month row and in a year row."""
+    commissioner at the three grains, each in a month row and in a year row; and per township and county, month
+    and year, the distinct workers (commissioners) active there."""
     months: dict = {}
     cells: dict = {}
     presence: Counter = Counter()
+    people: dict = {}
 
     def add(table, key, visits, participants, day):
         row = table.setdefault(key, [0, 0, day])
@@ -98,12 +100,16 @@ def independent_monthly() -> dict:
                 for grain, where in grains if person else ():
                     presence[(month, "m", role, grain, person, NO_HOUSEHOLD, *where, industry, kind)] += 1
                     presence[(year, "y", role, grain, person, NO_HOUSEHOLD, *where, industry, kind)] += 1
+                    if grain != "v" and industry == -1:
+                        for start, span in ((month, "m"), (year, "y")):
+                            people.setdefault((start, span, grain, role, *where), set()).add(person)
         if v.household_id:
             presence[(month, "m", "h", "", 0, v.household_id, "", "", "", v.industry_id or 0, v.kind)] += 1
     return {
         "months": {k: tuple(v) for k, v in months.items()},
         "cells": {k: (v[0], v[2]) for k, v in cells.items()},
         "presence": dict(presence),
+        "counts": {key: len(persons) for key, persons in people.items()},
     }
 
 
@@ -111,10 +117,12 @@ def stored_monthly() -> dict:
     months = DivisionMonth.objects.values_list(*MONTH_KEY, "visits", "participants", "last_day")
     cells = HexMonth.objects.values_list(*HEX_MONTH_KEY, "visits", "last_day")
     presence = PresenceMonth.objects.values_list(*PRESENCE_KEY, "visits")
+    counts = PresenceCount.objects.values_list(*PRESENCE_COUNT_KEY, "people")
     return {
         "months": {row[:-3]: row[-3:] for row in months},
         "cells": {row[:-2]: row[-2:] for row in cells},
         "presence": {row[:-1]: row[-1] for row in presence},
+        "counts": {row[:-1]: row[-1] for row in counts},
     }
 
 
@@ -168,6 +176,12 @@ def test_creates_are_counted_once_in_the_same_transaction(history, clients):
     assert stored_rollup() == expected
     assert_monthly_exact()
     assert DivisionMonth.objects.filter(industry_key=-1, kind="").count() < DivisionMonth.objects.count()
+    # The worker and the commissioner are counted in their townships and counties, by month and by year.
+    counts = stored_monthly()["counts"]
+    assert {(grain, role, span) for _m, span, grain, role, *_place in counts} == {
+        (grain, role, span) for grain in "tc" for role in "wc" for span in "my"
+    }
+    assert set(counts.values()) == {1}
     # The two visits on the same day by the same worker to the same household share one row.
     assert sorted(n for n, _p in expected.values())[-1] == 2
     # Replaying the batch stores nothing new and counts nothing twice.
@@ -303,7 +317,7 @@ def test_rebuild_of_an_empty_table_and_of_a_wiped_rollup(history):
     Visit.objects.all().update(deleted_at=timezone.now())
     call_command("rebuild_rollups", verbosity=0)
     assert stored_rollup() == {}
-    assert stored_monthly() == {"months": {}, "cells": {}, "presence": {}}
+    assert stored_monthly() == {"months": {}, "cells": {}, "presence": {}, "counts": {}}
 
 
 @pytest.mark.django_db(transaction=True)
