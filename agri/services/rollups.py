@@ -10,7 +10,8 @@ Every change is a delta computed by the same GROUP BY that ``rollups_rebuild`` r
 - a reassignment (after a boundary import) subtracts and re-adds the visits whose place changed.
 
 The monthly tables follow the same rules. A create adds to them with one INSERT ... SELECT ... ON CONFLICT each
-(:func:`rollup_add`: four statements in all); an edit, delete or reassignment projects its deltas (grouped by the
+(:func:`rollup_add`), except the person and household rows, which it reads with the same SELECT and upserts like
+an edit does, so that the people counts (``PresenceCount``) learn which rows came into being; an edit, delete or reassignment projects its deltas (grouped by the
 daily key and the visit's three H3 cells, :func:`rollup_deltas`) onto every table in Python and upserts them. A
 month row's ``last_day`` only grows in an upsert; where visits were taken away from a row, it is recomputed from the
 daily rollup (village-grain divisions) or the visits of that scope and month (village-grain cells), then for the
@@ -618,9 +619,10 @@ def _insert_monthly(cursor, where: str, params: list, *, adding: bool) -> dict:
 
 
 def rollup_add(visit_ids: Iterable) -> None:
-    """Count newly stored visits, in one statement per table (four in all): INSERT ... SELECT (the GROUP BY of the
-    new rows: :func:`rollup_rows`, :func:`_monthly_selects`) ... ON CONFLICT (key) DO UPDATE adding to the counts
-    already there.
+    """Count newly stored visits, in one statement per table: INSERT ... SELECT (the GROUP BY of the new rows:
+    :func:`rollup_rows`, :func:`_monthly_selects`) ... ON CONFLICT (key) DO UPDATE adding to the counts already
+    there; the person and household rows are selected, then upserted with the people counts
+    (:func:`_presence_upsert`).
 
     Adding never empties a row, so there is nothing to read back or delete. ON CONFLICT DO UPDATE is atomic per row
     on SQLite and PostgreSQL alike: on PostgreSQL it locks each existing row it adds to and adds to its latest
