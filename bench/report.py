@@ -1,6 +1,7 @@
 """The one table: scenario, database, scale, median and min-max over the runs, the limit measured in the same run,
 the ratio to it, the target and whether it was met. Targets are issue 6's."""
 
+import re
 from statistics import median
 
 LABELS = {
@@ -137,6 +138,12 @@ def judge(r: dict) -> tuple[float | None, str, bool | None]:
     return (m / lm if lm else None), "-", None
 
 
+def _features(note: str) -> int | None:
+    """The features a read answered, as the province scenario's note gives them (``..., 924 features``)."""
+    found = re.search(r"([\d,]+) features", note)
+    return int(found.group(1).replace(",", "")) if found else None
+
+
 def derived(results: list[dict]) -> list[dict]:
     """Cross-scale rows, per database: the time at the larger scale over the smaller one, for the coverage by
     township and for each of the province's reads (``<scenario>_scaling``)."""
@@ -151,6 +158,13 @@ def derived(results: list[dict]) -> list[dict]:
         rows.sort(key=lambda r: r["scale"])
         small, large = rows[0], rows[-1]
         ratio = median(large["values"]) / median(small["values"])
+        note = f"{scale_label(large['scale'])} over {scale_label(small['scale'])}"
+        sizes = [_features(r.get("note") or "") for r in (small, large)]
+        if all(sizes) and sizes[0] != sizes[1]:
+            # An answer that grew (more cells visited) costs more to send: the time per feature tells the two apart.
+            grown = sizes[1] / sizes[0]
+            note += f"; the answer {sizes[0]:,} -> {sizes[1]:,} features (x{grown:.2f})"
+            note += f", per feature x{ratio / grown:.2f}"
         out.append(
             {
                 "scenario": f"{scenario}_scaling",
@@ -160,7 +174,7 @@ def derived(results: list[dict]) -> list[dict]:
                 "values": [ratio],
                 "limit": None,
                 "limit_label": "",
-                "note": f"{scale_label(large['scale'])} over {scale_label(small['scale'])}",
+                "note": note,
                 "extra": {},
             }
         )

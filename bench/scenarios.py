@@ -702,10 +702,11 @@ def province(ctx: Context) -> list[Result]:
             def measured(url=path + year, client=client):
                 return len(_ok(client.get(url)).content)
 
-            size = measured()
+            body = _ok(client.get(path + year)).content
+            features = len(orjson.loads(body)["features"])  # the answer's size: townships, counties or cells
             values = [timed(measured) * 1000 for _ in range(ctx.runs)]
             maybe_profile(ctx, f"{name}_{who}", measured)
-            note = f"{who} ({user.jurisdiction}): {path}{year}, {size:,} bytes"
+            note = f"{who} ({user.jurisdiction}): {path}{year}, {len(body):,} bytes, {features:,} features"
             out.append(Result(f"{name}_{who}", ctx.db, ctx.scale, "ms", values, note=note))
     for name, model in (("rows_visits", Visit), ("rows_change_log", Change)):
         rows = model.objects.count()
