@@ -81,10 +81,14 @@ def ensure_dataset(scale: int, meta_path: Path, counties: int = 1) -> None:
         province.ensure(scale, counties, meta_path, log, build_base)
         cleanup_api_visits()
         return
-    fingerprint = data.fingerprint(scale)
+    fingerprint, schema = data.fingerprint(scale), data.schema_fingerprint()
     meta = json.loads(meta_path.read_text()) if meta_path.exists() else {}
     if meta.get("fingerprint") == fingerprint:
         try:
+            if meta.get("schema") != schema:
+                log(f"migrating the {scale:,}-visit data set ({meta_path.name}): new migrations")
+                data.migrate(log)
+                meta_path.write_text(json.dumps({**meta, "schema": schema}))
             removed = cleanup_api_visits()
             if removed:
                 log(f"removed {removed} visits left by an interrupted run")
@@ -93,10 +97,10 @@ def ensure_dataset(scale: int, meta_path: Path, counties: int = 1) -> None:
                 return
         except DatabaseError:
             pass
-    log(f"building the {scale:,}-visit data set (once; later runs reuse it)")
+    log(f"building the {scale:,}-visit data set (once; later runs reuse it, migrated when the schema changes)")
     meta_path.unlink(missing_ok=True)
     build_base(scale)
-    meta_path.write_text(json.dumps({"fingerprint": fingerprint, "scale": scale}))
+    meta_path.write_text(json.dumps({"fingerprint": fingerprint, "schema": schema, "scale": scale}))
 
 
 def make_context(db: str, scale: int, runs: int, small: bool, profile: set):
