@@ -8,16 +8,17 @@ import pytest
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from agri.models import DeviceToken, Visit, VisitEvent, VisitRollup
-from tests.agri.map_support import visit
+from agri.models import DeviceToken, PresenceCount, Visit, VisitEvent, VisitRollup
+from tests.agri.map_support import days_ago, visit
 from tests.support import login
 
 # A single POST with a token: the token with its user and linked person (1); the industry and the target household
 # or station (2); the stored ids (1); the village index's fingerprint (1: every request under the test settings,
-# every few seconds in production); in a savepoint (2): the insert (1), its read-back (1), the rollups (4: one INSERT
-# ... SELECT ... ON CONFLICT DO UPDATE each for the daily rollup and the three monthly tables), the history entry
-# (1); the response: the visit (1) and its attendance (1).
-POST_QUERIES = 16
+# every few seconds in production); in a savepoint (2): the insert (1), its read-back (1), the rollups (5: one INSERT
+# ... SELECT ... ON CONFLICT DO UPDATE each for the daily rollup and the division and cell months; the person and
+# household rows selected, then upserted; the people counts would be one more where a person is new to a place in
+# the month, which the first POST was), the history entry (1); the response: the visit (1) and its attendance (1).
+POST_QUERIES = 17
 
 
 def _body(world, role):
@@ -52,6 +53,20 @@ def test_single_visit_post_has_a_fixed_query_budget_for_every_actor(
     }[role]
     assert VisitEvent.objects.filter(visit=stored, user=user, action="create").count() == 1
     assert sum(VisitRollup.objects.values_list("visits", flat=True)) == rollup_before + 1
+
+
+def test_a_post_that_brings_its_worker_to_a_new_month_counts_them_in_one_more_query(
+    mapped_world, clients, django_assert_num_queries
+):
+    """The people counts (``PresenceCount``) are written only when a person row comes into being: once more."""
+    client = clients["worker"]
+    assert client.post("/api/v1/visits/", _body(mapped_world, "worker"), format="json").status_code == 201
+    body = {**_body(mapped_world, "worker"), "started_at": days_ago(70)}  # another month, and maybe another year
+    counts_before = PresenceCount.objects.count()
+    with django_assert_num_queries(POST_QUERIES + 1):
+        response = client.post("/api/v1/visits/", body, format="json")
+    assert response.status_code == 201, response.content
+    assert PresenceCount.objects.count() > counts_before
 
 
 def test_a_session_post_reads_the_linked_person_in_one_query(mapped_world, django_assert_num_queries):
