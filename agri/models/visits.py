@@ -101,6 +101,21 @@ class Visit(models.Model):
     commissioner = models.ForeignKey(
         "agri.TechCommissioner", null=True, blank=True, on_delete=models.PROTECT, related_name="visits"
     )
+    # The expert whose team the visit is of: its own expert, else its worker's (NULL for a commissioner's visit).
+    # Derived, and kept by the database, not by this code: triggers set it when a visit is written and when a
+    # worker moves to another expert (agri.changelog.team_sql), and its updates log no sync change. An expert it
+    # names is always PROTECTed by the visit's expert or worker (a worker's expert is required and PROTECTed), so
+    # no foreign-key constraint: one would make deleting any expert scan the visits (the only index is partial).
+    team_expert = models.ForeignKey(
+        "agri.Expert",
+        null=True,
+        blank=True,
+        editable=False,
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        db_index=False,  # Meta.indexes: visit_team_started
+        related_name="+",
+    )
     # What
     kind = models.CharField(_("kind"), max_length=20, choices=VisitKind.choices)
     industry = models.ForeignKey(
@@ -217,6 +232,14 @@ class Visit(models.Model):
                 name="visit_commissioner_started",
                 condition=models.Q(deleted_at__isnull=True),
             ),
+            # An expert's list (visible_to: team_expert = me, the expert's own visits and its workers'): the same,
+            # over the team column the database keeps, instead of an OR across a join to the workers that no index
+            # serves (a page and a capped count read the whole table for an expert with few visits).
+            models.Index(
+                fields=["team_expert", "-started_at", "id"],
+                name="visit_team_started",
+                condition=models.Q(deleted_at__isnull=True),
+            ),
         ]
         constraints = [
             models.CheckConstraint(
@@ -269,6 +292,14 @@ class Visit(models.Model):
             models.CheckConstraint(
                 condition=Q(expert__isnull=False) | Q(worker__isnull=False) | Q(commissioner__isnull=False),
                 name="visit_has_actor",
+            ),
+            # ... and one only (agri.services.visits.Actor fills one): the team expert is the expert's, or else
+            # the worker's expert.
+            models.CheckConstraint(
+                condition=Q(expert__isnull=True, worker__isnull=True)
+                | Q(expert__isnull=True, commissioner__isnull=True)
+                | Q(worker__isnull=True, commissioner__isnull=True),
+                name="visit_one_actor",
             ),
         ]
 
