@@ -73,7 +73,8 @@ class VisitQuerySet(ScopedQuerySet):
     scope_field = "scope_code"
 
     def for_expert(self, expert):
-        return self.filter(Q(expert=expert) | Q(worker__expert=expert))
+        # The visits of the expert's team: its own and its workers' (Visit.team_expert, kept by the database).
+        return self.filter(team_expert=expert)
 
     def for_worker(self, worker):
         return self.filter(worker=worker)

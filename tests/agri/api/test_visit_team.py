@@ -1,14 +1,15 @@
 """A visit's team expert (``Visit.team_expert``), kept by database triggers (``agri.changelog.team_sql``): its own
 expert when an expert wrote it, else its worker's expert, NULL for a commissioner's; it follows a change of the
-visit's worker and a worker's move to another expert, whatever the write path (the API, the ORM, raw SQL); keeping it
-logs no sync change."""
+visit's worker and a worker's move to another expert, whatever the write path (the API, the ORM, raw SQL). An
+expert's list reads it (``for_expert``) through ``visit_team_started``; keeping it logs no sync change."""
 
 import uuid
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from django.db import IntegrityError, connection, transaction
 
+from agri.api.pagination import COUNT_CAP, CappedPaginator
 from agri.models import Change, Role, Visit
 from tests import factories as f
 from tests.agri.map_support import visit
@@ -210,3 +211,69 @@ def test_a_visit_names_one_actor_at_most(world):
     with pytest.raises(IntegrityError), transaction.atomic():
         Visit.objects.filter(pk=stored.pk).update(worker=None, expert=world["E1"], commissioner=world["C1"])
     assert Visit.objects.filter(pk=stored.pk, worker=world["W1"], expert=None, commissioner=None).exists()
+
+
+def _explain(queryset) -> str:
+    """The plan of ``queryset``: SQLite's EXPLAIN QUERY PLAN, or PostgreSQL's EXPLAIN with sequential scans, bitmap
+    scans and sorts priced out (a small test table still shows which index can serve it)."""
+    sql, params = queryset.query.sql_with_params()
+    with connection.cursor() as cursor:
+        if connection.vendor == "sqlite":
+            cursor.execute(f"EXPLAIN QUERY PLAN {sql}", params)
+            return " / ".join(str(row[-1]) for row in cursor.fetchall())
+        with transaction.atomic():
+            cursor.execute("SET LOCAL enable_seqscan = off")
+            cursor.execute("SET LOCAL enable_bitmapscan = off")
+            cursor.execute("SET LOCAL enable_sort = off")
+            cursor.execute(f"EXPLAIN {sql}", params)
+            return " / ".join(row[0].strip() for row in cursor.fetchall())
+
+
+@pytest.mark.django_db(transaction=True)  # PostgreSQL's VACUUM runs outside a transaction
+@pytest.mark.parametrize("who", ["expert", "empty"])
+def test_an_experts_first_page_and_capped_count_read_the_team_index_alone(world, who):
+    """An expert's list walks its team's live visits in ``visit_team_started`` (no sort, no filter over other
+    teams' visits), and its capped count is an index-only scan of it, for an expert with many visits or none: the
+    OR across the join to the workers read the whole table in the worst case."""
+    if who == "empty":  # an expert with no team and no visit (another industry's)
+        person = f.ExpertFactory(industry=world.industries["goats"], county=world["E1"].county, active=False)
+        person.user = f.UserFactory(username="expert-empty", role=Role.EXPERT, jurisdiction="500235")
+        person.save(update_fields=["user"])
+        user = person.user
+    else:
+        user = world.users["expert"]
+    stored = _stored(world)
+    template = _columns_of(stored, but={"id", "worker_id", "started_at", "deleted_at", "team_expert_id"})
+    # E1's team a small share of the table (the goats expert's worker W3 wrote the rest), some of it deleted.
+    w1, w2, w3, e1 = (world[name].pk for name in ("W1", "W2", "W3", "E1"))
+    actors = [{"worker_id": w3}] * 4000 + [{"worker_id": w1}] * 40 + [{"worker_id": w2}] * 40
+    actors += [{"worker_id": None, "expert_id": e1}] * 40
+    Visit.objects.bulk_create(
+        Visit(**{**template, **actor}, started_at=stored.started_at - timedelta(hours=i), deleted_at=deleted)
+        for i, actor in enumerate(actors)
+        for deleted in [stored.started_at if i % 10 == 3 else None]
+    )
+    listed = Visit.objects.visible_to(user).alive().values("id", "updated_at")
+    live = 1 + sum(1 for i, actor in enumerate(actors) if i % 10 != 3 and actor != {"worker_id": w3})
+    assert listed.count() == (live if who == "expert" else 0)
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            # As autovacuum leaves a live table: statistics, and the visibility map that index-only scans need.
+            cursor.execute("VACUUM ANALYZE agri_visit")
+        page = _explain(listed[:101])
+        count = _explain(CappedPaginator(listed, 100, COUNT_CAP).counted())
+    else:
+        with transaction.atomic():  # SQLite's statistics (sqlite_stat1) go with the rollback, not to later tests
+            with connection.cursor() as cursor:
+                cursor.execute("ANALYZE")
+            page = _explain(listed[:101])
+            count = _explain(CappedPaginator(listed, 100, COUNT_CAP).counted())
+            transaction.set_rollback(True)
+    assert "visit_team_started" in page and "TEMP B-TREE" not in page and "Sort" not in page, page
+    assert "visit_started" not in page.replace("visit_team_started", ""), page
+    if connection.vendor == "sqlite":
+        assert "USING COVERING INDEX visit_team_started (team_expert_id=?)" in count or (
+            "USING INDEX visit_team_started (team_expert_id=?)" in count
+        ), count
+    else:
+        assert "Index Only Scan using visit_team_started" in count, count
