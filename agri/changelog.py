@@ -136,10 +136,16 @@ def team_sql(vendor: str) -> tuple[list[str], list[str]]:
     expert (its visits without an expert of their own follow it). (create, drop) statements."""
     if vendor == "postgresql":
         create = [
-            f"""
+            """
 CREATE OR REPLACE FUNCTION agri_visit_team() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    NEW.team_expert_id := {team_expert("NEW")};
+    IF NEW.expert_id IS NOT NULL OR NEW.worker_id IS NULL THEN
+        NEW.team_expert_id := NEW.expert_id;
+    ELSE
+        -- FOR SHARE: a move of the worker not yet committed is waited for, and its expert read once it is (the
+        -- move's own UPDATE of the worker's visits cannot see this row, which is not written yet).
+        SELECT expert_id INTO NEW.team_expert_id FROM agri_extensionworker WHERE id = NEW.worker_id FOR SHARE;
+    END IF;
     RETURN NEW;
 END $$;
 CREATE TRIGGER agri_visit_team BEFORE INSERT OR UPDATE OF expert_id, worker_id ON agri_visit

@@ -3,6 +3,7 @@ expert when an expert wrote it, else its worker's expert, NULL for a commissione
 visit's worker and a worker's move to another expert, whatever the write path (the API, the ORM, raw SQL). An
 expert's list reads it (``for_expert``) through ``visit_team_started``; keeping it logs no sync change."""
 
+import threading
 import uuid
 from datetime import UTC, date, datetime, timedelta
 
@@ -13,7 +14,7 @@ from agri.api.pagination import COUNT_CAP, CappedPaginator
 from agri.models import Change, Role, Visit
 from tests import factories as f
 from tests.agri.map_support import visit
-from tests.support import login
+from tests.support import build_world, login
 
 pytestmark = pytest.mark.django_db
 
@@ -145,6 +146,48 @@ def test_a_worker_moved_to_another_expert_takes_its_visits_and_logs_each_once(wo
     # A save that does not change the expert moves nothing and logs nothing.
     world["W1"].save()
     assert _changes() == before + 3 and [_team(v.pk) for v in by_w1] == [world["E2"].pk] * 3
+
+
+@pytest.mark.django_db(transaction=True)  # two connections, each committing
+def test_a_visit_written_while_its_worker_moves_joins_the_new_team():
+    """A phone's visit inserted while a move of its worker is not yet committed: the move's UPDATE of the worker's
+    visits cannot see it, so the insert waits for the move (PostgreSQL: the trigger reads the worker FOR SHARE;
+    SQLite: one writer at a time) and takes the new expert, not the one a snapshot of before the move shows."""
+    world = build_world()
+    moved, release, done = threading.Event(), threading.Event(), threading.Event()
+    written: dict = {}
+
+    def mover():
+        try:
+            with transaction.atomic():
+                world["W1"].expert = world["E2"]
+                world["W1"].save(update_fields=["expert"])
+                moved.set()
+                release.wait(30)
+        finally:
+            connection.close()
+
+    def writer():
+        try:
+            written["visit"] = _stored(world)
+        finally:
+            connection.close()
+            done.set()
+
+    threads = [threading.Thread(target=mover), threading.Thread(target=writer)]
+    threads[0].start()
+    assert moved.wait(30)
+    threads[1].start()
+    done.wait(1)  # the insert waits for the move to end (it would be done by now if it did not)
+    release.set()
+    for thread in threads:
+        thread.join(30)
+    assert done.is_set() and "visit" in written
+    assert _team(written["visit"].pk) == world["E2"].pk
+    # Its change row, written after the wait, names the new expert too: the new expert's phone gets it.
+    key = written["visit"].pk.hex if connection.vendor == "sqlite" else str(written["visit"].pk)
+    people = Change.objects.get(kind="visit", record_id=key).people.split()
+    assert f"e{world['E2'].pk}" in people and f"e{world['E1'].pk}" not in people
 
 
 def test_updating_any_visit_column_but_the_team_logs_one_change(world):
