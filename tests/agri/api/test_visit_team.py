@@ -60,11 +60,9 @@ def _columns_of(stored: Visit, but: set[str]) -> dict:
     ("role", "team"), [("worker", "E1"), ("worker2", "E1"), ("expert", "E1"), ("commissioner", None)]
 )
 def test_a_visit_posted_through_the_api_carries_its_team_expert(world, clients, role, team):
-    body = (
-        visit(world) if role != "commissioner" else visit(world, household=None, station=world["S1"].pk, industry=None)
-    )
-    if role == "worker2":
-        body["household"] = str(world["H2"].pk)
+    targets = {"worker2": {"household": str(world["H2"].pk)}}
+    targets["commissioner"] = {"household": None, "station": world["S1"].pk, "industry": None}
+    body = visit(world, **targets.get(role, {}))
     response = clients[role].post("/api/v1/visits/", body)
     assert response.status_code == 201, response.content
     assert _team(body["id"]) == (world[team].pk if team else None)
@@ -93,12 +91,12 @@ def test_bulk_create_and_raw_sql_inserts_get_their_team_whatever_they_say(world)
     )
     assert [_team(v.pk) for v in made] == [world["E2"].pk, world["E1"].pk, None]
     # Raw SQL, as a bulk load writes: every column named, the team NULL or wrong.
-    columns = [f.column for f in Visit._meta.concrete_fields]
+    fields = Visit._meta.concrete_fields
+    columns = [f.column for f in fields]
     for team in (None, world["E2"].pk):
         new_id = uuid.uuid4()
-        values = {**{f.column: f.get_db_prep_save(getattr(stored, f.attname), connection) for f in
-                     Visit._meta.concrete_fields}, "id": Visit._meta.pk.get_db_prep_save(new_id, connection),
-                  "team_expert_id": team}  # fmt: skip
+        values = {f.column: f.get_db_prep_save(getattr(stored, f.attname), connection) for f in fields}
+        values.update(id=Visit._meta.pk.get_db_prep_save(new_id, connection), team_expert_id=team)
         with connection.cursor() as cursor:
             cursor.execute(
                 f"INSERT INTO agri_visit ({', '.join(columns)}) VALUES ({', '.join(['%s'] * len(columns))})",
