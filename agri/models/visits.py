@@ -73,7 +73,8 @@ class VisitQuerySet(ScopedQuerySet):
     scope_field = "scope_code"
 
     def for_expert(self, expert):
-        return self.filter(Q(expert=expert) | Q(worker__expert=expert))
+        # The visits of the expert's team: its own and its workers' (Visit.team_expert, kept by the database).
+        return self.filter(team_expert=expert)
 
     def for_worker(self, worker):
         return self.filter(worker=worker)
@@ -100,6 +101,21 @@ class Visit(models.Model):
     )
     commissioner = models.ForeignKey(
         "agri.TechCommissioner", null=True, blank=True, on_delete=models.PROTECT, related_name="visits"
+    )
+    # The expert whose team the visit is of: its own expert, else its worker's (NULL for a commissioner's visit).
+    # Derived, and kept by the database, not by this code: triggers set it when a visit is written and when a
+    # worker moves to another expert (agri.changelog.team_sql), and its updates log no sync change. An expert it
+    # names is always PROTECTed by the visit's expert or worker (a worker's expert is required and PROTECTed), so
+    # no foreign-key constraint: one would make deleting any expert scan the visits (the only index is partial).
+    team_expert = models.ForeignKey(
+        "agri.Expert",
+        null=True,
+        blank=True,
+        editable=False,
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        db_index=False,  # Meta.indexes: visit_team_started
+        related_name="+",
     )
     # What
     kind = models.CharField(_("kind"), max_length=20, choices=VisitKind.choices)
@@ -217,6 +233,14 @@ class Visit(models.Model):
                 name="visit_commissioner_started",
                 condition=models.Q(deleted_at__isnull=True),
             ),
+            # An expert's list (visible_to: team_expert = me, the expert's own visits and its workers'): the same,
+            # over the team column the database keeps, instead of an OR across a join to the workers that no index
+            # serves (a page and a capped count read the whole table for an expert with few visits).
+            models.Index(
+                fields=["team_expert", "-started_at", "id"],
+                name="visit_team_started",
+                condition=models.Q(deleted_at__isnull=True),
+            ),
         ]
         constraints = [
             models.CheckConstraint(
@@ -269,6 +293,14 @@ class Visit(models.Model):
             models.CheckConstraint(
                 condition=Q(expert__isnull=False) | Q(worker__isnull=False) | Q(commissioner__isnull=False),
                 name="visit_has_actor",
+            ),
+            # ... and one only (agri.services.visits.Actor fills one): the team expert is the expert's, or else
+            # the worker's expert.
+            models.CheckConstraint(
+                condition=Q(expert__isnull=True, worker__isnull=True)
+                | Q(expert__isnull=True, commissioner__isnull=True)
+                | Q(worker__isnull=True, commissioner__isnull=True),
+                name="visit_one_actor",
             ),
         ]
 
