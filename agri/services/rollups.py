@@ -10,13 +10,13 @@ Every change is a delta computed by the same GROUP BY that ``rollups_rebuild`` r
 - a reassignment (after a boundary import) subtracts and re-adds the visits whose place changed.
 
 The monthly tables follow the same rules. A create adds to them with one INSERT ... SELECT ... ON CONFLICT each
-(:func:`rollup_add`), except the person and household rows, which it reads with the same SELECT and upserts like
-an edit does, so that the people counts (``PresenceCount``) learn which rows came into being; an edit, delete or reassignment projects its deltas (grouped by the
-daily key and the visit's three H3 cells, :func:`rollup_deltas`) onto every table in Python and upserts them. A
-month row's ``last_day`` only grows in an upsert; where visits were taken away from a row, it is recomputed from the
-daily rollup (village-grain divisions) or the visits of that scope and month (village-grain cells), then for the
-township, county and province rows from the village-grain rows of their table: one UPDATE per table and grain
-family (``_recompute_last_day``, ``_recompute_coarse_last_day``).
+(:func:`rollup_add`), except the person and household rows, which it reads with the same SELECT and upserts like an
+edit does, so that the people counts (``PresenceCount``) learn which rows came into being; an edit, delete or
+reassignment projects its deltas (grouped by the daily key and the visit's three H3 cells, :func:`rollup_deltas`)
+onto every table in Python and upserts them. A month row's ``last_day`` only grows in an upsert; where visits were
+taken away from a row, it is recomputed from the daily rollup (village-grain divisions) or the visits of that scope
+and month (village-grain cells), then for the township, county and province rows from the village-grain rows of
+their table: one UPDATE per table and grain family (``_recompute_last_day``, ``_recompute_coarse_last_day``).
 
 Deltas are applied as adding upserts against the key's unique constraint (ON CONFLICT DO UPDATE SET visits = visits +
 EXCLUDED.visits), which are atomic per row, so concurrent writers on PostgreSQL never lose an update (see
