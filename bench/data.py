@@ -12,8 +12,13 @@ Clustering, all from one seeded generator:
 - whom: a worker visits their own households (by a Zipf-like preference), their farmers, or a village of their
   township (trainings); an expert their workers' households, their industry's bases or villages; a commissioner
   the stations and bases they serve, or a village;
-- where: around the target's registered point (households, bases, stations: ~40 m; villages: ~600 m around the
-  village's representative point), with 2 % stray fixes a few kilometres away and 3 % of poor accuracy;
+- where: at the target's registered point, give or take a phone's GPS error (households and farmers ~40 m, bases
+  ~120 m, stations ~60 m); a visit to a village at one of its four meeting places (its committee's yard, a
+  demonstration field: fixed points ~600 m around the village's representative point), give or take 40 m; 2 % of
+  fixes stray, at a village a few kilometres away (a phone without a satellite fix reports its network location,
+  the place of a tower, and towers stand in villages), and 3 % of poor accuracy. So the places a county's visits
+  are at follow its network, not its number of visits: ten times the visits are ten times the visits to the same
+  places, as in a real county (the province data set's 1M and 10M sets then have the same cells);
 - when: 2023-2025, more in spring and autumn, fewer around the Spring Festival and on Sundays, 08:00-18:00 local;
   synced minutes to days later (phones in mountain villages are offline), 3 % edited later, 1 % deleted.
 """
@@ -35,7 +40,7 @@ FIRST_DAY = date(2023, 1, 1)
 LAST_DAY = date(2025, 12, 31)
 COVERAGE_YEAR = 2025
 COUNTY_PREFIX = "500235"
-GENERATOR_VERSION = 3  # bump when the generated rows change, so cached databases are rebuilt
+GENERATOR_VERSION = 4  # bump when the generated rows change, so cached databases are rebuilt
 BATCH_ROWS = 20_000
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 
@@ -206,6 +211,11 @@ class Targets:
 
 
 HOUSEHOLD, FARMER, BASE, STATION, VILLAGE = range(5)
+VILLAGE_SITES = 4  # the places in a village where its visits (trainings, meetings) take place
+VILLAGE_SPREAD_M = 600.0  # how far from the village's representative point they lie (one sigma)
+GPS_ERROR_M = 40.0  # a phone's fix around the place it stands (one sigma)
+STRAY_SHARE = 0.02
+STRAY_RANGE_M = (3500.0, 8000.0)  # how far a stray fix's village lies from the target
 TARGET_COLUMNS = {HOUSEHOLD: "household_id", FARMER: "farmer_id", BASE: "base_id", STATION: "station_id"}
 
 
@@ -232,7 +242,10 @@ def _actors(net: Network, rng) -> tuple[list[dict], Targets]:
     village_ids = {}
     for villages in net.villages.values():
         for code, lat, lon in villages:
-            village_ids[code] = targets.add(VILLAGE, code, lat, lon, 600.0)
+            # The village's meeting places, one target each (the village's visits spread over them).
+            north, east = rng.normal(0, VILLAGE_SPREAD_M, (2, VILLAGE_SITES))
+            sites = zip(*_moved(lat, lon, north, east), strict=True)
+            village_ids[code] = [targets.add(VILLAGE, code, a, b, GPS_ERROR_M) for a, b in sites]
     base_ids = {b: targets.add(BASE, b, lat, lon, 120.0) for b, (lat, lon, _i) in net.bases.items()}
     station_ids = {s: targets.add(STATION, s, lat, lon, 60.0) for s, (lat, lon) in net.stations.items()}
     household_ids, farmer_ids = {}, {}
@@ -240,7 +253,7 @@ def _actors(net: Network, rng) -> tuple[list[dict], Targets]:
         household_ids[wid] = [targets.add(HOUSEHOLD, h, lat, lon, 40.0) for h, lat, lon in rows]
     for wid, rows in net.farmers.items():
         farmer_ids[wid] = [targets.add(FARMER, f, lat, lon, 40.0) for f, lat, lon in rows]
-    all_villages = [village_ids[code] for code, _lat, _lon in net.all_villages]
+    all_villages = [site for code, _lat, _lon in net.all_villages for site in village_ids[code]]
 
     actors = []
     workers_of: dict = {}
@@ -251,7 +264,7 @@ def _actors(net: Network, rng) -> tuple[list[dict], Targets]:
             [
                 (0.75, household_ids.get(wid, [])),
                 (0.15, farmer_ids.get(wid, [])),
-                (0.10, [village_ids[c] for c, _a, _b in net.villages.get(township, [])]),
+                (0.10, [site for c, _a, _b in net.villages.get(township, []) for site in village_ids[c]]),
             ],
         )
         actors.append(
@@ -280,6 +293,28 @@ def _actors(net: Network, rng) -> tuple[list[dict], Targets]:
     return actors, targets
 
 
+def _moved(lat, lon, north_m, east_m):
+    """The point ``north_m`` and ``east_m`` metres from (lat, lon) (an equirectangular step: metres, not km)."""
+    return lat + north_m / 111_320.0, lon + east_m / (111_320.0 * np.cos(np.radians(lat)))
+
+
+def _stray_villages(net: Network, lat: np.ndarray, lon: np.ndarray, rng) -> tuple[np.ndarray, np.ndarray]:
+    """For each stray fix (the target's point), the representative point of a village ``STRAY_RANGE_M`` away from
+    it, at random (the nearest village if none lies in that range); 5,000 fixes at a time against every village."""
+    v_lat = np.array([v[1] for v in net.all_villages], dtype=float)
+    v_lon = np.array([v[2] for v in net.all_villages], dtype=float)
+    picks = []
+    for start in range(0, lat.size, 5000):
+        a, b = lat[start : start + 5000, None], lon[start : start + 5000, None]
+        metres = np.hypot((v_lat - a) * 111_320.0, (v_lon - b) * 111_320.0 * np.cos(np.radians(a)))
+        inside = (metres >= STRAY_RANGE_M[0]) & (metres <= STRAY_RANGE_M[1])
+        # A random village in range: the largest of random keys among them; else the nearest one.
+        keys = np.where(inside, rng.random(metres.shape), -1.0)
+        picks.append(np.where(inside.any(axis=1), keys.argmax(axis=1), metres.argmin(axis=1)))
+    pick = np.concatenate(picks) if picks else np.empty(0, dtype=np.int64)
+    return v_lat[pick], v_lon[pick]
+
+
 def generate_visits(net: Network, n: int, seed: int = SEED) -> dict[str, np.ndarray]:
     """``n`` visits as column arrays (model field columns), sorted by when the server received them."""
     from agri.services.flags import visit_flag_bits
@@ -306,16 +341,14 @@ def generate_visits(net: Network, n: int, seed: int = SEED) -> dict[str, np.ndar
     t_lat = np.array(targets.lat, dtype=float)[target]
     t_lon = np.array(targets.lon, dtype=float)[target]
     sigma = np.array(targets.sigma_m)[target]
-    # Where: around the target, a few strays kilometres away
-    north = rng.normal(0, 1, n) * sigma
-    east = rng.normal(0, 1, n) * sigma
-    stray = rng.random(n) < 0.02
-    angle = rng.uniform(0, 2 * np.pi, stray.sum())
-    dist = rng.uniform(3500, 8000, stray.sum())
-    north[stray] += dist * np.sin(angle)
-    east[stray] += dist * np.cos(angle)
-    lat = t_lat + north / 111_320.0
-    lon = t_lon + east / (111_320.0 * np.cos(np.radians(t_lat)))
+    # Where: at the target give or take the GPS error; a few strays at a village kilometres away
+    north, east = rng.normal(0, 1, n) * sigma, rng.normal(0, 1, n) * sigma
+    stray = rng.random(n) < STRAY_SHARE
+    at_lat, at_lon = t_lat.copy(), t_lon.copy()
+    at_lat[stray], at_lon[stray] = _stray_villages(net, t_lat[stray], t_lon[stray], rng)
+    lat, lon = _moved(at_lat, at_lon, north, east)
+    north[stray] = (lat[stray] - t_lat[stray]) * 111_320.0  # a stray's distance from its target, for the flags
+    east[stray] = (lon[stray] - t_lon[stray]) * 111_320.0 * np.cos(np.radians(t_lat[stray]))
     crs = CRS[rng.choice(CRS.size, size=n, p=CRS_WEIGHTS)]
     client_lon, client_lat = lon.copy(), lat.copy()
     for name in ("gcj02", "bd09"):
