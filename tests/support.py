@@ -176,3 +176,23 @@ def assert_gdal_opens_cleanly(path) -> str:
     assert "Warning" not in result.stderr and "ERROR" not in result.stderr, result.stderr
     assert "Feature Count: " in result.stdout, result.stdout
     return result.stdout
+
+
+def query_plan(queryset) -> str:
+    """The plan of ``queryset`` as one string: SQLite's EXPLAIN QUERY PLAN, or PostgreSQL's EXPLAIN with sequential
+    scans, bitmap scans and sorts priced out, so that a small test table still shows which index can serve it (with
+    a few thousand rows PostgreSQL would rather sort a person's 40 visits; at a province's size it walks the index,
+    docs/performance.md)."""
+    from django.db import connection, transaction
+
+    sql, params = queryset.query.sql_with_params()
+    with connection.cursor() as cursor:
+        if connection.vendor == "sqlite":
+            cursor.execute(f"EXPLAIN QUERY PLAN {sql}", params)
+            return " / ".join(str(row[-1]) for row in cursor.fetchall())
+        with transaction.atomic():
+            cursor.execute("SET LOCAL enable_seqscan = off")
+            cursor.execute("SET LOCAL enable_bitmapscan = off")
+            cursor.execute("SET LOCAL enable_sort = off")
+            cursor.execute(f"EXPLAIN {sql}", params)
+            return " / ".join(row[0].strip() for row in cursor.fetchall())

@@ -14,7 +14,7 @@ from geo.lookups import prefix_end
 from geo.models import AdminDivision
 from tests import factories as f
 from tests.agri.map_support import visit
-from tests.support import login
+from tests.support import login, query_plan
 
 # Codes at the edges of each level's range, and just outside them.
 EDGE_CODES = [
@@ -265,24 +265,6 @@ def test_the_division_filter_matches_the_prefix_at_every_level(mapped_world, cli
     assert response.json()["count"] == listed
 
 
-def _explain(queryset) -> str:
-    """The plan of ``queryset`` as one string: SQLite's EXPLAIN QUERY PLAN, or PostgreSQL's EXPLAIN with sequential
-    scans, bitmap scans and sorts priced out, so that a small test table still shows which index can serve it (with
-    a few thousand rows PostgreSQL would rather sort a person's 40 visits; at a province's size it walks the index,
-    docs/performance.md)."""
-    sql, params = queryset.query.sql_with_params()
-    with connection.cursor() as cursor:
-        if connection.vendor == "sqlite":
-            cursor.execute(f"EXPLAIN QUERY PLAN {sql}", params)
-            return " / ".join(str(row[-1]) for row in cursor.fetchall())
-        with transaction.atomic():
-            cursor.execute("SET LOCAL enable_seqscan = off")
-            cursor.execute("SET LOCAL enable_bitmapscan = off")
-            cursor.execute("SET LOCAL enable_sort = off")
-            cursor.execute(f"EXPLAIN {sql}", params)
-            return " / ".join(row[0].strip() for row in cursor.fetchall())
-
-
 @pytest.mark.parametrize(
     ("role", "index"), [("worker", "visit_worker_started"), ("commissioner", "visit_commissioner_started")]
 )
@@ -301,9 +283,9 @@ def test_a_workers_or_commissioners_first_page_and_count_read_their_own_index(wo
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE")
     listed = Visit.objects.visible_to(world.users[role]).alive().values("id", "updated_at")
-    page = _explain(listed[:101])
+    page = query_plan(listed[:101])
     assert index in page and "TEMP B-TREE" not in page and "Sort" not in page, page
-    count = _explain(CappedPaginator(listed, 100, COUNT_CAP).counted())
+    count = query_plan(CappedPaginator(listed, 100, COUNT_CAP).counted())
     if connection.vendor == "sqlite":
         assert f"USING INDEX {index} ({role}_id=?)" in count, count
     else:
@@ -335,12 +317,12 @@ def test_a_jurisdictions_capped_count_reads_its_live_visits_index_alone(world, w
         with connection.cursor() as cursor:
             # As autovacuum leaves a live table: statistics, and the visibility map that index-only scans need.
             cursor.execute("VACUUM ANALYZE agri_visit")
-        plan = _explain(counted)
+        plan = query_plan(counted)
     else:
         with transaction.atomic():  # SQLite's statistics (sqlite_stat1) go with the rollback, not to later tests
             with connection.cursor() as cursor:
                 cursor.execute("ANALYZE")
-            plan = _explain(counted)
+            plan = query_plan(counted)
             transaction.set_rollback(True)
     if connection.vendor == "sqlite":
         # SQLite holds one county, whose count walks the table up to the cap (nearly every row is the county's);

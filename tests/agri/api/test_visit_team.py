@@ -14,7 +14,7 @@ from agri.api.pagination import COUNT_CAP, CappedPaginator
 from agri.models import Change, Role, Visit
 from tests import factories as f
 from tests.agri.map_support import visit
-from tests.support import build_world, login
+from tests.support import build_world, login, query_plan
 
 pytestmark = pytest.mark.django_db
 
@@ -254,22 +254,6 @@ def test_a_visit_names_one_actor_at_most(world):
     assert Visit.objects.filter(pk=stored.pk, worker=world["W1"], expert=None, commissioner=None).exists()
 
 
-def _explain(queryset) -> str:
-    """The plan of ``queryset``: SQLite's EXPLAIN QUERY PLAN, or PostgreSQL's EXPLAIN with sequential scans, bitmap
-    scans and sorts priced out (a small test table still shows which index can serve it)."""
-    sql, params = queryset.query.sql_with_params()
-    with connection.cursor() as cursor:
-        if connection.vendor == "sqlite":
-            cursor.execute(f"EXPLAIN QUERY PLAN {sql}", params)
-            return " / ".join(str(row[-1]) for row in cursor.fetchall())
-        with transaction.atomic():
-            cursor.execute("SET LOCAL enable_seqscan = off")
-            cursor.execute("SET LOCAL enable_bitmapscan = off")
-            cursor.execute("SET LOCAL enable_sort = off")
-            cursor.execute(f"EXPLAIN {sql}", params)
-            return " / ".join(row[0].strip() for row in cursor.fetchall())
-
-
 @pytest.mark.django_db(transaction=True)  # PostgreSQL's VACUUM runs outside a transaction
 @pytest.mark.parametrize("who", ["expert", "empty"])
 def test_an_experts_first_page_and_capped_count_read_the_team_index_alone(world, who):
@@ -301,14 +285,14 @@ def test_an_experts_first_page_and_capped_count_read_the_team_index_alone(world,
         with connection.cursor() as cursor:
             # As autovacuum leaves a live table: statistics, and the visibility map that index-only scans need.
             cursor.execute("VACUUM ANALYZE agri_visit")
-        page = _explain(listed[:101])
-        count = _explain(CappedPaginator(listed, 100, COUNT_CAP).counted())
+        page = query_plan(listed[:101])
+        count = query_plan(CappedPaginator(listed, 100, COUNT_CAP).counted())
     else:
         with transaction.atomic():  # SQLite's statistics (sqlite_stat1) go with the rollback, not to later tests
             with connection.cursor() as cursor:
                 cursor.execute("ANALYZE")
-            page = _explain(listed[:101])
-            count = _explain(CappedPaginator(listed, 100, COUNT_CAP).counted())
+            page = query_plan(listed[:101])
+            count = query_plan(CappedPaginator(listed, 100, COUNT_CAP).counted())
             transaction.set_rollback(True)
     assert "visit_team_started" in page and "TEMP B-TREE" not in page and "Sort" not in page, page
     assert "visit_started" not in page.replace("visit_team_started", ""), page
