@@ -196,3 +196,26 @@ def query_plan(queryset) -> str:
             cursor.execute("SET LOCAL enable_sort = off")
             cursor.execute(f"EXPLAIN {sql}", params)
             return " / ".join(row[0].strip() for row in cursor.fetchall())
+
+
+def stored_visit(world, scope_code: str = "500235001001", **actor):
+    """A visit to H1 stored through the ORM, as the write path would have stored it, on 2025-05-06 in
+    ``scope_code``; ``actor``: who wrote it (the worker W1 by default)."""
+    from datetime import UTC, date, datetime
+
+    from agri.models import Visit
+
+    return Visit.objects.create(
+        user=world.users["worker"],
+        **(actor or {"worker": world["W1"]}),
+        household=world["H1"],
+        kind="guidance",
+        started_at=datetime(2025, 5, 6, 2, 0, tzinfo=UTC),
+        visit_date=date(2025, 5, 6),
+        lat=30.9,
+        lon=108.7,
+        client_lat=30.9,
+        client_lon=108.7,
+        scope_code=scope_code,
+        payload_sha256="0" * 64,
+    )

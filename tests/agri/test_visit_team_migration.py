@@ -3,7 +3,7 @@ that logs no sync change; the triggers that keep the column from then on are ins
 where the column exists."""
 
 import importlib
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 
 import pytest
 from django.apps import apps as global_apps
@@ -11,25 +11,9 @@ from django.db import connection
 
 from agri.changelog import statements
 from agri.models import Change, Visit
+from tests.support import stored_visit
 
 pytestmark = pytest.mark.django_db
-
-
-def _visit(world, **actor) -> Visit:
-    return Visit.objects.create(
-        user=world.users["worker"],
-        **actor,
-        household=world["H1"],
-        kind="guidance",
-        started_at=datetime(2025, 5, 6, 2, 0, tzinfo=UTC),
-        visit_date=date(2025, 5, 6),
-        lat=30.9,
-        lon=108.7,
-        client_lat=30.9,
-        client_lon=108.7,
-        scope_code="500235001001",
-        payload_sha256="0" * 64,
-    )
 
 
 def _teams() -> dict:
@@ -39,7 +23,7 @@ def _teams() -> dict:
 def test_the_migration_fills_every_stored_visits_team_and_logs_nothing(world):
     actors = [{"worker": world["W1"]}, {"worker": world["W2"]}, {"worker": world["W3"]}]
     actors += [{"expert": world["E1"]}, {"expert": world["E2"]}, {"commissioner": world["C1"]}]
-    made = [_visit(world, **actor) for actor in actors]
+    made = [stored_visit(world, **actor) for actor in actors]
     Visit.objects.filter(pk=made[0].pk).update(deleted_at=datetime(2025, 6, 1, tzinfo=UTC))  # a tombstone too
     expected = _teams()
     assert [expected[v.pk] for v in made] == [world[n].pk if n else None for n in ("E1", "E1", "E2", "E1", "E2", None)]

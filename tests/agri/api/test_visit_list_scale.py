@@ -1,7 +1,7 @@
 """The visit list at a province's size: jurisdictions as prefix ranges an index serves, and a count that stops at
 ``COUNT_CAP`` (null past it) while ``next`` and ``previous`` keep paging."""
 
-from datetime import UTC, date, datetime, timedelta
+from datetime import timedelta
 
 import pytest
 from django.db import connection, transaction
@@ -14,7 +14,7 @@ from geo.lookups import prefix_end
 from geo.models import AdminDivision
 from tests import factories as f
 from tests.agri.map_support import visit
-from tests.support import login, query_plan
+from tests.support import login, query_plan, stored_visit
 
 # Codes at the edges of each level's range, and just outside them.
 EDGE_CODES = [
@@ -113,24 +113,6 @@ def _fields_of(visit: Visit, but: set[str]) -> dict:
     return {f.attname: getattr(visit, f.attname) for f in Visit._meta.concrete_fields if f.attname not in but}
 
 
-def _stored_visit(world, scope_code: str) -> Visit:
-    started = datetime(2025, 5, 6, 2, 0, tzinfo=UTC)
-    return Visit.objects.create(
-        user=world.users["worker"],
-        worker=world["W1"],
-        household=world["H1"],
-        kind="guidance",
-        started_at=started,
-        visit_date=date(2025, 5, 6),
-        lat=30.9,
-        lon=108.7,
-        client_lat=30.9,
-        client_lon=108.7,
-        scope_code=scope_code,
-        payload_sha256="0" * 64,
-    )
-
-
 # The scope codes visits carry: a village's code, or the actor's home (a township or county prefix) for a point in
 # no village; and the edges of each range.
 SCOPES = [
@@ -157,7 +139,7 @@ SCOPES = [
     "jurisdiction", ["50", "5001", "5002", "500235", "500236", "500235001", "500235001001", "500235999999", "51"]
 )
 def test_a_bureau_account_lists_exactly_the_visits_under_its_jurisdiction(world, jurisdiction):
-    ids = {scope: str(_stored_visit(world, scope).id) for scope in SCOPES}
+    ids = {scope: str(stored_visit(world, scope).id) for scope in SCOPES}
     account = f.UserFactory(username=f"bureau-{jurisdiction}", role=Role.BUREAU_VIEWER, jurisdiction=jurisdiction)
     response = login(account).get("/api/v1/visits/", {"page_size": 100})
     assert response.status_code == 200, response.content
@@ -272,7 +254,7 @@ def test_a_workers_or_commissioners_first_page_and_count_read_their_own_index(wo
     """The list a phone's account opens: its page walks the person's own live visits in the list's order (no sort,
     no filter over other people's visits) and its capped count reads that index alone."""
     # A table where the account's visits are a small share, some of them deleted, with the planner's statistics.
-    stored = _stored_visit(world, "500235001001")
+    stored = stored_visit(world, "500235001001")
     template = _fields_of(stored, but={"id", "worker_id", "commissioner_id", "started_at", "deleted_at"})
     actors = [{"worker": world["W2"]}] * 2000 + [{"worker": world["W1"]}] * 40 + [{"commissioner": world["C1"]}] * 40
     Visit.objects.bulk_create(
@@ -300,7 +282,7 @@ def test_a_jurisdictions_capped_count_reads_its_live_visits_index_alone(world, w
     """A bureau account's count reads at most ``COUNT_CAP + 1`` entries of the jurisdiction's live visits from
     ``visit_scope_live`` (scope, id; live visits only), never the table: a bitmap over ``visit_scope_date`` read
     every visit of a county's 250,000 at a province's size, to count 10,001 of them."""
-    stored = _stored_visit(world, "500235001001")
+    stored = stored_visit(world, "500235001001")
     template = _fields_of(stored, but={"id", "scope_code", "deleted_at"})
     # The jurisdiction's visits a small share of the table (other counties'), some of them deleted.
     scopes = ["500235001001"] * 200 + ["500235002001"] * 200 + ["500236001001"] * 4000

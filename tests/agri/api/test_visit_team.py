@@ -5,7 +5,7 @@ expert's list reads it (``for_expert``) through ``visit_team_started``; keeping 
 
 import threading
 import uuid
-from datetime import UTC, date, datetime, timedelta
+from datetime import timedelta
 
 import pytest
 from django.db import IntegrityError, connection, transaction
@@ -14,7 +14,7 @@ from agri.api.pagination import COUNT_CAP, CappedPaginator
 from agri.models import Change, Role, Visit
 from tests import factories as f
 from tests.agri.map_support import visit
-from tests.support import build_world, login, query_plan
+from tests.support import build_world, login, query_plan, stored_visit
 
 pytestmark = pytest.mark.django_db
 
@@ -30,25 +30,6 @@ def _changes(visit_id=None) -> int:
         return changes.count()
     key = uuid.UUID(str(visit_id))
     return changes.filter(record_id=key.hex if connection.vendor == "sqlite" else str(key)).count()
-
-
-def _stored(world, **actor) -> Visit:
-    """A visit stored through the ORM (``actor``: the person who wrote it; W1 by default)."""
-    started = datetime(2025, 5, 6, 2, 0, tzinfo=UTC)
-    return Visit.objects.create(
-        user=world.users["worker"],
-        **(actor or {"worker": world["W1"]}),
-        household=world["H1"],
-        kind="guidance",
-        started_at=started,
-        visit_date=date(2025, 5, 6),
-        lat=30.9,
-        lon=108.7,
-        client_lat=30.9,
-        client_lon=108.7,
-        scope_code="500235001001",
-        payload_sha256="0" * 64,
-    )
 
 
 def _columns_of(stored: Visit, but: set[str]) -> dict:
@@ -80,7 +61,7 @@ def test_a_batch_sync_stores_the_team_of_every_visit(world, clients):
 
 
 def test_bulk_create_and_raw_sql_inserts_get_their_team_whatever_they_say(world):
-    stored = _stored(world)
+    stored = stored_visit(world)
     template = _columns_of(stored, but={"id", "worker_id", "team_expert_id"})
     made = Visit.objects.bulk_create(
         [
@@ -107,7 +88,7 @@ def test_bulk_create_and_raw_sql_inserts_get_their_team_whatever_they_say(world)
 
 
 def test_a_visits_new_worker_or_expert_changes_its_team(world):
-    stored = _stored(world)
+    stored = stored_visit(world)
     assert _team(stored.pk) == world["E1"].pk
     before = _changes(stored.pk)
     Visit.objects.filter(pk=stored.pk).update(worker=world["W3"])
@@ -129,10 +110,10 @@ def test_a_visits_new_worker_or_expert_changes_its_team(world):
 
 
 def test_a_worker_moved_to_another_expert_takes_its_visits_and_logs_each_once(world):
-    by_w1 = [_stored(world) for _ in range(3)]
-    by_w2 = _stored(world, worker=world["W2"])
-    by_e1 = _stored(world, expert=world["E1"])
-    by_c1 = _stored(world, commissioner=world["C1"])
+    by_w1 = [stored_visit(world) for _ in range(3)]
+    by_w2 = stored_visit(world, worker=world["W2"])
+    by_e1 = stored_visit(world, expert=world["E1"])
+    by_c1 = stored_visit(world, commissioner=world["C1"])
     before = _changes()
     world["W1"].expert = world["E2"]
     world["W1"].save(update_fields=["expert"])
@@ -167,7 +148,7 @@ def test_a_visit_written_while_its_worker_moves_joins_the_new_team():
 
     def writer():
         try:
-            written["visit"] = _stored(world)
+            written["visit"] = stored_visit(world)
         finally:
             connection.close()
             done.set()
@@ -191,7 +172,7 @@ def test_a_visit_written_while_its_worker_moves_joins_the_new_team():
 def test_updating_any_visit_column_but_the_team_logs_one_change(world):
     """The visit's change-log trigger fires on an UPDATE of each of its columns (the list is the table's), but the
     team's alone."""
-    stored = _stored(world)
+    stored = stored_visit(world)
     quote = connection.ops.quote_name
     key = Visit._meta.pk.get_db_prep_value(stored.pk, connection)
     columns = [f.column for f in Visit._meta.concrete_fields if f.column not in {"id", "team_expert_id"}]
@@ -222,7 +203,7 @@ def test_an_experts_list_follows_its_team_before_and_after_a_worker_moves(world,
         posted[role] = [visit(world, household=str(world[household].pk)) for _ in range(2)]
         for body in posted[role]:
             assert clients[role].post("/api/v1/visits/", body).status_code == 201
-    by_w3 = _stored(world, worker=world["W3"])  # E2's team
+    by_w3 = stored_visit(world, worker=world["W3"])  # E2's team
     c1 = visit(world, household=None, station=world["S1"].pk, industry=None)
     assert clients["commissioner"].post("/api/v1/visits/", c1).status_code == 201
     ids = {role: {b["id"] for b in bodies} for role, bodies in posted.items()}
@@ -245,7 +226,7 @@ def test_an_experts_list_follows_its_team_before_and_after_a_worker_moves(world,
 
 
 def test_a_visit_names_one_actor_at_most(world):
-    stored = _stored(world)
+    stored = stored_visit(world)
     for second in ({"expert": world["E1"]}, {"commissioner": world["C1"]}):
         with pytest.raises(IntegrityError), transaction.atomic():
             Visit.objects.filter(pk=stored.pk).update(**second)
@@ -267,7 +248,7 @@ def test_an_experts_first_page_and_capped_count_read_the_team_index_alone(world,
         user = person.user
     else:
         user = world.users["expert"]
-    stored = _stored(world)
+    stored = stored_visit(world)
     template = _columns_of(stored, but={"id", "worker_id", "started_at", "deleted_at", "team_expert_id"})
     # E1's team a small share of the table (the goats expert's worker W3 wrote the rest), some of it deleted.
     w1, w2, w3, e1 = (world[name].pk for name in ("W1", "W2", "W3", "E1"))
