@@ -407,10 +407,11 @@ class VisitRollupAdmin(ReadOnlyAdmin):
 
 @admin.register(DivisionMonth)
 class DivisionMonthAdmin(ReadOnlyAdmin):
-    """Monthly counts per village and township, kept like the daily rollup: read-only here."""
+    """Monthly (and yearly) counts per village, township and county, kept like the daily rollup: read-only here."""
 
     list_display = [
         "month",
+        "span",
         "grain",
         "division_code",
         "township_code",
@@ -420,16 +421,27 @@ class DivisionMonthAdmin(ReadOnlyAdmin):
         "visits",
         "last_day",
     ]
-    list_filter = ["grain", "kind", "month"]
+    list_filter = ["span", "grain", "kind", "month"]
     search_fields = ["division_code", "township_code", "scope_code"]
 
 
 @admin.register(HexMonth)
 class HexMonthAdmin(ReadOnlyAdmin):
-    """Monthly counts per H3 cell, kept like the daily rollup: read-only here."""
+    """Monthly (and yearly) counts per H3 cell, kept like the daily rollup: read-only here."""
 
-    list_display = ["month", "resolution", "grain", "cell", "scope_code", "kind", "industry_key", "visits", "last_day"]
-    list_filter = ["resolution", "grain", "kind", "month"]
+    list_display = [
+        "month",
+        "span",
+        "resolution",
+        "grain",
+        "cell",
+        "scope_code",
+        "kind",
+        "industry_key",
+        "visits",
+        "last_day",
+    ]
+    list_filter = ["span", "resolution", "grain", "kind", "month"]
     search_fields = ["scope_code"]
 
 

@@ -91,8 +91,8 @@ class VisitRollup(models.Model):
 ALL_INDUSTRIES = -1
 ALL_KINDS = ""
 
-MONTH_KEY = ("month", "grain", "division_code", "township_code", "scope_code", "industry_key", "kind")
-HEX_MONTH_KEY = ("resolution", "cell", "month", "grain", "scope_code", "industry_key", "kind")
+MONTH_KEY = ("month", "span", "grain", "division_code", "township_code", "scope_code", "industry_key", "kind")
+HEX_MONTH_KEY = ("resolution", "cell", "month", "span", "grain", "scope_code", "industry_key", "kind")
 PRESENCE_KEY = (
     "month",
     "span",
@@ -119,9 +119,15 @@ GRAIN_SCOPE_DIGITS = {GRAIN_VILLAGE: 12, GRAIN_TOWNSHIP: 9, GRAIN_COUNTY: 6, GRA
 COARSE_CELL_RESOLUTIONS = (5, 7)
 
 
-# A person row counts a month's visits or a whole year's (``month`` is then the year's first day), so that a period
-# of whole years reads one row per (place, person) and year rather than one per month (see :class:`PresenceMonth`).
+# A row counts a month's visits or a whole year's (``month`` is then the year's first day), so that a period of
+# whole years reads one row per place (cell, person) and year rather than one per month, however many of the year's
+# months have visits: the read's rows follow the places in the answer, not the visits' spread over the year.
 SPAN_MONTH, SPAN_YEAR = "m", "y"
+
+
+def period_label(month, span: str) -> str:
+    """A row's period as people write it: ``2025`` for a year row, ``2025-03`` for a month row."""
+    return f"{month:%Y}" if span == SPAN_YEAR else f"{month:%Y-%m}"
 
 
 class Presence(models.TextChoices):
@@ -139,9 +145,11 @@ class DivisionMonth(models.Model):
     of one per village.
 
     No person and no household in the key: a village has a few dozen rows a year whatever its visits. ``last_day``
-    is the latest visit date of the row's visits."""
+    is the latest visit date of the row's visits. ``span``: every row comes twice, per month (``m``) and per year
+    (``y``, ``month`` the year's first day), so that a year's map reads one row per place, not up to twelve."""
 
     month = models.DateField(_("month (first day)"))
+    span = models.CharField(_("span (m: month, y: year)"), max_length=1, default=SPAN_MONTH)
     grain = models.CharField(_("place grain (v, t, c)"), max_length=1)
     division_code = models.CharField(_("village code"), max_length=12, blank=True)
     township_code = models.CharField(_("township code"), max_length=12, blank=True)
@@ -166,6 +174,7 @@ class DivisionMonth(models.Model):
                     "grain",
                     "industry_key",
                     "kind",
+                    "span",
                     "scope_code",
                     "month",
                     "division_code",
@@ -175,18 +184,18 @@ class DivisionMonth(models.Model):
                 ],
                 name="division_month_grain_read",
             ),
-            # A whole province's (city's) township map: the township total rows of the period, month first, so that
-            # the read scans the period's rows of every county once rather than every year's of each scope; the
-            # scope follows as an in-index filter. Total rows of the township grain only (a small index).
+            # A whole province's (city's) township map: the township total rows of the period, span and month first,
+            # so that the read scans the period's rows of every county once rather than every year's of each scope;
+            # the scope follows as an in-index filter. Total rows of the township grain only (a small index).
             models.Index(
-                fields=["month", "township_code", "scope_code", "visits", "last_day"],
+                fields=["span", "month", "township_code", "scope_code", "visits", "last_day"],
                 name="division_month_townships",
                 condition=models.Q(grain=GRAIN_TOWNSHIP, industry_key=ALL_INDUSTRIES, kind=ALL_KINDS),
             ),
         ]
 
     def __str__(self):
-        return f"{self.month:%Y-%m} {self.division_code or '-'} {self.kind or '*'}: {self.visits}"
+        return f"{period_label(self.month, self.span)} {self.division_code or '-'} {self.kind or '*'}: {self.visits}"
 
 
 class HexMonth(models.Model):
@@ -194,11 +203,12 @@ class HexMonth(models.Model):
     grains of the scope: ``v`` (the visit's scope) at every resolution, and at resolutions 5 and 7 also ``c`` (the
     scope cut to its county's 6 digits) and ``p`` (cut to its province's 2), so that a jurisdiction of a county or
     a province reads one row per cell, county (province) and month, however many villages' scopes meet in a
-    cell."""
+    cell. Like :class:`DivisionMonth`, month rows and year rows (``span``)."""
 
     resolution = models.PositiveSmallIntegerField(_("H3 resolution"))
     cell = models.BigIntegerField(_("H3 cell"))
     month = models.DateField(_("month (first day)"))
+    span = models.CharField(_("span (m: month, y: year)"), max_length=1, default=SPAN_MONTH)
     grain = models.CharField(_("scope grain (v, c, p)"), max_length=1)
     scope_code = models.CharField(_("scope code"), max_length=12)
     industry_key = models.IntegerField(_("industry id (0: none, -1: all)"))
@@ -218,6 +228,7 @@ class HexMonth(models.Model):
                     "grain",
                     "industry_key",
                     "kind",
+                    "span",
                     "scope_code",
                     "month",
                     "cell",
@@ -229,7 +240,7 @@ class HexMonth(models.Model):
         ]
 
     def __str__(self):
-        return f"r{self.resolution} {self.cell:x} {self.month:%Y-%m}: {self.visits}"
+        return f"r{self.resolution} {self.cell:x} {period_label(self.month, self.span)}: {self.visits}"
 
 
 class PresenceMonth(models.Model):
@@ -306,7 +317,7 @@ class PresenceMonth(models.Model):
         ]
 
     def __str__(self):
-        period = f"{self.month:%Y}" if self.span == SPAN_YEAR else f"{self.month:%Y-%m}"
+        period = period_label(self.month, self.span)
         return f"{period} {self.role} {self.person_key or self.household_key}: {self.visits}"
 
 
@@ -348,5 +359,5 @@ class PresenceCount(models.Model):
         ]
 
     def __str__(self):
-        period = f"{self.month:%Y}" if self.span == SPAN_YEAR else f"{self.month:%Y-%m}"
+        period = period_label(self.month, self.span)
         return f"{period} {self.role} {self.division_code or self.township_code}: {self.people}"

@@ -5,7 +5,8 @@ whose cost follows divisions, households, people and days or months, never the n
 
 - a bureau account's coverage by division and its hexagons, over whole months (or all time), read the monthly
   tables: ``DivisionMonth`` (visits, last visit), ``PresenceMonth`` (distinct households visited, workers and
-  commissioners active) and ``HexMonth`` (visits per cell); their rows follow divisions, cells and people x months;
+  commissioners active) and ``HexMonth`` (visits per cell); their rows follow divisions, cells and people x months
+  (a whole year's read takes their year rows: one per place, cell or person);
 - any other period (and experts, workers and commissioners, whose slice is their own visits) reads the daily
   rollup (``VisitRollup``), one row per day, place, industry, kind, actor and household;
 - hexagons with a ``bbox`` or outside the monthly path group the visit table by its stored H3 cell.
@@ -24,8 +25,10 @@ registered in the division, and whether each had at least one visit in the perio
 fell, so ``coverage`` is always a share between 0 and 1 (null where a division has no households).
 """
 
-from dataclasses import dataclass, replace
+import operator
+from dataclasses import dataclass
 from datetime import date, timedelta
+from functools import reduce
 
 import h3.api.numpy_int as h3i
 import numpy as np
@@ -215,17 +218,24 @@ def _monthly(user, only: CoverageFilter) -> bool:
     return bool(user.is_superuser or user.is_bureau) and whole_months(only)
 
 
-def _month_filters(only: CoverageFilter) -> Q:
-    """Monthly-table filters: the months of the period, and the total rows or the detail rows of an industry and
-    a kind."""
-    q = _period(only.date_from, only.date_to, "month")
+def _detail_filters(only: CoverageFilter) -> Q:
+    """Monthly-table filters: the total rows, or the detail rows of an industry and a kind."""
     if not only.industry and not only.kind:
-        return q & Q(industry_key=ALL_INDUSTRIES, kind=ALL_KINDS)
+        return Q(industry_key=ALL_INDUSTRIES, kind=ALL_KINDS)
+    q = Q()
     if only.industry:
         q &= Q(industry_key__in=_industry_ids(only.industry))
     if only.kind:
         q &= Q(kind=only.kind)
     return q
+
+
+def _month_filters(only: CoverageFilter) -> Q:
+    """Division and cell table filters: the year rows of the period's whole years and the month rows of the months
+    left over (:func:`presence_spans`; a sum adds them up), and :func:`_detail_filters`."""
+    spans = presence_spans(only.date_from, only.date_to)
+    parts = [Q(span=span) & _span_months(span, first, last) for span, first, last in spans]
+    return reduce(operator.or_, parts) & _detail_filters(only)
 
 
 def transform_geojson(geometries: list[dict | None], crs: str) -> list[dict | None]:
@@ -427,7 +437,7 @@ def _monthly_activity(sl: CoverageSlice, level: str, only: CoverageFilter) -> tu
         PresenceMonth.objects.filter(
             inside,
             _span_months(span, first, last),
-            _month_filters(replace(only, date_from=None, date_to=None)),
+            _detail_filters(only),
             span=span,
             role__in=(worker, commissioner),
             grain=grain,

@@ -262,21 +262,21 @@ def _project(changes: Deltas) -> dict:
         daily[wide[:10]][0] += n
         daily[wide[:10]][1] += p
         month = _first_of_month(day)
-        year = month.replace(month=1)
+        spans = ((month, SPAN_MONTH), (month.replace(month=1), SPAN_YEAR))
         grains = _grains(division, township, scope)
         for industry_key, kind_key in ((industry, kind), (ALL_INDUSTRIES, ALL_KINDS)):
-            for grain, place in grains:
-                key = (month, grain, *place, industry_key, kind_key)
-                month_row(months, taken_months, key, n, p, day, True)
-            for resolution, cell in zip(H3_RESOLUTIONS, wide[10:], strict=True):
-                if cell is not None:
-                    for grain, cut in _scope_grains(scope, resolution):
-                        key = (resolution, cell, month, grain, cut, industry_key, kind_key)
-                        month_row(cells, taken_cells, key, n, p, day, False)
-            for role, person in ((Presence.WORKER.value, worker), (Presence.COMMISSIONER.value, commissioner)):
-                if person != NO_ID:
-                    for grain, place in grains:
-                        for start, span in ((month, SPAN_MONTH), (year, SPAN_YEAR)):
+            for start, span in spans:
+                for grain, place in grains:
+                    key = (start, span, grain, *place, industry_key, kind_key)
+                    month_row(months, taken_months, key, n, p, day, True)
+                for resolution, cell in zip(H3_RESOLUTIONS, wide[10:], strict=True):
+                    if cell is not None:
+                        for grain, cut in _scope_grains(scope, resolution):
+                            key = (resolution, cell, start, span, grain, cut, industry_key, kind_key)
+                            month_row(cells, taken_cells, key, n, p, day, False)
+                for role, person in ((Presence.WORKER.value, worker), (Presence.COMMISSIONER.value, commissioner)):
+                    if person != NO_ID:
+                        for grain, place in grains:
                             key = (start, span, role, grain, person, NO_HOUSEHOLD, *place, industry_key, kind_key)
                             presence[key][0] += n
         if household != NO_HOUSEHOLD:
@@ -313,15 +313,15 @@ def _scope_grains(scope: str, resolution: int) -> list[tuple[str, str]]:
 
 
 def key_month(key: tuple) -> date:
-    """The month of a DivisionMonth key (first field) or HexMonth key (third field)."""
+    """The first day of the month (year) of a DivisionMonth key (first field) or HexMonth key (third field)."""
     return key[0] if isinstance(key[0], date) else key[2]
 
 
 def _recompute_last_day(model, ids: list, days: list[date]) -> None:
     """Set ``last_day`` of the village-grain rows ``ids`` to the latest day still counted in them where it is one
     of ``days`` (the days of the visits taken away: a row's last day can only have gone stale if it was one of
-    them): from the daily rollup for divisions, from the visits of the row's scope and month for cells. One UPDATE;
-    the stale ``last_day`` bounds the search from above (it can only be later than the true one)."""
+    them): from the daily rollup for divisions, from the visits of the row's scope and month (year) for cells. One
+    UPDATE; the stale ``last_day`` bounds the search from above (it can only be later than the true one)."""
     if not ids or not days:
         return
     t = _table(model)
@@ -362,7 +362,7 @@ def _recompute_coarse_last_day(model, grain: str, ids: list, days: list[date]) -
     t = _table(model)
     col = {name: f"{t}.{_q(model._meta.get_field(name).column)}" for name in (*_TABLES[model][0], "last_day")}
     scope = f"s.{_q('scope_code')}"
-    same = ["industry_key", "kind", "month"] + (["resolution", "cell"] if model is HexMonth else [])
+    same = ["industry_key", "kind", "month", "span"] + (["resolution", "cell"] if model is HexMonth else [])
     # A province cell row from the county cell rows (recomputed just before it: grains go in sorted order), a few
     # where the village rows of a large cell are hundreds.
     source = GRAIN_COUNTY if grain == GRAIN_PROVINCE else GRAIN_VILLAGE
@@ -504,10 +504,14 @@ def _monthly_selects(where: str) -> dict:
     (:func:`rollup_add`) and what the rebuild inserts. Each visit is counted in its detail row and in a total row
     (the cross join with ``g``); divisions once per grain it has (village; township if it has one; county if it has
     a village); cells once per resolution and scope grain (village; at r5 and r7 also county and province);
-    presence once per household (a month row) and per worker and commissioner twice, in a month row and a year row.
+    presence once per household (a month row) and per worker and commissioner. Division, cell and person rows come
+    twice, in a month row and a year row (the cross join with ``s``).
     """
     v = _table(Visit)
     month = _month_of(f"v.{_q('visit_date')}")
+    year = _year_of(f"v.{_q('visit_date')}")
+    spans = f"(SELECT '{SPAN_MONTH}' AS span UNION ALL SELECT '{SPAN_YEAR}') s"
+    start = f"CASE s.span WHEN '{SPAN_YEAR}' THEN {year} ELSE {month} END"
     industry = f"CASE WHEN g.t = 1 THEN {ALL_INDUSTRIES} ELSE COALESCE(v.{_q('industry_id')}, {NO_ID}) END"
     kind = f"CASE WHEN g.t = 1 THEN '{ALL_KINDS}' ELSE v.{_q('kind')} END"
     totals = "(SELECT 0 AS t UNION ALL SELECT 1) g"
@@ -542,10 +546,10 @@ def _monthly_selects(where: str) -> dict:
     # Per visit a detail and a total row at each grain.
     division_grains = f"(SELECT '{gv}' AS grain UNION ALL SELECT '{gt}' UNION ALL SELECT '{gc}') d"
     months = (
-        f"SELECT {month}, d.grain, {place('d.grain')}, {industry}, {kind}, COUNT(*), "
+        f"SELECT {start}, s.span, d.grain, {place('d.grain')}, {industry}, {kind}, COUNT(*), "
         f"COALESCE(SUM(v.{_q('participants')}), 0), MAX(v.{_q('visit_date')}) "
-        f"FROM {v} v CROSS JOIN {totals} CROSS JOIN {division_grains} WHERE {live} AND {placed('d.grain')} "
-        f"{grouped(7)}"
+        f"FROM {v} v CROSS JOIN {spans} CROSS JOIN {totals} CROSS JOIN {division_grains} "
+        f"WHERE {live} AND {placed('d.grain')} {grouped(8)}"
     )
     resolutions = " UNION ALL ".join(f"SELECT {r}{' AS res' if i == 0 else ''}" for i, r in enumerate(H3_RESOLUTIONS))
     cell = "CASE r.res " + " ".join(f"WHEN {r} THEN v.{_q(f'h3_r{r}')}" for r in H3_RESOLUTIONS) + " END"
@@ -557,9 +561,10 @@ def _monthly_selects(where: str) -> dict:
     )
     coarse = ", ".join(str(r) for r in COARSE_CELL_RESOLUTIONS)
     cells = (
-        f"SELECT r.res, {cell}, {month}, d.grain, {cut}, {industry}, {kind}, COUNT(*), MAX(v.{_q('visit_date')}) "
-        f"FROM {v} v CROSS JOIN ({resolutions}) r CROSS JOIN {totals} CROSS JOIN {scope_grains} "
-        f"WHERE {live} AND {cell} IS NOT NULL AND (d.grain = '{gv}' OR r.res IN ({coarse})) {grouped(7)}"
+        f"SELECT r.res, {cell}, {start}, s.span, d.grain, {cut}, {industry}, {kind}, COUNT(*), "
+        f"MAX(v.{_q('visit_date')}) "
+        f"FROM {v} v CROSS JOIN ({resolutions}) r CROSS JOIN {spans} CROSS JOIN {totals} CROSS JOIN {scope_grains} "
+        f"WHERE {live} AND {cell} IS NOT NULL AND (d.grain = '{gv}' OR r.res IN ({coarse})) {grouped(8)}"
     )
     h, w, c = Presence.HOUSEHOLD.value, Presence.WORKER.value, Presence.COMMISSIONER.value
     # One household row (a month row); per worker and commissioner a detail and a total row at each grain, each a
@@ -582,10 +587,9 @@ def _monthly_selects(where: str) -> dict:
         f"((g.role = '{h}' AND v.{_q('household_id')} IS NOT NULL) OR (g.role = '{w}' AND v.{_q('worker_id')} IS NOT "
         f"NULL) OR (g.role = '{c}' AND v.{_q('commissioner_id')} IS NOT NULL)) AND {placed('g.grain')}"
     )
-    year = _year_of(f"v.{_q('visit_date')}")
-    start = f"CASE g.span WHEN '{SPAN_YEAR}' THEN {year} ELSE {month} END"
+    presence_start = f"CASE g.span WHEN '{SPAN_YEAR}' THEN {year} ELSE {month} END"
     presence = (
-        f"SELECT {start}, g.span, g.role, g.grain, {person}, "
+        f"SELECT {presence_start}, g.span, g.role, g.grain, {person}, "
         f"CASE WHEN g.role = '{h}' THEN v.{_q('household_id')} ELSE %s END, {place('g.grain')}, {industry}, {kind}, "
         f"COUNT(*) "
         f"FROM {v} v CROSS JOIN {roles} WHERE {live} AND {present} {grouped(11)}"

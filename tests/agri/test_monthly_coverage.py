@@ -275,26 +275,42 @@ def test_people_active_over_years_equal_the_daily_path(years_of_visits, clients,
         for level in ("village", "township", "county")
         for only in ("", "&industry=citrus", "&kind=diagnosis")
     }
+    urls |= {
+        (name, f"r{resolution}", only): f"/api/v1/coverage/hexagons/?resolution={resolution}{period}{only}"
+        for name, period in periods.items()
+        for resolution in (7, 9)
+        for only in ("", "&kind=diagnosis")
+    }
     monthly = {}
     for key, url in urls.items():
         body, sql = _queries(client, url)
-        assert PresenceMonth._meta.db_table in sql, url
-        # Whole years are read from the year rows; a period without one from the month rows only.
-        spans = set(re.findall(r'"span" = \'(\w)\'', sql))
-        assert "y" in spans or key[0] in ("across a new year", "part of a year", "a month"), url
-        # One year or one month of a township or county map, without a filter: the people counted already.
         name, level, only = key
+        table = (HexMonth if level.startswith("r") else DivisionMonth)._meta.db_table
+        # Whole years are read from the year rows (of people, places and cells); a period without one from the
+        # month rows only.
+        whole_year = name not in ("across a new year", "part of a year", "a month")
+        assert (f'"{table}"."span" = \'y\'' in sql) == whole_year, url
+        monthly[url] = body
+        if level.startswith("r"):
+            continue
+        assert PresenceMonth._meta.db_table in sql, url
+        people = f"({PresenceMonth._meta.db_table}|{PresenceCount._meta.db_table})"
+        spans = {span for _table, span in re.findall(rf'"{people}"."span" = \'(\w)\'', sql)}
+        assert ("y" in spans) == whole_year, url
+        # One year or one month of a township or county map, without a filter: the people counted already.
         counted = level == "township" or (level == "county" and who != "township_viewer")
         assert (PresenceCount._meta.db_table in sql) == (name in ("last year", "a month") and counted and not only)
-        monthly[url] = body
     monkeypatch.setattr(coverage, "whole_months", lambda only: False)
     active = 0
-    for url in urls.values():
+    for (_name, level, _only), url in urls.items():
         body, sql = _queries(client, url)
-        assert PresenceMonth._meta.db_table not in sql
+        assert all(m._meta.db_table not in sql for m in (PresenceMonth, DivisionMonth, HexMonth)), url
         assert body == monthly[url], url
-        active += sum(f["properties"]["workers_active"] for f in body["features"])
+        if not level.startswith("r"):
+            active += sum(f["properties"]["workers_active"] for f in body["features"])
     assert active > 0
+    for resolution in (7, 9):  # the cells' year rows hold the visits of two years
+        assert sum(f["properties"]["visits"] for f in monthly[urls[("two years", f"r{resolution}", "")]]["features"])
     # People active in many months and places of two years, counted once each.
     townships = monthly[urls[("two years", "township", "")]]["features"]
     assert any(f["properties"]["workers_active"] for f in townships)

@@ -2,11 +2,15 @@
 visits stored before them (an installation upgrading)."""
 
 import importlib
+import uuid
+from datetime import date
+from types import SimpleNamespace
 
 import pytest
 from django.apps import apps as global_apps
+from django.db import connection
 
-from agri.models import DivisionMonth, HexMonth, PresenceMonth, VisitRollup
+from agri.models import DivisionMonth, HexMonth, PresenceMonth, Visit, VisitRollup
 
 pytestmark = pytest.mark.django_db
 
@@ -41,5 +45,35 @@ def test_the_migration_fills_the_presence_year_rows_from_stored_visits(posted):
     years.delete()
     migration = importlib.import_module("agri.migrations.0021_fill_presence_year_rows")
     migration.fill(global_apps, None)
+    assert {model: _rows(model) for model in MONTHLY} == expected
+    assert _rows(VisitRollup) == daily
+
+
+def test_the_migration_fills_the_division_and_cell_year_rows_from_the_month_rows(posted):
+    client, _visits, _worker = posted
+    world_visit = Visit.objects.filter(deleted_at__isnull=True).exclude(household=None).first()
+    # Visits in three months of an earlier year, so that a year row sums several month rows.
+    for started in ("2025-03-10T09:00:00+08:00", "2025-07-20T09:00:00+08:00", "2025-07-28T15:00:00+08:00"):
+        body = {
+            "id": str(uuid.uuid4()),
+            "household": str(world_visit.household_id),
+            "kind": "guidance",
+            "started_at": started,
+            "lat": world_visit.lat,
+            "lon": world_visit.lon,
+            "participants": 2,
+        }
+        response = client.post("/api/v1/visits/", body, format="json")
+        assert response.status_code == 201, response.content
+    assert DivisionMonth.objects.filter(span="y", month=date(2025, 1, 1), visits=3, last_day=date(2025, 7, 28)).exists()
+    expected = {model: _rows(model) for model in MONTHLY}
+    daily = _rows(VisitRollup)
+    # As an installation has them just before 0027's fill: the month rows (span "m", the column's default) only.
+    for model in (DivisionMonth, HexMonth):
+        years = model.objects.filter(span="y")
+        assert years.exists() and years.count() <= model.objects.filter(span="m").count()
+        years.delete()
+    migration = importlib.import_module("agri.migrations.0027_rollup_year_rows")
+    migration.fill(global_apps, SimpleNamespace(connection=connection))
     assert {model: _rows(model) for model in MONTHLY} == expected
     assert _rows(VisitRollup) == daily

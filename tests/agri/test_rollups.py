@@ -65,8 +65,8 @@ def independent_monthly() -> dict:
     """What the monthly tables should hold, counted in Python over the live visits: for each visit a detail and a
     total row per place at the village, township and county grains, per cell at the village scope (r5 and r7: and
     at the county and province scope too), a household row (a month row), and detail and total rows per worker or
-    commissioner at the three grains, each in a month row and in a year row; and per township and county, month
-    and year, the distinct workers (commissioners) active there."""
+    commissioner at the three grains; place, cell and person rows each in a month row and in a year row; and per
+    township and county, month and year, the distinct workers (commissioners) active there."""
     months: dict = {}
     cells: dict = {}
     presence: Counter = Counter()
@@ -88,14 +88,15 @@ def independent_monthly() -> dict:
         if v.division_id:
             grains.append(("c", (v.division_id[:6], "", v.scope_code[:6])))
         for industry, kind in ((v.industry_id or 0, v.kind), (-1, "")):
-            for grain, where in grains:
-                add(months, (month, grain, *where, industry, kind), 1, v.participants, v.visit_date)
-            for resolution, cell in ((5, v.h3_r5), (7, v.h3_r7), (9, v.h3_r9)):
-                cell_grains = [("v", v.scope_code)]
-                if resolution in (5, 7):
-                    cell_grains += [("c", v.scope_code[:6]), ("p", v.scope_code[:2])]
-                for grain, scope in cell_grains if cell is not None else ():
-                    add(cells, (resolution, cell, month, grain, scope, industry, kind), 1, 0, v.visit_date)
+            for start, span in ((month, "m"), (year, "y")):
+                for grain, where in grains:
+                    add(months, (start, span, grain, *where, industry, kind), 1, v.participants, v.visit_date)
+                for resolution, cell in ((5, v.h3_r5), (7, v.h3_r7), (9, v.h3_r9)):
+                    cell_grains = [("v", v.scope_code)]
+                    if resolution in (5, 7):
+                        cell_grains += [("c", v.scope_code[:6]), ("p", v.scope_code[:2])]
+                    for grain, scope in cell_grains if cell is not None else ():
+                        add(cells, (resolution, cell, start, span, grain, scope, industry, kind), 1, 0, v.visit_date)
             for role, person in (("w", v.worker_id), ("c", v.commissioner_id)):
                 for grain, where in grains if person else ():
                     presence[(month, "m", role, grain, person, NO_HOUSEHOLD, *where, industry, kind)] += 1
