@@ -498,19 +498,21 @@ def _insert_select(rows: QuerySet) -> tuple[str, tuple]:
     return f"INSERT INTO {connection.ops.quote_name(VisitRollup._meta.db_table)} ({columns}) {sql}", params
 
 
-def _monthly_selects(where: str) -> dict:
+def _monthly_selects(where: str, spans: tuple[str, ...] = (SPAN_MONTH, SPAN_YEAR)) -> dict:
     """The SELECT ... GROUP BY (in key order) that computes each monthly table's rows from the live visits of
     ``where`` (an SQL condition on the visit table, alias ``v``), and its extra parameters: what a create adds
     (:func:`rollup_add`) and what the rebuild inserts. Each visit is counted in its detail row and in a total row
     (the cross join with ``g``); divisions once per grain it has (village; township if it has one; county if it has
     a village); cells once per resolution and scope grain (village; at r5 and r7 also county and province);
     presence once per household (a month row) and per worker and commissioner. Division, cell and person rows come
-    twice, in a month row and a year row (the cross join with ``s``).
+    once per span of ``spans``, a month row and a year row (the cross join with ``s``); the rebuild asks for the
+    month rows only and sums the year rows from them (:func:`_insert_year_rows`).
     """
     v = _table(Visit)
     month = _month_of(f"v.{_q('visit_date')}")
     year = _year_of(f"v.{_q('visit_date')}")
-    spans = f"(SELECT '{SPAN_MONTH}' AS span UNION ALL SELECT '{SPAN_YEAR}') s"
+    span_rows = " UNION ALL ".join(f"SELECT '{span}'{' AS span' if i == 0 else ''}" for i, span in enumerate(spans))
+    span_rows = f"({span_rows}) s"
     start = f"CASE s.span WHEN '{SPAN_YEAR}' THEN {year} ELSE {month} END"
     industry = f"CASE WHEN g.t = 1 THEN {ALL_INDUSTRIES} ELSE COALESCE(v.{_q('industry_id')}, {NO_ID}) END"
     kind = f"CASE WHEN g.t = 1 THEN '{ALL_KINDS}' ELSE v.{_q('kind')} END"
@@ -548,7 +550,7 @@ def _monthly_selects(where: str) -> dict:
     months = (
         f"SELECT {start}, s.span, d.grain, {place('d.grain')}, {industry}, {kind}, COUNT(*), "
         f"COALESCE(SUM(v.{_q('participants')}), 0), MAX(v.{_q('visit_date')}) "
-        f"FROM {v} v CROSS JOIN {spans} CROSS JOIN {totals} CROSS JOIN {division_grains} "
+        f"FROM {v} v CROSS JOIN {span_rows} CROSS JOIN {totals} CROSS JOIN {division_grains} "
         f"WHERE {live} AND {placed('d.grain')} {grouped(8)}"
     )
     resolutions = " UNION ALL ".join(f"SELECT {r}{' AS res' if i == 0 else ''}" for i, r in enumerate(H3_RESOLUTIONS))
@@ -563,7 +565,7 @@ def _monthly_selects(where: str) -> dict:
     cells = (
         f"SELECT r.res, {cell}, {start}, s.span, d.grain, {cut}, {industry}, {kind}, COUNT(*), "
         f"MAX(v.{_q('visit_date')}) "
-        f"FROM {v} v CROSS JOIN ({resolutions}) r CROSS JOIN {spans} CROSS JOIN {totals} CROSS JOIN {scope_grains} "
+        f"FROM {v} v CROSS JOIN ({resolutions}) r CROSS JOIN {span_rows} CROSS JOIN {totals} CROSS JOIN {scope_grains} "
         f"WHERE {live} AND {cell} IS NOT NULL AND (d.grain = '{gv}' OR r.res IN ({coarse})) {grouped(8)}"
     )
     h, w, c = Presence.HOUSEHOLD.value, Presence.WORKER.value, Presence.COMMISSIONER.value
@@ -571,7 +573,7 @@ def _monthly_selects(where: str) -> dict:
     # month row and a year row.
     combos = [
         (span, r, t, grain)
-        for span in (SPAN_MONTH, SPAN_YEAR)
+        for span in spans
         for r in (w, c)
         for t in (0, 1)
         for grain in (GRAIN_VILLAGE, GRAIN_TOWNSHIP, GRAIN_COUNTY)
@@ -603,7 +605,8 @@ def _insert_monthly(cursor, where: str, params: list, *, adding: bool) -> dict:
     the person and household rows are read and upserted from here instead (:func:`_presence_upsert`), which keeps
     :class:`PresenceCount` too; the rebuild counts those once at the end (:func:`presence_counts_rebuild`)."""
     written = {}
-    for model, (select, extra) in _monthly_selects(where).items():
+    spans = (SPAN_MONTH, SPAN_YEAR) if adding else (SPAN_MONTH,)
+    for model, (select, extra) in _monthly_selects(where, spans).items():
         key, counts, greatest = _TABLES[model]
         if adding and model is PresenceMonth:
             cursor.execute(select, [*extra, *params])
@@ -620,6 +623,32 @@ def _insert_monthly(cursor, where: str, params: list, *, adding: bool) -> dict:
         cursor.execute(f"INSERT INTO {_table(model)} ({columns}) {select} {conflict}", [*extra, *params])
         written[model] = cursor.rowcount
     return written
+
+
+def _insert_year_rows(cursor, first: date, last: date) -> None:
+    """The rebuild's year rows of the division, cell and person tables, for the year from ``first`` to ``last``:
+    summed from the month rows it has just inserted (one INSERT ... SELECT ... GROUP BY per table over a year's
+    month rows, which are far fewer than the visits a second span in :func:`_monthly_selects` would group again).
+    Household rows have no year rows."""
+    start = "CAST(%s AS date)" if connection.vendor == "postgresql" else "%s"
+    for model in (DivisionMonth, HexMonth, PresenceMonth):
+        key, counts, greatest = _TABLES[model]
+        rest = [c for c in _columns(model, key) if c not in ("month", "span")]
+        columns = ", ".join(_q(c) for c in ("month", "span", *rest, *_columns(model, (*counts, *greatest))))
+        totals = [f"SUM({_q(c)})" for c in _columns(model, counts)] + [
+            f"MAX({_q(c)})" for c in _columns(model, greatest)
+        ]
+        where = f"{_q('span')} = '{SPAN_MONTH}' AND {_q('month')} >= %s AND {_q('month')} <= %s"
+        if model is PresenceMonth:
+            where += f" AND {_q('role')} <> '{Presence.HOUSEHOLD.value}'"
+        keys = ", ".join(_q(c) for c in rest)
+        field = model._meta.get_field("month")
+        first_day, last_day = (field.get_db_prep_value(d, connection) for d in (first, last))
+        cursor.execute(
+            f"INSERT INTO {_table(model)} ({columns}) SELECT {start}, '{SPAN_YEAR}', {keys}, {', '.join(totals)} "
+            f"FROM {_table(model)} WHERE {where} GROUP BY {keys} ORDER BY {keys}",
+            [first_day, first_day, last_day],
+        )
 
 
 def rollup_add(visit_ids: Iterable) -> None:
@@ -697,6 +726,7 @@ def rollups_rebuild(progress: Callable[[int, int, int], None] | None = None, *, 
                     [field.get_db_prep_value(first, connection), field.get_db_prep_value(last, connection)],
                     adding=False,
                 )
+                _insert_year_rows(cursor, first, last)
                 rows = rows if daily else written[DivisionMonth]
                 visits = year_visits.alive().count()
                 total_visits += visits
