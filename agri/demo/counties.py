@@ -86,4 +86,4 @@ class CountyVisits(DemoVisits):
         return f"demo-{self.prefix}-{kind}-{n:03d}"
 
     def count(self, bounds: tuple[int, int]) -> int:
-        return round(self.rng.randint(*bounds) * self.scale)
+        return round(self.sizes.randint(*bounds) * self.scale)

@@ -91,6 +91,10 @@ class DemoVisits:
         self.county_code = county_code
         self.prefix = county_code[:6]
         self.rng = random.Random(seed)
+        # How many visits each person makes is drawn from a stream of its own: the draws of the days (a choice
+        # among a month's days, whose number follows the calendar) take a varying share of ``rng``'s stream, and
+        # would make the demo's size depend on the day it is seeded.
+        self.sizes = random.Random(f"{seed}/sizes")
         self.progress = progress or (lambda n: None)
         self.today = today or timezone.localdate()
         days = [self.today - timedelta(days=n) for n in range(365, 0, -1)]
@@ -108,6 +112,24 @@ class DemoVisits:
 
     def _build(self) -> int:
         accounts = self.accounts()
+        steps, previous = 0, None
+        for kind, person, items in self.plan():
+            if previous is not None and kind != previous:  # the workers' (experts') visits are in
+                self.progress(1)
+                steps += 1
+            previous = kind
+            self.ingest(accounts[person], kind, person, items)
+        # Synced on time: a late sync's flag would be noise in the demo's review queue.
+        stale = VisitFlag.BITS[VisitFlag.STALE_START]
+        Visit.objects.filter(user__in=[user for user in accounts.values()]).update(
+            flag_bits=F("flag_bits").bitand(~stale)
+        )
+        self.progress(self.STEPS - steps)
+        return self.created
+
+    def plan(self):
+        """Each person's visits, as ``(kind, person, items)``: the workers', then the experts', then the
+        commissioners'. Reads the network; writes nothing."""
         industries = {i.pk: i for i in Industry.objects.all()}
         workers = ExtensionWorker.objects.filter(expert__county_id=self.county_code).select_related("user", "expert")
         households: dict[int, list[ModelHousehold]] = {}
@@ -118,8 +140,7 @@ class DemoVisits:
             farmers.setdefault(farmer.household_id, []).append(farmer)
         for worker in workers.order_by("expert__industry__sort_order", "id"):
             industry = industries[worker.expert.industry_id]
-            self.ingest(accounts[worker], "worker", worker, self.worker_items(worker, industry, households, farmers))
-        self.progress(1)
+            yield "worker", worker, self.worker_items(worker, industry, households, farmers)
         bases = list(
             DemonstrationBase.objects.exclude(status=BaseStatus.REVOKED)
             .filter(village__code__prefix=self.prefix)
@@ -128,21 +149,16 @@ class DemoVisits:
         for expert in Expert.objects.filter(county_id=self.county_code).select_related("user").order_by("id"):
             industry = industries[expert.industry_id]
             own = [h for w in workers if w.expert_id == expert.pk for h in households.get(w.pk, [])]
-            items = self.expert_items(expert, industry, own, [b for b in bases if b.industry_id == industry.pk])
-            self.ingest(accounts[expert], "expert", expert, items)
-        self.progress(1)
+            yield (
+                "expert",
+                expert,
+                self.expert_items(expert, industry, own, [b for b in bases if b.industry_id == industry.pk]),
+            )
         commissioners = TechCommissioner.objects.filter(county_id=self.county_code).prefetch_related(
             "stations__industries", "bases__industry"
         )
         for commissioner in commissioners.order_by("id"):
-            self.ingest(accounts[commissioner], "commissioner", commissioner, self.commissioner_items(commissioner))
-        # Synced on time: a late sync's flag would be noise in the demo's review queue.
-        stale = VisitFlag.BITS[VisitFlag.STALE_START]
-        Visit.objects.filter(user__in=[user for user in accounts.values()]).update(
-            flag_bits=F("flag_bits").bitand(~stale)
-        )
-        self.progress(1)
-        return self.created
+            yield "commissioner", commissioner, self.commissioner_items(commissioner)
 
     def accounts(self) -> dict:
         """The account of every demo person, created (unusable password) where the person has none."""
@@ -173,7 +189,7 @@ class DemoVisits:
         return f"demo-{kind}-{n:03d}"
 
     def count(self, bounds: tuple[int, int]) -> int:
-        return self.rng.randint(*bounds)
+        return self.sizes.randint(*bounds)
 
     def when(self, month_weights, latest: date | None = None) -> datetime:
         """A working-hours start in the past year, in a month drawn by the season's weights (and not after latest)."""
@@ -221,13 +237,13 @@ class DemoVisits:
         mine = households.get(worker.pk, [])
         for h in mine:
             # A tenth of the households are neglected: nobody has been there for four months, if ever.
-            neglected = self.rng.random() < 0.1
+            neglected = self.sizes.random() < 0.1
             for n in range(self.count(self.household_visits[0] if neglected else self.household_visits[1])):
                 started = self.when(seasons, latest=self.today - timedelta(days=120) if neglected else None)
                 kind = self.rng.choices(KINDS, KIND_WEIGHTS[started.month in PEST_MONTHS.get(industry.code, ())])[0]
                 items.append(self.item(("household", h.pk, n), kind, industry, started, h.lat, h.lon, household=h))
         # A village training every two or three months, at one of the worker's households, for its neighbours.
-        for n in range(self.rng.randint(3, 6)) if mine else ():
+        for n in range(self.sizes.randint(3, 6)) if mine else ():
             host = self.rng.choice(mine)
             started = self.when(seasons)
             attendees = farmers.get(host.pk, [])[: self.rng.randint(3, 10)]

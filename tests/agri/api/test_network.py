@@ -1,6 +1,7 @@
 """The network tree and summary against the plan's targets, checked against independent counts."""
 
 from collections import Counter
+from datetime import date
 
 import pytest
 from django.core.management import call_command
@@ -99,6 +100,33 @@ def test_seed_demo_is_deterministic_and_safe_to_run_twice(demo_county):
     call_command("seed_demo", verbosity=0)
     assert snapshot() == before
     assert before[0] > 500 and before[1] > 5000
+
+
+@pytest.mark.parametrize("county", [False, True])
+def test_the_demo_has_as_many_visits_whatever_the_day_it_is_seeded(demo_county, county):
+    """The documents state the demo's figures (``test_demo_figures.py``), and CI seeds it on whatever day it runs: how
+    many visits each person makes must not depend on the year's calendar, only where in it they fall."""
+    from agri.demo import DemoVisits
+    from agri.demo.counties import CountyVisits
+    from geo.demo import other_districts
+
+    if county:
+        call_command("seed_demo", "--counties", "1", "--county-visits", "0.1", verbosity=0)
+        (district,) = other_districts(1)
+
+    def planned(today):
+        history = CountyVisits(district, today=today, scale=0.1) if county else DemoVisits(today=today)
+        return [(kind, person.pk, len(items)) for kind, person, items in history.plan()]
+
+    days = [date(2026, 12, 7), date(2026, 12, 8), date(2027, 3, 1), date(2028, 2, 29), date(2026, 6, 30)]
+    plans = {day: planned(day) for day in days}
+    first = plans[days[0]]
+    assert sum(n for *_x, n in first) > (5000 if not county else 50)
+    for day in days[1:]:
+        assert plans[day] == first, day
+    # The days themselves do follow the calendar: a year back from the day it is seeded.
+    latest = max(item["started_at"] for _k, _p, items in DemoVisits(today=days[2]).plan() for item in items)
+    assert latest.date() < days[2]
 
 
 def test_seed_demo_stops_when_visits_could_not_be_stored_and_a_rerun_completes(demo_county, monkeypatch):
