@@ -513,7 +513,11 @@ def _monthly_selects(where: str, spans: tuple[str, ...] = (SPAN_MONTH, SPAN_YEAR
     year = _year_of(f"v.{_q('visit_date')}")
     span_rows = " UNION ALL ".join(f"SELECT '{span}'{' AS span' if i == 0 else ''}" for i, span in enumerate(spans))
     span_rows = f"({span_rows}) s"
-    start = f"CASE s.span WHEN '{SPAN_YEAR}' THEN {year} ELSE {month} END"
+
+    def start(alias: str) -> str:
+        """The row's first day: the visit's month's, or its year's for a year row (``<alias>.span``)."""
+        return f"CASE {alias}.span WHEN '{SPAN_YEAR}' THEN {year} ELSE {month} END"
+
     industry = f"CASE WHEN g.t = 1 THEN {ALL_INDUSTRIES} ELSE COALESCE(v.{_q('industry_id')}, {NO_ID}) END"
     kind = f"CASE WHEN g.t = 1 THEN '{ALL_KINDS}' ELSE v.{_q('kind')} END"
     totals = "(SELECT 0 AS t UNION ALL SELECT 1) g"
@@ -548,7 +552,7 @@ def _monthly_selects(where: str, spans: tuple[str, ...] = (SPAN_MONTH, SPAN_YEAR
     # Per visit a detail and a total row at each grain.
     division_grains = f"(SELECT '{gv}' AS grain UNION ALL SELECT '{gt}' UNION ALL SELECT '{gc}') d"
     months = (
-        f"SELECT {start}, s.span, d.grain, {place('d.grain')}, {industry}, {kind}, COUNT(*), "
+        f"SELECT {start('s')}, s.span, d.grain, {place('d.grain')}, {industry}, {kind}, COUNT(*), "
         f"COALESCE(SUM(v.{_q('participants')}), 0), MAX(v.{_q('visit_date')}) "
         f"FROM {v} v CROSS JOIN {span_rows} CROSS JOIN {totals} CROSS JOIN {division_grains} "
         f"WHERE {live} AND {placed('d.grain')} {grouped(8)}"
@@ -563,7 +567,7 @@ def _monthly_selects(where: str, spans: tuple[str, ...] = (SPAN_MONTH, SPAN_YEAR
     )
     coarse = ", ".join(str(r) for r in COARSE_CELL_RESOLUTIONS)
     cells = (
-        f"SELECT r.res, {cell}, {start}, s.span, d.grain, {cut}, {industry}, {kind}, COUNT(*), "
+        f"SELECT r.res, {cell}, {start('s')}, s.span, d.grain, {cut}, {industry}, {kind}, COUNT(*), "
         f"MAX(v.{_q('visit_date')}) "
         f"FROM {v} v CROSS JOIN ({resolutions}) r CROSS JOIN {span_rows} CROSS JOIN {totals} CROSS JOIN {scope_grains} "
         f"WHERE {live} AND {cell} IS NOT NULL AND (d.grain = '{gv}' OR r.res IN ({coarse})) {grouped(8)}"
@@ -589,9 +593,8 @@ def _monthly_selects(where: str, spans: tuple[str, ...] = (SPAN_MONTH, SPAN_YEAR
         f"((g.role = '{h}' AND v.{_q('household_id')} IS NOT NULL) OR (g.role = '{w}' AND v.{_q('worker_id')} IS NOT "
         f"NULL) OR (g.role = '{c}' AND v.{_q('commissioner_id')} IS NOT NULL)) AND {placed('g.grain')}"
     )
-    presence_start = f"CASE g.span WHEN '{SPAN_YEAR}' THEN {year} ELSE {month} END"
     presence = (
-        f"SELECT {presence_start}, g.span, g.role, g.grain, {person}, "
+        f"SELECT {start('g')}, g.span, g.role, g.grain, {person}, "
         f"CASE WHEN g.role = '{h}' THEN v.{_q('household_id')} ELSE %s END, {place('g.grain')}, {industry}, {kind}, "
         f"COUNT(*) "
         f"FROM {v} v CROSS JOIN {roles} WHERE {live} AND {present} {grouped(11)}"
