@@ -14,6 +14,7 @@ within noise: a list comprehension over ``zip(lat.tolist(), lon.tolist())``, ``n
 is ~20 % faster but is not public API, so it is not used.
 """
 
+from functools import lru_cache
 from itertools import repeat
 
 import h3.api.numpy_int as h3i
@@ -71,9 +72,20 @@ def snap_to_cells(lat, lon, resolution: int) -> tuple[np.ndarray, np.ndarray]:
     return out_lat, out_lon
 
 
-def cell_boundary_geojson(cell: int, boundary: tuple | None = None) -> dict:
-    """The cell's hexagon (or pentagon) as a GeoJSON Polygon in WGS-84, ``(lon, lat)``, closed ring; ``boundary``:
-    the cell's ``h3.int.cell_to_boundary`` when the caller has it already."""
-    ring = [[lng, lat] for lat, lng in (boundary or h3i.cell_to_boundary(int(cell)))]
-    ring.append(ring[0])
-    return {"type": "Polygon", "coordinates": [ring]}
+# How many cells' rings a process keeps (~0.9 KB each): a province's visited r7 cells are a few thousand.
+CELL_RING_CACHE = 8192
+
+
+@lru_cache(maxsize=CELL_RING_CACHE)
+def cell_ring(cell: int) -> tuple[tuple[float, float], ...]:
+    """The cell's hexagon (or pentagon) as a closed ring of ``(lon, lat)`` pairs in WGS-84, in the counter-clockwise
+    order of h3's boundary. Immutable and cached: a cell's shape never changes, and a map redraws the same cells on
+    every request (building the ring was most of a hexagon map's own Python)."""
+    ring = tuple((lng, lat) for lat, lng in h3i.cell_to_boundary(int(cell)))
+    return (*ring, ring[0])
+
+
+def cell_boundary_geojson(cell: int) -> dict:
+    """The cell's polygon as GeoJSON (WGS-84, ``(lon, lat)``, closed ring); its coordinates are the shared, immutable
+    :func:`cell_ring`."""
+    return {"type": "Polygon", "coordinates": [cell_ring(cell)]}

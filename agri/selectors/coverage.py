@@ -32,6 +32,7 @@ from functools import reduce
 
 import h3.api.numpy_int as h3i
 import numpy as np
+import orjson
 import shapely
 from django.core.exceptions import EmptyResultSet
 from django.db import connections
@@ -75,7 +76,7 @@ from geo.classes import MISSING, UNVISITED, Classification, classify, classify_f
 from geo.codes import PREFIX_LENGTH, Level, full_code
 from geo.crs import from_wgs84
 from geo.geometry import from_geojson, to_geojson
-from geo.h3cells import H3_RESOLUTIONS, cell_boundary_geojson, to_hex
+from geo.h3cells import H3_RESOLUTIONS, cell_boundary_geojson, cell_ring, to_hex
 from geo.models import AdminDivision
 
 # The levels coverage answers at, and what their rows are grouped by: the rollup's village or township code, or a
@@ -310,25 +311,29 @@ def coverage_by_division(*, user, level: str, only: CoverageFilter | None = None
             .values_list("unit", "households", "households_visited")
         )
     }
-    divisions = list(
+    # The divisions as the driver's tuples too; their simplified boundaries come as JSON text (Django reads jsonb
+    # as text, and so does SQLite), parsed by orjson only where there is one.
+    divisions = _tuples(
         AdminDivision.objects.filter(level=level)
         .within(sl.jurisdiction)
         .order_by("code")
-        .values("code", "name", "level", "boundary_display", label_lon=F("rep_lon"), label_lat=F("rep_lat"))
+        .values_list("code", "name", "rep_lon", "rep_lat", "boundary_display")
     )
-    geometries = transform_geojson([d["boundary_display"] for d in divisions], crs)
-    placed = [d for d in divisions if d["label_lon"] is not None and d["label_lat"] is not None]
+    geometries = transform_geojson([_json(boundary) for *_d, boundary in divisions], crs)
+    labels = [{"label_lon": lon, "label_lat": lat} for _code, _name, lon, lat, _boundary in divisions]
+    placed = [point for point in labels if point["label_lon"] is not None and point["label_lat"] is not None]
     transform_points(placed, crs, lon="label_lon", lat="label_lat")
+    level_name, idle = str(level), {}
     out = []
-    for division, geometry in zip(divisions, geometries, strict=True):
-        key = key_of(division["code"])
-        act = activity.get(key, {})
+    for (code, name, *_d), label, geometry in zip(divisions, labels, geometries, strict=True):
+        key = key_of(code)
+        act = activity.get(key, idle)
         n_households, n_visited = registered.get(key, (0, 0))
         out.append(
             {
-                "code": division["code"],
-                "name": division["name"],
-                "level": division["level"],
+                "code": code,
+                "name": name,
+                "level": level_name,
                 "visits": act.get("n_visits", 0),
                 "households_visited": n_visited,
                 "households": n_households,
@@ -336,12 +341,16 @@ def coverage_by_division(*, user, level: str, only: CoverageFilter | None = None
                 "workers_active": act.get("workers_active", 0),
                 "commissioners_active": act.get("commissioners_active", 0),
                 "last_visit": act.get("last_visit"),
-                "label_lon": division["label_lon"],
-                "label_lat": division["label_lat"],
+                **label,
                 "geometry": geometry,
             }
         )
     return out
+
+
+def _json(value):
+    """A JSON column's value as the driver returned it (text, or already decoded), decoded; None stays None."""
+    return orjson.loads(value) if isinstance(value, str | bytes) else value
 
 
 GRAIN = {Level.VILLAGE: GRAIN_VILLAGE, Level.TOWNSHIP: GRAIN_TOWNSHIP, Level.COUNTY: GRAIN_COUNTY}
@@ -423,17 +432,21 @@ def _monthly_activity(sl: CoverageSlice, level: str, only: CoverageFilter) -> tu
     if single and grain in COUNTED_GRAINS and not only.industry and not only.kind:
         # One year or one month of a township or county map: the people are counted already, one row per place
         # and role (PresenceCount).
+        # Both roles in one row per place: half the rows of a (place, role) grouping to fetch and to walk.
         span, month = single
         people = (
             PresenceCount.objects.filter(inside, month=month, span=span, grain=grain, role__in=(worker, commissioner))
             .exclude(**{group: ""})
-            .values(unit=unit, person_role=F("role"))
-            .annotate(n=Sum("people"))
+            .values(unit=unit)
+            .annotate(
+                workers=Sum("people", filter=Q(role=worker)), commissioners=Sum("people", filter=Q(role=commissioner))
+            )
             .order_by()
-            .values_list("unit", "person_role", "n")
+            .values_list("unit", "workers", "commissioners")
         )
-        for division, role, n in _tuples(people):
-            activity.setdefault(division, {})[counted[role]] = n
+        for division, workers, commissioners in _tuples(people):
+            act = activity.setdefault(division, {})
+            act["workers_active"], act["commissioners_active"] = workers or 0, commissioners or 0
         return activity, _households_visited(only)
     # The period is read as the year rows of its whole years and the month rows of the months left over (one range
     # scan each).
@@ -608,22 +621,19 @@ CELL_BBOX_MARGIN = 0.001
 def _cells_in_bbox(rows: list[dict], bbox, count_visits) -> list[dict]:
     """The monthly rows of the cells in ``bbox``, counted as the visit table would count them within it: a cell
     wholly inside keeps its row, one wholly outside is dropped, and the cells across the edge are counted from their
-    visits by ``count_visits(cells)`` (one query, over those cells only). In cell order; a kept row carries its
-    cell's boundary (``boundary``), which the features reuse."""
+    visits by ``count_visits(cells)`` (one query, over those cells only). In cell order."""
     if not rows:
         return rows
     min_lon, min_lat, max_lon, max_lat = bbox
     m = CELL_BBOX_MARGIN
     inside, across = [], []
     for row in rows:
-        # 5 µs a cell: 17 ms for a province's 3,361 r7 cells.
-        boundary = h3i.cell_to_boundary(row["field"])
-        lats, lons = zip(*boundary, strict=True)
+        lons, lats = zip(*cell_ring(row["field"]), strict=True)
         south, north, west, east = min(lats), max(lats), min(lons), max(lons)
         if north < min_lat - m or south > max_lat + m or east < min_lon - m or west > max_lon + m:
             continue
         if south >= min_lat + m and north <= max_lat - m and west >= min_lon + m and east <= max_lon - m:
-            inside.append({**row, "boundary": boundary})
+            inside.append(row)
         else:
             across.append(row["field"])
     if across:
@@ -633,7 +643,7 @@ def _cells_in_bbox(rows: list[dict], bbox, count_visits) -> list[dict]:
 
 
 def _hexagon_features(rows: list[dict], resolution: int, crs: str) -> list[dict]:
-    geometries = transform_geojson([cell_boundary_geojson(row["field"], row.get("boundary")) for row in rows], crs)
+    geometries = transform_geojson([cell_boundary_geojson(row["field"]) for row in rows], crs)
     return [
         {
             "h3": to_hex(row["field"]),

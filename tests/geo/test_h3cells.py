@@ -10,7 +10,7 @@ from shapely.geometry import shape
 
 from geo.demo import county_outline_wgs84
 from geo.geometry import random_points_in
-from geo.h3cells import H3_RESOLUTIONS, NO_CELL, cell_boundary_geojson, cells, from_hex, to_hex
+from geo.h3cells import H3_RESOLUTIONS, NO_CELL, cell_boundary_geojson, cell_ring, cells, from_hex, to_hex
 
 YUNYANG_TOWN = (30.9306, 108.6973)  # (lat, lon) of the county seat, Shuangjiang
 
@@ -89,3 +89,17 @@ def test_boundary_geojson_is_a_closed_lon_lat_ring_containing_the_cell_centre():
     assert shapely.is_ccw(polygon.exterior)  # RFC 7946 exterior ring orientation
     assert polygon.contains(shapely.Point(centre_lon, centre_lat))
     assert polygon.contains(shapely.Point(YUNYANG_TOWN[1], YUNYANG_TOWN[0]))
+
+
+def test_a_cells_ring_is_computed_once_and_cannot_be_changed_by_a_caller():
+    cell = int(cells(np.array([YUNYANG_TOWN[0]]), np.array([YUNYANG_TOWN[1]]), 7)[0])
+    cell_ring.cache_clear()
+
+    first, second = cell_boundary_geojson(cell), cell_boundary_geojson(cell)
+
+    assert first is not second  # each caller gets its own dict...
+    assert first["coordinates"][0] is second["coordinates"][0]  # ...around the one cached ring
+    assert cell_ring.cache_info().misses == 1
+    assert isinstance(first["coordinates"][0], tuple) and all(isinstance(p, tuple) for p in first["coordinates"][0])
+    boundary = h3.cell_to_boundary(to_hex(cell))
+    assert first["coordinates"][0] == (*((lng, lat) for lat, lng in boundary), (boundary[0][1], boundary[0][0]))
