@@ -10,7 +10,6 @@ Bodies are parsed by orjson too, with their nesting bounded, and no parser lets 
 import codecs
 import json
 import re
-from datetime import date
 
 import orjson
 from django.conf import settings
@@ -24,17 +23,29 @@ from agri.api.exceptions import NulCharacter
 
 XLSX_MEDIA_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
-# Dates, times and dataclasses go through DRF's encoder (e.g. "Z" for UTC), and keys are stringified as json does.
-_ORJSON_OPTIONS = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS | orjson.OPT_NON_STR_KEYS
+# Dates, datetimes and times are orjson's own: with "Z" for UTC they are the strings DRF's encoder writes (ISO 8601,
+# microseconds kept), except an offset with seconds (a historical local mean time), which orjson rounds to the
+# minute. Dataclasses go through DRF's encoder. Keys that are not strings are stringified as json does; orjson is
+# twice as fast without that option, so it is only asked for when a dict has such a key (the first attempt fails).
+_ORJSON_OPTIONS = orjson.OPT_UTC_Z | orjson.OPT_PASSTHROUGH_DATACLASS
+_ORJSON_NON_STR_KEYS = _ORJSON_OPTIONS | orjson.OPT_NON_STR_KEYS
 _ENCODER = encoders.JSONEncoder()
+# U+2028 and U+2029 in UTF-8: one pass over the body finds either.
+_LINE_SEPARATORS = re.compile(b"\xe2\x80[\xa8\xa9]")
 
 
 def _json_default(obj):
-    """What orjson does not know natively (lazy translations, Decimals, ...), as DRF's encoder converts it. Dates
-    first, as DRF writes them (ISO 8601): a map's thousands of ``last_visit`` dates come here."""
-    if obj.__class__ is date:
-        return obj.isoformat()
+    """What orjson does not know natively (lazy translations, Decimals, dataclasses, ...), as DRF's encoder
+    converts it."""
     return _ENCODER.default(obj)
+
+
+def _dumps(data) -> bytes:
+    """``data`` as compact JSON, the bytes DRF's renderer writes (see the options above)."""
+    try:
+        return orjson.dumps(data, default=_json_default, option=_ORJSON_OPTIONS)
+    except orjson.JSONEncodeError:  # a key that is not a string (or a value nothing can encode: raised again)
+        return orjson.dumps(data, default=_json_default, option=_ORJSON_NON_STR_KEYS)
 
 
 class JSONRenderer(renderers.JSONRenderer):
@@ -52,8 +63,8 @@ class JSONRenderer(renderers.JSONRenderer):
             or self.get_indent(accepted_media_type, renderer_context or {}) is not None
         ):
             return super().render(data, accepted_media_type, renderer_context)
-        out = orjson.dumps(data, default=_json_default, option=_ORJSON_OPTIONS)
-        if b"\xe2\x80\xa8" in out or b"\xe2\x80\xa9" in out:
+        out = _dumps(data)
+        if _LINE_SEPARATORS.search(out):
             out = out.replace(b"\xe2\x80\xa8", b"\\u2028").replace(b"\xe2\x80\xa9", b"\\u2029")
         return out
 
