@@ -152,9 +152,9 @@ def rollup_sources() -> dict[str, int]:
     return copied
 
 
-def copy_rollups(prefix: str) -> int:
+def copy_rollups(prefix: str) -> dict[str, tuple[int, float]]:
     """Yunyang's rollup rows (``rollup_sources``) copied into the county ``prefix``: the rows its copied visits add
-    (rows written).
+    (rows written and seconds, per table).
 
     Every row of a place (scope) of a county or finer is a copy: the copied visits are those of Yunyang's scope,
     with the same people, cells, days, industries and kinds, and only their division codes remapped, so they fall
@@ -163,14 +163,15 @@ def copy_rollups(prefix: str) -> int:
     of the ``v`` and ``c`` grains, the person rows (``v``, ``t``, ``c``) and the people counts (a place's people
     are those of the copied place). The rest add counties up and are recomputed at the end (``province_rollups``):
     the province cell rows (scope ``50``) and the household rows (no scope). In key order, as a rebuild writes."""
-    copied = 0
+    copied = {}
     with connection.cursor() as cursor:
         for table, columns, _key in _rollup_copies():
+            t0 = time.perf_counter()
             select = ", ".join(_remap(c) if c in ROLLUP_CODES else c for c in columns)
             cursor.execute(
                 f"INSERT INTO {table} ({', '.join(columns)}) SELECT {select} FROM source_{table}", {"prefix": prefix}
             )
-            copied += cursor.rowcount
+            copied[table] = (cursor.rowcount, time.perf_counter() - t0)
     return copied
 
 
@@ -271,10 +272,11 @@ def ensure(scale: int, counties: int, meta_path: Path, log, build_base) -> None:
             divisions = copy_divisions(prefix, number)
             visits = copy_visits(prefix)
             t1 = time.perf_counter()
-            rows = copy_rollups(prefix) if exact else 0
+            rows = copy_rollups(prefix) if exact else {}
+        tables = ", ".join(f"{table.removeprefix('agri_')} {t:.1f}" for table, (_n, t) in rows.items())
         log(
             f"  county {prefix}: {divisions} divisions, {visits:,} visits copied in {t1 - t0:.1f} s, "
-            f"{rows:,} rollup rows in {time.perf_counter() - t1:.1f} s"
+            f"{sum(n for n, _t in rows.values()):,} rollup rows in {time.perf_counter() - t1:.1f} s ({tables})"
         )
     t0 = time.perf_counter()
     if exact:
