@@ -19,8 +19,10 @@ generated the usual way (Yunyang, 250k visits, its network and accounts), and co
   same code remapping). The rows that add up several counties are then recomputed from those in SQL
   (``province_rollups``): the province cell rows (grain ``p``) summed from the county cell rows, and the household
   rows (which have no place) from the daily rollup. The result is what ``rollups_rebuild`` would write for the
-  copied visits, in a fraction of its time (it groups every visit again: an hour at 10M visits). Then ``VACUUM
-  ANALYZE``.
+  copied visits, in a fraction of its time (it groups every visit again: an hour at 10M visits); the rows lie in
+  the tables county after county, each county's in key order (a rebuild writes them year after year, in key
+  order). Should Yunyang's scope hold live visits from an ingest (which are not copied), the rollups are rebuilt
+  from the visits instead. Then ``VACUUM ANALYZE``.
 
 Resumable: each county is copied in its own transaction, and a county whose division exists is done; the meta file
 records the stage (``base``, then ``done``) next to the fingerprint. A set built under older migrations is migrated
@@ -162,7 +164,7 @@ def copy_rollups(prefix: str) -> dict[str, tuple[int, float]]:
     a county's six digits) is Yunyang's: the daily rows, the division rows (``v``, ``t``, ``c``), the cell rows
     of the ``v`` and ``c`` grains, the person rows (``v``, ``t``, ``c``) and the people counts (a place's people
     are those of the copied place). The rest add counties up and are recomputed at the end (``province_rollups``):
-    the province cell rows (scope ``50``) and the household rows (no scope). In key order, as a rebuild writes."""
+    the province cell rows (scope ``50``) and the household rows (no scope). In key order (``rollup_sources``)."""
     copied = {}
     with connection.cursor() as cursor:
         for table, columns, _key in _rollup_copies():
