@@ -582,13 +582,17 @@ def coverage_hexagons(
     field = f"h3_r{resolution}"
     only = only or CoverageFilter()
     if _monthly(user, only) and (bbox is None or resolution in COARSE_CELL_RESOLUTIONS):
-        rows = list(
+        counted = (
             HexMonth.objects.filter(code_range("scope_code", user.jurisdiction), _month_filters(only))
             .filter(resolution=resolution, grain=_cell_grain(resolution, user.jurisdiction))
-            .values(field=F("cell"))
+            .values("cell")
             .annotate(visits=Sum("visits"), last_visit=Max("last_day"))
             .order_by("cell")
+            .values_list("cell", "visits", "last_visit")
         )
+        rows = [
+            {"field": cell, "visits": visits, "last_visit": last} for cell, visits, last in _tuples(counted, dates=(2,))
+        ]
         if bbox:
             rows = _cells_in_bbox(rows, bbox, lambda cells: _cell_visits(user, field, only, bbox, cells))
         return _hexagon_features(rows, resolution, crs)
