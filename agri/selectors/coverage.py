@@ -431,8 +431,7 @@ def _monthly_activity(sl: CoverageSlice, level: str, only: CoverageFilter) -> tu
     single = _single_row_period(spans)
     if single and grain in COUNTED_GRAINS and not only.industry and not only.kind:
         # One year or one month of a township or county map: the people are counted already, one row per place
-        # and role (PresenceCount).
-        # Both roles in one row per place: half the rows of a (place, role) grouping to fetch and to walk.
+        # and role (PresenceCount), read as one row per place with both roles (half the rows to fetch and walk).
         span, month = single
         people = (
             PresenceCount.objects.filter(inside, month=month, span=span, grain=grain, role__in=(worker, commissioner))
